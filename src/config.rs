@@ -1,0 +1,53 @@
+//! Limits and timeouts, in one place, with documented defaults.
+
+use std::time::Duration;
+
+use crate::h1::Limits;
+
+/// Limits and timeouts of servers and connections.
+///
+/// Every field has a safe default; set only what you need to change:
+/// `Config { header_timeout: Duration::from_secs(5), ..Config::default() }`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Limits on the HTTP/1.1 parser (request line, header sizes, buffers).
+    pub h1: Limits,
+    /// How long a peer has to send a complete request or response head once
+    /// its first byte arrived. Default 10 s. Defeats slowloris.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may stay idle between two
+    /// requests before it is closed. Default 60 s.
+    pub idle_timeout: Duration,
+    /// How long a body may stall (no byte read or written) before the
+    /// connection is closed. Default 30 s.
+    pub body_timeout: Duration,
+    /// How long the server waits for in-flight requests to finish after the
+    /// stop switch is flipped, before closing their connections.
+    /// Default 30 s.
+    pub drain_timeout: Duration,
+    /// How many connections a server handles at once; further connections
+    /// wait in the kernel's backlog. Default 10 000.
+    pub max_connections: usize,
+    /// The read buffer size of a connection. Default 16 KiB.
+    pub read_buffer: usize,
+    /// How many body bytes the engine queues for a slow reader or writer
+    /// before it stops reading from (or pulling from) the other side.
+    /// Default 64 KiB.
+    pub body_buffer: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            h1: Limits::default(),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            read_buffer: 16 * 1024,
+            body_buffer: 64 * 1024,
+        }
+    }
+}

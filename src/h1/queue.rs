@@ -1,0 +1,95 @@
+//! The bytes a connection has queued for the driver to write.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes};
+
+/// Queued output, kept as separate buffers so that body chunks are written
+/// without a copy and several buffers go out in one `writev`.
+#[derive(Debug, Default)]
+pub struct WriteQueue {
+    bufs: VecDeque<Bytes>,
+    len: usize,
+}
+
+impl WriteQueue {
+    /// Appends bytes to write.
+    pub fn push(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.len += bytes.len();
+            self.bufs.push_back(bytes);
+        }
+    }
+
+    /// How many bytes are queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Fills `dst` with the queued buffers, in order; returns how many.
+    pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (slot, buf) in dst.iter_mut().zip(self.bufs.iter()) {
+            *slot = IoSlice::new(buf);
+            n += 1;
+        }
+        n
+    }
+
+    /// The first queued buffer (for transports without vectored writes).
+    pub fn front(&self) -> &[u8] {
+        self.bufs.front().map(|b| &b[..]).unwrap_or(&[])
+    }
+
+    /// Drops the first `n` bytes, which the driver has written.
+    pub fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.len, "advanced past the queued bytes");
+        self.len -= n;
+        while n > 0 {
+            let front = self.bufs.front_mut().expect("len counts the buffers");
+            if n >= front.len() {
+                n -= front.len();
+                self.bufs.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+
+    /// Takes everything queued, as one buffer (tests, fixtures).
+    pub fn take_all(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for buf in self.bufs.drain(..) {
+            out.extend_from_slice(&buf);
+        }
+        self.len = 0;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_crosses_buffer_boundaries() {
+        let mut q = WriteQueue::default();
+        q.push(Bytes::from_static(b"abc"));
+        q.push(Bytes::new());
+        q.push(Bytes::from_static(b"defg"));
+        assert_eq!(q.len(), 7);
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(q.io_slices(&mut slices), 2);
+        q.advance(4);
+        assert_eq!(q.front(), b"efg");
+        assert_eq!(q.take_all(), b"efg");
+        assert!(q.is_empty());
+    }
+}

@@ -1,0 +1,19 @@
+//! Runtimes: the only code that touches a platform.
+//!
+//! The engine and the serve loop need three things from a platform: a way to
+//! spawn a task, a way to sleep (every timeout is a sleep), and a listener.
+//! [`Runtime`] is the first two; [`crate::serve::Listener`] is the third.
+//! `rt::native` implements them on tokio; the wasm runtimes live next to it.
+
+use std::time::Duration;
+
+use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
+
+
+/// Spawn and sleep, as the platform provides them.
+pub trait Runtime: Clone + MaybeSend + MaybeSync + 'static {
+    /// Runs `task` in the background, concurrently with the caller.
+    fn spawn(&self, task: BoxFuture<'static, ()>);
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}

@@ -1,2 +1,397 @@
-//! placeholder
-pub struct Body; pub struct Incoming;
+//! Bodies: [`Incoming`] is what a peer sends (a request body on a server, a
+//! response body on a client), streamed with back-pressure from the
+//! connection; [`Body`] is what paf sends, from bytes or from any
+//! `http_body::Body`.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Buf, Bytes};
+use http::HeaderMap;
+use http_body::{Frame, SizeHint};
+
+use crate::flow::MaybeSend;
+use crate::{BoxError, Error};
+
+/// A body received from the peer, streamed as the connection reads it.
+///
+/// The connection reads more from the transport only while this body has
+/// room, so a slow reader throttles the peer instead of filling memory.
+/// Dropping it unread tells the connection to discard the rest (or close).
+#[derive(Debug)]
+pub struct Incoming {
+    kind: IncomingKind,
+}
+
+#[derive(Debug)]
+enum IncomingKind {
+    Empty,
+    Channel { shared: Arc<Mutex<Channel>>, length: Option<u64> },
+}
+
+#[derive(Debug, Default)]
+struct Channel {
+    frames: VecDeque<Frame<Bytes>>,
+    queued: usize,
+    capacity: usize,
+    finished: bool,
+    error: Option<Error>,
+    receiver_gone: bool,
+    receiver_polled: bool,
+    receiver_waker: Option<Waker>,
+    sender_waker: Option<Waker>,
+}
+
+impl Incoming {
+    /// A body with nothing in it.
+    pub fn empty() -> Incoming {
+        Incoming { kind: IncomingKind::Empty }
+    }
+
+    /// A body fed by the connection through the returned sender, which
+    /// queues up to `capacity` bytes before it reports no room.
+    pub(crate) fn channel(capacity: usize, length: Option<u64>) -> (BodySender, Incoming) {
+        let shared = Arc::new(Mutex::new(Channel { capacity, ..Channel::default() }));
+        let sender = BodySender { shared: shared.clone(), finished: false };
+        (sender, Incoming { kind: IncomingKind::Channel { shared, length } })
+    }
+
+    /// Reads the whole body into memory.
+    pub async fn bytes(self) -> Result<Bytes, Error> {
+        use http_body_util::BodyExt;
+        Ok(self.collect().await?.to_bytes())
+    }
+}
+
+impl http_body::Body for Incoming {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let IncomingKind::Channel { shared, .. } = &self.kind else {
+            return Poll::Ready(None);
+        };
+        let mut ch = shared.lock().expect("body channel poisoned");
+        ch.receiver_polled = true;
+        if let Some(frame) = ch.frames.pop_front() {
+            if let Some(data) = frame.data_ref() {
+                ch.queued -= data.len();
+            }
+            if let Some(waker) = ch.sender_waker.take() {
+                waker.wake();
+            }
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(err) = ch.error.take() {
+            return Poll::Ready(Some(Err(err)));
+        }
+        if ch.finished {
+            return Poll::Ready(None);
+        }
+        ch.receiver_waker = Some(cx.waker().clone());
+        // The connection may be waiting for the first poll (100-continue).
+        if let Some(waker) = ch.sender_waker.take() {
+            waker.wake();
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            IncomingKind::Empty => true,
+            IncomingKind::Channel { shared, .. } => {
+                let ch = shared.lock().expect("body channel poisoned");
+                ch.finished && ch.frames.is_empty() && ch.error.is_none()
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            IncomingKind::Empty => SizeHint::with_exact(0),
+            IncomingKind::Channel { length: Some(n), .. } => SizeHint::with_exact(*n),
+            IncomingKind::Channel { length: None, .. } => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if let IncomingKind::Channel { shared, .. } = &self.kind {
+            let mut ch = shared.lock().expect("body channel poisoned");
+            ch.receiver_gone = true;
+            ch.frames.clear();
+            ch.queued = 0;
+            if let Some(waker) = ch.sender_waker.take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// The connection's end of an [`Incoming`] body.
+#[derive(Debug)]
+pub(crate) struct BodySender {
+    shared: Arc<Mutex<Channel>>,
+    finished: bool,
+}
+
+impl BodySender {
+    /// Whether the body can take more bytes now; if not, the current task
+    /// is woken when it can (or when the reader goes away).
+    pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> bool {
+        let mut ch = self.shared.lock().expect("body channel poisoned");
+        if ch.receiver_gone || ch.queued < ch.capacity {
+            return true;
+        }
+        ch.sender_waker = Some(cx.waker().clone());
+        false
+    }
+
+    /// Whether the reader has asked for data yet (for `100 Continue`);
+    /// if not, the current task is woken when it does.
+    pub(crate) fn poll_wanted(&self, cx: &mut Context<'_>) -> bool {
+        let mut ch = self.shared.lock().expect("body channel poisoned");
+        if ch.receiver_polled || ch.receiver_gone {
+            return ch.receiver_polled;
+        }
+        ch.sender_waker = Some(cx.waker().clone());
+        false
+    }
+
+    /// Whether the reader dropped the body.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.shared.lock().expect("body channel poisoned").receiver_gone
+    }
+
+    fn push(&self, frame: Frame<Bytes>) {
+        let mut ch = self.shared.lock().expect("body channel poisoned");
+        if ch.receiver_gone {
+            return;
+        }
+        if let Some(data) = frame.data_ref() {
+            ch.queued += data.len();
+        }
+        ch.frames.push_back(frame);
+        if let Some(waker) = ch.receiver_waker.take() {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn send_data(&self, data: Bytes) {
+        self.push(Frame::data(data));
+    }
+
+    pub(crate) fn send_trailers(&self, trailers: HeaderMap) {
+        self.push(Frame::trailers(trailers));
+    }
+
+    /// The body is complete.
+    pub(crate) fn finish(mut self) {
+        self.close(None);
+    }
+
+    /// The body failed; the reader gets `err` after what was queued.
+    pub(crate) fn abort(mut self, err: Error) {
+        self.close(Some(err));
+    }
+
+    fn close(&mut self, err: Option<Error>) {
+        self.finished = true;
+        let mut ch = self.shared.lock().expect("body channel poisoned");
+        ch.finished = true;
+        ch.error = err;
+        if let Some(waker) = ch.receiver_waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for BodySender {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.close(Some(Error::IncompleteMessage));
+        }
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+type BoxedBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static>>;
+#[cfg(target_family = "wasm")]
+type BoxedBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + 'static>>;
+
+/// A body paf sends: empty, bytes in memory, or any `http_body::Body`
+/// (a stream, a file, a received [`Incoming`] passed through).
+pub struct Body {
+    kind: BodyKind,
+}
+
+enum BodyKind {
+    Full(Option<Bytes>),
+    Boxed(BoxedBody),
+}
+
+impl Body {
+    /// An empty body.
+    pub fn empty() -> Body {
+        Body { kind: BodyKind::Full(None) }
+    }
+
+    /// Wraps any body whose chunks are bytes-like.
+    pub fn new<B>(body: B) -> Body
+    where
+        B: http_body::Body + MaybeSend + 'static,
+        B::Data: MaybeSend,
+        B::Error: Into<BoxError>,
+    {
+        use http_body_util::BodyExt;
+        let body = body
+            .map_frame(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())))
+            .map_err(Into::into);
+        Body { kind: BodyKind::Boxed(Box::pin(body)) }
+    }
+
+    /// A body streamed from a `Stream` of chunks.
+    pub fn stream<S, D, E>(stream: S) -> Body
+    where
+        S: futures_core::Stream<Item = Result<D, E>> + MaybeSend + 'static,
+        D: Into<Bytes> + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        use futures_util::TryStreamExt;
+        let frames = stream.map_ok(|chunk| Frame::data(chunk.into()));
+        Body::new(http_body_util::StreamBody::new(frames))
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            BodyKind::Full(bytes) => f.debug_tuple("Body").field(bytes).finish(),
+            BodyKind::Boxed(_) => f.write_str("Body(stream)"),
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Body {
+        Body { kind: BodyKind::Full(Some(bytes).filter(|b| !b.is_empty())) }
+    }
+}
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Body {
+        Body::from(Bytes::from(bytes))
+    }
+}
+impl From<String> for Body {
+    fn from(text: String) -> Body {
+        Body::from(Bytes::from(text))
+    }
+}
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Body {
+        Body::from(Bytes::from_static(text.as_bytes()))
+    }
+}
+impl From<&'static [u8]> for Body {
+    fn from(bytes: &'static [u8]) -> Body {
+        Body::from(Bytes::from_static(bytes))
+    }
+}
+impl From<Incoming> for Body {
+    fn from(body: Incoming) -> Body {
+        Body::new(body)
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        match &mut self.kind {
+            BodyKind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            BodyKind::Boxed(body) => body.as_mut().poll_frame(cx).map_err(Error::body),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            BodyKind::Full(bytes) => bytes.is_none(),
+            BodyKind::Boxed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            BodyKind::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            BodyKind::Boxed(body) => body.size_hint(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn channel_body_delivers_frames_then_ends() {
+        let (tx, rx) = Incoming::channel(16, None);
+        tx.send_data(Bytes::from_static(b"hello "));
+        tx.send_data(Bytes::from_static(b"world"));
+        tx.finish();
+        assert_eq!(rx.bytes().await.unwrap(), "hello world");
+    }
+
+    #[tokio::test]
+    async fn a_sender_dropped_early_is_an_incomplete_body() {
+        let (tx, rx) = Incoming::channel(16, Some(10));
+        tx.send_data(Bytes::from_static(b"part"));
+        drop(tx);
+        assert!(matches!(rx.bytes().await, Err(Error::IncompleteMessage)));
+    }
+
+    #[test]
+    fn room_follows_what_the_reader_took() {
+        let (tx, mut rx) = Incoming::channel(4, None);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(tx.poll_room(&mut cx));
+        assert!(!tx.poll_wanted(&mut cx));
+        tx.send_data(Bytes::from_static(b"12345"));
+        assert!(!tx.poll_room(&mut cx));
+        let frame = Pin::new(&mut rx).poll_frame(&mut cx);
+        assert!(matches!(frame, Poll::Ready(Some(Ok(_)))));
+        assert!(tx.poll_room(&mut cx));
+        assert!(tx.poll_wanted(&mut cx));
+        drop(rx);
+        assert!(tx.is_abandoned());
+    }
+
+    #[tokio::test]
+    async fn body_from_a_stream_and_from_bytes() {
+        let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>("a"), Ok("b")]);
+        let body = Body::stream(chunks);
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "ab");
+        let body = Body::from("xyz");
+        assert_eq!(body.size_hint().exact(), Some(3));
+        assert!(Body::empty().is_end_stream());
+    }
+}

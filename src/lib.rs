@@ -35,6 +35,7 @@ pub mod serve;
 
 pub use body::{Body, Incoming};
 pub use config::Config;
+pub use serve::{serve, service_fn, Handler, Switch};
 pub use error::Error;
 pub use flow::{Flow, MaybeSend, MaybeSync};
 pub use http::{self, HeaderMap, Method, Request, Response, StatusCode, Uri, Version};

@@ -1,1 +1,154 @@
-//! placeholder
+//! The serve loop: accept connections, run each in its own task, stop on a
+//! switch and drain what is in flight.
+//!
+//! One task per connection means a slow or malicious client never holds up
+//! `accept` (OCaml paf's issue #60); a connection's error goes to
+//! [`Handler::on_error`] and the loop goes on (its #28); every flow is
+//! dropped, hence closed, when its task ends, on every path (its #72).
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use tokio::sync::{watch, Semaphore};
+
+pub use crate::engine::{service_fn, Handler, ServiceFn};
+use crate::engine::io::within;
+use crate::engine::server::serve_connection;
+use crate::flow::MaybeSend;
+use crate::rt::Runtime;
+use crate::{Config, Error, Flow};
+
+/// A source of accepted connections: a TCP or Unix listener, a WASI
+/// socket, flows handed in by a host or by JS.
+pub trait Listener: MaybeSend + 'static {
+    /// The runtime the accepted connections run on.
+    type Runtime: Runtime;
+    /// The runtime the accepted connections run on.
+    fn runtime(&self) -> Self::Runtime;
+    /// The next connection, with a name for its peer (for logs).
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Flow, String)>> + MaybeSend + '_;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct State {
+    initialized: bool,
+    stopped: bool,
+    forced: bool,
+}
+
+/// The stop switch of a server, and its "initialized" signal.
+///
+/// Clone it, hand one clone to [`serve`], keep the other: await
+/// [`Switch::initialized`] to know the server accepts, call
+/// [`Switch::stop`] to stop accepting and drain the requests in flight.
+#[derive(Debug, Clone)]
+pub struct Switch {
+    state: Arc<watch::Sender<State>>,
+}
+
+impl Default for Switch {
+    fn default() -> Self {
+        Switch::new()
+    }
+}
+
+impl Switch {
+    /// A switch that is on.
+    pub fn new() -> Switch {
+        Switch { state: Arc::new(watch::Sender::new(State::default())) }
+    }
+
+    /// Stops the server: no more connections are accepted; the requests in
+    /// flight finish (within [`Config::drain_timeout`]) and idle keep-alive
+    /// connections close.
+    pub fn stop(&self) {
+        self.state.send_modify(|s| s.stopped = true);
+    }
+
+    /// Whether [`Switch::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.state.borrow().stopped
+    }
+
+    /// Completes when the switch is stopped.
+    pub async fn stopped(&self) {
+        self.wait(|s| s.stopped).await
+    }
+
+    /// Completes once the server accepts connections.
+    pub async fn initialized(&self) {
+        self.wait(|s| s.initialized).await
+    }
+
+    async fn forced(&self) {
+        self.wait(|s| s.forced).await
+    }
+
+    async fn wait(&self, condition: impl Fn(&State) -> bool) {
+        let mut rx = self.state.subscribe();
+        // The sender lives in `self`, so the channel cannot close here.
+        let _ = rx.wait_for(|s| condition(s)).await;
+    }
+}
+
+/// How long to wait after a failed `accept` (out of file descriptors, ...)
+/// before the next one, so that the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Serves `handler` on every connection of `listener` until `switch` is
+/// stopped; then drains the requests in flight and returns.
+pub async fn serve<L: Listener, H: Handler>(
+    mut listener: L,
+    handler: H,
+    config: Config,
+    switch: Switch,
+) -> Result<(), Error> {
+    let rt = listener.runtime();
+    let config = Arc::new(config);
+    let slots = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let permits = Arc::new(Semaphore::new(slots));
+    switch.state.send_modify(|s| s.initialized = true);
+    loop {
+        let permit = match select(
+            std::pin::pin!(permits.clone().acquire_owned()),
+            std::pin::pin!(switch.stopped()),
+        )
+        .await
+        {
+            Either::Left((permit, _)) => permit.expect("the semaphore is never closed"),
+            Either::Right(_) => break,
+        };
+        let accepted = match select(std::pin::pin!(listener.accept()), std::pin::pin!(switch.stopped())).await {
+            Either::Left((accepted, _)) => accepted,
+            Either::Right(_) => break,
+        };
+        let (flow, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                handler.on_error("listener", &Error::Io(err));
+                rt.sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let (handler, config, switch, rt2) = (handler.clone(), config.clone(), switch.clone(), rt.clone());
+        rt.spawn(Box::pin(async move {
+            let connection = serve_connection(flow, handler.clone(), &config, rt2, switch.stopped());
+            match select(std::pin::pin!(connection), std::pin::pin!(switch.forced())).await {
+                Either::Left((Err(err), _)) => handler.on_error(&peer, &err),
+                Either::Left((Ok(()), _)) => {}
+                Either::Right(_) => tracing::debug!(%peer, "connection closed by the drain timeout"),
+            }
+            drop(permit);
+        }));
+    }
+    drop(listener);
+    let all = u32::try_from(slots).unwrap_or(u32::MAX);
+    if within(&rt, config.drain_timeout, permits.acquire_many(all)).await.is_none() {
+        switch.state.send_modify(|s| s.forced = true);
+        let _ = within(&rt, Duration::from_secs(1), permits.acquire_many(all)).await;
+    }
+    Ok(())
+}

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
 
+#[cfg(not(target_family = "wasm"))]
+pub mod native;
+
 
 /// Spawn and sleep, as the platform provides them.
 pub trait Runtime: Clone + MaybeSend + MaybeSync + 'static {

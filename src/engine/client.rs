@@ -1,0 +1,369 @@
+//! The low-level HTTP/1.1 client over one flow.
+//!
+//! [`handshake`] spawns the connection's driver on the runtime and returns
+//! a [`SendRequest`]; each [`SendRequest::send`] waits for the connection to
+//! be free, writes the request (streaming its body) and resolves with the
+//! response head, whose [`Incoming`] body streams as the driver reads it.
+//!
+//! ```no_run
+//! # #[cfg(not(target_family = "wasm"))]
+//! # async fn run() -> Result<(), paf::Error> {
+//! use paf::{Body, Request};
+//! let tcp = tokio::net::TcpStream::connect("127.0.0.1:8080").await?;
+//! let mut sender = paf::engine::client::handshake(
+//!     paf::Flow::new(tcp), &paf::Config::default(), &paf::rt::native::Tokio);
+//! let request = Request::get("http://127.0.0.1:8080/").body(Body::empty()).unwrap();
+//! let response = sender.send(request).await?;
+//! println!("{} {:?}", response.status(), response.into_body().bytes().await?);
+//! # Ok(()) }
+//! ```
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Buf;
+use http::{Request, Response};
+use http_body::Body as _;
+use tokio::sync::{mpsc, oneshot};
+
+use super::io::{poll_read_once, poll_write_queue, within, Timer};
+use super::server::body_size;
+use super::upgrade;
+use crate::body::BodySender;
+use crate::error::Timeout;
+use crate::h1::{BodyLength, ClientConn, ClientEvent, ResponseHead};
+use crate::rt::Runtime;
+use crate::{Body, Config, Error, Flow, Incoming};
+
+/// How long a request with `Expect: 100-continue` waits for the `100`
+/// before sending its body anyway (RFC 9110 §10.1.1 leaves it open; curl
+/// waits one second too).
+const EXPECT_CONTINUE_WAIT: Duration = Duration::from_secs(1);
+
+type ResponseTx = oneshot::Sender<Result<Response<Incoming>, Error>>;
+
+struct Job {
+    request: Request<Body>,
+    response: ResponseTx,
+}
+
+/// Sends requests over one HTTP/1.1 connection, one at a time.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("uri", self.request.uri()).finish()
+    }
+}
+
+/// Starts an HTTP/1.1 connection over `flow`; its driver runs on `rt`
+/// until every [`SendRequest`] is dropped, the server closes, or it fails.
+pub fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> SendRequest {
+    let (jobs_tx, jobs) = mpsc::channel(1);
+    let driver = Driver {
+        flow: Some(flow),
+        conn: ClientConn::new(config.h1.clone()),
+        config: config.clone(),
+        jobs,
+        jobs_done: false,
+        timer: Timer::new(rt.clone()),
+        expect_timer: Timer::new(rt.clone()),
+        read_buf: vec![0; config.read_buffer],
+        eof: false,
+        request_body: None,
+        response: None,
+        response_body: None,
+        upgrade: None,
+    };
+    let rt2 = rt.clone();
+    rt.spawn(Box::pin(async move {
+        let mut driver = driver;
+        let result = std::future::poll_fn(|cx| driver.poll_drive(cx)).await;
+        if let Err(err) = &result {
+            tracing::debug!(%err, "client connection ended");
+            driver.fail_pending(err);
+        }
+        if let Some(mut flow) = driver.flow.take() {
+            let _ = within(&rt2, driver.config.body_timeout, flow.shutdown()).await;
+        }
+    }));
+    SendRequest { jobs: jobs_tx }
+}
+
+impl SendRequest {
+    /// Sends `request` once the connection is free and resolves with the
+    /// response head; the body streams from the returned [`Incoming`].
+    /// The request's URI gives the target and, when absent, the `Host`.
+    pub async fn send(&mut self, request: Request<Body>) -> Result<Response<Incoming>, Error> {
+        let (response, answer) = oneshot::channel();
+        self.jobs.send(Job { request, response }).await.map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Whether the connection has ended; a closed sender fails every send.
+    pub fn is_closed(&self) -> bool {
+        self.jobs.is_closed()
+    }
+}
+
+struct Driver<R> {
+    flow: Option<Flow>,
+    conn: ClientConn,
+    config: Config,
+    jobs: mpsc::Receiver<Job>,
+    jobs_done: bool,
+    timer: Timer<R>,
+    expect_timer: Timer<R>,
+    read_buf: Vec<u8>,
+    eof: bool,
+    request_body: Option<Pin<Box<Body>>>,
+    response: Option<ResponseTx>,
+    response_body: Option<BodySender>,
+    upgrade: Option<upgrade::Pending>,
+}
+
+impl<R: Runtime> Driver<R> {
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            let mut moved = self.poll_job(cx)?;
+            moved |= self.poll_request_body(cx)?;
+            moved |= self.poll_write(cx)?;
+            moved |= self.dispatch_events(cx)?;
+            let output_empty = self.conn.output().is_empty();
+            if output_empty {
+                if let Some(prefix) = self.conn.take_upgrade() {
+                    let flow = self.flow.take().expect("flow present while driving");
+                    if let Some(pending) = self.upgrade.take() {
+                        pending.fulfill(flow.with_prefix(prefix));
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            let busy = self.response.is_some() || self.response_body.is_some();
+            if output_empty && !busy && self.request_body.is_none() {
+                if self.conn.wants_close() || self.eof || (self.jobs_done && self.conn.is_idle()) {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            moved |= self.poll_read(cx)?;
+            if moved {
+                self.timer.note_progress();
+                continue;
+            }
+            if self.request_body.is_some() && !self.conn.may_send_body() {
+                let wait = Some((Timeout::Header, EXPECT_CONTINUE_WAIT));
+                if self.expect_timer.poll(wait, cx).is_some() {
+                    self.conn.continue_anyway();
+                    continue;
+                }
+            } else {
+                self.expect_timer.poll(None, cx);
+            }
+            let phase = self.phase();
+            return match self.timer.poll(phase, cx) {
+                None => Poll::Pending,
+                Some(Timeout::Idle) => Poll::Ready(Ok(())),
+                Some(timeout) => Poll::Ready(Err(Error::Timeout(timeout))),
+            };
+        }
+    }
+
+    /// Starts the next request when the connection is free.
+    fn poll_job(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        if self.jobs_done || !self.conn.is_idle() || self.response.is_some() {
+            return Ok(false);
+        }
+        if self.response_body.is_some() || self.request_body.is_some() {
+            return Ok(false);
+        }
+        let job = match self.jobs.poll_recv(cx) {
+            Poll::Pending => return Ok(false),
+            Poll::Ready(None) => {
+                self.jobs_done = true;
+                return Ok(true);
+            }
+            Poll::Ready(Some(job)) => job,
+        };
+        let (parts, body) = job.request.into_parts();
+        let size = body_size(&body);
+        if let Err(err) = self.conn.send_request(&parts.method, &parts.uri, &parts.headers, size) {
+            let _ = job.response.send(Err(err));
+            return Ok(true);
+        }
+        if size == crate::h1::BodySize::Empty {
+            self.conn.send_end()?;
+        } else {
+            self.request_body = Some(Box::pin(body));
+        }
+        self.response = Some(job.response);
+        Ok(true)
+    }
+
+    fn poll_request_body(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let mut moved = false;
+        while let Some(body) = self.request_body.as_mut() {
+            if !self.conn.may_send_body() {
+                break;
+            }
+            if self.conn.output().len() >= self.config.body_buffer {
+                break;
+            }
+            match body.as_mut().poll_frame(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(frame))) => {
+                    moved = true;
+                    match frame.into_data() {
+                        Ok(mut data) => {
+                            self.conn.send_data(data.copy_to_bytes(data.remaining()))?
+                        }
+                        Err(frame) => {
+                            if let Ok(trailers) = frame.into_trailers() {
+                                self.conn.send_trailers(&trailers)?;
+                            }
+                        }
+                    }
+                }
+                Poll::Ready(None) => {
+                    moved = true;
+                    self.request_body = None;
+                    self.conn.send_end()?;
+                }
+                Poll::Ready(Some(Err(err))) => return Err(err),
+            }
+        }
+        Ok(moved)
+    }
+
+    fn dispatch_events(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let mut moved = false;
+        loop {
+            if let Some(tx) = &self.response_body {
+                if !tx.poll_room(cx) {
+                    break;
+                }
+            }
+            let Some(event) = self.conn.poll_event() else { break };
+            moved = true;
+            match event {
+                ClientEvent::Informational(head) => {
+                    tracing::trace!(status = %head.status, "interim response");
+                }
+                ClientEvent::Response(head) => self.deliver_response(head),
+                ClientEvent::Data(data) => {
+                    if let Some(tx) = &self.response_body {
+                        tx.send_data(data);
+                    }
+                }
+                ClientEvent::Trailers(trailers) => {
+                    if let Some(tx) = &self.response_body {
+                        tx.send_trailers(trailers);
+                    }
+                }
+                ClientEvent::End => {
+                    if let Some(tx) = self.response_body.take() {
+                        tx.finish();
+                    }
+                }
+                ClientEvent::Error(err) => return Err(Error::Parse(err)),
+            }
+        }
+        Ok(moved)
+    }
+
+    fn deliver_response(&mut self, head: ResponseHead) {
+        // A request body still streaming is moot once the answer is final
+        // and the machine says it may not be sent.
+        if !self.conn.may_send_body() {
+            self.request_body = None;
+        }
+        let body = match head.body {
+            BodyLength::Empty => Incoming::empty(),
+            length => {
+                let known = match length {
+                    BodyLength::Known(n) => Some(n),
+                    _ => None,
+                };
+                let (tx, rx) = Incoming::channel(self.config.body_buffer, known);
+                self.response_body = Some(tx);
+                rx
+            }
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = head.status;
+        *response.version_mut() = head.version;
+        *response.headers_mut() = head.headers;
+        if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            let (pending, on_upgrade) = upgrade::pending();
+            response.extensions_mut().insert(on_upgrade);
+            self.upgrade = Some(pending);
+        }
+        if let Some(tx) = self.response.take() {
+            let _ = tx.send(Ok(response));
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let flow = self.flow.as_mut().expect("flow present while driving");
+        match poll_write_queue(flow, self.conn.output(), cx) {
+            Poll::Ready(Ok(moved)) => Ok(moved),
+            Poll::Ready(Err(err)) => Err(err.into()),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        if self.eof || !self.conn.wants_read() {
+            return Ok(false);
+        }
+        if let Some(tx) = &self.response_body {
+            if !tx.poll_room(cx) {
+                return Ok(false);
+            }
+        }
+        let flow = self.flow.as_mut().expect("flow present while driving");
+        match poll_read_once(flow, &mut self.read_buf, cx) {
+            Poll::Pending => Ok(false),
+            Poll::Ready(Ok(0)) => {
+                self.eof = true;
+                self.conn.receive_eof();
+                Ok(true)
+            }
+            Poll::Ready(Ok(n)) => {
+                self.conn.receive(&self.read_buf[..n]);
+                Ok(true)
+            }
+            Poll::Ready(Err(err)) => Err(err.into()),
+        }
+    }
+
+    fn phase(&mut self) -> Option<(Timeout, Duration)> {
+        let exchanging = self.response.is_some()
+            || self.request_body.is_some()
+            || self.response_body.as_ref().is_some_and(|tx| !tx.is_abandoned());
+        if exchanging || !self.conn.output().is_empty() {
+            Some((Timeout::Body, self.config.body_timeout))
+        } else {
+            Some((Timeout::Idle, self.config.idle_timeout))
+        }
+    }
+
+    /// Gives the connection's failure to whoever waits on this exchange.
+    fn fail_pending(&mut self, err: &Error) {
+        let reason = || match err {
+            Error::Timeout(t) => Error::Timeout(*t),
+            Error::Parse(p) => Error::Parse(p.clone()),
+            Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+            _ => Error::IncompleteMessage,
+        };
+        if let Some(tx) = self.response.take() {
+            let _ = tx.send(Err(reason()));
+        }
+        if let Some(tx) = self.response_body.take() {
+            tx.abort(reason());
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! What the server and client drivers share: moving queued bytes to the
+//! flow, reading from it, and the timer that every timeout runs on.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::error::Timeout;
+use crate::flow::BoxFuture;
+use crate::h1::WriteQueue;
+use crate::rt::Runtime;
+use crate::Flow;
+
+/// How many buffers go into one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// Writes as much of `queue` as the flow takes now, then flushes once it is
+/// empty. Ready(true) when bytes moved.
+pub(crate) fn poll_write_queue(
+    flow: &mut Flow,
+    queue: &mut WriteQueue,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<bool>> {
+    let mut moved = false;
+    while !queue.is_empty() {
+        let written = if flow.is_write_vectored() {
+            let mut slices = [io::IoSlice::new(&[]); MAX_IOVECS];
+            let n = queue.io_slices(&mut slices);
+            Pin::new(&mut *flow).poll_write_vectored(cx, &slices[..n])
+        } else {
+            Pin::new(&mut *flow).poll_write(cx, queue.front())
+        };
+        match written {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => {
+                queue.advance(n);
+                moved = true;
+            }
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+            Poll::Pending => return if moved { Poll::Ready(Ok(true)) } else { Poll::Pending },
+        }
+    }
+    match Pin::new(&mut *flow).poll_flush(cx) {
+        Poll::Ready(Ok(())) | Poll::Pending => Poll::Ready(Ok(moved)),
+        Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+    }
+}
+
+/// Reads once into `buf`; Ready(Ok(0)) is end of stream.
+pub(crate) fn poll_read_once(
+    flow: &mut Flow,
+    buf: &mut [u8],
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let mut read_buf = ReadBuf::new(buf);
+    match Pin::new(flow).poll_read(cx, &mut read_buf) {
+        Poll::Ready(Ok(())) => Poll::Ready(Ok(read_buf.filled().len())),
+        Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+/// One timer per connection, re-armed whenever the connection moves to a
+/// phase with another timeout. A *stall* timeout (bodies) restarts while
+/// bytes keep moving; the others run out whatever happens.
+pub(crate) struct Timer<R> {
+    rt: R,
+    armed: Option<(Timeout, BoxFuture<'static, ()>)>,
+    moved_since_armed: bool,
+}
+
+impl<R: Runtime> Timer<R> {
+    pub(crate) fn new(rt: R) -> Self {
+        Timer { rt, armed: None, moved_since_armed: false }
+    }
+
+    /// Bytes moved: a stall timer starts over.
+    pub(crate) fn note_progress(&mut self) {
+        self.moved_since_armed = true;
+    }
+
+    /// Polls the timer of `phase` (arming it if the phase changed); `None`
+    /// disarms. Returns the timeout that expired.
+    pub(crate) fn poll(
+        &mut self,
+        phase: Option<(Timeout, Duration)>,
+        cx: &mut Context<'_>,
+    ) -> Option<Timeout> {
+        let Some((kind, duration)) = phase else {
+            self.armed = None;
+            return None;
+        };
+        if self.armed.as_ref().map(|(armed, _)| *armed) != Some(kind) {
+            self.armed = Some((kind, self.rt.sleep(duration)));
+            self.moved_since_armed = false;
+        }
+        loop {
+            let (_, sleep) = self.armed.as_mut().expect("armed just above");
+            if sleep.as_mut().poll(cx).is_pending() {
+                return None;
+            }
+            if kind == Timeout::Body && self.moved_since_armed {
+                self.armed = Some((kind, self.rt.sleep(duration)));
+                self.moved_since_armed = false;
+                continue;
+            }
+            self.armed = None;
+            return Some(kind);
+        }
+    }
+}
+
+/// Runs `future` for at most `duration`; `None` if the time ran out.
+pub(crate) async fn within<R: Runtime, F: Future>(
+    rt: &R,
+    duration: Duration,
+    future: F,
+) -> Option<F::Output> {
+    use futures_util::future::{select, Either};
+    let future = std::pin::pin!(future);
+    match select(future, rt.sleep(duration)).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(((), _)) => None,
+    }
+}

@@ -1,0 +1,15 @@
+//! The engine drives the protocol machines over a [`Flow`](crate::Flow).
+//!
+//! [`server::serve_connection`] runs one server connection: it moves bytes
+//! between the flow and the sans-IO [`h1`](crate::h1) machine, hands each
+//! request to the [`Handler`], and streams bodies both ways with
+//! back-pressure. [`client::handshake`] is the low-level client over one
+//! flow. Neither knows HTTP beyond moving bytes and arming timeouts.
+
+pub mod client;
+mod handler;
+pub(crate) mod io;
+pub mod server;
+pub mod upgrade;
+
+pub use handler::{service_fn, Handler, ServiceFn};

@@ -1,0 +1,365 @@
+//! One HTTP/1.1 server connection: the [`h1::ServerConn`] machine driven over
+//! a flow, with the handler and both bodies polled from the same task.
+//!
+//! The driver is a loop of small steps: take the machine's events (only
+//! while the request body has room: back-pressure), poll the handler, pull
+//! the response body (only while the write queue is short: back-pressure
+//! the other way), write, read. When no step moves, the connection's single
+//! timer decides whether the wait has lasted too long.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Buf;
+use http::header::{HeaderValue, CONNECTION};
+use http::{Request, StatusCode};
+use http_body::Body as _;
+
+use super::io::{poll_read_once, poll_write_queue, within, Timer};
+use super::{upgrade, Handler};
+use crate::body::BodySender;
+use crate::error::Timeout;
+use crate::h1::{BodyLength, BodySize, RequestHead, ServerConn, ServerEvent};
+use crate::rt::Runtime;
+use crate::{Config, Error, Flow, Incoming};
+
+/// Serves HTTP/1.1 on one flow until the peer closes, an error or timeout
+/// ends it, or `stopping` completes (then the request in progress is
+/// finished and the connection closed). The flow is shut down and dropped
+/// on every path, except an upgrade, where it goes to the handler.
+pub async fn serve_connection<H, R, S>(
+    flow: Flow,
+    handler: H,
+    config: &Config,
+    rt: R,
+    stopping: S,
+) -> Result<(), Error>
+where
+    H: Handler,
+    R: Runtime,
+    S: Future<Output = ()>,
+{
+    let mut driver = Driver {
+        flow: Some(flow),
+        conn: ServerConn::new(config.h1.clone()),
+        handler,
+        config,
+        timer: Timer::new(rt.clone()),
+        read_buf: vec![0; config.read_buffer],
+        served_one: false,
+        eof: false,
+        stopping: Box::pin(stopping),
+        stop_requested: false,
+        exchange: None,
+        failed: None,
+    };
+    let result = std::future::poll_fn(|cx| driver.poll_drive(cx)).await;
+    if let Some(mut flow) = driver.flow.take() {
+        // A peer that stopped reading must not hold the task: bounded.
+        let _ = within(&rt, config.body_timeout, flow.shutdown()).await;
+    }
+    result
+}
+
+type Response<H> = http::Response<<H as Handler>::Body>;
+
+/// The request being answered.
+struct Exchange<H: Handler> {
+    request_body: Option<BodySender>,
+    expect_continue: bool,
+    response: Option<Pin<Box<H::Future>>>,
+    response_body: Option<Pin<Box<H::Body>>>,
+    upgrade: Option<upgrade::Pending>,
+}
+
+struct Driver<'c, H: Handler, R, S> {
+    flow: Option<Flow>,
+    conn: ServerConn,
+    handler: H,
+    config: &'c Config,
+    timer: Timer<R>,
+    read_buf: Vec<u8>,
+    served_one: bool,
+    eof: bool,
+    stopping: Pin<Box<S>>,
+    stop_requested: bool,
+    exchange: Option<Exchange<H>>,
+    failed: Option<Error>,
+}
+
+impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            if !self.stop_requested && self.stopping.as_mut().poll(cx).is_ready() {
+                self.stop_requested = true;
+            }
+            let mut moved = self.dispatch_events(cx);
+            moved |= self.poll_response(cx)?;
+            moved |= self.poll_response_body(cx)?;
+            moved |= self.poll_write(cx)?;
+
+            let output_empty = self.conn.output().is_empty();
+            if output_empty {
+                if let Some(prefix) = self.conn.take_upgrade() {
+                    return Poll::Ready(self.hand_over_upgrade(prefix));
+                }
+            }
+            let answering = self.exchange.as_ref().is_some_and(|ex| {
+                ex.response.is_some() || ex.response_body.is_some()
+            });
+            if output_empty && !answering {
+                if let Some(err) = self.failed.take() {
+                    return Poll::Ready(Err(err));
+                }
+                if self.conn.wants_close() || (self.eof && self.conn.is_idle()) {
+                    return Poll::Ready(Ok(()));
+                }
+                if self.stop_requested && self.conn.is_idle() {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            moved |= self.poll_read(cx)?;
+            if moved {
+                self.timer.note_progress();
+                continue;
+            }
+            let phase = self.phase();
+            return match self.timer.poll(phase, cx) {
+                None => Poll::Pending,
+                Some(Timeout::Idle) => Poll::Ready(Ok(())),
+                Some(timeout) => Poll::Ready(Err(Error::Timeout(timeout))),
+            };
+        }
+    }
+
+    /// Takes the machine's events while the request body has room.
+    fn dispatch_events(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut moved = false;
+        loop {
+            if let Some(tx) = self.exchange.as_ref().and_then(|ex| ex.request_body.as_ref()) {
+                if !tx.poll_room(cx) {
+                    break;
+                }
+            }
+            let Some(event) = self.conn.poll_event() else { break };
+            moved = true;
+            match event {
+                ServerEvent::Request(head) => self.start_exchange(head),
+                ServerEvent::Data(data) => {
+                    if let Some(tx) = self.request_body() {
+                        tx.send_data(data);
+                    }
+                }
+                ServerEvent::Trailers(trailers) => {
+                    if let Some(tx) = self.request_body() {
+                        tx.send_trailers(trailers);
+                    }
+                }
+                ServerEvent::End => {
+                    if let Some(tx) = self.exchange.as_mut().and_then(|ex| ex.request_body.take()) {
+                        tx.finish();
+                    }
+                }
+                ServerEvent::Error(err) => {
+                    if let Some(tx) = self.exchange.as_mut().and_then(|ex| ex.request_body.take()) {
+                        tx.abort(Error::Parse(err.clone()));
+                    }
+                    self.failed.get_or_insert(Error::Parse(err));
+                }
+            }
+        }
+        if let Some(ex) = self.exchange.as_mut().filter(|ex| ex.expect_continue) {
+            match &ex.request_body {
+                Some(tx) if tx.poll_wanted(cx) => {
+                    self.conn.send_continue();
+                    ex.expect_continue = false;
+                    moved = true;
+                }
+                Some(_) => {}
+                None => ex.expect_continue = false,
+            }
+        }
+        moved
+    }
+
+    fn request_body(&self) -> Option<&BodySender> {
+        self.exchange.as_ref().and_then(|ex| ex.request_body.as_ref())
+    }
+
+    fn start_exchange(&mut self, head: RequestHead) {
+        self.served_one = true;
+        let (request_body, body) = match head.body {
+            BodyLength::Empty => (None, Incoming::empty()),
+            BodyLength::Known(n) => {
+                let (tx, rx) = Incoming::channel(self.config.body_buffer, Some(n));
+                (Some(tx), rx)
+            }
+            BodyLength::Chunked | BodyLength::UntilClose => {
+                let (tx, rx) = Incoming::channel(self.config.body_buffer, None);
+                (Some(tx), rx)
+            }
+        };
+        let mut request = Request::new(body);
+        *request.method_mut() = head.method;
+        *request.uri_mut() = head.uri;
+        *request.version_mut() = head.version;
+        *request.headers_mut() = head.headers;
+        let upgrade = head.upgrade.then(|| {
+            let (pending, on_upgrade) = upgrade::pending();
+            request.extensions_mut().insert(on_upgrade);
+            pending
+        });
+        let response = Box::pin(self.handler.call(request));
+        self.exchange = Some(Exchange {
+            request_body,
+            expect_continue: head.expect_continue,
+            response: Some(response),
+            response_body: None,
+            upgrade,
+        });
+    }
+
+    /// Polls the handler; queues the response head when it answers.
+    fn poll_response(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let Some(ex) = self.exchange.as_mut() else { return Ok(false) };
+        let Some(future) = ex.response.as_mut() else { return Ok(false) };
+        let Poll::Ready(response) = future.as_mut().poll(cx) else { return Ok(false) };
+        ex.response = None;
+        let (mut parts, body): (http::response::Parts, _) = Response::<H>::into_parts(response);
+        if self.stop_requested {
+            parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        if parts.status != StatusCode::SWITCHING_PROTOCOLS && !parts.status.is_success() {
+            ex.upgrade = None;
+        }
+        let size = body_size(&body);
+        if let Err(err) = self.conn.send_response(parts.status, &parts.headers, size) {
+            // The machine already answered (a malformed request) or the
+            // response cannot be framed: either way this connection ends.
+            self.failed.get_or_insert(err);
+            return Ok(true);
+        }
+        if size == BodySize::Empty {
+            self.conn.send_end()?;
+        } else {
+            ex.response_body = Some(Box::pin(body));
+        }
+        Ok(true)
+    }
+
+    /// Moves response body frames into the write queue while it is short.
+    fn poll_response_body(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let mut moved = false;
+        let Some(ex) = self.exchange.as_mut() else { return Ok(false) };
+        while let Some(body) = ex.response_body.as_mut() {
+            if self.conn.output().len() >= self.config.body_buffer {
+                break;
+            }
+            match body.as_mut().poll_frame(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(frame))) => {
+                    moved = true;
+                    match frame.into_data() {
+                        Ok(mut data) => {
+                            self.conn.send_data(data.copy_to_bytes(data.remaining()))?
+                        }
+                        Err(frame) => {
+                            if let Ok(trailers) = frame.into_trailers() {
+                                self.conn.send_trailers(&trailers)?;
+                            }
+                        }
+                    }
+                }
+                Poll::Ready(None) => {
+                    moved = true;
+                    ex.response_body = None;
+                    self.conn.send_end()?;
+                }
+                Poll::Ready(Some(Err(err))) => return Err(Error::body(err)),
+            }
+        }
+        if ex.response.is_none() && ex.response_body.is_none() && ex.request_body.is_none() {
+            self.exchange = self.exchange.take().filter(|ex| ex.upgrade.is_some());
+        }
+        Ok(moved)
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let flow = self.flow.as_mut().expect("flow present while driving");
+        match poll_write_queue(flow, self.conn.output(), cx) {
+            Poll::Ready(Ok(moved)) => Ok(moved),
+            Poll::Ready(Err(err)) => Err(err.into()),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        if self.eof || !self.conn.wants_read() {
+            return Ok(false);
+        }
+        if let Some(tx) = self.request_body() {
+            if !tx.poll_room(cx) {
+                return Ok(false);
+            }
+        }
+        let flow = self.flow.as_mut().expect("flow present while driving");
+        match poll_read_once(flow, &mut self.read_buf, cx) {
+            Poll::Pending => Ok(false),
+            Poll::Ready(Ok(0)) => {
+                self.eof = true;
+                self.conn.receive_eof();
+                Ok(true)
+            }
+            Poll::Ready(Ok(n)) => {
+                self.conn.receive(&self.read_buf[..n]);
+                Ok(true)
+            }
+            // A peer resetting an idle keep-alive connection is no error.
+            Poll::Ready(Err(_)) if self.conn.is_idle() && self.exchange.is_none() => {
+                self.eof = true;
+                self.conn.receive_eof();
+                Ok(true)
+            }
+            Poll::Ready(Err(err)) => Err(err.into()),
+        }
+    }
+
+    /// Which timeout applies to what the connection waits for now.
+    fn phase(&mut self) -> Option<(Timeout, std::time::Duration)> {
+        let config = self.config;
+        let waiting_on_peer = !self.conn.output().is_empty()
+            || self.request_body().is_some_and(|tx| !tx.is_abandoned())
+                && self.conn.wants_read();
+        if self.exchange.is_some() {
+            return waiting_on_peer.then_some((Timeout::Body, config.body_timeout));
+        }
+        if !self.conn.output().is_empty() {
+            Some((Timeout::Body, config.body_timeout))
+        } else if self.conn.is_idle() && self.served_one {
+            Some((Timeout::Idle, config.idle_timeout))
+        } else {
+            Some((Timeout::Header, config.header_timeout))
+        }
+    }
+
+    fn hand_over_upgrade(&mut self, prefix: bytes::Bytes) -> Result<(), Error> {
+        let flow = self.flow.take().expect("flow present while driving");
+        match self.exchange.take().and_then(|ex| ex.upgrade) {
+            Some(pending) => pending.fulfill(flow.with_prefix(prefix)),
+            None => drop(flow),
+        }
+        Ok(())
+    }
+}
+
+/// What the response body says of its own length.
+pub(crate) fn body_size<B: http_body::Body>(body: &B) -> BodySize {
+    if body.is_end_stream() {
+        BodySize::Empty
+    } else if let Some(n) = body.size_hint().exact() {
+        BodySize::Known(n)
+    } else {
+        BodySize::Unknown
+    }
+}

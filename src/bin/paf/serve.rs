@@ -1,0 +1,694 @@
+//! `paf serve`: an httpbin-style test server on the paf engine, and a static
+//! file server with `--root`.
+//!
+//! Every endpoint is one small function below; [`route`] picks one from the
+//! request path. Endpoints come first; with `--root DIR` every other path
+//! (`/` included) is a file under DIR, without it such paths are 404.
+//!
+//! Bodies are streamed both ways, never read whole into memory: `/echo`
+//! hands the request body straight back as the response body, `/bytes/{n}`
+//! and files are produced chunk by chunk with a known length (so the engine
+//! sends `Content-Length`), `/stream/{n}` has no length (so the engine sends
+//! it chunked).
+//!
+//! Bad input is a 4xx with a one-line explanation, never a panic. Ctrl-C or
+//! SIGTERM flips the server's [`Switch`]: it stops accepting, finishes the
+//! requests in flight, and `paf` exits 0 (a second signal exits at once).
+
+use std::convert::Infallible;
+use std::ffi::OsStr;
+use std::future::Future;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::future::{select, Either};
+use futures_util::stream::{self, BoxStream, StreamExt};
+use http::header::{self, HeaderValue};
+use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt;
+use paf::rt::native::{TcpListener, UnixListener};
+use paf::serve::Listener;
+use paf::{Body, BoxError, Config, Incoming, Method, Request, Response, StatusCode, Switch};
+use tokio::io::AsyncReadExt;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+/// Largest `/bytes/{n}`.
+const MAX_BYTES: u64 = 1 << 30;
+/// Most lines of `/stream/{n}`.
+const MAX_LINES: u64 = 100_000;
+/// Longest `/delay/{ms}`.
+const MAX_DELAY_MS: u64 = 60_000;
+/// The size of the chunks files and `/bytes/{n}` are sent in.
+const CHUNK: usize = 64 * 1024;
+/// `/bytes/{n}` sends byte `i` as `i % PATTERN_PERIOD`.
+const PATTERN_PERIOD: usize = 251;
+
+const AFTER_HELP: &str = "\
+Endpoints:
+  /               this list (with --root: the file DIR/index.html instead)
+  /echo           the request body and Content-Type, streamed back (any method)
+  /bytes/{n}      n bytes, byte i being i % 251, with Content-Length (n <= 1 GiB)
+  /stream/{n}     n JSON lines, sent chunked (n <= 100000)
+  /delay/{ms}     answers after ms milliseconds (ms <= 60000, any method)
+  /status/{code}  answers with that status, 200 to 599 (any method)
+  /headers        the request headers as a JSON object
+
+Endpoints take precedence over files: with --root DIR, every other path is
+a file under DIR (a directory serves its index.html), 404 if there is none;
+without --root, other paths are 404. Paths with '..' segments (also
+percent-encoded) are refused, and so is any file that resolves outside DIR.
+
+Ctrl-C or SIGTERM stops accepting connections, finishes the requests in
+flight, then exits 0.";
+
+/// Arguments of `paf serve`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct Args {
+    /// The TCP port to listen on (0: any free port, printed at start).
+    #[arg(long, required_unless_present = "unix")]
+    port: Option<u16>,
+    /// The address to listen on.
+    #[arg(
+        long,
+        default_value = "127.0.0.1",
+        value_name = "ADDR",
+        conflicts_with = "unix"
+    )]
+    host: String,
+    /// Listen on this Unix socket instead of TCP (the file must not exist).
+    #[arg(long, value_name = "PATH", conflicts_with = "port")]
+    unix: Option<PathBuf>,
+    /// Serve the files under DIR for the paths that are no endpoint.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+}
+
+/// Runs `paf serve` until Ctrl-C or SIGTERM.
+pub async fn run(args: Args) -> Result<ExitCode, String> {
+    let root = match &args.root {
+        Some(dir) => Some(Arc::new(Root::open(dir)?)),
+        None => None,
+    };
+    let handler = paf::service_fn(move |req| route(req, root.clone()));
+    let switch = Switch::new();
+    // Before the "listening" line: a signal right after it must stop us
+    // cleanly, not kill us.
+    let forced = stop_on_signals(switch.clone())?;
+
+    match &args.unix {
+        Some(path) => {
+            let listener = UnixListener::bind(path).map_err(|err| {
+                format!("cannot listen on {}: {}", path.display(), describe(&err))
+            })?;
+            eprintln!("paf: listening on unix:{}", path.display());
+            let served = serve_until_forced(listener, handler, switch, forced).await;
+            let _ = std::fs::remove_file(path);
+            served
+        }
+        None => {
+            let port = args.port.ok_or("--port or --unix is needed")?;
+            let shown = if args.host.contains(':') {
+                format!("[{}]:{port}", args.host)
+            } else {
+                format!("{}:{port}", args.host)
+            };
+            let listener = TcpListener::bind((args.host.as_str(), port))
+                .await
+                .map_err(|err| format!("cannot listen on {shown}: {}", describe(&err)))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|err| format!("cannot listen on {shown}: {}", describe(&err)))?;
+            eprintln!("paf: listening on http://{addr}");
+            serve_until_forced(listener, handler, switch, forced).await
+        }
+    }
+}
+
+/// Serves until `switch` is stopped and the requests in flight are done,
+/// or until `forced` completes.
+async fn serve_until_forced(
+    listener: impl Listener,
+    handler: impl paf::Handler,
+    switch: Switch,
+    forced: Pin<Box<dyn Future<Output = ()>>>,
+) -> Result<ExitCode, String> {
+    let serving = std::pin::pin!(paf::serve(listener, handler, Config::default(), switch));
+    match select(serving, forced).await {
+        Either::Left((Ok(()), _)) => Ok(ExitCode::SUCCESS),
+        Either::Left((Err(err), _)) => Err(format!("the server failed: {err}")),
+        Either::Right(_) => Err("stopped again before the requests in flight finished".into()),
+    }
+}
+
+/// Stops `switch` on the first Ctrl-C or SIGTERM; the returned future
+/// completes on the second one.
+fn stop_on_signals(switch: Switch) -> Result<Pin<Box<dyn Future<Output = ()>>>, String> {
+    let install = |kind: SignalKind| {
+        signal(kind).map_err(|err| format!("cannot handle signals: {}", describe(&err)))
+    };
+    let mut interrupt = install(SignalKind::interrupt())?;
+    let mut terminate = install(SignalKind::terminate())?;
+    async fn either(interrupt: &mut Signal, terminate: &mut Signal) {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    Ok(Box::pin(async move {
+        either(&mut interrupt, &mut terminate).await;
+        switch.stop();
+        either(&mut interrupt, &mut terminate).await;
+    }))
+}
+
+/// An I/O error as the end of a one-line message: "permission denied".
+fn describe(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        io::ErrorKind::AddrInUse => "address already in use".into(),
+        io::ErrorKind::AddrNotAvailable => "address not available on this machine".into(),
+        io::ErrorKind::NotFound => "no such file or directory".into(),
+        _ => {
+            let text = err.to_string();
+            let text = match text.find(" (os error") {
+                Some(end) => &text[..end],
+                None => &text[..],
+            };
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => "unknown error".into(),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Routing
+
+/// The response body of every endpoint.
+///
+/// Not `paf::Body`: `Body::new` loses the size hint of the body it wraps
+/// (`http_body_util::MapFrame` does not forward it), so files, `/bytes/{n}`
+/// and `/echo` would all go out chunked instead of with `Content-Length`.
+type Reply = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Picks the endpoint for a request: endpoints first, then files.
+async fn route(req: Request<Incoming>, root: Option<Arc<Root>>) -> Response<Reply> {
+    let path = req.uri().path().to_owned();
+    let (name, param) = match path.strip_prefix('/').unwrap_or(&path).split_once('/') {
+        Some((name, param)) => (name, Some(param)),
+        None => (path.strip_prefix('/').unwrap_or(&path), None),
+    };
+    let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
+    match (name, param) {
+        ("", None) if root.is_none() => only_get(read_only, hello),
+        ("echo", None) => echo(req).await,
+        ("bytes", Some(n)) => only_get(read_only, || bytes(n)),
+        ("stream", Some(n)) => only_get(read_only, || stream_lines(n)),
+        ("delay", Some(ms)) => delay(ms).await,
+        ("status", Some(code)) => status(code),
+        ("headers", None) => only_get(read_only, || headers(&req)),
+        _ => match root {
+            Some(root) if read_only => file(&req, &root).await,
+            Some(_) => method_not_allowed(),
+            None => text(
+                StatusCode::NOT_FOUND,
+                format!("no endpoint at {path} (see /)"),
+            ),
+        },
+    }
+}
+
+fn only_get(read_only: bool, endpoint: impl FnOnce() -> Response<Reply>) -> Response<Reply> {
+    if read_only {
+        endpoint()
+    } else {
+        method_not_allowed()
+    }
+}
+
+fn method_not_allowed() -> Response<Reply> {
+    let mut response = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "only GET and HEAD are allowed here",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
+// ---------------------------------------------------------------------------
+// Endpoints
+
+/// `/`: what this server offers.
+fn hello() -> Response<Reply> {
+    text(
+        StatusCode::OK,
+        format!("Hello from paf serve.\n\n{AFTER_HELP}"),
+    )
+}
+
+/// `/echo`: the request body, streamed back as it arrives, with its
+/// content type.
+async fn echo(req: Request<Incoming>) -> Response<Reply> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let expects_continue = req
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let body = req.into_body();
+    let body = if expects_continue {
+        // The engine sends `100 Continue` when the handler first reads the
+        // body, and only if no response has started: answering at once
+        // would send our head first and the client would never see the 100.
+        // So read the first frame before answering.
+        match Peeked::new(body).await {
+            Ok(body) => box_body(body),
+            Err(err) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {err}"),
+                )
+            }
+        }
+    } else {
+        box_body(body)
+    };
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
+}
+
+/// `/bytes/{n}`: `n` bytes of a fixed pattern, with `Content-Length`.
+fn bytes(n: &str) -> Response<Reply> {
+    let n = match parse_number(n, "/bytes/{n}: n", MAX_BYTES) {
+        Ok(n) => n,
+        Err(why) => return text(StatusCode::BAD_REQUEST, why),
+    };
+    let period: Bytes = (0..PATTERN_PERIOD * (CHUNK / PATTERN_PERIOD))
+        .map(|i| (i % PATTERN_PERIOD) as u8)
+        .collect();
+    // Every chunk is a whole number of periods long, so each starts the
+    // pattern afresh.
+    let chunks = stream::unfold(n, move |left| {
+        let period = period.clone();
+        async move {
+            let size = left.min(period.len() as u64);
+            (size > 0).then(|| (Ok(period.slice(..size as usize)), left - size))
+        }
+    });
+    let mut response = Response::new(box_body(KnownLength::new(chunks.boxed(), n)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    response
+}
+
+/// `/stream/{n}`: `n` lines of JSON, of no announced length (chunked).
+fn stream_lines(n: &str) -> Response<Reply> {
+    let n = match parse_number(n, "/stream/{n}: n", MAX_LINES) {
+        Ok(n) => n,
+        Err(why) => return text(StatusCode::BAD_REQUEST, why),
+    };
+    let lines = stream::iter(0..n).map(move |id| {
+        Ok::<_, Infallible>(format!(
+            "{{\"id\": {id}, \"of\": {n}, \"message\": \"line {} of {n}\"}}\n",
+            id + 1
+        ))
+    });
+    let mut response = Response::new(box_body(Body::stream(lines)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    response
+}
+
+/// `/delay/{ms}`: answers after `ms` milliseconds.
+async fn delay(ms: &str) -> Response<Reply> {
+    let ms = match parse_number(ms, "/delay/{ms}: ms", MAX_DELAY_MS) {
+        Ok(ms) => ms,
+        Err(why) => return text(StatusCode::BAD_REQUEST, why),
+    };
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    text(StatusCode::OK, format!("answered after {ms} ms"))
+}
+
+/// `/status/{code}`: answers with that status.
+fn status(code: &str) -> Response<Reply> {
+    let status = match code.parse::<u16>().ok().filter(|c| (200..=599).contains(c)) {
+        Some(code) => StatusCode::from_u16(code).expect("200..=599 are valid status codes"),
+        None => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("/status/{{code}}: code must be a number from 200 to 599, got {code:?}"),
+            )
+        }
+    };
+    if matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {
+        let mut response = Response::new(box_body(Body::empty()));
+        *response.status_mut() = status;
+        return response;
+    }
+    text(status, status.to_string())
+}
+
+/// `/headers`: the request headers as a JSON object (repeated fields joined
+/// with ", ").
+fn headers(req: &Request<Incoming>) -> Response<Reply> {
+    let fields: Vec<String> = req
+        .headers()
+        .keys()
+        .map(|name| {
+            let values: Vec<String> = req
+                .headers()
+                .get_all(name)
+                .iter()
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                .collect();
+            format!(
+                "  {}: {}",
+                json_string(name.as_str()),
+                json_string(&values.join(", "))
+            )
+        })
+        .collect();
+    let json = format!("{{\n{}\n}}\n", fields.join(",\n"));
+    let mut response = Response::new(box_body(Body::from(json)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+// ---------------------------------------------------------------------------
+// Static files
+
+/// The directory `--root` serves, canonicalized.
+#[derive(Debug)]
+struct Root {
+    dir: PathBuf,
+}
+
+impl Root {
+    fn open(dir: &Path) -> Result<Root, String> {
+        let canonical = std::fs::canonicalize(dir).map_err(|err| {
+            format!(
+                "cannot serve files from {}: {}",
+                dir.display(),
+                describe(&err)
+            )
+        })?;
+        if !canonical.is_dir() {
+            return Err(format!(
+                "cannot serve files from {}: not a directory",
+                dir.display()
+            ));
+        }
+        Ok(Root { dir: canonical })
+    }
+}
+
+/// A file under the root, streamed, with its content type and length.
+async fn file(req: &Request<Incoming>, root: &Root) -> Response<Reply> {
+    let raw = req.uri().path();
+    let Some(decoded) = percent_decode(raw) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "malformed percent-encoding in the path",
+        );
+    };
+    let mut path = root.dir.clone();
+    for segment in decoded.split(|&b| b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => return text(StatusCode::BAD_REQUEST, "'..' is not allowed in paths"),
+            _ if segment.contains(&0) => {
+                return text(StatusCode::BAD_REQUEST, "NUL is not allowed in paths")
+            }
+            _ => path.push(OsStr::from_bytes(segment)),
+        }
+    }
+    let not_found = || text(StatusCode::NOT_FOUND, format!("no file at {raw}"));
+    let Ok(meta) = tokio::fs::metadata(&path).await else {
+        return not_found();
+    };
+    if meta.is_dir() {
+        if !raw.ends_with('/') {
+            // Relative links in the index must resolve inside the directory.
+            return redirect(&format!("{raw}/"));
+        }
+        path.push("index.html");
+    }
+    // Symbolic links may point anywhere: what they resolve to must be
+    // under the root.
+    match tokio::fs::canonicalize(&path).await {
+        Ok(real) if real.starts_with(&root.dir) => {}
+        _ => return not_found(),
+    }
+    let Ok(file) = tokio::fs::File::open(&path).await else {
+        return not_found();
+    };
+    let length = match file.metadata().await {
+        Ok(meta) if meta.is_file() => meta.len(),
+        _ => return not_found(),
+    };
+    let content_type = mime_guess::from_path(&path).first_or_octet_stream();
+    let body = if req.method() == Method::HEAD {
+        // The engine sends no body for HEAD; only the length matters.
+        box_body(KnownLength::new(stream::empty().boxed(), length).hollow())
+    } else {
+        let chunks = stream::try_unfold(file, |mut file| async move {
+            let mut buf = BytesMut::with_capacity(CHUNK);
+            let read = file.read_buf(&mut buf).await?;
+            Ok((read > 0).then(|| (buf.freeze(), file)))
+        });
+        box_body(KnownLength::new(chunks.boxed(), length))
+    };
+    let mut response = Response::new(body);
+    if let Ok(value) = HeaderValue::from_str(content_type.as_ref()) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn redirect(location: &str) -> Response<Reply> {
+    let mut response = text(
+        StatusCode::MOVED_PERMANENTLY,
+        format!("moved to {location}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Decodes `%XX` escapes; `None` for a `%` not followed by two hex digits.
+fn percent_decode(path: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut bytes = path.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            let hex = std::str::from_utf8(&hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// A one-line `text/plain` response.
+fn text(status: StatusCode, message: impl Into<String>) -> Response<Reply> {
+    let mut message = message.into();
+    message.push('\n');
+    let mut response = Response::new(box_body(Body::from(message)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn box_body<B>(body: B) -> Reply
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    UnsyncBoxBody::new(body.map_err(Into::into))
+}
+
+/// Parses an endpoint's number parameter, at most `max`, or explains why not.
+fn parse_number(text: &str, what: &str, max: u64) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if n <= max => Ok(n),
+        Ok(_) => Err(format!("{what} must be at most {max}")),
+        Err(_) => Err(format!(
+            "{what} must be a non-negative integer, got {text:?}"
+        )),
+    }
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A streamed body whose length is known in advance, so the engine sends
+/// `Content-Length` (`Body::stream` cannot say so). A stream longer than
+/// announced is cut; a shorter one (a file that shrank) is an error, which
+/// makes the engine close the connection rather than send a short body.
+struct KnownLength {
+    chunks: BoxStream<'static, io::Result<Bytes>>,
+    remaining: u64,
+    hollow: bool,
+}
+
+impl KnownLength {
+    fn new(chunks: BoxStream<'static, io::Result<Bytes>>, length: u64) -> Self {
+        KnownLength {
+            chunks,
+            remaining: length,
+            hollow: false,
+        }
+    }
+
+    /// Announces the length but sends nothing: for HEAD responses.
+    fn hollow(mut self) -> Self {
+        self.hollow = true;
+        self
+    }
+}
+
+impl http_body::Body for KnownLength {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.remaining == 0 || self.hollow {
+            return Poll::Ready(None);
+        }
+        match self.chunks.poll_next_unpin(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(mut chunk))) => {
+                chunk.truncate(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+                self.remaining -= chunk.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(chunk))))
+            }
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err))),
+            Poll::Ready(None) => Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the body ended {} bytes short of its length",
+                    self.remaining
+                ),
+            )))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// A request body whose first frame was already read, then the rest.
+struct Peeked {
+    first: Option<Frame<Bytes>>,
+    rest: Incoming,
+    /// What remains to send, when the request said (`Content-Length`).
+    remaining: Option<u64>,
+}
+
+impl Peeked {
+    async fn new(mut body: Incoming) -> Result<Peeked, paf::Error> {
+        // Incoming's hint is the whole announced length; read it first.
+        let remaining = body.size_hint().exact();
+        let first = body.frame().await.transpose()?;
+        Ok(Peeked {
+            first,
+            rest: body,
+            remaining,
+        })
+    }
+}
+
+impl http_body::Body for Peeked {
+    type Data = Bytes;
+    type Error = paf::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, paf::Error>>> {
+        let frame = match self.first.take() {
+            Some(frame) => Some(Ok(frame)),
+            None => match Pin::new(&mut self.rest).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(frame) => frame,
+            },
+        };
+        if let (Some(Ok(frame)), Some(remaining)) = (&frame, self.remaining) {
+            let sent = frame.data_ref().map_or(0, |data| data.len() as u64);
+            self.remaining = Some(remaining.saturating_sub(sent));
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.remaining {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}

@@ -134,6 +134,12 @@ impl Drop for Incoming {
     }
 }
 
+impl Channel {
+    fn has_room(&self) -> bool {
+        self.receiver_gone || self.queued < self.capacity
+    }
+}
+
 /// The connection's end of an [`Incoming`] body.
 #[derive(Debug)]
 pub(crate) struct BodySender {
@@ -146,7 +152,7 @@ impl BodySender {
     /// is woken when it can (or when the reader goes away).
     pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> bool {
         let mut ch = self.shared.lock().expect("body channel poisoned");
-        if ch.receiver_gone || ch.queued < ch.capacity {
+        if ch.has_room() {
             return true;
         }
         ch.sender_waker = Some(cx.waker().clone());
@@ -162,6 +168,11 @@ impl BodySender {
         }
         ch.sender_waker = Some(cx.waker().clone());
         false
+    }
+
+    /// Whether the body can take more bytes now.
+    pub(crate) fn has_room(&self) -> bool {
+        self.shared.lock().expect("body channel poisoned").has_room()
     }
 
     /// Whether the reader dropped the body.

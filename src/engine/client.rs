@@ -340,12 +340,20 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// Which timeout applies to what the connection waits for now. The
+    /// server taking its time to answer is the caller's to bound (the
+    /// high-level client's request timeout), not a stall.
     fn phase(&mut self) -> Option<(Timeout, Duration)> {
+        let waiting_on_peer = !self.conn.output().is_empty()
+            || self.response_body.as_ref().is_some_and(BodySender::has_room)
+                && self.conn.wants_read();
         let exchanging = self.response.is_some()
             || self.request_body.is_some()
-            || self.response_body.as_ref().is_some_and(|tx| !tx.is_abandoned());
-        if exchanging || !self.conn.output().is_empty() {
+            || self.response_body.is_some();
+        if waiting_on_peer {
             Some((Timeout::Body, self.config.body_timeout))
+        } else if exchanging {
+            None
         } else {
             Some((Timeout::Idle, self.config.idle_timeout))
         }

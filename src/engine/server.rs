@@ -328,9 +328,10 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
     /// Which timeout applies to what the connection waits for now.
     fn phase(&mut self) -> Option<(Timeout, std::time::Duration)> {
         let config = self.config;
+        // A handler that is thinking is its own business; a peer that
+        // neither sends the body we wait for nor reads what we write is not.
         let waiting_on_peer = !self.conn.output().is_empty()
-            || self.request_body().is_some_and(|tx| !tx.is_abandoned())
-                && self.conn.wants_read();
+            || self.request_body().is_some_and(BodySender::has_room) && self.conn.wants_read();
         if self.exchange.is_some() {
             return waiting_on_peer.then_some((Timeout::Body, config.body_timeout));
         }

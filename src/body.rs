@@ -175,11 +175,6 @@ impl BodySender {
         self.shared.lock().expect("body channel poisoned").has_room()
     }
 
-    /// Whether the reader dropped the body.
-    pub(crate) fn is_abandoned(&self) -> bool {
-        self.shared.lock().expect("body channel poisoned").receiver_gone
-    }
-
     fn push(&self, frame: Frame<Bytes>) {
         let mut ch = self.shared.lock().expect("body channel poisoned");
         if ch.receiver_gone {
@@ -392,8 +387,10 @@ mod tests {
         assert!(matches!(frame, Poll::Ready(Some(Ok(_)))));
         assert!(tx.poll_room(&mut cx));
         assert!(tx.poll_wanted(&mut cx));
+        tx.send_data(Bytes::from_static(b"12345"));
+        assert!(!tx.has_room());
         drop(rx);
-        assert!(tx.is_abandoned());
+        assert!(tx.has_room(), "a dropped reader takes everything");
     }
 
     #[tokio::test]

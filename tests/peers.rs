@@ -1,0 +1,225 @@
+//! `paf get` and the low-level client against real servers: nginx and
+//! Python's `http.server`, each started on a loopback port by the test.
+//! Both must be installed (`scripts/setup` does it); a missing peer fails
+//! the test, it is never skipped.
+
+use std::net::TcpStream as StdTcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use paf::engine::client;
+use paf::rt::native::Tokio;
+use paf::{Body, Config, Flow, Request, StatusCode, Version};
+use tokio::time::timeout;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// A server process killed when the test ends, however it ends.
+struct Peer {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("paf-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_until_listening(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + LIMIT;
+    while StdTcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early with {status}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A deterministic mebibyte, so a checksum mismatch shows.
+fn mebibyte() -> Vec<u8> {
+    (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect()
+}
+
+fn write_site(dir: &Path) {
+    std::fs::write(dir.join("www/index.html"), "<h1>hello from the peer</h1>\n").unwrap();
+    std::fs::write(dir.join("www/big.bin"), mebibyte()).unwrap();
+}
+
+fn nginx() -> Peer {
+    let dir = scratch_dir("nginx");
+    write_site(&dir);
+    let port = free_port();
+    let d = dir.display();
+    let conf = format!(
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log {d}/access.log;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  types {{ text/html html; application/octet-stream bin; }}
+  keepalive_requests 100;
+  server {{
+    listen 127.0.0.1:{port};
+    root {d}/www;
+    location = /conn {{
+      add_header X-Connection $connection always;
+      add_header X-Connection-Requests $connection_requests always;
+      return 200 \"ok\\n\";
+    }}
+  }}
+}}
+"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let binary = ["/usr/sbin/nginx", "nginx"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("-v").stderr(Stdio::null()).status().is_ok())
+        .expect("nginx is not installed: run scripts/setup (Debian package nginx-light)");
+    let mut child = Command::new(binary)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("cannot start nginx");
+    wait_until_listening(port, &mut child, "nginx");
+    Peer { child, port, dir }
+}
+
+fn python_http_server() -> Peer {
+    let dir = scratch_dir("python");
+    write_site(&dir);
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+        .arg(dir.join("www"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 is not installed: run scripts/setup");
+    wait_until_listening(port, &mut child, "python3 -m http.server");
+    Peer { child, port, dir }
+}
+
+fn paf_get(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_paf"))
+        .arg("get")
+        .args(args)
+        .output()
+        .expect("cannot run paf")
+}
+
+async fn connect(port: u16) -> client::SendRequest {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    client::handshake(Flow::new(tcp), &Config::default(), &Tokio)
+}
+
+fn request(method: &str, port: u16, path: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[test]
+fn paf_get_fetches_from_nginx_and_python() {
+    for peer in [nginx(), python_http_server()] {
+        let url = format!("http://127.0.0.1:{}/", peer.port);
+        let out = paf_get(&[&url, "-v"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "<h1>hello from the peer</h1>\n");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("200 OK"), "{stderr}");
+        assert!(stderr.to_ascii_lowercase().contains("< content-type: text/html"), "{stderr}");
+
+        let file = peer.dir.join("download.bin");
+        let url = format!("http://127.0.0.1:{}/big.bin", peer.port);
+        let out = paf_get(&[&url, "-o", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(std::fs::read(&file).unwrap() == mebibyte(), "the download differs");
+    }
+}
+
+#[test]
+fn paf_get_fails_in_one_clear_line() {
+    let refused = format!("http://127.0.0.1:{}/", free_port());
+    let cases: [(&str, &str); 4] = [
+        (refused.as_str(), "refused"),
+        ("http://nonexistent.invalid/", "nonexistent.invalid"),
+        ("not a url", "invalid URL"),
+        ("ftp://example.com/", "unsupported scheme"),
+    ];
+    for (url, expected) in cases {
+        let out = paf_get(&[url]);
+        assert!(!out.status.success(), "{url} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{url}: {stderr}");
+        assert!(stderr.starts_with("paf: "), "{url}: {stderr}");
+        assert!(stderr.contains(expected), "{url}: expected {expected:?} in {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn the_client_reuses_its_connection_to_nginx() {
+    let peer = nginx();
+    let mut sender = connect(peer.port).await;
+    let mut connections = Vec::new();
+    for expected in 1..=3 {
+        let response = timeout(LIMIT, sender.send(request("GET", peer.port, "/conn"))).await.unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let header = |name: &str| response.headers()[name].to_str().unwrap().to_string();
+        assert_eq!(header("x-connection-requests"), expected.to_string());
+        connections.push(header("x-connection"));
+        assert_eq!(response.into_body().bytes().await.unwrap(), "ok\n");
+    }
+    assert!(connections.windows(2).all(|w| w[0] == w[1]), "nginx saw several connections: {connections:?}");
+}
+
+#[tokio::test]
+async fn head_and_not_found_from_nginx() {
+    let peer = nginx();
+    let mut sender = connect(peer.port).await;
+    let response = timeout(LIMIT, sender.send(request("HEAD", peer.port, "/big.bin"))).await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-length"], "1048576");
+    assert!(response.into_body().bytes().await.unwrap().is_empty());
+    // The same connection goes on after a HEAD: no body was expected.
+    let response = timeout(LIMIT, sender.send(request("GET", peer.port, "/missing"))).await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    response.into_body().bytes().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_client_speaks_to_an_http_1_0_server() {
+    let peer = python_http_server();
+    let mut sender = connect(peer.port).await;
+    let response = timeout(LIMIT, sender.send(request("GET", peer.port, "/big.bin"))).await.unwrap().unwrap();
+    assert_eq!(response.version(), Version::HTTP_10);
+    let body = timeout(LIMIT, response.into_body().bytes()).await.unwrap().unwrap();
+    assert!(body == mebibyte(), "the body differs");
+    // HTTP/1.0 without keep-alive: the server closed, the next send says so.
+    let next = timeout(LIMIT, sender.send(request("GET", peer.port, "/"))).await.unwrap();
+    assert!(next.is_err(), "a closed HTTP/1.0 connection was reused");
+}

@@ -55,10 +55,10 @@ const AFTER_HELP: &str = "\
 Endpoints:
   /               this list (with --root: the file DIR/index.html instead)
   /echo           the request body and Content-Type, streamed back (any method)
-  /bytes/{n}      n bytes, byte i being i % 251, with Content-Length (n <= 1 GiB)
-  /stream/{n}     n JSON lines, sent chunked (n <= 100000)
-  /delay/{ms}     answers after ms milliseconds (ms <= 60000, any method)
-  /status/{code}  answers with that status, 200 to 599 (any method)
+  /bytes/N        N bytes, byte i being i % 251, with Content-Length (N <= 1 GiB)
+  /stream/N       N JSON lines, sent chunked (N <= 100000)
+  /delay/MS       answers after MS milliseconds (MS <= 60000, any method)
+  /status/CODE    answers with that status, 200 to 599 (any method)
   /headers        the request headers as a JSON object
 
 Endpoints take precedence over files: with --root DIR, every other path is
@@ -298,7 +298,7 @@ async fn echo(req: Request<Incoming>) -> Response<Reply> {
 
 /// `/bytes/{n}`: `n` bytes of a fixed pattern, with `Content-Length`.
 fn bytes(n: &str) -> Response<Reply> {
-    let n = match parse_number(n, "/bytes/{n}: n", MAX_BYTES) {
+    let n = match parse_number(n, "/bytes/N: N", MAX_BYTES) {
         Ok(n) => n,
         Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
@@ -324,7 +324,7 @@ fn bytes(n: &str) -> Response<Reply> {
 
 /// `/stream/{n}`: `n` lines of JSON, of no announced length (chunked).
 fn stream_lines(n: &str) -> Response<Reply> {
-    let n = match parse_number(n, "/stream/{n}: n", MAX_LINES) {
+    let n = match parse_number(n, "/stream/N: N", MAX_LINES) {
         Ok(n) => n,
         Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
@@ -344,7 +344,7 @@ fn stream_lines(n: &str) -> Response<Reply> {
 
 /// `/delay/{ms}`: answers after `ms` milliseconds.
 async fn delay(ms: &str) -> Response<Reply> {
-    let ms = match parse_number(ms, "/delay/{ms}: ms", MAX_DELAY_MS) {
+    let ms = match parse_number(ms, "/delay/MS: MS", MAX_DELAY_MS) {
         Ok(ms) => ms,
         Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
@@ -359,7 +359,7 @@ fn status(code: &str) -> Response<Reply> {
         None => {
             return text(
                 StatusCode::BAD_REQUEST,
-                format!("/status/{{code}}: code must be a number from 200 to 599, got {code:?}"),
+                format!("/status/CODE: CODE must be a number from 200 to 599, got {code:?}"),
             )
         }
     };

@@ -107,7 +107,15 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
     match &args.unix {
         Some(path) => {
             let listener = UnixListener::bind(path).map_err(|err| {
-                format!("cannot listen on {}: {}", path.display(), describe(&err))
+                let hint = match err.kind() {
+                    io::ErrorKind::AddrInUse => " (remove the file if no server uses it)",
+                    _ => "",
+                };
+                format!(
+                    "cannot listen on {}: {}{hint}",
+                    path.display(),
+                    describe(&err)
+                )
             })?;
             eprintln!("paf: listening on unix:{}", path.display());
             let served = serve_until_forced(listener, handler, switch, forced).await;

@@ -1,9 +1,46 @@
 //! The client side of an HTTP/1.1 connection, sans IO.
+//!
+//! # Contract with the driver
+//!
+//! * One exchange at a time (no pipelining): [`send_request`](ClientConn::send_request)
+//!   is accepted only when [`is_idle`](ClientConn::is_idle).
+//! * Events per exchange: `Informational`* (1xx other than 101), then
+//!   `Response`, `Data`*, `Trailers`?, `End` (`End` also for bodiless and
+//!   upgrade responses). A response may arrive while the request body is
+//!   still being sent.
+//! * The request body goes out only while [`may_send_body`](ClientConn::may_send_body):
+//!   with `Expect: 100-continue` that waits for a `100` or
+//!   [`continue_anyway`](ClientConn::continue_anyway). If a final response
+//!   comes first, the body is abandoned: `send_data`/`send_end` are then
+//!   accepted and dropped, and the connection closes after the exchange.
+//! * Response framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204,
+//!   304; an upgrade for 101 (to a request that asked for one) and for a
+//!   2xx to CONNECT; chunked when it is the final transfer coding; until
+//!   close when another coding is final or nothing gives a length; else
+//!   `Content-Length`. A coding before `chunked` is not undone: the data is
+//!   passed on as it came.
+//! * [`wants_close`](ClientConn::wants_close) turns true once the exchange
+//!   is over (or failed) and the connection must not be reused: the
+//!   response said `Connection: close` or is HTTP/1.0 without keep-alive,
+//!   its body was delimited by closing, `Content-Length` came with
+//!   `Transfer-Encoding`, the request said `Connection: close`, or the
+//!   request body was not sent. If the server ends its response and closes
+//!   while the body is still being sent, it is true at the response's `End`.
+//! * A peer error gives one `Error` event, then nothing: close.
+//! * Bytes from the server with no request outstanding are an error (a
+//!   pooled connection that got e.g. a `408` must not be reused).
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Uri};
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 
-use super::{BodySize, Limits, ParseError, ResponseHead, WriteQueue};
+use super::decode::BodyDecoder;
+use super::encode::{BodyEncoder, HeadWriter};
+use super::fields::{connection_has, content_length, expects_continue, transfer_codings};
+use super::input::{Decoded, Input, Upgrade};
+use super::parse::{self, RawResponse};
+use super::scan::{HeadKind, HeadScanner};
+use super::{BodyLength, BodySize, Limits, ParseError, ResponseHead, WriteQueue};
 
 /// What the peer's bytes meant.
 #[derive(Debug)]
@@ -25,16 +62,79 @@ pub enum ClientEvent {
 /// The client side of one HTTP/1.1 connection. See the module docs.
 #[derive(Debug)]
 pub struct ClientConn {
-    _todo: (),
+    limits: Limits,
+    input: Input,
+    read: Read,
+    write: Write,
+    out: WriteQueue,
+    request: Exchange,
+    /// Whether the connection may carry another exchange after this one.
+    keep_alive: bool,
+    close: bool,
+    upgrade: Upgrade,
+}
+
+#[derive(Debug)]
+enum Read {
+    /// No request is outstanding.
+    Idle,
+    Head(HeadScanner),
+    Body(BodyDecoder),
+    /// The response is complete; the request body is still being sent.
+    Done,
+    Closed,
+}
+
+#[derive(Debug)]
+enum Write {
+    Idle,
+    Body(BodyEncoder),
+    Done,
+    Closed,
+}
+
+/// What reading the current response depends on.
+#[derive(Debug, Clone, Copy, Default)]
+struct Exchange {
+    is_head: bool,
+    is_connect: bool,
+    wants_upgrade: bool,
+    awaiting_continue: bool,
+    /// A final response came before `100 Continue`: the body is not sent.
+    body_abandoned: bool,
+    /// The `End` of an upgrade response is still to be given.
+    upgrade_end_pending: bool,
+}
+
+fn invalid(message: &str) -> crate::Error {
+    crate::Error::InvalidMessage(message.to_owned())
 }
 
 impl ClientConn {
     /// A new connection, ready for its first request.
     pub fn new(limits: Limits) -> Self {
-        let _ = limits;
-        todo!()
+        ClientConn {
+            limits,
+            input: Input::default(),
+            read: Read::Idle,
+            write: Write::Idle,
+            out: WriteQueue::default(),
+            request: Exchange::default(),
+            keep_alive: true,
+            close: false,
+            upgrade: Upgrade::None,
+        }
     }
-    /// Queues a request head. `Host` is added from `uri` when absent.
+
+    /// Queues a request head.
+    ///
+    /// The target is origin-form (path and query, `/` if empty), `*` when
+    /// the path is `*`, authority-form for CONNECT. `Host` is added from
+    /// `uri` when absent (without the scheme's default port).
+    /// `transfer-encoding` in `headers` is dropped: the machine frames the
+    /// body. A `content-length` in `headers` wins and is enforced;
+    /// otherwise `Known(n)` adds `content-length: n`, `Unknown` is chunked,
+    /// `Empty` adds `content-length: 0` for POST, PUT and PATCH only.
     pub fn send_request(
         &mut self,
         method: &Method,
@@ -42,65 +142,386 @@ impl ClientConn {
         headers: &HeaderMap,
         body: BodySize,
     ) -> Result<(), crate::Error> {
-        let _ = (method, uri, headers, body);
-        todo!()
+        if self.close {
+            return Err(crate::Error::Closed);
+        }
+        if !self.is_idle() {
+            return Err(invalid(
+                "a request is already in progress on this connection",
+            ));
+        }
+        let is_connect = method == Method::CONNECT;
+        let target = request_target(method, uri)?;
+        let declared = content_length(headers)
+            .map_err(|_| invalid("the request's content-length field is invalid"))?;
+        let mut head = HeadWriter::new(format_args!("{method} {target} HTTP/1.1"), headers);
+        if !headers.contains_key(HOST) {
+            head.field(HOST.as_str(), host_value(uri)?.as_bytes());
+        }
+        head.fields(headers, |name| name == TRANSFER_ENCODING);
+        let encoder = match (declared, body) {
+            (Some(n), _) => BodyEncoder::Length(n),
+            (None, BodySize::Known(n)) => {
+                head.content_length(n);
+                BodyEncoder::Length(n)
+            }
+            (None, BodySize::Unknown) => {
+                head.field("transfer-encoding", b"chunked");
+                BodyEncoder::Chunked {
+                    trailers_sent: false,
+                }
+            }
+            (None, BodySize::Empty) => {
+                if [Method::POST, Method::PUT, Method::PATCH].contains(method) {
+                    head.content_length(0);
+                }
+                BodyEncoder::Length(0)
+            }
+        };
+        self.out.push(head.finish());
+
+        let has_body = !encoder.is_complete();
+        self.request = Exchange {
+            is_head: method == Method::HEAD,
+            is_connect,
+            wants_upgrade: is_connect
+                || (headers.contains_key(UPGRADE) && connection_has(headers, "upgrade")),
+            awaiting_continue: has_body && expects_continue(headers),
+            body_abandoned: false,
+            upgrade_end_pending: false,
+        };
+        self.keep_alive = !connection_has(headers, "close");
+        self.write = if has_body {
+            Write::Body(encoder)
+        } else {
+            Write::Done
+        };
+        self.read = Read::Head(HeadScanner::new(HeadKind::Response));
+        Ok(())
     }
+
     /// Whether the request body may be sent now (false while waiting for
     /// `100 Continue`, and after a final response that makes it moot).
     pub fn may_send_body(&self) -> bool {
-        todo!()
+        matches!(self.write, Write::Body(_))
+            && !self.request.awaiting_continue
+            && !self.request.body_abandoned
     }
+
     /// The driver's `100 Continue` wait ran out: send the body anyway.
     pub fn continue_anyway(&mut self) {
-        todo!()
+        self.request.awaiting_continue = false;
     }
-    /// Queues a chunk of the request body.
+
+    /// Queues a chunk of the request body. Dropped if the body was
+    /// abandoned; an error while waiting for `100 Continue`, and past the
+    /// request's `content-length` (after which the connection closes).
     pub fn send_data(&mut self, data: Bytes) -> Result<(), crate::Error> {
-        let _ = data;
-        todo!()
+        if self.request.body_abandoned {
+            return Ok(());
+        }
+        match &mut self.write {
+            Write::Body(_) if self.request.awaiting_continue => Err(invalid(
+                "the request body must wait for 100 Continue (see may_send_body)",
+            )),
+            Write::Body(encoder) => {
+                let result = encoder.data(data, &mut self.out);
+                if result.is_err() {
+                    // The server would wait for bytes that never come.
+                    self.shut();
+                }
+                result
+            }
+            Write::Closed => Err(crate::Error::Closed),
+            Write::Idle | Write::Done => Err(invalid("no request body is being sent")),
+        }
     }
-    /// Queues trailers (chunked bodies; dropped otherwise).
+
+    /// Queues trailers (chunked bodies; dropped otherwise). The body still
+    /// ends with [`send_end`](Self::send_end).
     pub fn send_trailers(&mut self, trailers: &HeaderMap) -> Result<(), crate::Error> {
-        let _ = trailers;
-        todo!()
+        if self.request.body_abandoned {
+            return Ok(());
+        }
+        match &mut self.write {
+            Write::Body(encoder) => encoder.trailers(trailers, &mut self.out),
+            Write::Closed => Err(crate::Error::Closed),
+            Write::Idle | Write::Done => Err(invalid("no request body is being sent")),
+        }
     }
-    /// Ends the request body.
+
+    /// Ends the request body. Ending it short of its `content-length` is an
+    /// error, after which the connection closes.
     pub fn send_end(&mut self) -> Result<(), crate::Error> {
-        todo!()
+        if self.request.body_abandoned {
+            return Ok(());
+        }
+        match &mut self.write {
+            Write::Body(encoder) => match encoder.end(&mut self.out) {
+                Ok(()) => {
+                    self.write = Write::Done;
+                    self.finish_exchange_if_done();
+                    Ok(())
+                }
+                Err(error) => {
+                    self.shut();
+                    Err(error)
+                }
+            },
+            Write::Closed => Err(crate::Error::Closed),
+            Write::Idle | Write::Done => Err(invalid("no request body is being sent")),
+        }
     }
-    /// Feeds bytes read from the transport.
+
+    /// Feeds bytes read from the transport. Only buffers them: call
+    /// [`poll_event`](Self::poll_event) to parse.
     pub fn receive(&mut self, data: &[u8]) {
-        let _ = data;
-        todo!()
+        if !self.close || self.upgrade == Upgrade::Pending {
+            self.input.receive(data);
+        }
     }
-    /// The transport reached end of stream.
+
+    /// The transport reached end of stream: ends a body delimited by
+    /// closing; in the middle of a response `poll_event` reports
+    /// [`ParseError::Incomplete`]; when idle the connection closes.
     pub fn receive_eof(&mut self) {
-        todo!()
+        self.input.eof = true;
+        if matches!(self.read, Read::Idle) && self.input.buf.is_empty() {
+            self.shut();
+        }
     }
+
     /// The next event, if the buffered bytes make one.
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        todo!()
+        if self.upgrade != Upgrade::None {
+            let pending = std::mem::take(&mut self.request.upgrade_end_pending);
+            return pending.then_some(ClientEvent::End);
+        }
+        let result = match &mut self.read {
+            Read::Idle if !self.input.buf.is_empty() => Err(ParseError::Malformed(
+                "bytes from the server with no request outstanding",
+            )),
+            Read::Idle => {
+                if self.input.eof {
+                    self.shut();
+                }
+                return None;
+            }
+            Read::Head(scanner) => match self.input.head(scanner, &self.limits) {
+                Ok(None) if !self.input.eof => return None,
+                Ok(None) => Err(ParseError::Incomplete),
+                Ok(Some(head)) => self.start_response(head),
+                Err(error) => Err(error),
+            },
+            Read::Body(decoder) => match self.input.body(decoder, &self.limits) {
+                Ok(Decoded::Data(data)) => Ok(ClientEvent::Data(data)),
+                Ok(Decoded::Trailers(fields)) => Ok(ClientEvent::Trailers(fields)),
+                Ok(Decoded::End) => {
+                    self.read = Read::Done;
+                    self.finish_exchange_if_done();
+                    Ok(ClientEvent::End)
+                }
+                Ok(Decoded::NeedMore) if !self.input.eof => return None,
+                Ok(Decoded::NeedMore) => Err(ParseError::Incomplete),
+                Err(error) => Err(error),
+            },
+            Read::Done | Read::Closed => return None,
+        };
+        Some(result.unwrap_or_else(|error| {
+            self.shut();
+            ClientEvent::Error(error)
+        }))
     }
-    /// Whether the driver should read more from the transport.
+
+    /// Whether the driver should read more from the transport: false once
+    /// closing, closed, upgraded or at EOF, and while `limits.max_buffer`
+    /// bytes are buffered (except while a head is being read, which the
+    /// head limits bound).
     pub fn wants_read(&self) -> bool {
-        todo!()
+        if self.close || self.input.eof || self.upgrade != Upgrade::None {
+            return false;
+        }
+        let buffered = self.input.buf.len();
+        match self.read {
+            Read::Closed => false,
+            Read::Head(_) => {
+                buffered
+                    < self
+                        .limits
+                        .max_buffer
+                        .max(self.limits.max_head_bytes.saturating_add(1))
+            }
+            Read::Idle | Read::Body(_) | Read::Done => buffered < self.limits.max_buffer,
+        }
     }
+
     /// The bytes to write.
     pub fn output(&mut self) -> &mut WriteQueue {
-        todo!()
+        &mut self.out
     }
-    /// Whether the connection must close once this exchange is over.
+
+    /// Whether the connection must close once the output is written: the
+    /// exchange is over (or failed) and the connection cannot be reused.
     pub fn wants_close(&self) -> bool {
-        todo!()
+        self.close
     }
+
     /// Whether a new request may be sent (the previous exchange is over and
     /// the connection stays open).
     pub fn is_idle(&self) -> bool {
-        todo!()
+        matches!(self.read, Read::Idle)
+            && matches!(self.write, Write::Idle)
+            && !self.close
+            && self.input.buf.is_empty()
     }
+
     /// After a `101` (or a 2xx to CONNECT): the bytes read past the
-    /// response, to put in front of the upgraded flow.
+    /// response, to put in front of the upgraded flow. `Some` once.
     pub fn take_upgrade(&mut self) -> Option<Bytes> {
-        todo!()
+        self.upgrade.take(&mut self.input)
     }
+
+    fn start_response(&mut self, head: Bytes) -> Result<ClientEvent, ParseError> {
+        let raw = parse::response(&head, &self.limits)?;
+        let status = raw.status;
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            if status == StatusCode::CONTINUE {
+                self.request.awaiting_continue = false;
+            }
+            self.read = Read::Head(HeadScanner::new(HeadKind::Response));
+            return Ok(ClientEvent::Informational(response_head(
+                raw,
+                BodyLength::Empty,
+            )));
+        }
+        let upgrade = self.request.wants_upgrade
+            && (status == StatusCode::SWITCHING_PROTOCOLS
+                || (self.request.is_connect && status.is_success()));
+        if status == StatusCode::SWITCHING_PROTOCOLS && !upgrade {
+            return Err(ParseError::Malformed(
+                "101 Switching Protocols without an upgrade request",
+            ));
+        }
+        if self.request.awaiting_continue {
+            // RFC 9110 §10.1.1: a final status instead of 100 Continue; the
+            // server will not read a body it did not ask for.
+            self.request.awaiting_continue = false;
+            self.request.body_abandoned = true;
+            self.keep_alive = false;
+        }
+        if upgrade {
+            self.upgrade = Upgrade::Pending;
+            self.read = Read::Closed;
+            self.request.upgrade_end_pending = true;
+            return Ok(ClientEvent::Response(response_head(raw, BodyLength::Empty)));
+        }
+        let (body, framing_closes) = self.response_body_length(&raw)?;
+        let stays_open = if raw.version == Version::HTTP_11 {
+            !connection_has(&raw.headers, "close")
+        } else {
+            connection_has(&raw.headers, "keep-alive") && !connection_has(&raw.headers, "close")
+        };
+        self.keep_alive &= stays_open && !framing_closes;
+        self.read = Read::Body(BodyDecoder::new(body));
+        Ok(ClientEvent::Response(response_head(raw, body)))
+    }
+
+    /// How a final response's body is framed (RFC 9112 §6.3), and whether
+    /// that framing means the connection closes after it.
+    fn response_body_length(&self, raw: &RawResponse) -> Result<(BodyLength, bool), ParseError> {
+        let status = raw.status;
+        if self.request.is_head
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Ok((BodyLength::Empty, false));
+        }
+        if let Some(codings) = transfer_codings(&raw.headers)? {
+            if !codings.chunked_last {
+                return Ok((BodyLength::UntilClose, true));
+            }
+            if codings.chunked > 1 {
+                return Err(ParseError::InvalidTransferEncoding);
+            }
+            // With Content-Length too, or on HTTP/1.0, the framing is
+            // suspect: use it for this response, then close (RFC 9112 §6.1).
+            let suspect =
+                raw.headers.contains_key(CONTENT_LENGTH) || raw.version == Version::HTTP_10;
+            return Ok((BodyLength::Chunked, suspect));
+        }
+        Ok(match content_length(&raw.headers)? {
+            Some(n) => (BodyLength::Known(n), false),
+            None => (BodyLength::UntilClose, true),
+        })
+    }
+
+    /// Once the response and the request body are both done, the
+    /// connection is ready for the next exchange or closes. A response that
+    /// closes the connection ends the exchange even if the body is still
+    /// being sent.
+    fn finish_exchange_if_done(&mut self) {
+        if !matches!(self.read, Read::Done) {
+            return;
+        }
+        let body_done = matches!(self.write, Write::Done) || self.request.body_abandoned;
+        if self.keep_alive && !self.input.eof {
+            if body_done {
+                self.read = Read::Idle;
+                self.write = Write::Idle;
+            }
+        } else {
+            self.shut();
+        }
+    }
+
+    fn shut(&mut self) {
+        self.read = Read::Closed;
+        self.write = Write::Closed;
+        self.close = true;
+    }
+}
+
+fn response_head(raw: RawResponse, body: BodyLength) -> ResponseHead {
+    ResponseHead {
+        status: raw.status,
+        version: raw.version,
+        headers: raw.headers,
+        body,
+    }
+}
+
+fn request_target<'a>(
+    method: &Method,
+    uri: &'a Uri,
+) -> Result<std::borrow::Cow<'a, str>, crate::Error> {
+    if method == Method::CONNECT {
+        return match uri.authority() {
+            Some(authority) if uri.port().is_some() => Ok(authority.as_str().into()),
+            _ => Err(invalid("a CONNECT request needs a host:port target")),
+        };
+    }
+    Ok(match uri.path_and_query().map(|pq| pq.as_str()) {
+        None | Some("") => "/".into(),
+        Some(target) if target.starts_with('/') || target == "*" => target.into(),
+        Some(target) => format!("/{target}").into(),
+    })
+}
+
+/// `Host` from the URI's authority, without user info, and without the
+/// port when it is the scheme's default.
+fn host_value(uri: &Uri) -> Result<HeaderValue, crate::Error> {
+    let authority = uri
+        .authority()
+        .ok_or_else(|| invalid("the request has no Host field and its URI no authority"))?;
+    let default_port = match uri.scheme_str() {
+        Some("http" | "ws") => Some(80),
+        Some("https" | "wss") => Some(443),
+        _ => None,
+    };
+    let value = match authority.port_u16() {
+        Some(port) if Some(port) != default_port => format!("{}:{port}", authority.host()),
+        _ => authority.host().to_owned(),
+    };
+    HeaderValue::try_from(value).map_err(|_| invalid("the URI's host is not a valid Host field"))
 }

@@ -15,8 +15,16 @@
 //! then closes; it never guesses where the next message starts.
 
 mod client;
+mod decode;
+mod encode;
+mod fields;
+mod input;
+mod parse;
 mod queue;
+mod scan;
 mod server;
+#[cfg(test)]
+mod tests;
 
 pub use client::{ClientConn, ClientEvent};
 pub use queue::WriteQueue;
@@ -86,9 +94,13 @@ pub enum ParseError {
     /// A `Content-Length` that is malformed, or several that differ.
     #[error("invalid Content-Length")]
     BadContentLength,
-    /// A transfer coding other than a final `chunked`.
-    #[error("unsupported Transfer-Encoding (only a final \"chunked\" is accepted)")]
+    /// A transfer coding other than `chunked` (not implemented: 501).
+    #[error("unsupported Transfer-Encoding (only \"chunked\" is implemented)")]
     BadTransferEncoding,
+    /// A `Transfer-Encoding` where `chunked` is not the final coding, is
+    /// repeated, or an element is empty; or one in an HTTP/1.0 request.
+    #[error("invalid Transfer-Encoding (\"chunked\" must be the final coding, once, on HTTP/1.1)")]
+    InvalidTransferEncoding,
     /// A malformed chunk size line or one that overflows.
     #[error("invalid chunk size")]
     BadChunk,

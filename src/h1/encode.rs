@@ -1,0 +1,187 @@
+//! The send side both roles share: serializing a head into one buffer, and
+//! framing body bytes (by length, chunked, until close) into the
+//! [`WriteQueue`] without copying them.
+
+use std::fmt::Write as _;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName};
+
+use super::WriteQueue;
+
+/// Builds a head: a start line, fields, the empty line.
+pub(super) struct HeadWriter {
+    buf: BytesMut,
+}
+
+impl HeadWriter {
+    pub(super) fn new(start_line: std::fmt::Arguments<'_>, headers: &HeaderMap) -> Self {
+        let mut buf = BytesMut::with_capacity(64 + headers.len() * 32);
+        // Writing into a BytesMut cannot fail.
+        let _ = buf.write_fmt(start_line);
+        buf.put_slice(b"\r\n");
+        HeadWriter { buf }
+    }
+
+    /// Writes the fields of `headers`, except those `skip` names, with the
+    /// lower-case names `HeaderMap` keeps.
+    pub(super) fn fields(&mut self, headers: &HeaderMap, skip: impl Fn(&HeaderName) -> bool) {
+        for (name, value) in headers {
+            if !skip(name) {
+                self.field(name.as_str(), value.as_bytes());
+            }
+        }
+    }
+
+    pub(super) fn field(&mut self, name: &str, value: &[u8]) {
+        self.buf.put_slice(name.as_bytes());
+        self.buf.put_slice(b": ");
+        self.buf.put_slice(value);
+        self.buf.put_slice(b"\r\n");
+    }
+
+    pub(super) fn content_length(&mut self, length: u64) {
+        let _ = write!(self.buf, "content-length: {length}\r\n");
+    }
+
+    pub(super) fn finish(mut self) -> Bytes {
+        self.buf.put_slice(b"\r\n");
+        self.buf.freeze()
+    }
+}
+
+/// Whether a field frames the message, which the machine decides itself.
+pub(super) fn is_framing(name: &HeaderName) -> bool {
+    name == CONTENT_LENGTH || name == TRANSFER_ENCODING
+}
+
+/// How the body being sent is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BodyEncoder {
+    /// This many bytes remain to send.
+    Length(u64),
+    Chunked {
+        trailers_sent: bool,
+    },
+    /// Until the connection closes (HTTP/1.0 without a length).
+    UntilClose,
+    /// The message has no body on the wire (HEAD, 204, 304): bytes given
+    /// are dropped.
+    Discard,
+}
+
+impl BodyEncoder {
+    /// Whether the body is complete without any more bytes.
+    pub(super) fn is_complete(&self) -> bool {
+        matches!(self, BodyEncoder::Length(0) | BodyEncoder::Discard)
+    }
+
+    pub(super) fn data(&mut self, data: Bytes, out: &mut WriteQueue) -> Result<(), crate::Error> {
+        match self {
+            BodyEncoder::Length(remaining) => {
+                let len = data.len() as u64;
+                if len > *remaining {
+                    return Err(crate::Error::InvalidMessage(format!(
+                        "the body is longer than its Content-Length ({len} bytes given, {remaining} left)"
+                    )));
+                }
+                *remaining -= len;
+                out.push(data);
+            }
+            BodyEncoder::Chunked {
+                trailers_sent: true,
+            } => {
+                return Err(crate::Error::InvalidMessage(
+                    "body data after the trailers".into(),
+                ));
+            }
+            // An empty chunk would end the body: skip it.
+            BodyEncoder::Chunked { .. } if data.is_empty() => {}
+            BodyEncoder::Chunked { .. } => {
+                out.push(Bytes::from(format!("{:x}\r\n", data.len())));
+                out.push(data);
+                out.push(Bytes::from_static(b"\r\n"));
+            }
+            BodyEncoder::UntilClose => out.push(data),
+            BodyEncoder::Discard => {}
+        }
+        Ok(())
+    }
+
+    /// Trailers go out with the last chunk; other framings cannot carry
+    /// them and drop them.
+    pub(super) fn trailers(
+        &mut self,
+        trailers: &HeaderMap,
+        out: &mut WriteQueue,
+    ) -> Result<(), crate::Error> {
+        if let BodyEncoder::Chunked { trailers_sent } = self {
+            if *trailers_sent {
+                return Err(crate::Error::InvalidMessage("trailers sent twice".into()));
+            }
+            *trailers_sent = true;
+            let mut section = HeadWriter {
+                buf: BytesMut::from(&b"0\r\n"[..]),
+            };
+            section.fields(trailers, is_framing);
+            out.push(section.finish());
+        }
+        Ok(())
+    }
+
+    pub(super) fn end(&mut self, out: &mut WriteQueue) -> Result<(), crate::Error> {
+        match *self {
+            BodyEncoder::Length(0) | BodyEncoder::UntilClose | BodyEncoder::Discard => {}
+            BodyEncoder::Length(remaining) => {
+                return Err(crate::Error::InvalidMessage(format!(
+                    "the body ended {remaining} bytes short of its Content-Length"
+                )));
+            }
+            BodyEncoder::Chunked { trailers_sent } => {
+                if !trailers_sent {
+                    out.push(Bytes::from_static(b"0\r\n\r\n"));
+                }
+            }
+        }
+        *self = BodyEncoder::Length(0);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn chunked_framing() {
+        let mut out = WriteQueue::default();
+        let mut encoder = BodyEncoder::Chunked {
+            trailers_sent: false,
+        };
+        encoder
+            .data(Bytes::from_static(b"hello world!"), &mut out)
+            .unwrap();
+        encoder.data(Bytes::new(), &mut out).unwrap();
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-sum", HeaderValue::from_static("1"));
+        trailers.insert("content-length", HeaderValue::from_static("1"));
+        encoder.trailers(&trailers, &mut out).unwrap();
+        encoder.end(&mut out).unwrap();
+        assert_eq!(
+            out.take_all(),
+            b"c\r\nhello world!\r\n0\r\nx-sum: 1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn length_is_enforced() {
+        let mut out = WriteQueue::default();
+        let mut encoder = BodyEncoder::Length(3);
+        assert!(encoder.data(Bytes::from_static(b"abcd"), &mut out).is_err());
+        encoder.data(Bytes::from_static(b"ab"), &mut out).unwrap();
+        assert!(encoder.end(&mut out).is_err());
+        assert_eq!(out.take_all(), b"ab");
+    }
+}

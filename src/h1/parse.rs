@@ -1,0 +1,161 @@
+//! Turns a complete head, as [`scan`](super::scan) delimited it, into
+//! `http` types with `httparse`. Header values are zero-copy slices of the
+//! head's bytes.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+
+use super::{Limits, ParseError};
+
+/// A parsed request head, before its framing is interpreted.
+pub(super) struct RawRequest {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+/// A parsed response head, before its framing is interpreted.
+pub(super) struct RawResponse {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+pub(super) fn request(head: &Bytes, limits: &Limits) -> Result<RawRequest, ParseError> {
+    let mut fields = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut parsed = httparse::Request::new(&mut fields);
+    match parsed.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => {
+            return Err(ParseError::Malformed("incomplete request head"))
+        }
+        Err(err) => return Err(from_httparse(err, version_token(head, true))),
+    }
+    let (Some(method), Some(target), Some(minor)) = (parsed.method, parsed.path, parsed.version)
+    else {
+        return Err(ParseError::Malformed("incomplete request line"));
+    };
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| ParseError::Malformed("invalid method"))?;
+    let uri = request_target(&method, head.slice_ref(target.as_bytes()))?;
+    Ok(RawRequest {
+        method,
+        uri,
+        version: version(minor),
+        headers: header_map(head, parsed.headers)?,
+    })
+}
+
+pub(super) fn response(head: &Bytes, limits: &Limits) -> Result<RawResponse, ParseError> {
+    let mut fields = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut parsed = httparse::Response::new(&mut fields);
+    match parsed.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => {
+            return Err(ParseError::Malformed("incomplete response head"))
+        }
+        Err(err) => return Err(from_httparse(err, version_token(head, false))),
+    }
+    let (Some(code), Some(minor)) = (parsed.code, parsed.version) else {
+        return Err(ParseError::Malformed("incomplete status line"));
+    };
+    let status =
+        StatusCode::from_u16(code).map_err(|_| ParseError::Malformed("invalid status code"))?;
+    Ok(RawResponse {
+        status,
+        version: version(minor),
+        headers: header_map(head, parsed.headers)?,
+    })
+}
+
+/// The fields of a trailer section (its final empty line included).
+pub(super) fn trailers(section: &[u8], limits: &Limits) -> Result<HeaderMap, ParseError> {
+    let section = Bytes::copy_from_slice(section);
+    let mut fields = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    match httparse::parse_headers(&section, &mut fields) {
+        Ok(httparse::Status::Complete((_, fields))) => header_map(&section, fields),
+        Ok(httparse::Status::Partial) => Err(ParseError::Malformed("incomplete trailer section")),
+        Err(err) => Err(from_httparse(err, None)),
+    }
+}
+
+fn version(minor: u8) -> Version {
+    if minor == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    }
+}
+
+/// Checks the target's form against the method (RFC 9112 §3.2): origin-form
+/// for most, authority-form (`host:port`) only and always for CONNECT, `*`
+/// only for OPTIONS, absolute-form for any but CONNECT.
+fn request_target(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
+    let first = target.first().copied();
+    let uri = Uri::from_maybe_shared(target)
+        .map_err(|_| ParseError::Malformed("invalid request target"))?;
+    let valid = if method == Method::CONNECT {
+        uri.scheme().is_none() && uri.port().is_some() && uri.path().is_empty()
+    } else if first == Some(b'/') {
+        true
+    } else if uri.path() == "*" && uri.authority().is_none() {
+        method == Method::OPTIONS
+    } else {
+        uri.scheme().is_some() && uri.authority().is_some()
+    };
+    if valid {
+        Ok(uri)
+    } else {
+        Err(ParseError::Malformed(
+            "request target in the wrong form for its method",
+        ))
+    }
+}
+
+fn header_map(head: &Bytes, fields: &[httparse::Header<'_>]) -> Result<HeaderMap, ParseError> {
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for field in fields {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| ParseError::Malformed("invalid header field name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
+            .map_err(|_| ParseError::Malformed("invalid header field value"))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// The version token of a start line: the third of exactly three on a
+/// request line, the first on a status line.
+fn version_token(head: &[u8], request: bool) -> Option<&[u8]> {
+    let line = head.split(|&b| b == b'\r').next()?;
+    let mut tokens = line.split(|&b| b == b' ');
+    if request {
+        match (tokens.next(), tokens.next(), tokens.next(), tokens.next()) {
+            (Some(_), Some(_), Some(version), None) => Some(version),
+            _ => None,
+        }
+    } else {
+        tokens.next()
+    }
+}
+
+fn from_httparse(err: httparse::Error, version: Option<&[u8]>) -> ParseError {
+    match err {
+        // Well-formed but another version (e.g. HTTP/2.0 or HTTP/1.2): 505.
+        httparse::Error::Version => match version {
+            Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor])
+                if major.is_ascii_digit() && minor.is_ascii_digit() =>
+            {
+                ParseError::BadVersion
+            }
+            _ => ParseError::Malformed("invalid HTTP version"),
+        },
+        httparse::Error::Token => ParseError::Malformed("invalid method or request target"),
+        httparse::Error::HeaderName => ParseError::Malformed("invalid header field name"),
+        httparse::Error::HeaderValue => ParseError::Malformed("invalid header field value"),
+        httparse::Error::NewLine => ParseError::Malformed("invalid line ending"),
+        httparse::Error::Status => ParseError::Malformed("invalid status line"),
+        httparse::Error::TooManyHeaders => ParseError::HeadersTooLarge,
+    }
+}

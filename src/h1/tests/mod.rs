@@ -1,0 +1,4 @@
+//! Byte-level fixtures for both roles.
+
+mod client;
+mod server;

@@ -246,22 +246,28 @@ fn write_unavailable(
                 "gave up deriving {value}: derivations nest deeper than {limit} folds"
             )
         }
-        Unavailable::Folds { value, failures } => {
-            if !named {
-                write!(f, "cannot derive {value}: ")?;
-            }
-            match failures.as_slice() {
-                [only] => write_fold_failure(f, only, indent, false),
-                all => {
-                    write!(f, "none of its {} folds succeeded:", all.len())?;
-                    for failure in all {
-                        write!(f, "\n{:width$}- ", "", width = 2 * (indent + 1))?;
-                        write_fold_failure(f, failure, indent + 1, true)?;
-                    }
-                    Ok(())
+        Unavailable::Folds { value, failures } => match failures.as_slice() {
+            // A fold's own error speaks for itself ("could not resolve host
+            // x"), without "cannot derive addresses:" in front.
+            [only @ FoldFailure::Failed { .. }] => write_fold_failure(f, only, indent, false),
+            [only] => {
+                if !named {
+                    write!(f, "cannot derive {value}: ")?;
                 }
+                write_fold_failure(f, only, indent, false)
             }
-        }
+            all => {
+                if !named {
+                    write!(f, "cannot derive {value}: ")?;
+                }
+                write!(f, "none of its {} folds succeeded:", all.len())?;
+                for failure in all {
+                    write!(f, "\n{:width$}- ", "", width = 2 * (indent + 1))?;
+                    write_fold_failure(f, failure, indent + 1, true)?;
+                }
+                Ok(())
+            }
+        },
     }
 }
 

@@ -281,6 +281,7 @@ fn the_report_says_what_each_protocol_lacked_or_answered() {
     let path = Value::<String>::new("path");
     let ctx = Ctx::new()
         .fold(&config, req(&scheme), |_| async { Ok(Some(0)) })
+        .fold(&config, (), |()| async { Err("no CA file".into()) })
         .fold(&tls, (req(&host), req(&config)), |_| async { Ok(Some(1)) })
         .fold(&tcp, req(&host), |_| async { Ok(Some(2)) })
         .fold(&unix, req(&path), |_| async { Ok(Some(3)) })
@@ -290,7 +291,9 @@ fn the_report_says_what_each_protocol_lacked_or_answered() {
     assert_eq!(
         err.to_string(),
         "no transport could be built; tried 3 protocols:\n\
-         \x20 - tls (priority 10): cannot derive tls-config: missing scheme\n\
+         \x20 - tls (priority 10): cannot derive tls-config: none of its 2 folds succeeded:\n\
+         \x20   - fold over (): no CA file\n\
+         \x20   - fold over (scheme): missing scheme\n\
          \x20 - tcp (priority 20): tcp refused 2\n\
          \x20 - unix (no priority): none of its 2 folds succeeded:\n\
          \x20   - fold over (): no socket directory\n\
@@ -301,7 +304,16 @@ fn the_report_says_what_each_protocol_lacked_or_answered() {
     assert!(matches!(err.attempts()[1].failure, Failure::Connect(_)));
     assert!(!err.has_cycle());
     // Through paf::Error, unchanged.
-    assert_eq!(crate::Error::from(err).to_string().lines().count(), 6);
+    assert_eq!(crate::Error::from(err).to_string().lines().count(), 8);
+
+    // A fold's error is said as it is, wherever the fold is.
+    let ctx = Ctx::new()
+        .fold(&tls, req(&config), |_| async { Ok(Some(1)) })
+        .fold(&config, (), |()| async {
+            Err("could not read the CA file".into())
+        });
+    let err = block_on(resolve(&ctx)).unwrap_err();
+    assert_eq!(err.to_string(), "tls: could not read the CA file");
 }
 
 #[test]

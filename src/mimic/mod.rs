@@ -50,9 +50,10 @@
 //! * **A failing connection falls back** to the next protocol.
 //! * A value is derived at most once per [`resolve`], even if several
 //!   protocols need it (one DNS lookup for TLS and plain TCP).
-//! * A **dependency cycle** between folds is detected and reported (it fails
-//!   the derivation that runs into it, like a missing value would); so is a
-//!   chain of derivations deeper than [`MAX_DEPTH`].
+//! * A **dependency cycle** between folds is detected and reported: it fails
+//!   the fold that runs into it, even through an [`opt`] or a [`dft`] (a
+//!   cycle is a bug, not an absence), and the next fold is tried. So is a
+//!   chain of derivations deeper than [`MAX_DEPTH`]. Resolution always ends.
 //!
 //! # Example
 //!

@@ -35,6 +35,7 @@ enum IncomingKind {
 struct Channel {
     frames: VecDeque<Frame<Bytes>>,
     queued: usize,
+    taken: u64,
     capacity: usize,
     finished: bool,
     error: Option<Error>,
@@ -81,6 +82,7 @@ impl http_body::Body for Incoming {
         if let Some(frame) = ch.frames.pop_front() {
             if let Some(data) = frame.data_ref() {
                 ch.queued -= data.len();
+                ch.taken += data.len() as u64;
             }
             if let Some(waker) = ch.sender_waker.take() {
                 waker.wake();
@@ -114,7 +116,10 @@ impl http_body::Body for Incoming {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             IncomingKind::Empty => SizeHint::with_exact(0),
-            IncomingKind::Channel { length: Some(n), .. } => SizeHint::with_exact(*n),
+            IncomingKind::Channel { shared, length: Some(n) } => {
+                let taken = shared.lock().expect("body channel poisoned").taken;
+                SizeHint::with_exact(n.saturating_sub(taken))
+            }
             IncomingKind::Channel { length: None, .. } => SizeHint::default(),
         }
     }
@@ -168,6 +173,11 @@ impl BodySender {
         }
         ch.sender_waker = Some(cx.waker().clone());
         false
+    }
+
+    /// Whether the reader dropped the body.
+    pub(crate) fn is_dropped(&self) -> bool {
+        self.shared.lock().expect("body channel poisoned").receiver_gone
     }
 
     /// Whether the body can take more bytes now.
@@ -248,18 +258,14 @@ impl Body {
         Body { kind: BodyKind::Full(None) }
     }
 
-    /// Wraps any body whose chunks are bytes-like.
+    /// Wraps any body whose chunks are bytes-like, keeping its length.
     pub fn new<B>(body: B) -> Body
     where
         B: http_body::Body + MaybeSend + 'static,
         B::Data: MaybeSend,
         B::Error: Into<BoxError>,
     {
-        use http_body_util::BodyExt;
-        let body = body
-            .map_frame(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())))
-            .map_err(Into::into);
-        Body { kind: BodyKind::Boxed(Box::pin(body)) }
+        Body { kind: BodyKind::Boxed(Box::pin(IntoBytes { body })) }
     }
 
     /// A body streamed from a `Stream` of chunks.
@@ -272,6 +278,45 @@ impl Body {
         use futures_util::TryStreamExt;
         let frames = stream.map_ok(|chunk| Frame::data(chunk.into()));
         Body::new(http_body_util::StreamBody::new(frames))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Any body as one of bytes and boxed errors; unlike `map_frame`, it
+    /// keeps the inner body's size hint, so a known length stays known.
+    struct IntoBytes<B> {
+        #[pin]
+        body: B,
+    }
+}
+
+impl<B> http_body::Body for IntoBytes<B>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.project().body.poll_frame(cx).map(|frame| {
+            frame.map(|frame| {
+                frame
+                    .map(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())))
+                    .map_err(Into::into)
+            })
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -355,6 +400,7 @@ impl http_body::Body for Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body::Body as _;
     use http_body_util::BodyExt;
 
     #[tokio::test]
@@ -400,6 +446,12 @@ mod tests {
         assert_eq!(body.collect().await.unwrap().to_bytes(), "ab");
         let body = Body::from("xyz");
         assert_eq!(body.size_hint().exact(), Some(3));
+        let (tx, rx) = Incoming::channel(16, Some(7));
+        let body = Body::new(rx);
+        assert_eq!(body.size_hint().exact(), Some(7), "a wrapped body keeps its length");
+        tx.send_data(Bytes::from_static(b"1234567"));
+        tx.finish();
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "1234567");
         assert!(Body::empty().is_end_stream());
     }
 }

@@ -233,6 +233,13 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         if parts.status != StatusCode::SWITCHING_PROTOCOLS && !parts.status.is_success() {
             ex.upgrade = None;
         }
+        // A handler that answers 2xx while keeping the request body (an
+        // echo, a proxy) will read it: the client waits for its `100`.
+        let keeps_body = ex.request_body.as_ref().is_some_and(|tx| !tx.is_dropped());
+        if ex.expect_continue && keeps_body && parts.status.is_success() {
+            self.conn.send_continue();
+            ex.expect_continue = false;
+        }
         let size = body_size(&body);
         if let Err(err) = self.conn.send_response(parts.status, &parts.headers, size) {
             // The machine already answered (a malformed request) or the

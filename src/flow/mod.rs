@@ -87,17 +87,17 @@ impl Flow {
 
     /// Whether the transport inside is a `T`.
     pub fn is<T: Transport>(&self) -> bool {
-        self.io.as_any().is::<T>()
+        (*self.io).as_any().is::<T>()
     }
 
     /// The transport inside, if it is a `T`.
     pub fn downcast_ref<T: Transport>(&self) -> Option<&T> {
-        self.io.as_any().downcast_ref::<T>()
+        (*self.io).as_any().downcast_ref::<T>()
     }
 
     /// The transport inside, mutably, if it is a `T`.
     pub fn downcast_mut<T: Transport>(&mut self) -> Option<&mut T> {
-        self.io.as_any_mut().downcast_mut::<T>()
+        (*self.io).as_any_mut().downcast_mut::<T>()
     }
 
     /// Takes the transport back out; gives the flow back unchanged when it

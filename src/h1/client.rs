@@ -233,7 +233,10 @@ impl ClientConn {
                 result
             }
             Write::Closed => Err(crate::Error::Closed),
-            Write::Idle | Write::Done => Err(invalid("no request body is being sent")),
+            // A body framed as empty (no body, `content-length: 0`) was
+            // complete with the head.
+            Write::Done => Ok(()),
+            Write::Idle => Err(invalid("no request body is being sent")),
         }
     }
 
@@ -246,7 +249,10 @@ impl ClientConn {
         match &mut self.write {
             Write::Body(encoder) => encoder.trailers(trailers, &mut self.out),
             Write::Closed => Err(crate::Error::Closed),
-            Write::Idle | Write::Done => Err(invalid("no request body is being sent")),
+            // A body framed as empty (no body, `content-length: 0`) was
+            // complete with the head.
+            Write::Done => Ok(()),
+            Write::Idle => Err(invalid("no request body is being sent")),
         }
     }
 
@@ -269,7 +275,10 @@ impl ClientConn {
                 }
             },
             Write::Closed => Err(crate::Error::Closed),
-            Write::Idle | Write::Done => Err(invalid("no request body is being sent")),
+            // A body framed as empty (no body, `content-length: 0`) was
+            // complete with the head.
+            Write::Done => Ok(()),
+            Write::Idle => Err(invalid("no request body is being sent")),
         }
     }
 

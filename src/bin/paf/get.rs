@@ -9,7 +9,7 @@ use std::time::Duration;
 use http_body::Body as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use paf::engine::client;
-use paf::rt::native::Tokio;
+use paf::rt::native::{self, Tokio};
 use paf::{Body, Config, Flow, Request, Uri};
 use tokio::io::AsyncWriteExt;
 
@@ -153,8 +153,11 @@ impl Target {
     }
 }
 
-/// Opens a flow to the target through the native resolver context.
+/// Opens a flow to the target through the native resolver context: DNS
+/// (or the IP literal), then TCP to each address in turn.
 async fn open(target: &Target) -> Result<Flow, paf::Error> {
-    let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port)).await?;
-    Ok(Flow::new(stream))
+    let ctx = native::ctx()
+        .add(&native::HOST, target.host.clone())
+        .add(&native::PORT, target.port);
+    Ok(paf::mimic::resolve(&ctx).await?)
 }

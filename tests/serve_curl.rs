@@ -175,8 +175,7 @@ impl Reply {
             .lines()
             .filter_map(|line| line.strip_prefix("< HTTP/"))
             .filter_map(|rest| rest.split_whitespace().nth(1)?.parse::<u16>().ok())
-            .filter(|code| *code >= 200)
-            .next_back()
+            .rfind(|code| *code >= 200)
             .unwrap_or_else(|| panic!("no final status in curl's log:\n{}", self.log))
     }
 

@@ -144,10 +144,9 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             let busy = self.response.is_some() || self.response_body.is_some();
-            if output_empty && !busy && self.request_body.is_none() {
-                if self.conn.wants_close() || self.eof || (self.jobs_done && self.conn.is_idle()) {
-                    return Poll::Ready(Ok(()));
-                }
+            let finished = self.conn.wants_close() || self.eof || self.jobs_done && self.conn.is_idle();
+            if output_empty && !busy && self.request_body.is_none() && finished {
+                return Poll::Ready(Ok(()));
             }
             moved |= self.poll_read(cx)?;
             if moved {

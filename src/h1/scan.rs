@@ -49,24 +49,30 @@ impl HeadScanner {
     /// may have grown since. Returns the head's range in `input` once the
     /// empty line that ends it has arrived; its end is also where the body
     /// starts.
+    ///
+    /// The outcome does not depend on how `input` grew: a rule is checked
+    /// as soon as the bytes that break it are there, in byte order.
     pub(super) fn scan(
         &mut self,
         input: &[u8],
         limits: &Limits,
     ) -> Result<Option<(usize, usize)>, ParseError> {
+        // Bytes past the size limit cannot be part of an acceptable head.
+        let scanned = &input[..input.len().min(limits.max_head_bytes)];
         loop {
-            let Some(offset) = input[self.pos..]
+            let Some(offset) = scanned[self.pos..]
                 .iter()
                 .position(|&b| b == b'\r' || b == b'\n')
             else {
-                self.pos = input.len();
+                self.pos = scanned.len();
                 break;
             };
             let at = self.pos + offset;
-            if input[at] == b'\n' {
+            self.check_line_len(at - self.line_start, limits)?;
+            if scanned[at] == b'\n' {
                 return Err(ParseError::Malformed("a line ends in a bare LF, not CRLF"));
             }
-            match input.get(at + 1) {
+            match scanned.get(at + 1) {
                 None => {
                     // Wait for the byte after the CR.
                     self.pos = at;
@@ -75,7 +81,7 @@ impl HeadScanner {
                 Some(b'\n') => {}
                 Some(_) => return Err(ParseError::Malformed("a bare CR inside a line")),
             }
-            let line = &input[self.line_start..at];
+            let line = &scanned[self.line_start..at];
             self.pos = at + 2;
             self.line_start = self.pos;
             if line.is_empty() {
@@ -83,27 +89,25 @@ impl HeadScanner {
                     self.head_start = self.pos;
                     continue;
                 }
-                if self.pos > limits.max_head_bytes {
-                    return Err(ParseError::HeadersTooLarge);
-                }
                 return Ok(Some((self.head_start, self.pos)));
             }
             self.check_line(line, limits)?;
         }
-        self.check_partial_line(input.len() - self.line_start, limits)?;
+        self.check_line_len(self.pos - self.line_start, limits)?;
         if input.len() > limits.max_head_bytes {
             return Err(ParseError::HeadersTooLarge);
         }
         Ok(None)
     }
 
+    /// Checks a complete line (its length was checked when its end was found).
     fn check_line(&mut self, line: &[u8], limits: &Limits) -> Result<(), ParseError> {
         if !self.seen_start_line {
             self.seen_start_line = true;
-            return self.check_start_line_len(line.len(), limits);
+            return Ok(());
         }
         self.field_lines += 1;
-        if self.field_lines > limits.max_headers || line.len() > limits.max_header_line {
+        if self.field_lines > limits.max_headers {
             return Err(ParseError::HeadersTooLarge);
         }
         if matches!(line[0], b' ' | b'\t') {
@@ -120,8 +124,8 @@ impl HeadScanner {
         Ok(())
     }
 
-    /// The limits also apply to a line that has not ended yet.
-    fn check_partial_line(&self, len: usize, limits: &Limits) -> Result<(), ParseError> {
+    /// The length of the current line so far, without its line end.
+    fn check_line_len(&self, len: usize, limits: &Limits) -> Result<(), ParseError> {
         if !self.seen_start_line {
             self.check_start_line_len(len, limits)
         } else if len > limits.max_header_line {

@@ -76,7 +76,11 @@ const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 /// [`respond_ok`] once its body ended; merges adjacent `Data`. Returns the
 /// events, the output and `wants_close`.
 fn run(chunks: &[&[u8]]) -> (Vec<Ev>, String, bool) {
-    let mut conn = server();
+    run_with(&Limits::default(), chunks)
+}
+
+fn run_with(limits: &Limits, chunks: &[&[u8]]) -> (Vec<Ev>, String, bool) {
+    let mut conn = ServerConn::new(limits.clone());
     let mut events: Vec<Ev> = Vec::new();
     for chunk in chunks {
         conn.receive(chunk);
@@ -1172,6 +1176,19 @@ proptest! {
         prop_assert_eq!(run(&chunks), run(&[MIXED]));
     }
 
+    /// Whatever the bytes, valid or not, how they are split changes
+    /// nothing: not the events, not the error, not the bytes sent back.
+    #[test]
+    fn mutated_input_is_split_independent(
+        edits in proptest::collection::vec((0..MIXED.len(), proptest::sample::select(INTERESTING.to_vec()), any::<bool>()), 1..5),
+        cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..10),
+    ) {
+        let input = mutate(MIXED, &edits);
+        let limits = Limits { max_request_line: 40, max_header_line: 30, max_head_bytes: 100, max_headers: 3, max_buffer: 64 };
+        let chunks = split(&input, &cuts);
+        prop_assert_eq!(run_with(&limits, &chunks), run_with(&limits, &[&input]));
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..256)) {
         let mut conn = server();
@@ -1186,4 +1203,35 @@ proptest! {
         conn.receive_eof();
         while conn.poll_event().is_some() {}
     }
+}
+
+/// Bytes that matter to the parsers.
+pub(super) const INTERESTING: &[u8] = b"\r\n \t:;,0189aAfFzZ\x00\x7f\x80";
+
+/// Replaces (or inserts, when the flag is set) bytes of `input`.
+pub(super) fn mutate(input: &[u8], edits: &[(usize, u8, bool)]) -> Vec<u8> {
+    let mut out = input.to_vec();
+    for &(at, byte, insert) in edits {
+        let at = at.min(out.len() - 1);
+        if insert {
+            out.insert(at, byte);
+        } else {
+            out[at] = byte;
+        }
+    }
+    out
+}
+
+/// Splits `input` at the given points.
+pub(super) fn split<'a>(input: &'a [u8], cuts: &[proptest::sample::Index]) -> Vec<&'a [u8]> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(input.len() + 1)).collect();
+    cuts.sort_unstable();
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    for cut in cuts {
+        chunks.push(&input[start..cut]);
+        start = cut;
+    }
+    chunks.push(&input[start..]);
+    chunks
 }

@@ -22,12 +22,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Buf;
 use http::{Request, Response};
-use http_body::Body as _;
 use tokio::sync::{mpsc, oneshot};
 
-use super::io::{poll_read_once, poll_write_queue, within, Timer};
+use super::io::{poll_body_into, poll_read_once, poll_write_queue, within, Timer};
 use super::server::body_size;
 use super::upgrade;
 use crate::body::BodySender;
@@ -203,38 +201,10 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn poll_request_body(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        let mut moved = false;
-        while let Some(body) = self.request_body.as_mut() {
-            if !self.conn.may_send_body() {
-                break;
-            }
-            if self.conn.output().len() >= self.config.body_buffer {
-                break;
-            }
-            match body.as_mut().poll_frame(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Some(Ok(frame))) => {
-                    moved = true;
-                    match frame.into_data() {
-                        Ok(mut data) => {
-                            self.conn.send_data(data.copy_to_bytes(data.remaining()))?
-                        }
-                        Err(frame) => {
-                            if let Ok(trailers) = frame.into_trailers() {
-                                self.conn.send_trailers(&trailers)?;
-                            }
-                        }
-                    }
-                }
-                Poll::Ready(None) => {
-                    moved = true;
-                    self.request_body = None;
-                    self.conn.send_end()?;
-                }
-                Poll::Ready(Some(Err(err))) => return Err(err),
-            }
+        if !self.conn.may_send_body() {
+            return Ok(false);
         }
-        Ok(moved)
+        poll_body_into(&mut self.request_body, &mut self.conn, self.config.body_buffer, cx)
     }
 
     fn dispatch_events(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {

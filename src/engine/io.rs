@@ -127,3 +127,75 @@ pub(crate) async fn within<R: Runtime, F: Future>(
         Either::Right(((), _)) => None,
     }
 }
+
+/// What a body is pumped into: either side of an HTTP/1.1 connection.
+pub(crate) trait Outgoing {
+    fn output(&mut self) -> &mut WriteQueue;
+    fn send_data(&mut self, data: bytes::Bytes) -> Result<(), crate::Error>;
+    fn send_trailers(&mut self, trailers: &http::HeaderMap) -> Result<(), crate::Error>;
+    fn send_end(&mut self) -> Result<(), crate::Error>;
+}
+
+macro_rules! outgoing {
+    ($conn:ty) => {
+        impl Outgoing for $conn {
+            fn output(&mut self) -> &mut WriteQueue {
+                <$conn>::output(self)
+            }
+            fn send_data(&mut self, data: bytes::Bytes) -> Result<(), crate::Error> {
+                <$conn>::send_data(self, data)
+            }
+            fn send_trailers(&mut self, trailers: &http::HeaderMap) -> Result<(), crate::Error> {
+                <$conn>::send_trailers(self, trailers)
+            }
+            fn send_end(&mut self) -> Result<(), crate::Error> {
+                <$conn>::send_end(self)
+            }
+        }
+    };
+}
+outgoing!(crate::h1::ServerConn);
+outgoing!(crate::h1::ClientConn);
+
+/// Moves frames of `body` into the connection while its write queue holds
+/// less than `high_water` bytes (back-pressure towards the body); ends the
+/// message and clears `body` when it is done. Ok(true) when frames moved.
+pub(crate) fn poll_body_into<B>(
+    body: &mut Option<Pin<Box<B>>>,
+    conn: &mut impl Outgoing,
+    high_water: usize,
+    cx: &mut Context<'_>,
+) -> Result<bool, crate::Error>
+where
+    B: http_body::Body + ?Sized,
+    B::Error: Into<crate::BoxError>,
+{
+    use bytes::Buf;
+    let mut moved = false;
+    while let Some(stream) = body.as_mut() {
+        if conn.output().len() >= high_water {
+            break;
+        }
+        match stream.as_mut().poll_frame(cx) {
+            Poll::Pending => break,
+            Poll::Ready(Some(Ok(frame))) => {
+                moved = true;
+                match frame.into_data() {
+                    Ok(mut data) => conn.send_data(data.copy_to_bytes(data.remaining()))?,
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            conn.send_trailers(&trailers)?;
+                        }
+                    }
+                }
+            }
+            Poll::Ready(None) => {
+                moved = true;
+                *body = None;
+                conn.send_end()?;
+            }
+            Poll::Ready(Some(Err(err))) => return Err(crate::Error::body(err)),
+        }
+    }
+    Ok(moved)
+}

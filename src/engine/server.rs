@@ -11,12 +11,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Buf;
 use http::header::{HeaderValue, CONNECTION};
 use http::{Request, StatusCode};
-use http_body::Body as _;
 
-use super::io::{poll_read_once, poll_write_queue, within, Timer};
+use super::io::{poll_body_into, poll_read_once, poll_write_queue, within, Timer};
 use super::{upgrade, Handler};
 use crate::body::BodySender;
 use crate::error::Timeout;
@@ -257,35 +255,8 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
 
     /// Moves response body frames into the write queue while it is short.
     fn poll_response_body(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        let mut moved = false;
         let Some(ex) = self.exchange.as_mut() else { return Ok(false) };
-        while let Some(body) = ex.response_body.as_mut() {
-            if self.conn.output().len() >= self.config.body_buffer {
-                break;
-            }
-            match body.as_mut().poll_frame(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Some(Ok(frame))) => {
-                    moved = true;
-                    match frame.into_data() {
-                        Ok(mut data) => {
-                            self.conn.send_data(data.copy_to_bytes(data.remaining()))?
-                        }
-                        Err(frame) => {
-                            if let Ok(trailers) = frame.into_trailers() {
-                                self.conn.send_trailers(&trailers)?;
-                            }
-                        }
-                    }
-                }
-                Poll::Ready(None) => {
-                    moved = true;
-                    ex.response_body = None;
-                    self.conn.send_end()?;
-                }
-                Poll::Ready(Some(Err(err))) => return Err(Error::body(err)),
-            }
-        }
+        let moved = poll_body_into(&mut ex.response_body, &mut self.conn, self.config.body_buffer, cx)?;
         if ex.response.is_none() && ex.response_body.is_none() && ex.request_body.is_none() {
             self.exchange = self.exchange.take().filter(|ex| ex.upgrade.is_some());
         }

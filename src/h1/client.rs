@@ -72,6 +72,9 @@ pub struct ClientConn {
     keep_alive: bool,
     close: bool,
     upgrade: Upgrade,
+    /// The framing of a request body that was complete with the head (no
+    /// body), kept to accept the driver's `send_end` (and empty data) for it.
+    completed_at_head: Option<BodyEncoder>,
 }
 
 #[derive(Debug)]
@@ -123,6 +126,7 @@ impl ClientConn {
             keep_alive: true,
             close: false,
             upgrade: Upgrade::None,
+            completed_at_head: None,
         }
     }
 
@@ -191,6 +195,7 @@ impl ClientConn {
             upgrade_end_pending: false,
         };
         self.keep_alive = !connection_has(headers, "close");
+        self.completed_at_head = (!has_body).then_some(encoder);
         self.write = if has_body {
             Write::Body(encoder)
         } else {
@@ -232,11 +237,12 @@ impl ClientConn {
                 }
                 result
             }
-            Write::Closed => Err(crate::Error::Closed),
             // A body framed as empty (no body, `content-length: 0`) was
             // complete with the head.
-            Write::Done => Ok(()),
-            Write::Idle => Err(invalid("no request body is being sent")),
+            _ => match &mut self.completed_at_head {
+                Some(encoder) => encoder.data(data, &mut self.out),
+                None => self.not_sending(),
+            },
         }
     }
 
@@ -248,11 +254,8 @@ impl ClientConn {
         }
         match &mut self.write {
             Write::Body(encoder) => encoder.trailers(trailers, &mut self.out),
-            Write::Closed => Err(crate::Error::Closed),
-            // A body framed as empty (no body, `content-length: 0`) was
-            // complete with the head.
-            Write::Done => Ok(()),
-            Write::Idle => Err(invalid("no request body is being sent")),
+            _ if self.completed_at_head.is_some() => Ok(()),
+            _ => self.not_sending(),
         }
     }
 
@@ -274,11 +277,15 @@ impl ClientConn {
                     Err(error)
                 }
             },
+            _ if self.completed_at_head.take().is_some() => Ok(()),
+            _ => self.not_sending(),
+        }
+    }
+
+    fn not_sending(&self) -> Result<(), crate::Error> {
+        match self.write {
             Write::Closed => Err(crate::Error::Closed),
-            // A body framed as empty (no body, `content-length: 0`) was
-            // complete with the head.
-            Write::Done => Ok(()),
-            Write::Idle => Err(invalid("no request body is being sent")),
+            _ => Err(invalid("no request body is being sent")),
         }
     }
 

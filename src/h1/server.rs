@@ -371,10 +371,9 @@ impl ServerConn {
                 }
                 result
             }
-            Write::Closed => Err(crate::Error::Closed),
             _ => match &mut self.completed_at_head {
                 Some(encoder) => encoder.data(data, &mut self.out),
-                None => Err(invalid("no response body is being sent")),
+                None => self.not_sending(),
             },
         }
     }
@@ -384,9 +383,8 @@ impl ServerConn {
     pub fn send_trailers(&mut self, trailers: &HeaderMap) -> Result<(), crate::Error> {
         match &mut self.write {
             Write::Body(encoder) => encoder.trailers(trailers, &mut self.out),
-            Write::Closed => Err(crate::Error::Closed),
             _ if self.completed_at_head.is_some() => Ok(()),
-            _ => Err(invalid("no response body is being sent")),
+            _ => self.not_sending(),
         }
     }
 
@@ -404,8 +402,14 @@ impl ServerConn {
                     Err(error)
                 }
             },
-            Write::Closed => Err(crate::Error::Closed),
             _ if self.completed_at_head.take().is_some() => Ok(()),
+            _ => self.not_sending(),
+        }
+    }
+
+    fn not_sending(&self) -> Result<(), crate::Error> {
+        match self.write {
+            Write::Closed => Err(crate::Error::Closed),
             _ => Err(invalid("no response body is being sent")),
         }
     }

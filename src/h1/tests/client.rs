@@ -213,6 +213,37 @@ fn requests_that_cannot_be_sent() {
 }
 
 #[test]
+fn an_empty_request_body_ends_with_its_head() {
+    let mut conn = ClientConn::new(Limits::default());
+    conn.send_request(
+        &Method::POST,
+        &Uri::from_static("http://a/"),
+        &HeaderMap::new(),
+        BodySize::Empty,
+    )
+    .unwrap();
+    assert!(!conn.may_send_body());
+    conn.send_data(Bytes::new()).unwrap();
+    assert!(matches!(
+        conn.send_data(Bytes::from_static(b"x")),
+        Err(crate::Error::InvalidMessage(_))
+    ));
+    conn.receive(b"HTTP/1.1 204 No Content\r\n\r\n");
+    assert_eq!(
+        poll_all(&mut conn),
+        [Ev::Response(204, BodyLength::Empty), Ev::End]
+    );
+    assert!(conn.is_idle());
+    // The driver's end for it is accepted, even once the exchange is over.
+    conn.send_end().unwrap();
+    assert!(conn.send_end().is_err(), "only once");
+    assert_eq!(
+        output(&mut conn),
+        "POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\n\r\n"
+    );
+}
+
+#[test]
 fn request_bodies() {
     let mut conn = ClientConn::new(Limits::default());
     conn.send_request(
@@ -227,6 +258,7 @@ fn request_bodies() {
     conn.send_trailers(&headers(&[("x-sum", "1")])).unwrap();
     conn.send_end().unwrap();
     assert!(!conn.may_send_body());
+    assert!(conn.send_data(Bytes::from_static(b"late")).is_err());
     assert_eq!(
         output(&mut conn),
         "POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-sum: 1\r\n\r\n"

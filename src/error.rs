@@ -38,6 +38,9 @@ pub enum Error {
     /// body longer than its own `Content-Length`.
     #[error("cannot send this message: {0}")]
     InvalidMessage(String),
+    /// The handler panicked; its request was answered with a `500`.
+    #[error("the handler panicked: {0}")]
+    HandlerPanicked(String),
     /// A URL that paf cannot use.
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl {

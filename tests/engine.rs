@@ -20,6 +20,7 @@ const LIMIT: Duration = Duration::from_secs(10);
 async fn echo(req: Request<Incoming>) -> Response<Body> {
     match req.uri().path() {
         "/echo" => Response::new(Body::from(req.into_body())),
+        "/panic" => panic!("the handler broke"),
         "/slow" => {
             tokio::time::sleep(Duration::from_millis(300)).await;
             Response::new(Body::from("slow done"))
@@ -254,4 +255,18 @@ async fn a_client_reports_a_refused_and_a_truncated_exchange() {
     let response = timeout(LIMIT, sender.send(get("/"))).await.unwrap().unwrap();
     let body = timeout(LIMIT, response.into_body().bytes()).await.unwrap();
     assert!(body.is_err(), "a truncated body must be an error, got {body:?}");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_costs_its_request_a_500_and_nothing_more() {
+    let errors = Arc::new(AtomicUsize::new(0));
+    let (addr, switch, task) = start_server(Config::default(), errors.clone()).await;
+    let answer = raw_exchange(addr, b"GET /panic HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 500 Internal Server Error\r\n"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    let answer = raw_exchange(addr, b"GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+    assert!(answer.ends_with("GET /after"), "{answer}");
+    assert_eq!(errors.load(Ordering::SeqCst), 1, "the panic reached the error handler");
+    switch.stop();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
 }

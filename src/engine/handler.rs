@@ -1,6 +1,9 @@
 //! The handler type both protocols serve.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::future::{CatchUnwind, FutureExt};
 
 use bytes::Buf;
 use http::{Request, Response};
@@ -89,4 +92,22 @@ where
             None => tracing::debug!(%peer, %error, "connection error"),
         }
     }
+}
+
+/// A handler's answer with its panic caught: a panicking handler costs its
+/// own request a `500`, never the connection task or the server.
+pub(crate) type Caught<H> = CatchUnwind<AssertUnwindSafe<<H as Handler>::Future>>;
+
+/// Calls `handler`, catching a panic of the future it returns.
+pub(crate) fn call_caught<H: Handler>(handler: &H, request: Request<Incoming>) -> Caught<H> {
+    AssertUnwindSafe(handler.call(request)).catch_unwind()
+}
+
+/// The message of a caught panic, for the error handler.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }

@@ -13,3 +13,4 @@ pub mod server;
 pub mod upgrade;
 
 pub use handler::{service_fn, Handler, ServiceFn};
+pub(crate) use handler::{call_caught, panic_message, Caught};

@@ -15,7 +15,7 @@ use http::header::{HeaderValue, CONNECTION};
 use http::{Request, StatusCode};
 
 use super::io::{poll_body_into, poll_read_once, poll_write_queue, within, Timer};
-use super::{upgrade, Handler};
+use super::{call_caught, panic_message, upgrade, Caught, Handler};
 use crate::body::BodySender;
 use crate::error::Timeout;
 use crate::h1::{BodyLength, BodySize, RequestHead, ServerConn, ServerEvent};
@@ -66,7 +66,7 @@ type Response<H> = http::Response<<H as Handler>::Body>;
 struct Exchange<H: Handler> {
     request_body: Option<BodySender>,
     expect_continue: bool,
-    response: Option<Pin<Box<H::Future>>>,
+    response: Option<Pin<Box<Caught<H>>>>,
     response_body: Option<Pin<Box<H::Body>>>,
     upgrade: Option<upgrade::Pending>,
 }
@@ -208,7 +208,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             request.extensions_mut().insert(on_upgrade);
             pending
         });
-        let response = Box::pin(self.handler.call(request));
+        let response = Box::pin(call_caught(&self.handler, request));
         self.exchange = Some(Exchange {
             request_body,
             expect_continue: head.expect_continue,
@@ -224,6 +224,18 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         let Some(future) = ex.response.as_mut() else { return Ok(false) };
         let Poll::Ready(response) = future.as_mut().poll(cx) else { return Ok(false) };
         ex.response = None;
+        let response = match response {
+            Ok(response) => response,
+            Err(panic) => {
+                let mut headers = http::HeaderMap::new();
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
+                if self.conn.send_response(StatusCode::INTERNAL_SERVER_ERROR, &headers, BodySize::Empty).is_ok() {
+                    self.conn.send_end()?;
+                }
+                self.failed.get_or_insert(Error::HandlerPanicked(panic_message(&*panic)));
+                return Ok(true);
+            }
+        };
         let (mut parts, body): (http::response::Parts, _) = Response::<H>::into_parts(response);
         if self.stop_requested {
             parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));

@@ -357,17 +357,10 @@ impl ClientConn {
         if self.close || self.input.eof || self.upgrade != Upgrade::None {
             return false;
         }
-        let buffered = self.input.buf.len();
         match self.read {
             Read::Closed => false,
-            Read::Head(_) => {
-                buffered
-                    < self
-                        .limits
-                        .max_buffer
-                        .max(self.limits.max_head_bytes.saturating_add(1))
-            }
-            Read::Idle | Read::Body(_) | Read::Done => buffered < self.limits.max_buffer,
+            Read::Head(_) => self.input.has_room_for_head(&self.limits),
+            Read::Idle | Read::Body(_) | Read::Done => self.input.has_room(&self.limits),
         }
     }
 

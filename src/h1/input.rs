@@ -62,6 +62,23 @@ impl Input {
         })
     }
 
+    /// Whether to read more while a body or the next message waits in the
+    /// buffer (back-pressure).
+    pub(super) fn has_room(&self, limits: &Limits) -> bool {
+        self.buf.len() < limits.max_buffer
+    }
+
+    /// Whether to read more while a head is incomplete: the head limits
+    /// bound the buffer then (past them the scanner rejects the head), so
+    /// a head of any allowed size can arrive even if `max_buffer` is lower.
+    pub(super) fn has_room_for_head(&self, limits: &Limits) -> bool {
+        self.buf.len()
+            <= limits
+                .max_buffer
+                .saturating_sub(1)
+                .max(limits.max_head_bytes)
+    }
+
     /// Everything buffered, e.g. the first bytes of an upgraded protocol.
     pub(super) fn take_all(&mut self) -> Bytes {
         self.buf.split().freeze()

@@ -5,14 +5,23 @@
 //! ([`ServerConn::poll_event`]), hands them the messages to send, and writes
 //! whatever they queue in their [`WriteQueue`]. Every rule of RFC 9112 lives
 //! here and is tested with byte fixtures; the driver in [`crate::engine`]
-//! only moves bytes and arms timeouts.
+//! only moves bytes and arms timeouts. Each role's module documents its
+//! contract with the driver.
 //!
 //! Parsing is strict where leniency lets requests be smuggled: a message
 //! with both `Content-Length` and `Transfer-Encoding`, differing or malformed
 //! lengths, a transfer coding other than a final `chunked`, bad chunk sizes,
-//! obs-fold, whitespace before a colon, a missing or repeated `Host` are all
-//! rejected. A server answers each rejection with one status response and
-//! then closes; it never guesses where the next message starts.
+//! obs-fold, whitespace before a colon, a missing or repeated `Host`, a bare
+//! CR or LF as a line end are all rejected. A server answers each rejection
+//! with one status response and then closes; it never guesses where the
+//! next message starts.
+//!
+//! The two roles share one core and differ only in what a head means:
+//! `scan` finds where a head ends (enforcing limits and line rules before
+//! anything is parsed, so a slow or oversized head never grows the buffer
+//! past the limits), `parse` turns it into `http` types, `fields` reads the
+//! framing fields, `decode` and `encode` frame bodies (by length, chunked,
+//! until close) without copying them, and `input` owns the receive buffer.
 
 mod client;
 mod decode;

@@ -22,9 +22,25 @@ pub(super) struct RawResponse {
     pub headers: HeaderMap,
 }
 
+/// Runs `f` with room for `max` parsed fields, on the stack when it fits.
+fn with_field_slots<'b, T>(max: usize, f: impl FnOnce(&mut [httparse::Header<'b>]) -> T) -> T {
+    const ON_STACK: usize = 100;
+    if max <= ON_STACK {
+        f(&mut [httparse::EMPTY_HEADER; ON_STACK][..max])
+    } else {
+        f(&mut vec![httparse::EMPTY_HEADER; max])
+    }
+}
+
 pub(super) fn request(head: &Bytes, limits: &Limits) -> Result<RawRequest, ParseError> {
-    let mut fields = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut parsed = httparse::Request::new(&mut fields);
+    with_field_slots(limits.max_headers, |fields| request_with(head, fields))
+}
+
+fn request_with<'b>(
+    head: &'b Bytes,
+    fields: &mut [httparse::Header<'b>],
+) -> Result<RawRequest, ParseError> {
+    let mut parsed = httparse::Request::new(fields);
     match parsed.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
@@ -48,8 +64,14 @@ pub(super) fn request(head: &Bytes, limits: &Limits) -> Result<RawRequest, Parse
 }
 
 pub(super) fn response(head: &Bytes, limits: &Limits) -> Result<RawResponse, ParseError> {
-    let mut fields = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut parsed = httparse::Response::new(&mut fields);
+    with_field_slots(limits.max_headers, |fields| response_with(head, fields))
+}
+
+fn response_with<'b>(
+    head: &'b Bytes,
+    fields: &mut [httparse::Header<'b>],
+) -> Result<RawResponse, ParseError> {
+    let mut parsed = httparse::Response::new(fields);
     match parsed.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
@@ -72,12 +94,15 @@ pub(super) fn response(head: &Bytes, limits: &Limits) -> Result<RawResponse, Par
 /// The fields of a trailer section (its final empty line included).
 pub(super) fn trailers(section: &[u8], limits: &Limits) -> Result<HeaderMap, ParseError> {
     let section = Bytes::copy_from_slice(section);
-    let mut fields = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    match httparse::parse_headers(&section, &mut fields) {
-        Ok(httparse::Status::Complete((_, fields))) => header_map(&section, fields),
-        Ok(httparse::Status::Partial) => Err(ParseError::Malformed("incomplete trailer section")),
-        Err(err) => Err(from_httparse(err, None)),
-    }
+    with_field_slots(limits.max_headers, |fields| {
+        match httparse::parse_headers(&section, fields) {
+            Ok(httparse::Status::Complete((_, fields))) => header_map(&section, fields),
+            Ok(httparse::Status::Partial) => {
+                Err(ParseError::Malformed("incomplete trailer section"))
+            }
+            Err(err) => Err(from_httparse(err, None)),
+        }
+    })
 }
 
 fn version(minor: u8) -> Version {

@@ -971,6 +971,26 @@ fn a_response_before_the_whole_request_body_closes_the_connection() {
 }
 
 #[test]
+fn a_streamed_response_may_start_before_the_request_body_arrives() {
+    // An echo: the head goes out first, the body follows as it comes.
+    let mut conn = server();
+    conn.receive(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert_eq!(poll_all(&mut conn), [req("POST", "/echo")]);
+    conn.send_response(StatusCode::OK, &HeaderMap::new(), BodySize::Unknown)
+        .unwrap();
+    conn.receive(b"3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(poll_all(&mut conn), [data("abc"), Ev::End]);
+    conn.send_data(Bytes::from_static(b"abc")).unwrap();
+    conn.send_end().unwrap();
+    assert!(!conn.wants_close());
+    assert_eq!(poll_all(&mut conn), [req("GET", "/next"), Ev::End]);
+    assert_eq!(
+        output(&mut conn),
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    );
+}
+
+#[test]
 fn upgrade_hands_over_the_bytes_past_the_request() {
     let mut conn = server();
     conn.receive(b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello");

@@ -270,3 +270,33 @@ async fn a_panicking_handler_costs_its_request_a_500_and_nothing_more() {
     switch.stop();
     timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_connect_tunnel_carries_raw_bytes_after_a_2xx() {
+    let (server_end, client_end) = Flow::pipe(1024);
+    let handler = service_fn(|mut req: Request<Incoming>| async move {
+        assert_eq!(req.method(), http::Method::CONNECT);
+        assert_eq!(req.uri().authority().unwrap().as_str(), "example.org:443");
+        let on_upgrade = upgrade::on(&mut req);
+        tokio::spawn(async move {
+            let mut flow = on_upgrade.await.expect("server side tunnel");
+            let mut buf = [0u8; 6];
+            flow.read_exact(&mut buf).await.unwrap();
+            flow.write_all(&buf).await.unwrap();
+        });
+        Response::new(Body::empty())
+    });
+    tokio::spawn(async move {
+        let never = std::future::pending::<()>();
+        let _ = server::serve_connection(server_end, handler, &Config::default(), Tokio, never).await;
+    });
+    let mut sender = client::handshake(client_end, &Config::default(), &Tokio);
+    let request = Request::connect("example.org:443").body(Body::empty()).unwrap();
+    let mut response = timeout(LIMIT, sender.send(request)).await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut flow = timeout(LIMIT, upgrade::on(&mut response)).await.unwrap().unwrap();
+    flow.write_all(b"tunnel").await.unwrap();
+    let mut buf = [0u8; 6];
+    timeout(LIMIT, flow.read_exact(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf, b"tunnel");
+}

@@ -76,6 +76,7 @@ pub fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> SendRequest
         response: None,
         response_body: None,
         upgrade: None,
+        sent_connect: false,
     };
     let rt2 = rt.clone();
     rt.spawn(Box::pin(async move {
@@ -122,6 +123,8 @@ struct Driver<R> {
     response: Option<ResponseTx>,
     response_body: Option<BodySender>,
     upgrade: Option<upgrade::Pending>,
+    /// The request in flight is a CONNECT: a 2xx answer opens a tunnel.
+    sent_connect: bool,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -197,6 +200,7 @@ impl<R: Runtime> Driver<R> {
             self.request_body = Some(Box::pin(body));
         }
         self.response = Some(job.response);
+        self.sent_connect = parts.method == http::Method::CONNECT;
         Ok(true)
     }
 
@@ -265,7 +269,8 @@ impl<R: Runtime> Driver<R> {
         *response.status_mut() = head.status;
         *response.version_mut() = head.version;
         *response.headers_mut() = head.headers;
-        if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+        let tunnel = self.sent_connect && head.status.is_success();
+        if head.status == http::StatusCode::SWITCHING_PROTOCOLS || tunnel {
             let (pending, on_upgrade) = upgrade::pending();
             response.extensions_mut().insert(on_upgrade);
             self.upgrade = Some(pending);

@@ -69,6 +69,8 @@ struct Exchange<H: Handler> {
     response: Option<Pin<Box<Caught<H>>>>,
     response_body: Option<Pin<Box<H::Body>>>,
     upgrade: Option<upgrade::Pending>,
+    /// A CONNECT: a 2xx answer opens a tunnel.
+    connect: bool,
 }
 
 struct Driver<'c, H: Handler, R, S> {
@@ -198,6 +200,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
                 (Some(tx), rx)
             }
         };
+        let connect = head.method == http::Method::CONNECT;
         let mut request = Request::new(body);
         *request.method_mut() = head.method;
         *request.uri_mut() = head.uri;
@@ -215,6 +218,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             response: Some(response),
             response_body: None,
             upgrade,
+            connect,
         });
     }
 
@@ -240,7 +244,9 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         if self.stop_requested {
             parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        if parts.status != StatusCode::SWITCHING_PROTOCOLS && !parts.status.is_success() {
+        let upgrades = parts.status == StatusCode::SWITCHING_PROTOCOLS
+            || ex.connect && parts.status.is_success();
+        if !upgrades {
             ex.upgrade = None;
         }
         // A handler that answers 2xx while keeping the request body (an

@@ -71,6 +71,8 @@ struct Exchange<H: Handler> {
     upgrade: Option<upgrade::Pending>,
     /// A CONNECT: a 2xx answer opens a tunnel.
     connect: bool,
+    /// A HEAD: the response body is never sent.
+    head: bool,
 }
 
 struct Driver<'c, H: Handler, R, S> {
@@ -201,6 +203,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             }
         };
         let connect = head.method == http::Method::CONNECT;
+        let is_head = head.method == http::Method::HEAD;
         let mut request = Request::new(body);
         *request.method_mut() = head.method;
         *request.uri_mut() = head.uri;
@@ -219,6 +222,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             response_body: None,
             upgrade,
             connect,
+            head: is_head,
         });
     }
 
@@ -263,7 +267,8 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             self.failed.get_or_insert(err);
             return Ok(true);
         }
-        if size == BodySize::Empty {
+        // A HEAD response announces a body it never sends: do not pull it.
+        if size == BodySize::Empty || ex.head {
             self.conn.send_end()?;
         } else {
             ex.response_body = Some(Box::pin(body));

@@ -21,6 +21,10 @@ pub enum Error {
     /// lacked or answered is listed.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// A TLS handshake failed, or a certificate, key or server name cannot
+    /// be used; the message says which and what to do.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// A timeout from [`Config`](crate::Config) expired.
     #[error("timed out: {0}")]
     Timeout(Timeout),

@@ -8,6 +8,7 @@
 //! * [`h1`]: the sans-IO HTTP/1.1 state machines (server and client);
 //! * [`engine`]: drives the protocol machines over a [`Flow`];
 //! * [`serve`]: the accept loop, its stop switch and graceful drain;
+//! * [`tls`]: rustls over any [`Flow`], client and server;
 //! * [`rt`]: the platform runtimes (spawn, sleep, sockets), the only
 //!   platform-specific code.
 //!
@@ -32,6 +33,7 @@ pub mod h1;
 pub mod mimic;
 pub mod rt;
 pub mod serve;
+pub mod tls;
 
 pub use body::{Body, Incoming};
 pub use config::Config;

@@ -13,6 +13,8 @@ use crate::Flow;
 
 mod connect;
 pub use connect::*;
+mod tls;
+pub use tls::*;
 
 /// The tokio runtime paf runs on natively (the ambient one: call from
 /// inside a tokio runtime).

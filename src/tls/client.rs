@@ -1,0 +1,291 @@
+//! The client side: which servers to trust, and what to offer them.
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+use super::error::{Hex, PinMismatch};
+use super::{pem, provider, TlsError, DEFAULT_ALPN};
+
+/// A client TLS configuration under construction: whom to trust and which
+/// application protocols (ALPN) to offer. [`ClientTls::build`] gives the
+/// rustls [`ClientConfig`] that [`client_of_flow`](super::client_of_flow)
+/// and the mimic context take.
+///
+/// By default it trusts the Mozilla roots (webpki-roots), checks the
+/// server's name and validity dates, and offers ALPN `h2` then `http/1.1`.
+/// There is no insecure default: trusting less is explicit.
+///
+/// ```
+/// # fn run(ca_pem: &[u8]) -> Result<(), paf::Error> {
+/// use paf::tls::ClientTls;
+/// let config = ClientTls::new()
+///     .add_roots_pem(ca_pem)?             // also trust a private CA
+///     .alpn(vec![b"http/1.1".to_vec()])   // HTTP/1.1 only
+///     .build();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ClientTls {
+    roots: RootCertStore,
+    pins: Vec<[u8; 32]>,
+    accept_any_certificate: bool,
+    alpn: Vec<Vec<u8>>,
+}
+
+impl ClientTls {
+    /// Trusts the Mozilla roots, offers `h2` then `http/1.1`.
+    pub fn new() -> ClientTls {
+        ClientTls {
+            roots: RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            pins: Vec::new(),
+            accept_any_certificate: false,
+            alpn: DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect(),
+        }
+    }
+
+    /// Also trusts the CA certificates in `pem` (one or more `BEGIN
+    /// CERTIFICATE` sections), for example a private CA.
+    pub fn add_roots_pem(mut self, pem: &[u8]) -> Result<ClientTls, TlsError> {
+        for certificate in pem::certificates(pem, "CA certificates")? {
+            self.roots.add(certificate).map_err(|err| TlsError::Pem {
+                what: "CA certificates",
+                why: format!("not a usable CA certificate: {err}"),
+            })?;
+        }
+        Ok(self)
+    }
+
+    /// Trusts only the CA certificates in `pem`, not the Mozilla roots (what
+    /// curl's `--cacert` does).
+    pub fn only_roots_pem(mut self, pem: &[u8]) -> Result<ClientTls, TlsError> {
+        self.roots = RootCertStore::empty();
+        self.add_roots_pem(pem)
+    }
+
+    /// Accepts a server only if the SHA-256 of its leaf certificate (of the
+    /// certificate's DER bytes, what `openssl x509 -noout -fingerprint
+    /// -sha256` prints) is `sha256`; call it again to accept several.
+    ///
+    /// A pin *replaces* the usual checks: the chain, the roots, the host
+    /// name and the validity dates are not looked at, since the exact
+    /// certificate is known (a self-signed one, typically). The handshake
+    /// is still verified, so the server must hold that certificate's
+    /// private key. With pins, the roots are unused.
+    pub fn pin_sha256(mut self, sha256: [u8; 32]) -> ClientTls {
+        self.pins.push(sha256);
+        self
+    }
+
+    /// The application protocols to offer, most preferred first (the
+    /// default is `h2`, then `http/1.1`). An empty list sends no ALPN.
+    pub fn alpn(mut self, protocols: Vec<Vec<u8>>) -> ClientTls {
+        self.alpn = protocols;
+        self
+    }
+
+    /// Accepts *any* certificate: expired, self-signed, for another host,
+    /// from anyone. The connection is encrypted but not authenticated, so
+    /// whoever sits on the path can read and change it. For tests and
+    /// curl's `--insecure`; say so loudly to the user. Overrides pins and
+    /// roots.
+    pub fn dangerous_accept_any_certificate(mut self) -> ClientTls {
+        self.accept_any_certificate = true;
+        self
+    }
+
+    /// The rustls configuration. Each call makes a new one, with its own
+    /// session-resumption cache: share the `Arc` to resume sessions.
+    pub fn build(&self) -> Arc<ClientConfig> {
+        let provider = provider();
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports TLS 1.2 and 1.3");
+        let mut config = if self.accept_any_certificate {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAny { provider }))
+                .with_no_client_auth()
+        } else if !self.pins.is_empty() {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Pinned {
+                    pins: self.pins.clone(),
+                    provider,
+                }))
+                .with_no_client_auth()
+        } else {
+            let verifier =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots.clone()), provider)
+                    .build()
+                    // Never empty: only_roots_pem refuses PEM without a certificate.
+                    .expect("a non-empty root store makes a verifier");
+            builder.with_webpki_verifier(verifier).with_no_client_auth()
+        };
+        config.alpn_protocols = self.alpn.clone();
+        Arc::new(config)
+    }
+}
+
+impl Default for ClientTls {
+    fn default() -> Self {
+        ClientTls::new()
+    }
+}
+
+impl fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pins: Vec<String> = self.pins.iter().map(|pin| Hex(pin).to_string()).collect();
+        f.debug_struct("ClientTls")
+            .field("roots", &self.roots.len())
+            .field("pins", &pins)
+            .field("accept_any_certificate", &self.accept_any_certificate)
+            .field("alpn", &super::AlpnList(&self.alpn))
+            .finish()
+    }
+}
+
+/// The default client configuration (`ClientTls::new().build()`), built
+/// once and shared, so sessions resume across connections.
+pub fn default_client_config() -> Arc<ClientConfig> {
+    static DEFAULT: LazyLock<Arc<ClientConfig>> = LazyLock::new(|| ClientTls::new().build());
+    DEFAULT.clone()
+}
+
+/// The SHA-256 of a certificate's DER bytes, as [`ClientTls::pin_sha256`]
+/// compares it.
+pub fn certificate_sha256(certificate: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, certificate);
+    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
+/// Handshake signatures are checked the same way by every verifier here:
+/// whatever is trusted, the peer must prove it holds the key.
+fn verify_signature_12(
+    provider: &CryptoProvider,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    verify_tls12_signature(
+        message,
+        cert,
+        dss,
+        &provider.signature_verification_algorithms,
+    )
+}
+
+fn verify_signature_13(
+    provider: &CryptoProvider,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    verify_tls13_signature(
+        message,
+        cert,
+        dss,
+        &provider.signature_verification_algorithms,
+    )
+}
+
+/// Accepts a leaf certificate by its SHA-256 only.
+#[derive(Debug)]
+struct Pinned {
+    pins: Vec<[u8; 32]>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let presented = certificate_sha256(end_entity);
+        // Not secret: a certificate and its hash are public.
+        if self.pins.contains(&presented) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            let mismatch = rustls::OtherError(Arc::new(PinMismatch { presented }));
+            Err(CertificateError::Other(mismatch).into())
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_signature_12(&self.provider, message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_signature_13(&self.provider, message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Accepts every certificate (`--insecure`).
+#[derive(Debug)]
+struct AcceptAny {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_signature_12(&self.provider, message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_signature_13(&self.provider, message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

@@ -1,0 +1,342 @@
+//! TLS over any [`Flow`], client and server, with rustls and its `ring`
+//! provider (which builds natively and for both wasm targets).
+//!
+//! * [`client_of_flow`] and [`server_of_flow`] run a handshake over a flow
+//!   and give back a flow whose transport is a [`TlsStream`]; [`session`]
+//!   reads what was negotiated from it (ALPN, version, cipher suite, the
+//!   peer's certificates) — mimic's *repr*.
+//! * [`ClientTls`] builds a client configuration: Mozilla roots by default,
+//!   extra or replacement roots from PEM, certificate pinning, the ALPN
+//!   list (`h2`, then `http/1.1` by default). Nothing insecure unless asked
+//!   for by a method whose name says `dangerous`.
+//! * [`ServerTls`] builds a server configuration from PEM whose certificate
+//!   can be replaced while serving ([`ServerTls::set_certificate`]).
+//! * [`TLS`] is the mimic endpoint value of TLS, tried before plain TCP
+//!   ([`TLS_PRIORITY`]). Its [`Endpoint`] carries the configuration, the
+//!   server name and how to open the underlying flow, so this module knows
+//!   no platform: `rt::native` derives it from a TCP address
+//!   (`rt::native::https_ctx`).
+//!
+//! The server name is checked against the certificate and sent as SNI,
+//! except for an IP literal, which is checked against the certificate's IP
+//! addresses and never sent (RFC 6066).
+//!
+//! Errors say what to do: a [`TlsError`] names the host a certificate is
+//! not valid for, an unknown authority, a pin mismatch, an expired
+//! certificate, a peer that does not speak TLS.
+//!
+//! ```no_run
+//! # async fn run(flow: paf::Flow) -> Result<(), paf::Error> {
+//! use paf::tls::{self, ClientTls};
+//! let config = ClientTls::new().build();
+//! let flow = tls::client_of_flow(config, "example.com", flow).await?;
+//! let session = tls::session(&flow).expect("a TLS flow");
+//! println!("{} {:?}", session.version, session.alpn_str());
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{CommonState, ProtocolVersion};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::{Error, Flow};
+
+mod client;
+mod error;
+mod pem;
+mod protocol;
+mod server;
+
+pub use client::{certificate_sha256, default_client_config, ClientTls};
+pub use error::TlsError;
+pub use protocol::{
+    Endpoint, Global, Open, OpenFlow, CONFIG, SERVER_NAME, TLS, TLS_PRIORITY, TLS_WITNESS,
+};
+pub use rustls::{self, ClientConfig, ServerConfig};
+pub use server::ServerTls;
+
+/// The ALPN list offered and accepted by default: HTTP/2 first.
+pub const DEFAULT_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// Runs a client handshake over `flow` with `server_name` (a DNS name, or
+/// an IP literal, `[::1]` brackets allowed) and gives back the TLS flow.
+/// See [`connect`] for the failures.
+pub async fn client_of_flow(
+    config: Arc<ClientConfig>,
+    server_name: &str,
+    flow: Flow,
+) -> Result<Flow, Error> {
+    Ok(Flow::new(connect(config, server_name, flow).await?))
+}
+
+/// Runs a server handshake over `flow` and gives back the TLS flow.
+/// See [`accept`] for the failures.
+pub async fn server_of_flow(config: Arc<ServerConfig>, flow: Flow) -> Result<Flow, Error> {
+    Ok(Flow::new(accept(config, flow).await?))
+}
+
+/// [`client_of_flow`], giving the [`TlsStream`] itself.
+///
+/// Fails with [`TlsError::NotValidForHost`], [`TlsError::UnknownAuthority`],
+/// [`TlsError::Expired`], [`TlsError::PinMismatch`], ... when the server's
+/// certificate is refused, [`TlsError::NotTls`] when the peer answers
+/// something else than TLS, [`TlsError::Closed`] or [`TlsError::Io`] when
+/// the flow fails. No timeout is applied: wrap the call in one.
+pub async fn connect(
+    config: Arc<ClientConfig>,
+    server_name: &str,
+    flow: Flow,
+) -> Result<TlsStream, TlsError> {
+    let name = parse_server_name(server_name)?;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, flow)
+        .await
+        .map_err(|err| TlsError::from_handshake(err, Some(server_name)))?;
+    tracing::debug!(server_name, session = ?session_of(stream.get_ref().1), "tls: connected");
+    Ok(TlsStream {
+        inner: stream.into(),
+    })
+}
+
+/// [`server_of_flow`], giving the [`TlsStream`] itself.
+///
+/// Fails with [`TlsError::PeerAlert`] when the client refuses our
+/// certificate, [`TlsError::NoApplicationProtocol`] when it offers no
+/// protocol we accept, [`TlsError::NotTls`] when it does not speak TLS
+/// (plain HTTP on the TLS port), [`TlsError::Closed`] or [`TlsError::Io`]
+/// when the flow fails. No timeout is applied: wrap the call in one.
+pub async fn accept(config: Arc<ServerConfig>, flow: Flow) -> Result<TlsStream, TlsError> {
+    let stream = tokio_rustls::TlsAcceptor::from(config)
+        .accept(flow)
+        .await
+        .map_err(|err| TlsError::from_handshake(err, None))?;
+    tracing::debug!(session = ?session_of(stream.get_ref().1), "tls: accepted");
+    Ok(TlsStream {
+        inner: stream.into(),
+    })
+}
+
+/// What the TLS session of `flow` negotiated, if `flow` is a TLS flow
+/// (made by [`client_of_flow`], [`server_of_flow`] or the [`TLS`]
+/// protocol).
+pub fn session(flow: &Flow) -> Option<Session> {
+    flow.downcast_ref::<TlsStream>().map(TlsStream::session)
+}
+
+/// A TLS session over a [`Flow`], client or server side: the transport of
+/// the flows this module makes. Reads and writes are the plaintext;
+/// shutting down sends `close_notify`.
+pub struct TlsStream {
+    inner: tokio_rustls::TlsStream<Flow>,
+}
+
+impl TlsStream {
+    /// What the handshake negotiated.
+    pub fn session(&self) -> Session {
+        let mut session = session_of(self.inner.get_ref().1);
+        if let tokio_rustls::TlsStream::Server(server) = &self.inner {
+            session.server_name = server.get_ref().1.server_name().map(str::to_string);
+        }
+        session
+    }
+
+    /// Whether this is the client side.
+    pub fn is_client(&self) -> bool {
+        matches!(self.inner, tokio_rustls::TlsStream::Client(_))
+    }
+
+    /// The flow underneath (a TCP connection, ...).
+    pub fn get_ref(&self) -> &Flow {
+        self.inner.get_ref().0
+    }
+}
+
+impl fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("client", &self.is_client())
+            .field("session", &self.session())
+            .finish()
+    }
+}
+
+/// What a TLS handshake negotiated. See [`session`].
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Session {
+    /// The application protocol both sides agreed on with ALPN (`b"h2"`,
+    /// `b"http/1.1"`), if any.
+    pub alpn: Option<Vec<u8>>,
+    /// The protocol version: `"TLSv1.3"` or `"TLSv1.2"`.
+    pub version: &'static str,
+    /// The cipher suite, by its IANA name (`"TLS13_AES_256_GCM_SHA384"`).
+    pub cipher_suite: &'static str,
+    /// The certificates the peer presented, its own first (DER). Empty for
+    /// a client that presented none.
+    pub peer_certificates: Vec<CertificateDer<'static>>,
+    /// On the server side, the name the client asked for with SNI.
+    pub server_name: Option<String>,
+}
+
+impl Session {
+    /// The negotiated ALPN protocol as text, if any and if it is UTF-8.
+    pub fn alpn_str(&self) -> Option<&str> {
+        self.alpn
+            .as_deref()
+            .and_then(|alpn| std::str::from_utf8(alpn).ok())
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("alpn", &self.alpn.as_deref().map(String::from_utf8_lossy))
+            .field("version", &self.version)
+            .field("cipher_suite", &self.cipher_suite)
+            .field("peer_certificates", &self.peer_certificates.len())
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+fn session_of(state: &CommonState) -> Session {
+    let version = match state.protocol_version() {
+        Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        Some(_) | None => "unknown",
+    };
+    let cipher_suite = state
+        .negotiated_cipher_suite()
+        .and_then(|suite| suite.suite().as_str())
+        .unwrap_or("unknown");
+    Session {
+        alpn: state.alpn_protocol().map(<[u8]>::to_vec),
+        version,
+        cipher_suite,
+        peer_certificates: state
+            .peer_certificates()
+            .map(<[_]>::to_vec)
+            .unwrap_or_default(),
+        server_name: None,
+    }
+}
+
+/// `host` as rustls wants it: an IP literal (brackets removed) or a DNS
+/// name.
+fn parse_server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
+    let unbracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if let Some(ip) = unbracketed.and_then(|h| h.parse::<std::net::Ipv6Addr>().ok()) {
+        return Ok(ServerName::IpAddress(IpAddr::V6(ip).into()));
+    }
+    ServerName::try_from(host.to_string())
+        .map_err(|_| TlsError::InvalidServerName(host.to_string()))
+}
+
+/// The one crypto provider of paf.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    static PROVIDER: std::sync::LazyLock<Arc<rustls::crypto::CryptoProvider>> =
+        std::sync::LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
+    PROVIDER.clone()
+}
+
+/// An ALPN list shown as text in `Debug`.
+struct AlpnList<'a>(&'a [Vec<u8>]);
+
+impl fmt::Debug for AlpnList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|p| String::from_utf8_lossy(p)))
+            .finish()
+    }
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_names_are_dns_names_or_ip_literals() {
+        assert!(matches!(
+            parse_server_name("example.com"),
+            Ok(ServerName::DnsName(_))
+        ));
+        assert!(matches!(
+            parse_server_name("127.0.0.1"),
+            Ok(ServerName::IpAddress(_))
+        ));
+        assert!(matches!(
+            parse_server_name("::1"),
+            Ok(ServerName::IpAddress(_))
+        ));
+        assert!(matches!(
+            parse_server_name("[::1]"),
+            Ok(ServerName::IpAddress(_))
+        ));
+        let err = parse_server_name("not a name").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid server name \"not a name\": expected a DNS name or an IP address"
+        );
+    }
+
+    #[test]
+    fn tls_streams_and_configs_are_send_and_sync_natively() {
+        #[cfg(not(target_family = "wasm"))]
+        {
+            fn send<T: Send>() {}
+            fn send_sync<T: Send + Sync>() {}
+            send::<TlsStream>();
+            send_sync::<ServerTls>();
+            send_sync::<ClientTls>();
+            send_sync::<Endpoint>();
+            send_sync::<TlsError>();
+        }
+    }
+}

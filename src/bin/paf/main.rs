@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod get;
 mod serve;
 
@@ -21,6 +22,8 @@ enum Command {
     Serve(serve::Args),
     /// Fetch a URL and print the response.
     Get(get::Args),
+    /// Load a server with many connections and report throughput, errors and latencies.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Get(args) => get::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

@@ -1,0 +1,624 @@
+//! `paf bench URL`: a load generator on paf's own client.
+//!
+//! `-c` connections run at once, each in its own task, sending requests
+//! back to back (keep-alive; a connection that fails or that the server
+//! closes is opened again) until `-n` requests have been sent or
+//! `--duration` has passed. Each answered request's latency, from the
+//! moment it is handed to the connection to the last byte of its body, goes
+//! into an HDR histogram; each worker keeps its own tally, merged at the
+//! end, so that recording costs no lock.
+//!
+//! A request *fails* when it gets no answer (the error is counted by kind:
+//! connect refused, timeout, connection closed, protocol error, ...) or
+//! when the answer is not a 2xx (counted by status). Every failure is shown
+//! and makes the exit status 1.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, IsTerminal};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+// The clock. scripts/test keeps `Instant::now` out of `src/` because the
+// library must run on wasm32-unknown-unknown, where reading it panics; this
+// command is native only (the `cli` feature), so it reads the clock.
+use std::time::Instant as Monotonic;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http::header::{HeaderName, HeaderValue, CONNECTION};
+use http_body_util::BodyExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use paf::engine::client;
+use paf::rt::native::Tokio;
+use paf::{Body, Config, Flow, Method, Request, Response, StatusCode, Uri, Version};
+
+/// How many requests are sent when neither `-n` nor `--duration` is given.
+const DEFAULT_REQUESTS: u64 = 1000;
+/// The slowest latency the histogram holds (longer ones count as this).
+const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+/// The width of the text histogram's longest bar.
+const BAR_WIDTH: usize = 40;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The URL to load (http://host[:port]/path).
+    url: String,
+    /// How many connections send requests at once.
+    #[arg(short = 'c', long = "connections", value_name = "CONNS", default_value_t = 10)]
+    connections: usize,
+    /// How many requests to send in all (default 1000, or no limit with --duration).
+    #[arg(short = 'n', long = "requests", value_name = "REQUESTS")]
+    requests: Option<u64>,
+    /// Stop sending after this long: 10s, 500ms, 2m (also a limit with -n).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// The request method (POST when -d is given, GET otherwise).
+    #[arg(short = 'X', long = "method", value_name = "METHOD")]
+    method: Option<Method>,
+    /// The request body.
+    #[arg(short = 'd', long = "data", value_name = "BODY")]
+    data: Option<String>,
+    /// An extra request header, "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+    /// How long one request (connecting included) may take before it
+    /// counts as a timeout.
+    #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "30s")]
+    timeout: Duration,
+    /// Print the report as one JSON object (and no progress bar).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `paf bench`: exit status 0 when every request got a 2xx.
+pub async fn run(args: Args) -> Result<ExitCode, String> {
+    if args.connections == 0 {
+        return Err("-c must be at least 1".into());
+    }
+    let target = Target::parse(&args.url)?;
+    let addresses = paf::rt::native::lookup(&target.host, target.port)
+        .await
+        .map_err(|err| format!("cannot resolve {}: {err}", target.host))?;
+    let template = Template::new(&args, &target)?;
+    let limit = match (args.requests, args.duration) {
+        (Some(n), _) => n,
+        (None, Some(_)) => u64::MAX,
+        (None, None) => DEFAULT_REQUESTS,
+    };
+    let shared = Arc::new(Shared {
+        addresses,
+        template,
+        config: Config::default(),
+        timeout: args.timeout,
+        tickets: Tickets::new(limit),
+        done: AtomicU64::new(0),
+    });
+
+    let progress = progress_bar(args.requests.or(args.duration.is_none().then_some(limit)), args.json);
+    let started = Monotonic::now();
+    let workers: Vec<_> = (0..args.connections)
+        .map(|_| tokio::spawn(h1_worker(shared.clone())))
+        .collect();
+    let all_done = futures_util::future::join_all(workers);
+    let mut all_done = std::pin::pin!(all_done);
+    let deadline = args.duration.map(|d| started + d);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let results = loop {
+        tokio::select! {
+            results = &mut all_done => break results,
+            _ = tick.tick() => {
+                progress.set_position(shared.done.load(Ordering::Relaxed));
+                if deadline.is_some_and(|d| Monotonic::now() >= d) {
+                    shared.tickets.stop();
+                }
+            }
+        }
+    };
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+
+    let mut tally = Tally::new();
+    for result in results {
+        let worker = result.map_err(|err| format!("a worker task failed: {err}"))?;
+        tally.merge(worker);
+    }
+    let report = Report { url: &args.url, protocol: "HTTP/1.1", connections: args.connections, elapsed, tally };
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.tally.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// What every worker shares: where to connect, what to send, how many.
+struct Shared {
+    addresses: Vec<SocketAddr>,
+    template: Template,
+    config: Config,
+    timeout: Duration,
+    tickets: Tickets,
+    /// Requests finished (answered or failed), for the progress bar.
+    done: AtomicU64,
+}
+
+/// The permission to send one more request: `limit` of them, until stopped.
+struct Tickets {
+    issued: AtomicU64,
+    limit: u64,
+    stopped: AtomicBool,
+}
+
+impl Tickets {
+    fn new(limit: u64) -> Tickets {
+        Tickets { issued: AtomicU64::new(0), limit, stopped: AtomicBool::new(false) }
+    }
+
+    fn take(&self) -> bool {
+        !self.stopped.load(Ordering::Relaxed) && self.issued.fetch_add(1, Ordering::Relaxed) < self.limit
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One HTTP/1.1 connection's loop: a request at a time, the connection
+/// opened again after a failure or a `Connection: close`.
+async fn h1_worker(shared: Arc<Shared>) -> Tally {
+    let mut tally = Tally::new();
+    let mut connection: Option<client::SendRequest> = None;
+    while shared.tickets.take() {
+        let started = Monotonic::now();
+        let outcome = tokio::time::timeout(shared.timeout, h1_exchange(&shared, &mut connection))
+            .await
+            .unwrap_or(Err("timeout"));
+        if outcome.is_err() {
+            connection = None;
+        }
+        tally.record(outcome, started.elapsed());
+        shared.done.fetch_add(1, Ordering::Relaxed);
+    }
+    tally
+}
+
+async fn h1_exchange(
+    shared: &Shared,
+    connection: &mut Option<client::SendRequest>,
+) -> Result<Answer, &'static str> {
+    let sender = match connection {
+        Some(sender) if !sender.is_closed() => sender,
+        _ => {
+            let flow = connect(&shared.addresses).await?;
+            connection.insert(client::handshake(flow, &shared.config, &Tokio))
+        }
+    };
+    let response = sender.send(shared.template.request()).await.map_err(|err| error_kind(&err))?;
+    if !keeps_alive(&response) {
+        *connection = None;
+    }
+    let status = response.status();
+    let body_bytes = drain(response.into_body()).await?;
+    Ok(Answer { status, body_bytes })
+}
+
+/// Connects to the first address that accepts.
+async fn connect(addresses: &[SocketAddr]) -> Result<Flow, &'static str> {
+    let mut kind = "connect failed";
+    for addr in addresses {
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(tcp) => {
+                // Small requests must not wait for Nagle's algorithm.
+                tcp.set_nodelay(true).map_err(|_| "connect failed")?;
+                return Ok(Flow::new(tcp));
+            }
+            Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => kind = "connect refused",
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => kind = "connect timeout",
+            Err(_) => kind = "connect failed",
+        }
+    }
+    Err(kind)
+}
+
+/// Whether the server keeps the connection open after this response.
+fn keeps_alive<B>(response: &Response<B>) -> bool {
+    let has_token = |token: &str| {
+        response.headers().get_all(CONNECTION).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    match response.version() {
+        Version::HTTP_10 => has_token("keep-alive"),
+        _ => !has_token("close"),
+    }
+}
+
+/// Reads a body to its end; how many bytes it had.
+async fn drain(mut body: paf::Incoming) -> Result<u64, &'static str> {
+    let mut total = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| error_kind(&err))?;
+        if let Some(data) = frame.data_ref() {
+            total += data.len() as u64;
+        }
+    }
+    Ok(total)
+}
+
+/// The kind a failed request is counted under.
+fn error_kind(err: &paf::Error) -> &'static str {
+    match err {
+        paf::Error::Io(io) => match io.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => "connection reset",
+            io::ErrorKind::UnexpectedEof => "connection closed",
+            io::ErrorKind::TimedOut => "timeout",
+            _ => "I/O error",
+        },
+        paf::Error::Timeout(_) => "timeout",
+        paf::Error::Parse(_) => "protocol error",
+        paf::Error::IncompleteMessage | paf::Error::Closed => "connection closed",
+        paf::Error::Body(_) => "body error",
+        paf::Error::InvalidMessage(_) => "invalid request",
+        _ => "protocol error",
+    }
+}
+
+/// The request every worker sends, built once.
+struct Template {
+    method: Method,
+    uri: Uri,
+    headers: http::HeaderMap,
+    body: Option<Bytes>,
+}
+
+impl Template {
+    fn new(args: &Args, target: &Target) -> Result<Template, String> {
+        let body = args.data.clone().map(Bytes::from);
+        let method = match (&args.method, &body) {
+            (Some(method), _) => method.clone(),
+            (None, Some(_)) => Method::POST,
+            (None, None) => Method::GET,
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::USER_AGENT, HeaderValue::from_static(concat!("paf-bench/", env!("CARGO_PKG_VERSION"))));
+        for line in &args.headers {
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| format!("-H {line:?}: write \"Name: value\""))?;
+            let name: HeaderName = name.trim().parse().map_err(|_| format!("-H {line:?}: invalid header name"))?;
+            let value: HeaderValue = value.trim().parse().map_err(|_| format!("-H {line:?}: invalid header value"))?;
+            headers.append(name, value);
+        }
+        Ok(Template { method, uri: target.uri.clone(), headers, body })
+    }
+
+    fn request(&self) -> Request<Body> {
+        let body = match &self.body {
+            Some(bytes) => Body::from(bytes.clone()),
+            None => Body::empty(),
+        };
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// What a request that got an answer brought back.
+struct Answer {
+    status: StatusCode,
+    body_bytes: u64,
+}
+
+/// Counts and latencies of one worker, or of all merged.
+struct Tally {
+    latency_us: Histogram<u64>,
+    statuses: BTreeMap<u16, u64>,
+    errors: BTreeMap<&'static str, u64>,
+    body_bytes: u64,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            latency_us: Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("valid histogram bounds"),
+            statuses: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            body_bytes: 0,
+        }
+    }
+
+    fn record(&mut self, outcome: Result<Answer, &'static str>, latency: Duration) {
+        match outcome {
+            Ok(answer) => {
+                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+                self.latency_us.saturating_record(micros);
+                *self.statuses.entry(answer.status.as_u16()).or_default() += 1;
+                self.body_bytes += answer.body_bytes;
+            }
+            Err(kind) => *self.errors.entry(kind).or_default() += 1,
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.latency_us.add(&other.latency_us).expect("histograms of equal bounds");
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        for (kind, n) in other.errors {
+            *self.errors.entry(kind).or_default() += n;
+        }
+        self.body_bytes += other.body_bytes;
+    }
+
+    fn requests(&self) -> u64 {
+        self.statuses.values().chain(self.errors.values()).sum()
+    }
+
+    fn succeeded(&self) -> u64 {
+        self.statuses.iter().filter(|(status, _)| (200..300).contains(*status)).map(|(_, n)| n).sum()
+    }
+
+    fn failed(&self) -> u64 {
+        self.requests() - self.succeeded()
+    }
+
+    /// Rows of the histogram: (upper bound in µs, count), the bounds
+    /// doubling from the fastest request's to the slowest one's.
+    fn histogram_rows(&self) -> Vec<(u64, u64)> {
+        let h = &self.latency_us;
+        if h.is_empty() {
+            return Vec::new();
+        }
+        let mut rows = Vec::new();
+        let mut upper = h.min().max(1).next_power_of_two();
+        let mut below = h.count_between(0, upper);
+        rows.push((upper, below));
+        while upper < h.max() {
+            let next = upper * 2;
+            let count = h.count_between(0, next) - below;
+            below += count;
+            upper = next;
+            rows.push((upper, count));
+        }
+        rows
+    }
+}
+
+struct Report<'a> {
+    url: &'a str,
+    protocol: &'static str,
+    connections: usize,
+    elapsed: Duration,
+    tally: Tally,
+}
+
+impl Report<'_> {
+    fn per_second(&self, n: u64) -> f64 {
+        n as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
+    fn percentiles(&self) -> [(&'static str, u64); 7] {
+        let h = &self.tally.latency_us;
+        [
+            ("min", h.min()),
+            ("p50", h.value_at_quantile(0.50)),
+            ("p90", h.value_at_quantile(0.90)),
+            ("p99", h.value_at_quantile(0.99)),
+            ("p99_9", h.value_at_quantile(0.999)),
+            ("max", h.max()),
+            ("mean", h.mean().round() as u64),
+        ]
+    }
+
+    fn text(&self) -> String {
+        let t = &self.tally;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} requests to {} over {} connections ({}) in {:.2} s",
+            t.requests(),
+            self.url,
+            self.connections,
+            self.protocol,
+            self.elapsed.as_secs_f64()
+        );
+        let _ = writeln!(out, "  requests/s     {:.1}", self.per_second(t.requests()));
+        let _ = writeln!(out, "  body bytes/s   {}", human_bytes(self.per_second(t.body_bytes)));
+        let _ = writeln!(out, "  succeeded      {}", t.succeeded());
+        let _ = writeln!(out, "  failed         {}", t.failed());
+        if !t.statuses.is_empty() {
+            let _ = writeln!(out, "Statuses:");
+            for (status, n) in &t.statuses {
+                let mark = if (200..300).contains(status) { "" } else { "  (failed)" };
+                let _ = writeln!(out, "  {status}  {n}{mark}");
+            }
+        }
+        if !t.errors.is_empty() {
+            let _ = writeln!(out, "Errors:");
+            for (kind, n) in &t.errors {
+                let _ = writeln!(out, "  {kind:<18} {n}");
+            }
+        }
+        if t.latency_us.is_empty() {
+            let _ = writeln!(out, "Latency: no request was answered");
+            return out;
+        }
+        let _ = writeln!(out, "Latency of the {} answered requests:", t.latency_us.len());
+        for (name, micros) in self.percentiles() {
+            let _ = writeln!(out, "  {:<6} {}", name.replace('_', "."), human_micros(micros));
+        }
+        let rows = t.histogram_rows();
+        let tallest = rows.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+        let _ = writeln!(out, "Histogram:");
+        for (upper, n) in rows {
+            let width = (n as f64 / tallest as f64 * BAR_WIDTH as f64).ceil() as usize;
+            let _ = writeln!(out, "  <= {:>9}  {:<BAR_WIDTH$}  {n}", human_micros(upper), "#".repeat(width));
+        }
+        out
+    }
+
+    fn json(&self) -> String {
+        let t = &self.tally;
+        let mut out = String::from("{");
+        let _ = write!(out, "\"url\":{},\"protocol\":{}", json_string(self.url), json_string(self.protocol));
+        let _ = write!(out, ",\"connections\":{},\"elapsed_s\":{:.6}", self.connections, self.elapsed.as_secs_f64());
+        let _ = write!(out, ",\"requests\":{},\"succeeded\":{},\"failed\":{}", t.requests(), t.succeeded(), t.failed());
+        let _ = write!(out, ",\"requests_per_s\":{:.3}", self.per_second(t.requests()));
+        let _ = write!(out, ",\"body_bytes\":{},\"body_bytes_per_s\":{:.3}", t.body_bytes, self.per_second(t.body_bytes));
+        let statuses: Vec<String> = t.statuses.iter().map(|(s, n)| format!("\"{s}\":{n}")).collect();
+        let _ = write!(out, ",\"statuses\":{{{}}}", statuses.join(","));
+        let errors: Vec<String> = t.errors.iter().map(|(k, n)| format!("{}:{n}", json_string(k))).collect();
+        let _ = write!(out, ",\"errors\":{{{}}}", errors.join(","));
+        let _ = write!(out, ",\"latency_us\":{{\"count\":{}", t.latency_us.len());
+        if !t.latency_us.is_empty() {
+            for (name, micros) in self.percentiles() {
+                let _ = write!(out, ",\"{name}\":{micros}");
+            }
+        }
+        let rows: Vec<String> = t
+            .histogram_rows()
+            .into_iter()
+            .map(|(upper, n)| format!("{{\"le_us\":{upper},\"count\":{n}}}"))
+            .collect();
+        let _ = write!(out, "}},\"histogram\":[{}]}}", rows.join(","));
+        out
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn human_micros(micros: u64) -> String {
+    match micros {
+        0..1_000 => format!("{micros} µs"),
+        1_000..1_000_000 => format!("{:.2} ms", micros as f64 / 1e3),
+        _ => format!("{:.2} s", micros as f64 / 1e6),
+    }
+}
+
+fn human_bytes(per_second: f64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = per_second;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// A progress bar on stderr, hidden when stderr is no terminal or the
+/// report is JSON; `total` requests, or a counter when the duration rules.
+fn progress_bar(total: Option<u64>, json: bool) -> ProgressBar {
+    let target = if json || !io::stderr().is_terminal() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let (bar, template) = match total {
+        Some(total) => (ProgressBar::with_draw_target(Some(total), target), "{bar:40} {pos}/{len} requests {per_sec} eta {eta}"),
+        None => (ProgressBar::with_draw_target(None, target), "{spinner} {pos} requests {per_sec} {elapsed}"),
+    };
+    bar.with_style(ProgressStyle::with_template(template).expect("the template is valid"))
+}
+
+/// `10s`, `500ms`, `2m`, `1.5s`; a bare number is seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("{text:?} is no duration (write 10s, 500ms or 2m)"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1e3,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is out of range"))
+}
+
+/// What the URL names: a host, a port, a request target.
+struct Target {
+    uri: Uri,
+    host: String,
+    port: u16,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, String> {
+        let invalid = |reason: &str| {
+            paf::Error::InvalidUrl { url: url.to_string(), reason: reason.to_string() }.to_string()
+        };
+        let uri: Uri = url.parse().map_err(|err: http::uri::InvalidUri| invalid(&err.to_string()))?;
+        let default_port = match uri.scheme_str() {
+            Some("http") => 80,
+            Some("https") => return Err(invalid("paf bench speaks cleartext only (use http://)")),
+            Some(other) => return Err(invalid(&format!("unsupported scheme {other:?} (use http://)"))),
+            None => return Err(invalid("no scheme (write http://host/path)")),
+        };
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
+        if host.is_empty() {
+            return Err(invalid("no host"));
+        }
+        let port = authority.port_u16().unwrap_or(default_port);
+        Ok(Target { uri, host, port })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn histogram_rows_cover_every_answer() {
+        let mut tally = Tally::new();
+        for micros in [3, 40, 41, 900, 70_000] {
+            let answer = Answer { status: StatusCode::OK, body_bytes: 1 };
+            tally.record(Ok(answer), Duration::from_micros(micros));
+        }
+        tally.record(Err("timeout"), Duration::ZERO);
+        let rows = tally.histogram_rows();
+        assert_eq!(rows.iter().map(|(_, n)| n).sum::<u64>(), 5);
+        assert!(rows.windows(2).all(|w| w[1].0 == w[0].0 * 2));
+        assert!(rows.last().unwrap().0 >= 70_000);
+        assert_eq!((tally.requests(), tally.succeeded(), tally.failed()), (6, 5, 1));
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    }
+}

@@ -127,7 +127,10 @@ impl TlsError {
                 presented,
             } => TlsError::NotValidForHost {
                 host: host.map_or_else(|| expected.to_str().into_owned(), str::to_string),
-                presented,
+                presented: presented
+                    .iter()
+                    .map(|name| plain_name(name).to_string())
+                    .collect(),
             },
             CertificateError::NotValidForName => TlsError::NotValidForHost {
                 host: host.unwrap_or("?").to_string(),
@@ -177,6 +180,20 @@ impl fmt::Display for Hex<'_> {
     }
 }
 
+/// A subject name as a person writes it: webpki gives `DnsName("a.b")`
+/// and `IpAddress(1.2.3.4)`; other kinds stay as they are.
+fn plain_name(presented: &str) -> &str {
+    presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|name| name.strip_suffix("\")"))
+        .or_else(|| {
+            presented
+                .strip_prefix("IpAddress(")
+                .and_then(|ip| ip.strip_suffix(')'))
+        })
+        .unwrap_or(presented)
+}
+
 fn describe_names(presented: &[String]) -> String {
     match presented {
         [] => "the certificate names no host (connect with the name it was issued for)".to_string(),
@@ -203,5 +220,18 @@ fn describe_alert(alert: AlertDescription) -> String {
             format!("the peer has no certificate for the server name we sent ({alert:?} alert)")
         }
         _ => format!("the peer aborted the handshake ({alert:?} alert)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_names_read_as_people_write_them() {
+        assert_eq!(plain_name("DnsName(\"example.com\")"), "example.com");
+        assert_eq!(plain_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(plain_name("IpAddress(::1)"), "::1");
+        assert_eq!(plain_name("Unsupported(0x01)"), "Unsupported(0x01)");
     }
 }

@@ -29,6 +29,9 @@ pub struct Incoming {
 enum IncomingKind {
     Empty,
     Channel { shared: Arc<Mutex<Channel>>, length: Option<u64> },
+    /// An HTTP/2 stream: h2 buffers at most the stream's window, and the
+    /// window reopens only as the reader takes data.
+    H2 { stream: ::h2::RecvStream, length: Option<u64>, taken: u64, data_done: bool },
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +62,11 @@ impl Incoming {
         (sender, Incoming { kind: IncomingKind::Channel { shared, length } })
     }
 
+    /// The body of an HTTP/2 stream, `length` long if its head said so.
+    pub(crate) fn h2(stream: ::h2::RecvStream, length: Option<u64>) -> Incoming {
+        Incoming { kind: IncomingKind::H2 { stream, length, taken: 0, data_done: false } }
+    }
+
     /// Reads the whole body into memory.
     pub async fn bytes(self) -> Result<Bytes, Error> {
         use http_body_util::BodyExt;
@@ -71,11 +79,15 @@ impl http_body::Body for Incoming {
     type Error = Error;
 
     fn poll_frame(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        let IncomingKind::Channel { shared, .. } = &self.kind else {
-            return Poll::Ready(None);
+        let shared = match &mut self.kind {
+            IncomingKind::Empty => return Poll::Ready(None),
+            IncomingKind::Channel { shared, .. } => shared,
+            IncomingKind::H2 { stream, taken, data_done, .. } => {
+                return poll_h2_frame(stream, taken, data_done, cx)
+            }
         };
         let mut ch = shared.lock().expect("body channel poisoned");
         ch.receiver_polled = true;
@@ -106,6 +118,7 @@ impl http_body::Body for Incoming {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             IncomingKind::Empty => true,
+            IncomingKind::H2 { stream, .. } => stream.is_end_stream(),
             IncomingKind::Channel { shared, .. } => {
                 let ch = shared.lock().expect("body channel poisoned");
                 ch.finished && ch.frames.is_empty() && ch.error.is_none()
@@ -121,7 +134,40 @@ impl http_body::Body for Incoming {
                 SizeHint::with_exact(n.saturating_sub(taken))
             }
             IncomingKind::Channel { length: None, .. } => SizeHint::default(),
+            IncomingKind::H2 { length: Some(n), taken, .. } => {
+                SizeHint::with_exact(n.saturating_sub(*taken))
+            }
+            IncomingKind::H2 { length: None, .. } => SizeHint::default(),
         }
+    }
+}
+
+/// The next frame of an HTTP/2 body: its data, then its trailers. Each
+/// chunk's bytes go back to the peer's window as the reader takes them.
+fn poll_h2_frame(
+    stream: &mut ::h2::RecvStream,
+    taken: &mut u64,
+    data_done: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+    if !*data_done {
+        match stream.poll_data(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Ok(data))) => {
+                // Fails only for a stream already closed: nothing to give back.
+                let _ = stream.flow_control().release_capacity(data.len());
+                *taken += data.len() as u64;
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(crate::h2::error(err)))),
+            Poll::Ready(None) => *data_done = true,
+        }
+    }
+    match stream.poll_trailers(cx) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Ok(Some(trailers))) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+        Poll::Ready(Ok(None)) => Poll::Ready(None),
+        Poll::Ready(Err(err)) => Poll::Ready(Some(Err(crate::h2::error(err)))),
     }
 }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::h1::Limits;
+use crate::h2::Settings;
 
 /// Limits and timeouts of servers and connections.
 ///
@@ -13,6 +14,14 @@ use crate::h1::Limits;
 pub struct Config {
     /// Limits on the HTTP/1.1 parser (request line, header sizes, buffers).
     pub h1: Limits,
+    /// The HTTP/2 settings paf announces (streams, windows, frame and
+    /// header sizes); see [`Settings`] for the defaults.
+    pub h2: Settings,
+    /// Whether a server on clear text also speaks HTTP/2 to clients that
+    /// start with its preface (h2c by prior knowledge, RFC 9113 §3.3).
+    /// Over TLS the protocol is chosen by ALPN whatever this says.
+    /// Default `false`: clear text is HTTP/1.1 only.
+    pub h2c: bool,
     /// How long a peer has to send a complete request or response head once
     /// its first byte arrived. Default 10 s. Defeats slowloris.
     pub header_timeout: Duration,
@@ -41,6 +50,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             h1: Limits::default(),
+            h2: Settings::default(),
+            h2c: false,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),

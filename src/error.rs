@@ -45,6 +45,10 @@ pub enum Error {
     /// The handler panicked; its request was answered with a `500`.
     #[error("the handler panicked: {0}")]
     HandlerPanicked(String),
+    /// An HTTP/2 stream or connection ended abnormally: reset by either
+    /// side (RST_STREAM), closed by GOAWAY, or a protocol violation.
+    #[error(transparent)]
+    Http2(#[from] Http2Error),
     /// A URL that paf cannot use.
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl {
@@ -52,6 +56,35 @@ pub enum Error {
         url: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// The client could not connect to a server. `kind` says why in a
+    /// word; the message has what each transport tried answered.
+    #[error("cannot connect to {origin}: {source}")]
+    Connect {
+        /// Where it tried to connect (`https://example.com:443`).
+        origin: String,
+        /// Why, for a program to act on.
+        kind: ConnectFailure,
+        /// What each transport answered.
+        source: ResolveError,
+    },
+    /// A chain of redirects longer than the client follows (a loop,
+    /// usually).
+    #[error("too many redirects: gave up after {max}, the last one to {url} (a redirect loop?)")]
+    TooManyRedirects {
+        /// How many redirects the client follows.
+        max: usize,
+        /// Where the last redirect pointed.
+        url: String,
+    },
+    /// A redirect from `https` to `http`, which the client does not follow
+    /// unless told to: what TLS protected would go out in clear text.
+    #[error("refused to follow the redirect from {from} to {to}: it leaves https for clear text")]
+    InsecureRedirect {
+        /// The URL that answered with the redirect.
+        from: String,
+        /// Where it pointed.
+        to: String,
     },
 }
 
@@ -74,6 +107,139 @@ pub enum Timeout {
     /// The whole request took longer than the request timeout.
     #[error("the response did not come within the request timeout")]
     Request,
+}
+
+/// Why a connection could not be made, in a word (see
+/// [`Error::Connect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// The host name could not be resolved to an address.
+    Dns,
+    /// Nothing accepts connections at the address (or the socket path).
+    Refused,
+    /// The TLS handshake failed: a certificate refused, no common
+    /// protocol, a peer that does not speak TLS.
+    Tls,
+    /// Anything else (an unreachable network, a transport of the user's).
+    Other,
+}
+
+/// How an HTTP/2 stream or connection ended abnormally.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Http2Error {
+    /// A stream was reset (RST_STREAM): by the peer, or by this side
+    /// (a handler's body failed, a late frame, a malformed message).
+    #[error("stream reset by {}: {reason}", by(*by_peer))]
+    StreamReset {
+        /// The error code of the RST_STREAM frame.
+        reason: Reason,
+        /// Whether the peer sent it.
+        by_peer: bool,
+    },
+    /// The connection was closed with GOAWAY before the stream completed.
+    #[error("connection closed by {} (GOAWAY): {reason}", by(*by_peer))]
+    GoAway {
+        /// The error code of the GOAWAY frame.
+        reason: Reason,
+        /// Whether the peer sent it.
+        by_peer: bool,
+    },
+    /// Anything else the HTTP/2 layer reports (a frame that breaks the
+    /// protocol, a message that cannot be sent as HTTP/2, ...).
+    #[error("HTTP/2 error: {0}")]
+    Protocol(String),
+}
+
+fn by(by_peer: bool) -> &'static str {
+    if by_peer {
+        "the peer"
+    } else {
+        "this side"
+    }
+}
+
+/// An HTTP/2 error code (RFC 9113 §7), as carried by RST_STREAM and
+/// GOAWAY; it displays as its name (`CANCEL`, `PROTOCOL_ERROR`, ...).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Reason(u32);
+
+impl Reason {
+    /// Graceful shutdown, or a stream that is no longer needed.
+    pub const NO_ERROR: Reason = Reason(0x0);
+    /// The peer broke the protocol.
+    pub const PROTOCOL_ERROR: Reason = Reason(0x1);
+    /// An unexpected internal error (a handler's body failed).
+    pub const INTERNAL_ERROR: Reason = Reason(0x2);
+    /// The peer broke flow control.
+    pub const FLOW_CONTROL_ERROR: Reason = Reason(0x3);
+    /// SETTINGS were not acknowledged in time.
+    pub const SETTINGS_TIMEOUT: Reason = Reason(0x4);
+    /// A frame arrived on a half-closed stream.
+    pub const STREAM_CLOSED: Reason = Reason(0x5);
+    /// A frame had an invalid size.
+    pub const FRAME_SIZE_ERROR: Reason = Reason(0x6);
+    /// The stream was refused before any processing: safe to retry.
+    pub const REFUSED_STREAM: Reason = Reason(0x7);
+    /// The stream is no longer needed.
+    pub const CANCEL: Reason = Reason(0x8);
+    /// The header compression context broke.
+    pub const COMPRESSION_ERROR: Reason = Reason(0x9);
+    /// A CONNECT tunnel's connection failed.
+    pub const CONNECT_ERROR: Reason = Reason(0xa);
+    /// The peer is generating excessive load.
+    pub const ENHANCE_YOUR_CALM: Reason = Reason(0xb);
+    /// The transport's security is too weak for HTTP/2.
+    pub const INADEQUATE_SECURITY: Reason = Reason(0xc);
+    /// The peer wants HTTP/1.1 for this request.
+    pub const HTTP_1_1_REQUIRED: Reason = Reason(0xd);
+
+    /// The error code on the wire.
+    pub fn code(self) -> u32 {
+        self.0
+    }
+
+    fn name(self) -> Option<&'static str> {
+        const NAMES: [&str; 14] = [
+            "NO_ERROR",
+            "PROTOCOL_ERROR",
+            "INTERNAL_ERROR",
+            "FLOW_CONTROL_ERROR",
+            "SETTINGS_TIMEOUT",
+            "STREAM_CLOSED",
+            "FRAME_SIZE_ERROR",
+            "REFUSED_STREAM",
+            "CANCEL",
+            "COMPRESSION_ERROR",
+            "CONNECT_ERROR",
+            "ENHANCE_YOUR_CALM",
+            "INADEQUATE_SECURITY",
+            "HTTP_1_1_REQUIRED",
+        ];
+        NAMES.get(self.0 as usize).copied()
+    }
+}
+
+impl From<u32> for Reason {
+    fn from(code: u32) -> Reason {
+        Reason(code)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "unknown error code {:#x}", self.0),
+        }
+    }
+}
+
+impl std::fmt::Debug for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl Error {

@@ -24,12 +24,14 @@
 //! # }
 //! ```
 
+pub mod alpn;
 pub mod body;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod flow;
 pub mod h1;
+pub mod h2;
 pub mod mimic;
 pub mod rt;
 pub mod serve;
@@ -37,7 +39,7 @@ pub mod tls;
 
 pub use body::{Body, Incoming};
 pub use config::Config;
-pub use serve::{serve, service_fn, Handler, Switch};
+pub use serve::{serve, service_fn, Handler, Serve, Switch};
 pub use error::Error;
 pub use flow::{Flow, MaybeSend, MaybeSync};
 pub use http::{self, HeaderMap, Method, Request, Response, StatusCode, Uri, Version};

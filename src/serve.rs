@@ -3,7 +3,7 @@
 //!
 //! One task per connection means a slow or malicious client never holds up
 //! `accept` (OCaml paf's issue #60); a connection's error goes to
-//! [`Handler::on_error`] and the loop goes on (its #28); every flow is
+//! [`Serve::on_error`] and the loop goes on (its #28); every flow is
 //! dropped, hence closed, when its task ends, on every path (its #72).
 
 use std::future::Future;
@@ -15,9 +15,9 @@ use futures_util::future::{select, Either};
 use tokio::sync::{watch, Semaphore};
 
 pub use crate::engine::{service_fn, Handler, ServiceFn};
+use crate::alpn;
 use crate::engine::io::within;
-use crate::engine::server::serve_connection;
-use crate::flow::MaybeSend;
+use crate::flow::{MaybeSend, MaybeSync};
 use crate::rt::Runtime;
 use crate::{Config, Error, Flow};
 
@@ -94,15 +94,60 @@ impl Switch {
     }
 }
 
+/// What [`serve`] runs on each accepted connection.
+///
+/// A [`Handler`] is one: HTTP/1.1 on the raw connection, and HTTP/2 too
+/// for clients that start with its preface when [`Config::h2c`] is on.
+/// [`alpn::service`] makes the other kind: a TLS handshake (or any other
+/// injection) in the connection's task, then HTTP/1.1 or HTTP/2 as ALPN
+/// decided. The same handler serves both protocols either way.
+pub trait Serve: Clone + MaybeSend + MaybeSync + 'static {
+    /// Serves one accepted connection to its end (the peer is done, or
+    /// `stopping` completed and what was in flight finished), reporting its
+    /// failures as [`Serve::on_error`] does.
+    fn serve_connection<R: Runtime, S: Future<Output = ()> + MaybeSend + 'static>(
+        &self,
+        flow: Flow,
+        peer: String,
+        config: Arc<Config>,
+        rt: R,
+        stopping: S,
+    ) -> impl Future<Output = ()> + MaybeSend + 'static;
+
+    /// Reports a failure: of a connection, or of the listener itself.
+    fn on_error(&self, peer: &str, error: &Error);
+}
+
+impl<H: Handler> Serve for H {
+    fn serve_connection<R: Runtime, S: Future<Output = ()> + MaybeSend + 'static>(
+        &self,
+        flow: Flow,
+        peer: String,
+        config: Arc<Config>,
+        rt: R,
+        stopping: S,
+    ) -> impl Future<Output = ()> + MaybeSend + 'static {
+        alpn::serve_connection(alpn::Plain, self.clone(), flow, peer, config, rt, stopping)
+    }
+
+    fn on_error(&self, peer: &str, error: &Error) {
+        Handler::on_error(self, peer, error)
+    }
+}
+
 /// How long to wait after a failed `accept` (out of file descriptors, ...)
 /// before the next one, so that the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Serves `handler` on every connection of `listener` until `switch` is
+/// Serves `service` on every connection of `listener` until `switch` is
 /// stopped; then drains the requests in flight and returns.
-pub async fn serve<L: Listener, H: Handler>(
+///
+/// `service` is a [`Handler`] for HTTP/1.1 (and h2c when [`Config::h2c`]
+/// is on), or an [`alpn::service`] for TLS with HTTP/1.1 and HTTP/2 by
+/// ALPN; see [`Serve`].
+pub async fn serve<L: Listener, S: Serve>(
     mut listener: L,
-    handler: H,
+    service: S,
     config: Config,
     switch: Switch,
 ) -> Result<(), Error> {
@@ -128,18 +173,20 @@ pub async fn serve<L: Listener, H: Handler>(
         let (flow, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
-                handler.on_error("listener", &Error::Io(err));
+                service.on_error("listener", &Error::Io(err));
                 rt.sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
         };
-        let (handler, config, switch, rt2) = (handler.clone(), config.clone(), switch.clone(), rt.clone());
+        let stopping = {
+            let switch = switch.clone();
+            async move { switch.stopped().await }
+        };
+        let connection = service.serve_connection(flow, peer.clone(), config.clone(), rt.clone(), stopping);
+        let switch = switch.clone();
         rt.spawn(Box::pin(async move {
-            let connection = serve_connection(flow, handler.clone(), &config, rt2, switch.stopped());
-            match select(std::pin::pin!(connection), std::pin::pin!(switch.forced())).await {
-                Either::Left((Err(err), _)) => handler.on_error(&peer, &err),
-                Either::Left((Ok(()), _)) => {}
-                Either::Right(_) => tracing::debug!(%peer, "connection closed by the drain timeout"),
+            if let Either::Right(_) = select(std::pin::pin!(connection), std::pin::pin!(switch.forced())).await {
+                tracing::debug!(%peer, "connection closed by the drain timeout");
             }
             drop(permit);
         }));

@@ -1,0 +1,192 @@
+//! The low-level HTTP/2 client over one flow.
+//!
+//! [`handshake`] sends the preface and SETTINGS, spawns the connection's
+//! driver on the runtime and returns a [`SendRequest`]. Unlike its
+//! HTTP/1.1 twin, a `SendRequest` multiplexes: clones send concurrently,
+//! each request on its own stream, up to the server's
+//! `SETTINGS_MAX_CONCURRENT_STREAMS` (further ones wait for a free slot).
+//!
+//! ```no_run
+//! # #[cfg(not(target_family = "wasm"))]
+//! # async fn run() -> Result<(), paf::Error> {
+//! use paf::{Body, Request};
+//! let tcp = tokio::net::TcpStream::connect("127.0.0.1:8080").await?;
+//! let mut sender = paf::h2::handshake(
+//!     paf::Flow::new(tcp), &paf::Config::default(), &paf::rt::native::Tokio).await?;
+//! let request = Request::get("http://127.0.0.1:8080/").body(Body::empty()).unwrap();
+//! let response = sender.send(request).await?;
+//! println!("{} {:?}", response.status(), response.into_body().bytes().await?);
+//! # Ok(()) }
+//! ```
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::HOST;
+use http::uri::{Authority, Scheme};
+use http::{Request, Response, Uri, Version};
+
+use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers};
+use crate::engine::io::within;
+use crate::error::Timeout;
+use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
+use crate::rt::Runtime;
+use crate::{Body, Config, Error, Flow, Incoming};
+
+/// Sends requests over one HTTP/2 connection, many at once. Cheap to
+/// clone; every clone sends on the same connection.
+#[derive(Clone)]
+pub struct SendRequest {
+    inner: ::h2::client::SendRequest<Bytes>,
+    rt: Arc<dyn Spawn>,
+    body_timeout: Duration,
+    closed: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for SendRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendRequest").field("closed", &self.is_closed()).finish_non_exhaustive()
+    }
+}
+
+/// What a [`SendRequest`] needs of the runtime, without its type.
+trait Spawn: MaybeSend + MaybeSync {
+    fn spawn(&self, task: BoxFuture<'static, ()>);
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}
+
+impl<R: Runtime> Spawn for R {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        Runtime::spawn(self, task)
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Runtime::sleep(self, duration)
+    }
+}
+
+/// The type-erased runtime is a runtime again (for [`send_body`]).
+#[derive(Clone)]
+struct Erased(Arc<dyn Spawn>);
+
+impl Runtime for Erased {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        self.0.spawn(task)
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.0.sleep(duration)
+    }
+}
+
+/// Starts an HTTP/2 connection over `flow` (by ALPN or prior knowledge):
+/// sends the preface and SETTINGS, then drives the connection on `rt`
+/// until every [`SendRequest`] and every stream is done, or it fails.
+/// The preface must be written within [`Config::body_timeout`].
+pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Result<SendRequest, Error> {
+    let mut builder = ::h2::client::Builder::new();
+    configure!(builder, config);
+    builder.enable_push(false);
+    let handshake = builder.handshake::<_, Bytes>(flow);
+    let (inner, connection) = match within(rt, config.body_timeout, handshake).await {
+        None => return Err(Error::Timeout(Timeout::Body)),
+        Some(result) => result.map_err(error)?,
+    };
+    let closed = Arc::new(AtomicBool::new(false));
+    let closed_by_driver = closed.clone();
+    rt.spawn(Box::pin(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(err = %error(err), "HTTP/2 client connection ended");
+        }
+        closed_by_driver.store(true, Ordering::Release);
+    }));
+    Ok(SendRequest { inner, rt: Arc::new(rt.clone()), body_timeout: config.body_timeout, closed })
+}
+
+impl SendRequest {
+    /// Sends `request` on a new stream and resolves with the response
+    /// head; the body streams from the returned [`Incoming`], the request
+    /// body goes out in the background as the server's window allows.
+    ///
+    /// The URI should be absolute; when it has no authority, the `Host`
+    /// field gives it (`:authority` replaces `Host` in HTTP/2), and when it
+    /// has no scheme, `http` is assumed. Fields specific to an HTTP/1.1
+    /// connection (`Connection`, `Transfer-Encoding`, ...) are dropped.
+    pub async fn send(&mut self, request: Request<Body>) -> Result<Response<Incoming>, Error> {
+        let (mut parts, body) = request.into_parts();
+        parts.uri = absolute_uri(parts.uri, parts.headers.remove(HOST))?;
+        parts.version = Version::HTTP_2;
+        strip_connection_headers(&mut parts.headers);
+        set_content_length(&mut parts.headers, &body);
+        let mut sender = self.inner.clone().ready().await.map_err(error)?;
+        let empty = http_body::Body::is_end_stream(&body);
+        let (response, mut stream) =
+            sender.send_request(Request::from_parts(parts, ()), empty).map_err(error)?;
+        // The body's own failure explains the reset that follows it better.
+        let body_failure = Arc::new(Mutex::new(None));
+        if !empty {
+            let (rt, stall, failure) = (Erased(self.rt.clone()), self.body_timeout, body_failure.clone());
+            self.rt.spawn(Box::pin(async move {
+                if let Err(err) = send_body(&mut stream, body, &rt, stall).await {
+                    tracing::debug!(%err, "request body not sent");
+                    *failure.lock().expect("body failure lock") = Some(err);
+                    stream.send_reset(::h2::Reason::CANCEL);
+                }
+            }));
+        }
+        let response = match response.await {
+            Ok(response) => response,
+            Err(err) => {
+                let failure = body_failure.lock().expect("body failure lock").take();
+                return Err(failure.unwrap_or_else(|| error(err)));
+            }
+        };
+        let (parts, stream) = response.into_parts();
+        let body = if stream.is_end_stream() {
+            Incoming::empty()
+        } else {
+            Incoming::h2(stream, content_length(&parts.headers))
+        };
+        Ok(Response::from_parts(parts, body))
+    }
+
+    /// Whether the connection has ended; a closed sender fails every send.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// The request target with scheme and authority, as HTTP/2 wants them.
+fn absolute_uri(uri: Uri, host: Option<http::HeaderValue>) -> Result<Uri, Error> {
+    if uri.scheme().is_some() && uri.authority().is_some() {
+        return Ok(uri);
+    }
+    let mut parts = uri.into_parts();
+    if parts.authority.is_none() {
+        let host = host.ok_or_else(|| {
+            Error::InvalidMessage("an HTTP/2 request needs an absolute URI or a Host field".into())
+        })?;
+        let authority = Authority::try_from(host.as_bytes())
+            .map_err(|e| Error::InvalidMessage(format!("invalid Host field: {e}")))?;
+        parts.authority = Some(authority);
+    }
+    parts.scheme.get_or_insert(Scheme::HTTP);
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    Uri::from_parts(parts).map_err(|e| Error::InvalidMessage(format!("invalid request URI: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_field_becomes_the_authority() {
+        let uri = absolute_uri(Uri::from_static("/x?y"), Some("example.com:8080".parse().unwrap()));
+        assert_eq!(uri.unwrap(), "http://example.com:8080/x?y");
+        let uri = absolute_uri(Uri::from_static("https://a/b"), Some("other".parse().unwrap()));
+        assert_eq!(uri.unwrap(), "https://a/b", "the URI's own authority wins");
+        assert!(matches!(absolute_uri(Uri::from_static("/x"), None), Err(Error::InvalidMessage(_))));
+    }
+}

@@ -1,0 +1,307 @@
+//! HTTP/2, server and client, over any [`Flow`](crate::Flow), with the
+//! [`h2`](::h2) crate doing the framing, HPACK and flow-control accounting.
+//!
+//! The shapes are those of HTTP/1.1: [`serve_connection`] runs a
+//! [`Handler`](crate::Handler) on one connection, [`handshake`] gives a
+//! [`SendRequest`] whose `send(Request<Body>)` resolves to a
+//! `Response<Incoming>`. The same handler, request, response and body types
+//! serve both protocols.
+//!
+//! # Flow control
+//! Both directions are bounded by the HTTP/2 windows, never by memory:
+//!
+//! * a received body is an [`Incoming`](crate::Incoming) over the stream;
+//!   the window is given back to the peer only as the reader takes data,
+//!   so a slow reader stops the peer once the stream's window
+//!   ([`Settings::initial_stream_window`]) is full;
+//! * a body we send goes out only as fast as the peer's window opens: each
+//!   chunk waits for send capacity (`reserve_capacity` / `poll_capacity`)
+//!   and no more than [`Config::body_buffer`](crate::Config::body_buffer)
+//!   bytes per stream are queued in the connection. A peer that opens no
+//!   window for [`Config::body_timeout`](crate::Config::body_timeout) gets
+//!   the stream reset (`CANCEL`) and the sender a
+//!   [`Timeout::Body`](crate::error::Timeout::Body).
+//!
+//! # Errors
+//! RST_STREAM and GOAWAY become [`Error::Http2`] with the reason and the
+//! side that sent it: "stream reset by the peer: CANCEL".
+//!
+//! # Reset streams and the clock
+//! h2 remembers streams this side reset for a while, so that frames the
+//! peer had already sent for them are ignored quietly; to time that it
+//! reads `Instant::now()`, which panics on `wasm32-unknown-unknown`. paf
+//! sets `max_concurrent_reset_streams(0)` on every connection, on every
+//! target (one behaviour everywhere, no clock in the core): such late
+//! frames are treated as frames for an unknown stream and answered with a
+//! RST_STREAM (`STREAM_CLOSED`) of their own. The connection is unharmed.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use http::header::{self, HeaderMap, HeaderValue};
+use http_body::Body as _;
+
+use crate::error::{Http2Error, Reason, Timeout};
+use crate::rt::Runtime;
+use crate::{BoxError, Error};
+
+mod client;
+mod server;
+
+pub use client::{handshake, SendRequest};
+pub use server::serve_connection;
+
+/// The HTTP/2 preface a client sends first (RFC 9113 §3.4); on clear text
+/// it announces HTTP/2 by prior knowledge (h2c).
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The HTTP/2 settings paf announces (RFC 9113 §6.5.2), the same for
+/// servers and clients. Part of [`Config`](crate::Config) as `config.h2`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// How many streams the peer may have open at once. Default 200
+    /// (RFC 9113 asks for no fewer than 100).
+    pub max_concurrent_streams: u32,
+    /// How many bytes of one stream's body the peer may send before it is
+    /// read (the stream's flow-control window): what a slow reader costs
+    /// at most per stream. Default 256 KiB.
+    pub initial_stream_window: u32,
+    /// The same for all streams of a connection together. Default 1 MiB.
+    pub initial_connection_window: u32,
+    /// The largest frame payload accepted. Default 16 KiB, the protocol's
+    /// minimum; at most 16 MiB − 1.
+    pub max_frame_size: u32,
+    /// The largest header list accepted, as RFC 9113 counts it (names,
+    /// values and 32 bytes per field). Default 64 KiB, as HTTP/1.1's
+    /// [`Limits::max_head_bytes`](crate::h1::Limits::max_head_bytes).
+    pub max_header_list_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_concurrent_streams: 200,
+            initial_stream_window: 256 * 1024,
+            initial_connection_window: 1024 * 1024,
+            max_frame_size: 16 * 1024,
+            max_header_list_size: 64 * 1024,
+        }
+    }
+}
+
+/// An h2 error as a paf error: resets and GOAWAYs keep their reason and
+/// who sent them.
+pub(crate) fn error(err: ::h2::Error) -> Error {
+    if err.is_io() {
+        return match err.into_io() {
+            Some(io) => Error::Io(io),
+            None => Error::Closed,
+        };
+    }
+    let by_peer = err.is_remote();
+    match err.reason() {
+        Some(reason) if err.is_go_away() => {
+            Http2Error::GoAway { reason: Reason::from(u32::from(reason)), by_peer }.into()
+        }
+        Some(reason) => {
+            Http2Error::StreamReset { reason: Reason::from(u32::from(reason)), by_peer }.into()
+        }
+        None => Http2Error::Protocol(err.to_string()).into(),
+    }
+}
+
+fn reset_by_peer(reason: ::h2::Reason) -> Error {
+    Http2Error::StreamReset { reason: Reason::from(u32::from(reason)), by_peer: true }.into()
+}
+
+/// Removes the header fields HTTP/2 forbids (RFC 9113 §8.2.2): those that
+/// only make sense on one HTTP/1.1 connection. A handler written for
+/// HTTP/1.1 may set them; h2 would refuse the whole message.
+pub(crate) fn strip_connection_headers(headers: &mut HeaderMap) {
+    if let Some(connection) = headers.remove(header::CONNECTION) {
+        // `Connection: x-foo` names more connection-specific fields.
+        if let Ok(names) = connection.to_str() {
+            for name in names.split(',') {
+                headers.remove(name.trim());
+            }
+        }
+    }
+    for name in [header::TRANSFER_ENCODING, header::UPGRADE] {
+        headers.remove(name);
+    }
+    for name in ["keep-alive", "proxy-connection"] {
+        headers.remove(name);
+    }
+    if headers.get(header::TE).is_some_and(|te| te != "trailers") {
+        headers.remove(header::TE);
+    }
+}
+
+/// The length a `Content-Length` field announces, if valid.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// Sets `Content-Length` from a body that knows its exact length, as the
+/// HTTP/1.1 side does, so that both protocols answer alike.
+pub(crate) fn set_content_length<B: http_body::Body>(headers: &mut HeaderMap, body: &B) {
+    if headers.contains_key(header::CONTENT_LENGTH) {
+        return;
+    }
+    if let Some(n) = body.size_hint().exact() {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+}
+
+/// Streams `body` into `stream`, each chunk only as the peer's window
+/// allows, then ends the stream (with the body's trailers, if any).
+///
+/// On an error the stream is left as it is: the caller resets it, after
+/// keeping the error where its side will see it.
+pub(crate) async fn send_body<B, R>(
+    stream: &mut ::h2::SendStream<Bytes>,
+    body: B,
+    rt: &R,
+    stall: Duration,
+) -> Result<(), Error>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+    R: Runtime,
+{
+    let mut body = std::pin::pin!(body);
+    loop {
+        let next = std::future::poll_fn(|cx| {
+            // A peer that resets the stream stops a body that is slow to come.
+            if let Poll::Ready(reset) = stream.poll_reset(cx) {
+                return Poll::Ready(Err(reset.map_or_else(error, reset_by_peer)));
+            }
+            body.as_mut().poll_frame(cx).map(|frame| Ok(frame.map(|f| f.map_err(Error::body))))
+        });
+        let frame = match next.await? {
+            None => return stream.send_data(Bytes::new(), true).map_err(error),
+            Some(frame) => frame?,
+        };
+        let mut data = match frame.into_data() {
+            Ok(mut data) => data.copy_to_bytes(data.remaining()),
+            Err(frame) => match frame.into_trailers() {
+                Ok(trailers) => return stream.send_trailers(trailers).map_err(error),
+                Err(_) => continue,
+            },
+        };
+        let last = body.is_end_stream();
+        if data.is_empty() && !last {
+            continue;
+        }
+        loop {
+            let chunk = if data.is_empty() {
+                data.split_off(0)
+            } else {
+                stream.reserve_capacity(data.len());
+                let granted = wait_capacity(stream, rt, stall).await?;
+                data.split_to(granted.min(data.len()))
+            };
+            stream.send_data(chunk, last && data.is_empty()).map_err(error)?;
+            if data.is_empty() {
+                break;
+            }
+        }
+        if last {
+            return Ok(());
+        }
+    }
+}
+
+/// Waits until the stream may send at least one byte; how many it may.
+async fn wait_capacity<R: Runtime>(
+    stream: &mut ::h2::SendStream<Bytes>,
+    rt: &R,
+    stall: Duration,
+) -> Result<usize, Error> {
+    if stream.capacity() > 0 {
+        return Ok(stream.capacity());
+    }
+    let mut sleep = rt.sleep(stall);
+    std::future::poll_fn(|cx| poll_capacity(stream, sleep.as_mut(), cx)).await
+}
+
+fn poll_capacity(
+    stream: &mut ::h2::SendStream<Bytes>,
+    mut sleep: Pin<&mut (dyn std::future::Future<Output = ()> + '_)>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<usize, Error>> {
+    loop {
+        return match stream.poll_capacity(cx) {
+            Poll::Ready(Some(Ok(0))) => continue,
+            Poll::Ready(Some(Ok(n))) => Poll::Ready(Ok(n)),
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Err(error(err))),
+            // No more capacity ever: the stream was reset or closed.
+            Poll::Ready(None) => Poll::Ready(Err(match stream.poll_reset(cx) {
+                Poll::Ready(Ok(reason)) => reset_by_peer(reason),
+                Poll::Ready(Err(err)) => error(err),
+                Poll::Pending => Error::Closed,
+            })),
+            Poll::Pending if sleep.as_mut().poll(cx).is_ready() => {
+                stream.send_reset(::h2::Reason::CANCEL);
+                Poll::Ready(Err(Error::Timeout(Timeout::Body)))
+            }
+            Poll::Pending => Poll::Pending,
+        };
+    }
+}
+
+/// Applies the settings both sides share to an h2 builder.
+macro_rules! configure {
+    ($builder:expr, $config:expr) => {{
+        let settings: &$crate::h2::Settings = &$config.h2;
+        $builder
+            .max_concurrent_streams(settings.max_concurrent_streams)
+            .initial_window_size(settings.initial_stream_window)
+            .initial_connection_window_size(settings.initial_connection_window)
+            .max_frame_size(settings.max_frame_size)
+            .max_header_list_size(settings.max_header_list_size)
+            .max_send_buffer_size($config.body_buffer.max(1))
+            // See the module documentation: no clock read on a reset.
+            .max_concurrent_reset_streams(0);
+    }};
+}
+use configure;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_specific_fields_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, "close, x-hop".parse().unwrap());
+        headers.insert("x-hop", "1".parse().unwrap());
+        headers.insert("keep-alive", "timeout=5".parse().unwrap());
+        headers.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        headers.insert(header::TE, "gzip".parse().unwrap());
+        headers.insert("x-kept", "yes".parse().unwrap());
+        strip_connection_headers(&mut headers);
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert_eq!(headers["x-kept"], "yes");
+        headers.insert(header::TE, "trailers".parse().unwrap());
+        strip_connection_headers(&mut headers);
+        assert_eq!(headers[header::TE], "trailers", "TE: trailers is allowed");
+    }
+
+    #[test]
+    fn resets_and_goaways_say_who_and_why() {
+        let err = Error::from(Http2Error::StreamReset { reason: Reason::CANCEL, by_peer: true });
+        assert_eq!(err.to_string(), "stream reset by the peer: CANCEL");
+        let err = Error::from(Http2Error::GoAway { reason: Reason::from(0x1u32), by_peer: false });
+        assert_eq!(err.to_string(), "connection closed by this side (GOAWAY): PROTOCOL_ERROR");
+        assert_eq!(Reason::from(0x42u32).to_string(), "unknown error code 0x42");
+        let h2_reset = error(::h2::Error::from(::h2::Reason::REFUSED_STREAM));
+        assert!(matches!(
+            h2_reset,
+            Error::Http2(Http2Error::StreamReset { reason: Reason::REFUSED_STREAM, .. })
+        ));
+    }
+}

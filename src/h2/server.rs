@@ -1,0 +1,173 @@
+//! One HTTP/2 server connection.
+//!
+//! Every stream is answered by its own future, and all of them are polled
+//! by the connection's task next to the connection itself, rather than
+//! spawned: the streams of a connection then live exactly as long as it
+//! (a forced drain or an error that drops the connection drops its
+//! handlers too, as for HTTP/1.1), handlers need not be `'static` tasks of
+//! their own, and a connection costs one task on every runtime. Streams
+//! still run concurrently: a handler that waits does not hold the others,
+//! and only the futures that were woken are polled. Connections run in
+//! parallel on a multi-threaded runtime, one task each.
+
+use std::future::Future;
+use std::task::Poll;
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use http::header::{HeaderValue, HOST};
+use http::{Method, Request, StatusCode};
+
+use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers};
+use crate::engine::io::{within, Timer};
+use crate::engine::Handler;
+use crate::error::Timeout;
+use crate::rt::Runtime;
+use crate::{Config, Error, Flow, Incoming};
+
+/// Serves HTTP/2 on one flow until the peer closes, an error or the idle
+/// timeout ends it, or `stopping` completes: then a GOAWAY tells the peer
+/// to open no more streams, the streams in flight are answered, and the
+/// connection closes.
+///
+/// The peer's preface and SETTINGS must come within
+/// [`Config::header_timeout`]; a connection with no stream open for
+/// [`Config::idle_timeout`] is closed with a GOAWAY. The stream's request
+/// has an absolute URI (scheme and `:authority`) and, when the peer sent
+/// no `Host` field, one made from `:authority`, so that handlers written
+/// for HTTP/1.1 find the host where they look for it. Errors of single
+/// streams (a reset, a failed body) end those streams only, and are logged
+/// at debug level.
+pub async fn serve_connection<H, R, S>(
+    flow: Flow,
+    handler: H,
+    config: &Config,
+    rt: R,
+    stopping: S,
+) -> Result<(), Error>
+where
+    H: Handler,
+    R: Runtime,
+    S: Future<Output = ()>,
+{
+    let mut builder = ::h2::server::Builder::new();
+    configure!(builder, config);
+    let mut conn = match within(&rt, config.header_timeout, builder.handshake::<_, Bytes>(flow)).await {
+        None => return Err(Error::Timeout(Timeout::Header)),
+        Some(conn) => conn.map_err(error)?,
+    };
+    let mut stopping = std::pin::pin!(stopping);
+    let mut stop_requested = false;
+    let mut idle_closed = false;
+    let mut streams = FuturesUnordered::new();
+    let mut timer = Timer::new(rt.clone());
+    std::future::poll_fn(|cx| loop {
+        if !stop_requested && stopping.as_mut().poll(cx).is_ready() {
+            stop_requested = true;
+            conn.graceful_shutdown();
+        }
+        while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {}
+        match conn.poll_accept(cx) {
+            Poll::Ready(Some(Ok((request, respond)))) => {
+                streams.push(answer(handler.clone(), request, respond, config, rt.clone()));
+                continue;
+            }
+            Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(error(err))),
+            Poll::Ready(None) => return Poll::Ready(Ok(())),
+            Poll::Pending => {}
+        }
+        let phase = if !streams.is_empty() {
+            None
+        } else if idle_closed {
+            // The GOAWAY of an idle connection must get out; a peer that
+            // reads nothing does not keep it.
+            Some((Timeout::Body, config.body_timeout))
+        } else {
+            Some((Timeout::Idle, config.idle_timeout))
+        };
+        return match timer.poll(phase, cx) {
+            None => Poll::Pending,
+            Some(Timeout::Idle) => {
+                idle_closed = true;
+                conn.abrupt_shutdown(::h2::Reason::NO_ERROR);
+                continue;
+            }
+            Some(_) => Poll::Ready(Ok(())),
+        };
+    })
+    .await
+}
+
+/// Answers one stream: calls the handler, then sends the response head
+/// and streams its body.
+///
+/// When the peer resets the stream before the answer, a handler whose
+/// request has a body learns it from that body (an [`Error::Http2`] when
+/// it reads), so that it can clean up; the handler of a request without a
+/// body has nothing to learn it from and is dropped on the spot.
+async fn answer<H: Handler, R: Runtime>(
+    handler: H,
+    request: Request<::h2::RecvStream>,
+    mut respond: ::h2::server::SendResponse<Bytes>,
+    config: &Config,
+    rt: R,
+) {
+    let head_only = request.method() == Method::HEAD;
+    let cancel_on_reset = request.body().is_end_stream();
+    let mut call = std::pin::pin!(handler.call(incoming_request(request)));
+    let response = std::future::poll_fn(|cx| {
+        if cancel_on_reset {
+            if let Poll::Ready(reset) = respond.poll_reset(cx) {
+                return Poll::Ready(Err(reset));
+            }
+        }
+        call.as_mut().poll(cx).map(Ok)
+    })
+    .await;
+    let response = match response {
+        Ok(response) => response,
+        Err(reset) => {
+            tracing::debug!(?reset, "stream reset before its response");
+            return;
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+    strip_connection_headers(&mut parts.headers);
+    set_content_length(&mut parts.headers, &body);
+    let no_body = head_only
+        || matches!(parts.status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
+        || http_body::Body::is_end_stream(&body);
+    let head = http::Response::from_parts(parts, ());
+    let mut stream = match respond.send_response(head, no_body) {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::debug!(err = %error(err), "cannot send the response head");
+            respond.send_reset(::h2::Reason::INTERNAL_ERROR);
+            return;
+        }
+    };
+    if no_body {
+        return;
+    }
+    if let Err(err) = send_body(&mut stream, body, &rt, config.body_timeout).await {
+        tracing::debug!(%err, "response body not sent");
+        stream.send_reset(::h2::Reason::INTERNAL_ERROR);
+    }
+}
+
+/// The request as a handler sees it, whatever the protocol.
+fn incoming_request(request: Request<::h2::RecvStream>) -> Request<Incoming> {
+    let (mut parts, stream) = request.into_parts();
+    if !parts.headers.contains_key(HOST) {
+        let authority = parts.uri.authority().map(|a| HeaderValue::from_str(a.as_str()));
+        if let Some(Ok(host)) = authority {
+            parts.headers.insert(HOST, host);
+        }
+    }
+    let body = if stream.is_end_stream() {
+        Incoming::empty()
+    } else {
+        Incoming::h2(stream, content_length(&parts.headers))
+    };
+    Request::from_parts(parts, body)
+}

@@ -54,9 +54,15 @@ impl Ca {
 
     /// A leaf for `localhost` and `127.0.0.1`; `label` tells leaves apart.
     fn leaf(&self, label: &str) -> Leaf {
+        self.leaf_with(label, |_| ())
+    }
+
+    /// A leaf as [`Ca::leaf`], with `change` applied to its parameters.
+    fn leaf_with(&self, label: &str, change: impl FnOnce(&mut CertificateParams)) -> Leaf {
         let mut params =
             CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         params.distinguished_name.push(DnType::CommonName, label);
+        change(&mut params);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
         Leaf {
@@ -145,7 +151,7 @@ struct SServer {
 
 impl SServer {
     async fn start(leaf: &Leaf, alpn: &str) -> SServer {
-        let dir = Scratch::new(&format!("s_server-{alpn}"));
+        let dir = Scratch::new(&format!("s_server-{}", alpn.replace('/', "_")));
         let cert = dir.write("cert.pem", &leaf.cert_pem);
         let key = dir.write("key.pem", &leaf.key_pem);
         let log = dir.0.join("s_server.log");
@@ -571,6 +577,26 @@ async fn a_swapped_certificate_serves_new_connections_and_keeps_the_old_ones() {
         "certificate chain: no \"BEGIN CERTIFICATE\" section found"
     );
     assert_eq!(server_tls.certificate_chain()[0].as_ref(), &second.der[..]);
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_refused_with_its_dates() {
+    let ca = Ca::new();
+    let expired = ca.leaf_with("expired", |params| {
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    });
+    let (port, _sessions) = echo_server(expired.server_tls().config()).await;
+    let err = handshake(&trusting(&ca), "localhost", tcp_to(port).await)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Tls(TlsError::Expired(_))), "{err:?}");
+    let text = err.to_string();
+    assert!(text.starts_with("TLS: certificate expired: "), "{text}");
+    assert!(
+        text.ends_with("(check the server's certificate and this machine's clock)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -677,6 +677,12 @@ async fn https_resolves_to_tls_and_http_to_plain_tcp() {
         Some("localhost")
     );
 
+    // An IP literal is checked against the certificate, never sent as SNI.
+    resolve(&https("127.0.0.1", port).add(&tls::CONFIG, config.clone()))
+        .await
+        .unwrap();
+    assert_eq!(next_session(&mut sessions).await.unwrap().server_name, None);
+
     // Without a config, the Mozilla roots: the test CA is unknown there.
     let err = resolve(&https("localhost", port)).await.unwrap_err();
     assert_eq!(

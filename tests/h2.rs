@@ -1,7 +1,9 @@
 //! HTTP/2: the paf client against the paf server over in-memory pipes and
 //! loopback TCP (streaming, flow control, trailers, concurrency, resets,
-//! GOAWAY, one handler for both protocols), and `paf::serve` with h2c
-//! against real curl, nghttp and h2load.
+//! GOAWAY, one handler for both protocols), and `paf::serve` with h2c and
+//! with TLS + ALPN against real curl, nghttp, h2load and `openssl
+//! s_client` (a missing tool fails the test: `scripts/setup` installs
+//! them). The TLS tests make their own CA with rcgen.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -443,16 +445,36 @@ impl Server {
     }
 
     async fn start_with(config: Config, probe: Probe) -> Server {
+        Server::serving(config, handler(probe)).await
+    }
+
+    /// HTTPS with ALPN (h2, http/1.1) and a certificate from `ca`.
+    async fn start_tls(config: Config, probe: Probe, ca: &Ca) -> Server {
+        let tls = ca.server_tls();
+        Server::serving(config, paf::alpn::service(paf::alpn::Tls::new(tls.config()), handler(probe))).await
+    }
+
+    async fn serving(config: Config, service: impl paf::Serve) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let switch = Switch::new();
-        let task = tokio::spawn(paf::serve(listener, handler(probe), config, switch.clone()));
+        let task = tokio::spawn(paf::serve(listener, service, config, switch.clone()));
         timeout(LIMIT, switch.initialized()).await.unwrap();
         Server { port, switch, task: Some(task) }
     }
 
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// An `https://localhost` URL (the certificate's name).
+    fn https(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// curl's `--resolve` for [`Server::https`].
+    fn resolve(&self) -> String {
+        format!("localhost:{}:127.0.0.1", self.port)
     }
 
     async fn stop(mut self) {
@@ -560,7 +582,9 @@ struct TempFile(std::path::PathBuf);
 
 impl TempFile {
     fn new(name: &str, data: &[u8]) -> TempFile {
-        let path = std::env::temp_dir().join(format!("paf-h2-{}-{name}", std::process::id()));
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("paf-h2-{}-{unique}-{name}", std::process::id()));
         std::fs::write(&path, data).unwrap();
         TempFile(path)
     }
@@ -633,5 +657,179 @@ async fn h2load_gets_every_answer() {
     let text = stdout(&out);
     assert!(text.contains("2000 succeeded, 0 failed, 0 errored"), "{text}");
     assert!(text.contains("status codes: 2000 2xx"), "{text}");
+    server.stop().await;
+}
+
+// ---- TLS with ALPN ----------------------------------------------------------
+
+/// A test CA and a leaf it signed for `localhost` and `127.0.0.1`.
+struct Ca {
+    pem: String,
+    leaf_pem: String,
+    leaf_key_pem: String,
+}
+
+impl Ca {
+    fn new() -> Ca {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, "paf h2 test CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(names).unwrap().signed_by(&leaf_key, &ca, &ca_key).unwrap();
+        Ca { pem: ca.pem(), leaf_pem: leaf.pem(), leaf_key_pem: leaf_key.serialize_pem() }
+    }
+
+    fn server_tls(&self) -> paf::tls::ServerTls {
+        paf::tls::ServerTls::from_pem(self.leaf_pem.as_bytes(), self.leaf_key_pem.as_bytes()).unwrap()
+    }
+
+    /// A paf client trusting only this CA, offering `alpn`.
+    fn client(&self, alpn: &[&[u8]]) -> Arc<paf::tls::ClientConfig> {
+        paf::tls::ClientTls::new()
+            .only_roots_pem(self.pem.as_bytes())
+            .unwrap()
+            .alpn(alpn.iter().map(|id| id.to_vec()).collect())
+            .build()
+    }
+}
+
+/// curl over TLS to `server`, trusting `ca`, with `extra` arguments.
+async fn curl_tls(server: &Server, ca_file: &TempFile, extra: &[&str]) -> String {
+    let resolve = server.resolve();
+    let mut args = vec!["-sS", "--cacert", ca_file.path(), "--resolve", resolve.as_str()];
+    args.extend_from_slice(extra);
+    stdout(&run("curl", &args).await)
+}
+
+#[tokio::test]
+async fn curl_over_tls_gets_h2_or_http1_as_alpn_decides() {
+    let (ca, (probe, _)) = (Ca::new(), probe());
+    let server = Server::start_tls(Config::default(), probe, &ca).await;
+    let ca_file = TempFile::new("ca.pem", ca.pem.as_bytes());
+    let url = server.https("/version");
+    let h2 = curl_tls(&server, &ca_file, &["--http2", "-w", "\n%{http_version}", &url]).await;
+    assert_eq!(h2, "HTTP/2.0\n2");
+    let h1 = curl_tls(&server, &ca_file, &["--http1.1", "-w", "\n%{http_version}", &url]).await;
+    assert_eq!(h1, "HTTP/1.1\n1.1");
+
+    let up = noise(MIB, 21);
+    let file = TempFile::new("tls-up", &up);
+    let body = format!("@{}", file.path());
+    let sum = curl_tls(&server, &ca_file, &["--http2", "--data-binary", &body, &server.https("/sum")]).await;
+    assert_eq!(sum, format!("{MIB} {:x}", checksum(&up)));
+    let down = TempFile::new("tls-down", b"");
+    let big = server.https("/big?1048576");
+    curl_tls(&server, &ca_file, &["--http2", "-o", down.path(), &big]).await;
+    assert_eq!(checksum(&std::fs::read(&down.0).unwrap()), checksum(&noise(MIB, 7)));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn curl_over_tls_runs_a_hundred_streams_on_one_connection() {
+    let (ca, (probe, _)) = (Ca::new(), probe());
+    let most = probe.most.clone();
+    let server = Server::start_tls(Config::default(), probe, &ca).await;
+    let ca_file = TempFile::new("ca.pem", ca.pem.as_bytes());
+    let url = server.https("/concurrent");
+    let mut args = vec!["--http2", "--parallel", "--parallel-max", "100", "-w", "%{num_connects} %{http_version}\n"];
+    for _ in 0..100 {
+        args.extend(["-o", "/dev/null", url.as_str()]);
+    }
+    let out = curl_tls(&server, &ca_file, &args).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 100, "{out}");
+    assert!(lines.iter().all(|line| line.ends_with(" 2")), "all over HTTP/2: {out}");
+    let connects: u32 = lines.iter().map(|line| line.split(' ').next().unwrap().parse::<u32>().unwrap()).sum();
+    assert_eq!(connects, 1, "all 100 streams shared one connection");
+    let most = most.load(Ordering::SeqCst);
+    assert!(most >= 50, "curl's streams ran at once: at most {most} did");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn nghttp_h2load_and_openssl_see_h2_selected_by_alpn() {
+    let (ca, (probe, _)) = (Ca::new(), probe());
+    let server = Server::start_tls(Config::default(), probe, &ca).await;
+    let url = format!("https://127.0.0.1:{}/version", server.port);
+    let out = stdout(&run("nghttp", &["-v", &url]).await);
+    assert!(out.contains("The negotiated protocol: h2"), "{out}");
+    assert!(out.contains("HTTP/2.0"), "{out}");
+    let load = format!("https://127.0.0.1:{}/load", server.port);
+    let out = stdout(&run("h2load", &["-n", "1000", "-c", "4", "-m", "10", &load]).await);
+    assert!(out.contains("Application protocol: h2"), "{out}");
+    assert!(out.contains("1000 succeeded, 0 failed, 0 errored"), "{out}");
+
+    let connect = format!("127.0.0.1:{}", server.port);
+    let mut s_client = tokio::process::Command::new("openssl")
+        .args(["s_client", "-connect", &connect, "-alpn", "h2,http/1.1", "-servername", "localhost"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("openssl is installed (scripts/setup)");
+    // The output holds the server's binary SETTINGS frame too.
+    let mut raw = Vec::new();
+    let mut out = s_client.stdout.take().unwrap();
+    timeout(LIMIT, tokio::io::AsyncReadExt::read_to_end(&mut out, &mut raw)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("ALPN protocol: h2"), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_paf_client_speaks_what_alpn_chose() {
+    let (ca, (probe, _)) = (Ca::new(), probe());
+    let server = Server::start_tls(Config::default(), probe, &ca).await;
+    let cases: [(&[&[u8]], paf::alpn::Protocol, &str); 3] = [
+        (&[b"h2", b"http/1.1"], paf::alpn::Protocol::Http2, "HTTP/2.0"),
+        (&[b"http/1.1"], paf::alpn::Protocol::Http1, "HTTP/1.1"),
+        (&[], paf::alpn::Protocol::Http1, "HTTP/1.1"),
+    ];
+    for (offer, protocol, version) in cases {
+        let flow = paf::tls::client_of_flow(ca.client(offer), "localhost", tcp(server.port).await).await.unwrap();
+        assert_eq!(paf::alpn::Protocol::of_flow(&flow), protocol, "offering {offer:?}");
+        let request = Request::get(server.https("/version")).body(Body::empty()).unwrap();
+        let config = Config::default();
+        let response = timeout(LIMIT, paf::alpn::run(protocol, request, flow, &config, &Tokio)).await.unwrap().unwrap();
+        assert_eq!(body_of(response).await, version, "offering {offer:?}");
+    }
+    server.stop().await;
+}
+
+/// OCaml paf's issue #60: the TLS handshake runs in the connection's task,
+/// so five bytes of a record and silence hold up nobody, and the header
+/// timeout closes that connection.
+#[tokio::test]
+async fn a_partial_tls_record_delays_nobody_else() {
+    let (ca, (probe, _)) = (Ca::new(), probe());
+    let mut config = Config::default();
+    config.header_timeout = Duration::from_secs(3);
+    let server = Server::start_tls(config, probe, &ca).await;
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).await.unwrap();
+    let clients: Vec<_> = (0..100)
+        .map(|i| {
+            let (config, port) = (ca.client(&[b"h2", b"http/1.1"]), server.port);
+            tokio::spawn(async move {
+                let flow = paf::tls::client_of_flow(config, "localhost", tcp(port).await).await?;
+                let protocol = paf::alpn::Protocol::of_flow(&flow);
+                let request = get(&format!("/client/{i}"));
+                let response = paf::alpn::run(protocol, request, flow, &Config::default(), &Tokio).await?;
+                response.into_body().bytes().await
+            })
+        })
+        .collect();
+    for (i, client) in clients.into_iter().enumerate() {
+        let body = timeout(Duration::from_secs(2), client).await.expect("served while one stalls");
+        assert_eq!(body.unwrap().unwrap(), format!("GET /client/{i}"));
+    }
+    let mut rest = Vec::new();
+    let closed = timeout(LIMIT, tokio::io::AsyncReadExt::read_to_end(&mut stalled, &mut rest)).await;
+    assert!(closed.is_ok(), "the header timeout closed the stalled handshake");
     server.stop().await;
 }

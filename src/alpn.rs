@@ -49,9 +49,6 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The ALPN ids paf offers and accepts, best first: `h2`, `http/1.1`.
-    pub const ALPN: [&'static [u8]; 2] = [b"h2", b"http/1.1"];
-
     /// The protocol an ALPN result stands for: `h2` is HTTP/2; anything
     /// else (`http/1.1`, `http/1.0`, an unknown id, or nothing negotiated)
     /// is HTTP/1.1.

@@ -23,7 +23,10 @@ pub struct Config {
     /// Default `false`: clear text is HTTP/1.1 only.
     pub h2c: bool,
     /// How long a peer has to send a complete request or response head once
-    /// its first byte arrived. Default 10 s. Defeats slowloris.
+    /// its first byte arrived. Default 10 s. Defeats slowloris. It also
+    /// bounds, each on its own, a server's TLS handshake, the wait for the
+    /// first bytes that tell HTTP/2 from HTTP/1.1 (h2c), and the HTTP/2
+    /// preface and SETTINGS.
     pub header_timeout: Duration,
     /// How long a keep-alive connection may stay idle between two
     /// requests before it is closed. Default 60 s.

@@ -22,6 +22,10 @@
 //!   the stream reset (`CANCEL`) and the sender a
 //!   [`Timeout::Body`](crate::error::Timeout::Body).
 //!
+//! A peer that opens a stream and then sends its body slowly costs one
+//! stream's window; how long to wait for it is the reader's call (the
+//! connection's idle timeout applies only once no stream is open).
+//!
 //! # Errors
 //! RST_STREAM and GOAWAY become [`Error::Http2`] with the reason and the
 //! side that sent it: "stream reset by the peer: CANCEL".

@@ -3,7 +3,9 @@
 //! `-c` connections run at once, each in its own task, sending requests
 //! back to back (keep-alive; a connection that fails or that the server
 //! closes is opened again) until `-n` requests have been sent or
-//! `--duration` has passed. Each answered request's latency, from the
+//! `--duration` has passed. With `--h2`, each connection speaks HTTP/2 by
+//! prior knowledge (h2c) and carries `--streams` requests at once, one
+//! task per stream. Each answered request's latency, from the
 //! moment it is handed to the connection to the last byte of its body, goes
 //! into an HDR histogram; each worker keeps its own tally, merged at the
 //! end, so that recording costs no lock.
@@ -39,6 +41,11 @@ use paf::{Body, Config, Flow, Method, Request, Response, StatusCode, Uri, Versio
 const DEFAULT_REQUESTS: u64 = 1000;
 /// The slowest latency the histogram holds (longer ones count as this).
 const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+/// The quantiles whose latency `--json` lists (for plots): every tenth,
+/// then the tail.
+const QUANTILES: [f64; 16] = [
+    0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0,
+];
 /// The width of the text histogram's longest bar.
 const BAR_WIDTH: usize = 40;
 
@@ -52,6 +59,12 @@ pub struct Args {
     /// How many requests to send in all (default 1000, or no limit with --duration).
     #[arg(short = 'n', long = "requests", value_name = "REQUESTS")]
     requests: Option<u64>,
+    /// Speak HTTP/2 by prior knowledge (h2c) instead of HTTP/1.1.
+    #[arg(long)]
+    h2: bool,
+    /// With --h2: how many requests each connection carries at once.
+    #[arg(long, value_name = "M", default_value_t = 1, requires = "h2")]
+    streams: usize,
     /// Stop sending after this long: 10s, 500ms, 2m (also a limit with -n).
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -75,8 +88,8 @@ pub struct Args {
 
 /// Runs `paf bench`: exit status 0 when every request got a 2xx.
 pub async fn run(args: Args) -> Result<ExitCode, String> {
-    if args.connections == 0 {
-        return Err("-c must be at least 1".into());
+    if args.connections == 0 || args.streams == 0 {
+        return Err("-c and --streams must be at least 1".into());
     }
     let target = Target::parse(&args.url)?;
     let addresses = paf::rt::native::lookup(&target.host, target.port)
@@ -99,9 +112,17 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
 
     let progress = progress_bar(args.requests.or(args.duration.is_none().then_some(limit)), args.json);
     let started = Monotonic::now();
-    let workers: Vec<_> = (0..args.connections)
-        .map(|_| tokio::spawn(h1_worker(shared.clone())))
-        .collect();
+    let workers: Vec<_> = if args.h2 {
+        (0..args.connections)
+            .flat_map(|_| {
+                let connection = Arc::new(H2Connection::default());
+                (0..args.streams).map(move |_| connection.clone())
+            })
+            .map(|connection| tokio::spawn(h2_worker(shared.clone(), connection)))
+            .collect()
+    } else {
+        (0..args.connections).map(|_| tokio::spawn(h1_worker(shared.clone()))).collect()
+    };
     let all_done = futures_util::future::join_all(workers);
     let mut all_done = std::pin::pin!(all_done);
     let deadline = args.duration.map(|d| started + d);
@@ -125,7 +146,9 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         let worker = result.map_err(|err| format!("a worker task failed: {err}"))?;
         tally.merge(worker);
     }
-    let report = Report { url: &args.url, protocol: "HTTP/1.1", connections: args.connections, elapsed, tally };
+    let protocol = if args.h2 { "HTTP/2 (h2c)" } else { "HTTP/1.1" };
+    let streams = if args.h2 { args.streams } else { 1 };
+    let report = Report { url: &args.url, protocol, connections: args.connections, streams, elapsed, tally };
     if args.json {
         println!("{}", report.json());
     } else {
@@ -205,6 +228,45 @@ async fn h1_exchange(
     Ok(Answer { status, body_bytes })
 }
 
+/// One HTTP/2 connection, shared by the tasks of its streams; opened by
+/// the first of them that finds it missing or closed.
+#[derive(Default)]
+struct H2Connection {
+    sender: tokio::sync::Mutex<Option<paf::h2::SendRequest>>,
+}
+
+impl H2Connection {
+    async fn sender(&self, shared: &Shared) -> Result<paf::h2::SendRequest, &'static str> {
+        let mut slot = self.sender.lock().await;
+        if let Some(sender) = slot.as_ref().filter(|sender| !sender.is_closed()) {
+            return Ok(sender.clone());
+        }
+        *slot = None;
+        let flow = connect(&shared.addresses).await?;
+        let sender = paf::h2::handshake(flow, &shared.config, &Tokio).await.map_err(|err| error_kind(&err))?;
+        Ok(slot.insert(sender).clone())
+    }
+}
+
+/// One stream's loop on an HTTP/2 connection: a request at a time.
+async fn h2_worker(shared: Arc<Shared>, connection: Arc<H2Connection>) -> Tally {
+    let mut tally = Tally::new();
+    while shared.tickets.take() {
+        let started = Monotonic::now();
+        let exchange = async {
+            let mut sender = connection.sender(&shared).await?;
+            let response = sender.send(shared.template.request()).await.map_err(|err| error_kind(&err))?;
+            let status = response.status();
+            let body_bytes = drain(response.into_body()).await?;
+            Ok(Answer { status, body_bytes })
+        };
+        let outcome = tokio::time::timeout(shared.timeout, exchange).await.unwrap_or(Err("timeout"));
+        tally.record(outcome, started.elapsed());
+        shared.done.fetch_add(1, Ordering::Relaxed);
+    }
+    tally
+}
+
 /// Connects to the first address that accepts.
 async fn connect(addresses: &[SocketAddr]) -> Result<Flow, &'static str> {
     let mut kind = "connect failed";
@@ -264,6 +326,8 @@ fn error_kind(err: &paf::Error) -> &'static str {
         paf::Error::IncompleteMessage | paf::Error::Closed => "connection closed",
         paf::Error::Body(_) => "body error",
         paf::Error::InvalidMessage(_) => "invalid request",
+        paf::Error::Http2(paf::error::Http2Error::StreamReset { .. }) => "stream reset",
+        paf::Error::Http2(paf::error::Http2Error::GoAway { .. }) => "connection closed (GOAWAY)",
         _ => "protocol error",
     }
 }
@@ -395,6 +459,7 @@ struct Report<'a> {
     url: &'a str,
     protocol: &'static str,
     connections: usize,
+    streams: usize,
     elapsed: Duration,
     tally: Tally,
 }
@@ -422,11 +487,12 @@ impl Report<'_> {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{} requests to {} over {} connections ({}) in {:.2} s",
+            "{} requests to {} over {} connections ({}{}) in {:.2} s",
             t.requests(),
             self.url,
             self.connections,
             self.protocol,
+            if self.streams > 1 { format!(", {} streams each", self.streams) } else { String::new() },
             self.elapsed.as_secs_f64()
         );
         let _ = writeln!(out, "  requests/s     {:.1}", self.per_second(t.requests()));
@@ -468,7 +534,8 @@ impl Report<'_> {
         let t = &self.tally;
         let mut out = String::from("{");
         let _ = write!(out, "\"url\":{},\"protocol\":{}", json_string(self.url), json_string(self.protocol));
-        let _ = write!(out, ",\"connections\":{},\"elapsed_s\":{:.6}", self.connections, self.elapsed.as_secs_f64());
+        let _ = write!(out, ",\"connections\":{},\"streams\":{}", self.connections, self.streams);
+        let _ = write!(out, ",\"elapsed_s\":{:.6}", self.elapsed.as_secs_f64());
         let _ = write!(out, ",\"requests\":{},\"succeeded\":{},\"failed\":{}", t.requests(), t.succeeded(), t.failed());
         let _ = write!(out, ",\"requests_per_s\":{:.3}", self.per_second(t.requests()));
         let _ = write!(out, ",\"body_bytes\":{},\"body_bytes_per_s\":{:.3}", t.body_bytes, self.per_second(t.body_bytes));
@@ -482,6 +549,11 @@ impl Report<'_> {
                 let _ = write!(out, ",\"{name}\":{micros}");
             }
         }
+        let quantiles: Vec<String> = QUANTILES
+            .iter()
+            .map(|&q| format!("[{q},{}]", t.latency_us.value_at_quantile(q)))
+            .collect();
+        let _ = write!(out, ",\"quantiles\":[{}]", quantiles.join(","));
         let rows: Vec<String> = t
             .histogram_rows()
             .into_iter()

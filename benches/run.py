@@ -1,0 +1,382 @@
+#!/usr/bin/env python3
+"""Measures paf against hyper on this machine and writes BENCHMARKS.md.
+
+Called by scripts/bench once the binaries are built (release): `paf` (the
+load generator `paf bench`) and `peer` (benches/peers: the same hello-world
+server, client loop and idle-connection holder on paf and on hyper).
+
+Every comparison alternates the two stacks over several rounds and keeps
+the median, because the machine is shared: a round that another process
+disturbed moves one number, not the verdict. The server always runs alone
+on CPU 0 and the load generator on CPU 1 (taskset), so both servers get
+exactly one core and the load generator never competes with them.
+
+Python's standard library only: the plot is hand-written SVG.
+"""
+
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+PAF = TARGET / "release" / "paf"
+PEER = TARGET / "release" / "peer"
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CLIENT_REQUESTS = int(os.environ.get("BENCH_CLIENT_REQUESTS", "50000"))
+IDLE_CONNECTIONS = int(os.environ.get("BENCH_IDLE_CONNECTIONS", "10000"))
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+STACKS = ("paf", "hyper")
+
+commands_run = []
+
+
+def log(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def run(argv, **kwargs):
+    commands_run.append(argv)
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs).stdout
+
+
+class Server:
+    """`peer serve STACK` pinned to the server CPU; stopped by its pid."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        argv = ["taskset", "-c", SERVER_CPU, str(PEER), "serve", stack, "127.0.0.1:0"]
+        self.process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        line = self.process.stderr.readline()
+        match = re.search(r"listening on (http://\S+)", line)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"peer serve {stack} did not start: {line.strip() or self.process.stderr.read().strip()}")
+        self.url = match.group(1) + "/"
+        self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
+
+    def cpu_seconds(self):
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.stop()
+
+
+def load(argv):
+    return run(["taskset", "-c", LOAD_CPU, *argv])
+
+
+def wrk(url):
+    out = load(["wrk", "-t1", "-c64", f"-d{SECONDS}s", "--latency", url])
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    return {
+        "rps": rate,
+        "requests": total,
+        "p50_us": wrk_duration(re.search(r"50%\s+(\S+)", out).group(1)),
+        "p99_us": wrk_duration(re.search(r"99%\s+(\S+)", out).group(1)),
+        "errors": errors.group(0) if errors else None,
+    }
+
+
+def wrk_duration(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
+
+
+def h2load(url, log_file):
+    out = load(["h2load", "-t1", "-c64", "-m10", f"-D{SECONDS}", "--warm-up-time=1",
+                f"--log-file={log_file}", url])
+    rate = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    done = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    durations = sorted(int(line.split("\t")[2]) for line in Path(log_file).read_text().splitlines() if line.strip())
+    Path(log_file).unlink()
+    return {
+        "rps": rate,
+        "requests": int(done.group(3)),
+        "failed": int(done.group(5)) + int(done.group(6)),
+        "p50_us": quantile(durations, 0.50),
+        "p99_us": quantile(durations, 0.99),
+    }
+
+
+def quantile(ordered, q):
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0
+
+
+def paf_bench(url):
+    out = load([str(PAF), "bench", url, "-c", "64", "--duration", f"{SECONDS // 2}s", "--json"])
+    return json.loads(out)
+
+
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def h1_server():
+    """wrk -c64 against each server; server CPU time per request too."""
+    runs = {stack: [] for stack in STACKS}
+    plots = {}
+    for round_ in range(ROUNDS):
+        for stack in STACKS if round_ % 2 == 0 else reversed(STACKS):
+            with Server(stack) as server:
+                load(["wrk", "-t1", "-c64", "-d1s", server.url])  # warm-up
+                before = server.cpu_seconds()
+                result = wrk(server.url)
+                result["cpu_us_per_request"] = (server.cpu_seconds() - before) * 1e6 / result["requests"]
+                runs[stack].append(result)
+                log(f"h1 {stack} round {round_ + 1}: {result['rps']:.0f} req/s, p99 {result['p99_us']:.0f} µs")
+                if round_ == 0:
+                    plots[stack] = paf_bench(server.url)
+    return runs, plots
+
+
+def h2c_server():
+    runs = {stack: [] for stack in STACKS}
+    for round_ in range(ROUNDS):
+        for stack in STACKS if round_ % 2 == 0 else reversed(STACKS):
+            with Server(stack) as server:
+                result = h2load(server.url, f"/tmp/paf-bench-h2load-{os.getpid()}.log")
+                runs[stack].append(result)
+                log(f"h2c {stack} round {round_ + 1}: {result['rps']:.0f} req/s, p99 {result['p99_us']:.0f} µs")
+    return runs
+
+
+def client():
+    """Sequential keep-alive GETs from each client against one hyper server."""
+    runs = {stack: [] for stack in STACKS}
+    with Server("hyper") as server:
+        for round_ in range(ROUNDS):
+            for stack in STACKS if round_ % 2 == 0 else reversed(STACKS):
+                result = json.loads(load([str(PEER), "client", stack, server.url, "-n", str(CLIENT_REQUESTS)]))
+                result["rps"] = result["requests_per_s"]
+                runs[stack].append(result)
+                log(f"client {stack} round {round_ + 1}: {result['rps']:.0f} req/s")
+    return runs
+
+
+def idle_rss():
+    """The server's resident memory before and after IDLE_CONNECTIONS idle
+    keep-alive connections, opened by one process."""
+    results = {}
+    for stack in STACKS:
+        with Server(stack) as server:
+            out = run([str(PEER), "hold", f"127.0.0.1:{server.port}", "-c", str(IDLE_CONNECTIONS),
+                       "--pid", str(server.process.pid)])
+            results[stack] = json.loads(out)
+            log(f"rss {stack}: {results[stack]}")
+    return results
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = next(line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "memory": memory,
+        "load": os.getloadavg(),
+        "rustc": run(["rustc", "--version"]).strip(),
+    }
+
+
+# ---------------------------------------------------------------------------
+# The plot
+
+def svg_plot(plots, path):
+    """Latency by quantile (log scale of the tail) of `paf bench -c 64`
+    against each h1 server."""
+    width, height, left, bottom, top, right = 720, 360, 70, 50, 30, 120
+    colors = {"paf": "#d9480f", "hyper": "#1864ab"}
+    series = {stack: [(q, us) for q, us in data["latency_us"]["quantiles"] if q < 1.0]
+              for stack, data in plots.items()}
+    if not series:
+        return False
+    top_us = max(us for points in series.values() for _, us in points) * 1.1 or 1
+    import math
+    x_of = lambda q: left + (width - left - right) * math.log10(1 / (1 - q)) / 4  # 0 .. 99.99%
+    y_of = lambda us: height - bottom - (height - bottom - top) * us / top_us
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14">Latency by quantile, hello world over HTTP/1.1, 64 connections (paf bench)</text>']
+    for q, label in [(0, "0%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%")]:
+        x = x_of(q)
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - bottom}" stroke="#ddd"/>')
+        parts.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle">{label}</text>')
+    for i in range(6):
+        us = top_us * i / 5
+        y = y_of(us)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{us / 1000:.1f} ms</text>')
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">quantile</text>')
+    for n, (stack, points) in enumerate(series.items()):
+        path_d = " ".join(f"{'M' if i == 0 else 'L'}{x_of(q):.1f},{y_of(us):.1f}" for i, (q, us) in enumerate(points))
+        parts.append(f'<path d="{path_d}" fill="none" stroke="{colors[stack]}" stroke-width="2"/>')
+        y = top + 20 + 20 * n
+        parts.append(f'<line x1="{width - right + 12}" y1="{y}" x2="{width - right + 36}" y2="{y}" stroke="{colors[stack]}" stroke-width="2"/>')
+        parts.append(f'<text x="{width - right + 42}" y="{y + 4}">{stack}</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n")
+    return True
+
+
+# ---------------------------------------------------------------------------
+# The report
+
+def verdict(ok):
+    return "met" if ok else "**not met**"
+
+
+def report(m, h1, plots, h2c, clients, rss, plotted):
+    lines = []
+    add = lines.append
+    add("# Benchmarks: paf against hyper")
+    add("")
+    add(f"Written by `scripts/bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, from one run. "
+        f"Each figure is the median of {ROUNDS} rounds that alternate the two stacks.")
+    add("")
+    add("## Machine")
+    add("")
+    add(f"- CPUs (`nproc`): {m['nproc']}; CPU model: {m['cpu']}; kernel: {m['kernel']}; memory: {m['memory']}")
+    add(f"- load average when the run started: {m['load'][0]:.2f} {m['load'][1]:.2f} {m['load'][2]:.2f}"
+        " (the machine is shared: other processes may have run during the rounds)")
+    add(f"- {m['rustc']}; both stacks built with `--release` (`debug = 1`), tokio's multi-thread runtime")
+    add(f"- pinning: each server runs alone on CPU {SERVER_CPU} (`taskset -c {SERVER_CPU}`, so its runtime has one worker); "
+        f"the load generator (wrk, h2load, the client loops) runs on CPU {LOAD_CPU}")
+    add("")
+    add("## Results")
+    add("")
+    add("| benchmark | paf | hyper | ratio paf/hyper | target | verdict |")
+    add("|---|---|---|---|---|---|")
+    paf_rps, hyper_rps = median_of(h1["paf"], "rps"), median_of(h1["hyper"], "rps")
+    paf_p99, hyper_p99 = median_of(h1["paf"], "p99_us"), median_of(h1["hyper"], "p99_us")
+    ratio = paf_rps / hyper_rps
+    add(f"| h1 server, wrk -c64, req/s | {paf_rps:,.0f} | {hyper_rps:,.0f} | **{ratio:.2f}×** | ≥ 1.10× | {verdict(ratio >= 1.1)} |")
+    add(f"| h1 server, p50 / p99 latency | {median_of(h1['paf'], 'p50_us'):,.0f} / {paf_p99:,.0f} µs | "
+        f"{median_of(h1['hyper'], 'p50_us'):,.0f} / {hyper_p99:,.0f} µs | p99 {paf_p99 / hyper_p99:.2f}× | p99 no higher | {verdict(paf_p99 <= hyper_p99)} |")
+    paf_cpu, hyper_cpu = median_of(h1["paf"], "cpu_us_per_request"), median_of(h1["hyper"], "cpu_us_per_request")
+    add(f"| h1 server, CPU time per request | {paf_cpu:.1f} µs | {hyper_cpu:.1f} µs | {paf_cpu / hyper_cpu:.2f}× | (lower is better) | |")
+    a, b = median_of(h2c["paf"], "rps"), median_of(h2c["hyper"], "rps")
+    add(f"| h2c server, h2load -c64 -m10, req/s | {a:,.0f} | {b:,.0f} | **{a / b:.2f}×** | ≥ 1.00× | {verdict(a / b >= 1.0)} |")
+    add(f"| h2c server, p50 / p99 latency | {median_of(h2c['paf'], 'p50_us'):,.0f} / {median_of(h2c['paf'], 'p99_us'):,.0f} µs | "
+        f"{median_of(h2c['hyper'], 'p50_us'):,.0f} / {median_of(h2c['hyper'], 'p99_us'):,.0f} µs | | | |")
+    a, b = median_of(clients["paf"], "rps"), median_of(clients["hyper"], "rps")
+    add(f"| client, sequential keep-alive GETs, req/s | {a:,.0f} | {b:,.0f} | **{a / b:.2f}×** | ≥ 1.00× | {verdict(a / b >= 1.0)} |")
+    add(f"| client, p50 / p99 latency | {median_of(clients['paf'], 'p50_us'):,.0f} / {median_of(clients['paf'], 'p99_us'):,.0f} µs | "
+        f"{median_of(clients['hyper'], 'p50_us'):,.0f} / {median_of(clients['hyper'], 'p99_us'):,.0f} µs | | | |")
+    a, b = rss["paf"]["rss_kib_after"], rss["hyper"]["rss_kib_after"]
+    add(f"| RSS with {IDLE_CONNECTIONS:,} idle keep-alive connections | {a / 1024:,.1f} MiB | {b / 1024:,.1f} MiB | **{a / b:.2f}×** | ≤ 1.00× | {verdict(a <= b)} |")
+    add(f"| RSS per idle connection (after − before) | {rss['paf']['per_connection_bytes'] / 1024:,.1f} KiB | "
+        f"{rss['hyper']['per_connection_bytes'] / 1024:,.1f} KiB | | | |")
+    add("")
+    if plotted:
+        add("![Latency by quantile](benches/latency.svg)")
+        add("")
+        add("The plot: `paf bench -c 64 --duration "
+            f"{SECONDS // 2}s` against each h1 server (first round); the x axis stretches the tail.")
+        add("")
+    add("## Every round")
+    add("")
+    add("| benchmark | stack | req/s | p50 µs | p99 µs |")
+    add("|---|---|---|---|---|")
+    for name, runs in [("h1 server (wrk)", h1), ("h2c server (h2load)", h2c), ("client loop", clients)]:
+        for stack in STACKS:
+            for r in runs.get(stack, []):
+                add(f"| {name} | {stack} | {r['rps']:,.0f} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} |")
+    for stack, data in plots.items():
+        lat = data["latency_us"]
+        add(f"| h1 server (paf bench, plot) | {stack} | {data['requests_per_s']:,.0f} | {lat['p50']:,} | {lat['p99']:,} |")
+    add("")
+    add("## What is measured, exactly")
+    add("")
+    add("- **h1 server**: `benches/peers` serves the same 14-byte `Hello, world!` body with `content-type: text/plain` "
+        "on paf (`paf::serve` + `service_fn`) and on hyper (`hyper_util::server::conn::auto::Builder`). "
+        f"Load: `wrk -t1 -c64 -d{SECONDS}s --latency` after a 1 s warm-up. hyper also sends a `date` field (+37 bytes per response); paf sends none. "
+        "Both servers also speak h2c by prior knowledge (hyper's auto server always does; paf with `Config::h2c`), so both sniff the first bytes. "
+        "The CPU time per request is the server's user + system time (from `/proc/PID/stat`) over the wrk run, divided by the requests: "
+        "it is the steadiest figure when the machine is shared.")
+    add(f"- **h2c server**: the same servers, HTTP/2 by prior knowledge; `h2load -t1 -c64 -m10 -D{SECONDS} --warm-up-time=1`, "
+        "percentiles from its per-request log.")
+    add(f"- **client**: {CLIENT_REQUESTS:,} sequential GETs on one keep-alive connection, each body read to its end, "
+        "against the hyper server: paf's `engine::client::handshake` + `send` against hyper's `client::conn::http1::handshake` + `send_request`.")
+    add(f"- **RSS**: the server's `VmRSS` (from `/proc/PID/status`) after one process (`peer hold`) opened {IDLE_CONNECTIONS:,} "
+        "connections and had one request answered on each, then left them idle (`ulimit -n` raised first).")
+    add("")
+    notes = ROOT / "benches" / "NOTES.md"
+    if notes.exists():
+        add(notes.read_text().rstrip())
+        add("")
+    add("## Reproduce")
+    add("")
+    add("```sh")
+    add("scripts/bench            # installs wrk and h2load (Debian), builds, runs all of the above, rewrites BENCHMARKS.md")
+    add("BENCH_ROUNDS=5 BENCH_SECONDS=20 scripts/bench   # longer")
+    add("```")
+    add("")
+    add("The commands it ran, in order (ports were picked by the servers):")
+    add("")
+    add("```sh")
+    seen = set()
+    for argv in commands_run:
+        text = " ".join(shlex.quote(str(a)).replace(str(TARGET), "target") for a in argv)
+        text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+        text = re.sub(r"--pid \d+", "--pid SERVER_PID", text)
+        text = re.sub(r"paf-bench-h2load-\d+", "paf-bench-h2load", text)
+        if text not in seen:
+            seen.add(text)
+            add(text)
+    add("```")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    # Both ends of every idle connection live on this machine; the children
+    # (servers and the holder) inherit the limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max(IDLE_CONNECTIONS + 4096, soft)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(wanted, hard)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+    m = machine()
+    log(f"machine: {m['nproc']} CPUs, {m['cpu']}, load {m['load'][0]:.2f}")
+    h1, plots = h1_server()
+    h2c = h2c_server()
+    clients = client()
+    rss = idle_rss()
+    plotted = svg_plot(plots, ROOT / "benches" / "latency.svg")
+    (ROOT / "BENCHMARKS.md").write_text(report(m, h1, plots, h2c, clients, rss, plotted))
+    log("wrote BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const PAF: &str = env!("CARGO_BIN_EXE_paf");
+const MIB: usize = 1024 * 1024;
 /// How long the server may take to start or to exit.
 const PROCESS_LIMIT: Duration = Duration::from_secs(20);
 /// curl's own limit on one invocation, in seconds.
@@ -878,4 +879,85 @@ fn a_port_in_use_is_a_one_line_error() {
         stderr,
         format!("paf: cannot listen on 127.0.0.1:{port}: address already in use\n")
     );
+}
+
+// ---------------------------------------------------------------------------
+// HTTP/2: over TLS by ALPN, and on clear text by prior knowledge
+
+/// A CA, and a certificate for 127.0.0.1 it signed, as PEM files in `dir`:
+/// (ca, cert, key).
+fn tls_files(dir: &TempDir) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct subject names: openssl takes a leaf whose issuer equals its
+    // own subject for self-signed.
+    ca_params.distinguished_name.push(DnType::CommonName, "paf serve test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
+    (
+        dir.write("ca.pem", ca.pem().as_bytes()),
+        dir.write("cert.pem", leaf.pem().as_bytes()),
+        dir.write("key.pem", key.serialize_pem().as_bytes()),
+    )
+}
+
+#[test]
+fn https_speaks_h2_or_http_1_1_as_alpn_decides() {
+    let dir = TempDir::new();
+    let (ca, cert, key) = tls_files(&dir);
+    let server = Server::start(&["--tls-cert", path_str(&cert), "--tls-key", path_str(&key)]);
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let reply = curl(&["--cacert", path_str(&ca), flag, "-w", "%{http_version}", &server.url("/status/418")]);
+        assert_eq!(reply.code, Some(0), "{}", reply.log);
+        assert_eq!(reply.status(), 418, "{}", reply.log);
+        assert!(reply.text().ends_with(version), "{flag}: {}", reply.text());
+    }
+    let up = noise(MIB, 7);
+    let file = dir.write("up.bin", &up);
+    let reply = curl(&["--cacert", path_str(&ca), "--http2", "--data-binary", &format!("@{}", path_str(&file)), &server.url("/echo")]);
+    assert_same_bytes(&reply.body, &up, "1 MiB echoed over h2 and TLS");
+    // Without our CA, curl refuses the certificate: no insecure default.
+    let reply = curl(&[&server.url("/")]);
+    assert_ne!(reply.code, Some(0), "curl trusted a certificate of an unknown CA");
+}
+
+#[test]
+fn h2c_by_prior_knowledge_and_http_1_1_on_one_port() {
+    let server = Server::start(&["--h2c"]);
+    let reply = curl(&["--http2-prior-knowledge", "-w", "%{http_version}", &server.url("/bytes/1048576")]);
+    assert_eq!(reply.code, Some(0), "{}", reply.log);
+    assert_eq!(reply.body.len(), MIB + 1, "1 MiB then the version");
+    assert!(reply.body.ends_with(b"2"));
+    assert_same_bytes(&reply.body[..MIB], &pattern(MIB), "1 MiB over h2c");
+    let reply = curl(&["--http1.1", "-w", "%{http_version}", &server.url("/")]);
+    assert!(reply.text().ends_with("1.1"), "{}", reply.text());
+}
+
+#[test]
+fn unreadable_tls_files_are_a_one_line_error() {
+    let dir = TempDir::new();
+    let (_, cert, _) = tls_files(&dir);
+    let out = Command::new(PAF)
+        .args(["serve", "--port", "0", "--tls-cert", path_str(&cert), "--tls-key", "/nonexistent/key.pem"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "paf: cannot read /nonexistent/key.pem: no such file or directory\n"
+    );
+    let out = Command::new(PAF)
+        .args(["serve", "--port", "0", "--tls-cert", path_str(&cert), "--tls-key", path_str(&cert)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("paf: cannot use "), "{stderr}");
 }

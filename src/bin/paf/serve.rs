@@ -31,12 +31,12 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::{select, Either};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use http::header::{self, HeaderValue};
-use http_body::{Body as _, Frame, SizeHint};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::BodyExt;
+use http_body::{Frame, SizeHint};
+use paf::alpn;
 use paf::rt::native::{TcpListener, UnixListener};
+use paf::tls::ServerTls;
 use paf::serve::Listener;
-use paf::{Body, BoxError, Config, Incoming, Method, Request, Response, StatusCode, Switch};
+use paf::{Body, Config, Incoming, Method, Request, Response, StatusCode, Switch};
 use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -90,6 +90,17 @@ pub struct Args {
     /// Serve the files under DIR for the paths that are no endpoint.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); ALPN offers h2 and
+    /// http/1.1.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// On clear text, also speak HTTP/2 to clients that start with its
+    /// preface (prior knowledge, as `curl --http2-prior-knowledge`).
+    #[arg(long, conflicts_with = "tls_cert")]
+    h2c: bool,
 }
 
 /// Runs `paf serve` until Ctrl-C or SIGTERM.
@@ -99,6 +110,12 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         None => None,
     };
     let handler = paf::service_fn(move |req| route(req, root.clone()));
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(load_tls(cert, key)?),
+        _ => None,
+    };
+    let mut config = Config::default();
+    config.h2c = args.h2c;
     let switch = Switch::new();
     // Before the "listening" line: a signal right after it must stop us
     // cleanly, not kill us.
@@ -118,7 +135,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
                 )
             })?;
             eprintln!("paf: listening on unix:{}", path.display());
-            let served = serve_until_forced(listener, handler, switch, forced).await;
+            let served = serve_until_forced(listener, handler, tls, config, switch, forced).await;
             let _ = std::fs::remove_file(path);
             served
         }
@@ -135,8 +152,9 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
             let addr = listener
                 .local_addr()
                 .map_err(|err| format!("cannot listen on {shown}: {}", describe(&err)))?;
-            eprintln!("paf: listening on http://{addr}");
-            serve_until_forced(listener, handler, switch, forced).await
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            eprintln!("paf: listening on {scheme}://{addr}");
+            serve_until_forced(listener, handler, tls, config, switch, forced).await
         }
     }
 }
@@ -146,15 +164,32 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
 async fn serve_until_forced(
     listener: impl Listener,
     handler: impl paf::Handler,
+    tls: Option<ServerTls>,
+    config: Config,
     switch: Switch,
     forced: Pin<Box<dyn Future<Output = ()>>>,
 ) -> Result<ExitCode, String> {
-    let serving = std::pin::pin!(paf::serve(listener, handler, Config::default(), switch));
+    let serving: Pin<Box<dyn Future<Output = Result<(), paf::Error>>>> = match tls {
+        Some(tls) => {
+            let service = alpn::service(alpn::Tls::new(tls.config()), handler);
+            Box::pin(paf::serve(listener, service, config, switch))
+        }
+        None => Box::pin(paf::serve(listener, handler, config, switch)),
+    };
     match select(serving, forced).await {
         Either::Left((Ok(()), _)) => Ok(ExitCode::SUCCESS),
         Either::Left((Err(err), _)) => Err(format!("the server failed: {err}")),
         Either::Right(_) => Err("stopped again before the requests in flight finished".into()),
     }
+}
+
+/// The server's TLS configuration from PEM files.
+fn load_tls(cert: &Path, key: &Path) -> Result<ServerTls, String> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|err| format!("cannot read {}: {}", path.display(), describe(&err)))
+    };
+    ServerTls::from_pem(&read(cert)?, &read(key)?)
+        .map_err(|err| format!("cannot use {} and {}: {err}", cert.display(), key.display()))
 }
 
 /// Stops `switch` on the first Ctrl-C or SIGTERM; the returned future
@@ -204,11 +239,7 @@ fn describe(err: &io::Error) -> String {
 // Routing
 
 /// The response body of every endpoint.
-///
-/// Not `paf::Body`: `Body::new` loses the size hint of the body it wraps
-/// (`http_body_util::MapFrame` does not forward it), so files, `/bytes/{n}`
-/// and `/echo` would all go out chunked instead of with `Content-Length`.
-type Reply = UnsyncBoxBody<Bytes, BoxError>;
+type Reply = Body;
 
 /// Picks the endpoint for a request: endpoints first, then files.
 async fn route(req: Request<Incoming>, root: Option<Arc<Root>>) -> Response<Reply> {
@@ -275,28 +306,9 @@ async fn echo(req: Request<Incoming>) -> Response<Reply> {
         .get(header::CONTENT_TYPE)
         .cloned()
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let expects_continue = req
-        .headers()
-        .get(header::EXPECT)
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let body = req.into_body();
-    let body = if expects_continue {
-        // The engine sends `100 Continue` when the handler first reads the
-        // body, and only if no response has started: answering at once
-        // would send our head first and the client would never see the 100.
-        // So read the first frame before answering.
-        match Peeked::new(body).await {
-            Ok(body) => box_body(body),
-            Err(err) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the body: {err}"),
-                )
-            }
-        }
-    } else {
-        box_body(body)
-    };
+    // The engine answers `Expect: 100-continue` itself: a 2xx that keeps
+    // the request body tells the client to send it.
+    let body = Body::new(req.into_body());
     let mut response = Response::new(body);
     response
         .headers_mut()
@@ -322,7 +334,7 @@ fn bytes(n: &str) -> Response<Reply> {
             (size > 0).then(|| (Ok(period.slice(..size as usize)), left - size))
         }
     });
-    let mut response = Response::new(box_body(KnownLength::new(chunks.boxed(), n)));
+    let mut response = Response::new(Body::new(KnownLength::new(chunks.boxed(), n)));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
@@ -342,7 +354,7 @@ fn stream_lines(n: &str) -> Response<Reply> {
             id + 1
         ))
     });
-    let mut response = Response::new(box_body(Body::stream(lines)));
+    let mut response = Response::new(Body::new(Body::stream(lines)));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),
@@ -372,7 +384,7 @@ fn status(code: &str) -> Response<Reply> {
         }
     };
     if matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {
-        let mut response = Response::new(box_body(Body::empty()));
+        let mut response = Response::new(Body::new(Body::empty()));
         *response.status_mut() = status;
         return response;
     }
@@ -400,7 +412,7 @@ fn headers(req: &Request<Incoming>) -> Response<Reply> {
         })
         .collect();
     let json = format!("{{\n{}\n}}\n", fields.join(",\n"));
-    let mut response = Response::new(box_body(Body::from(json)));
+    let mut response = Response::new(Body::new(Body::from(json)));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -483,14 +495,14 @@ async fn file(req: &Request<Incoming>, root: &Root) -> Response<Reply> {
     let content_type = mime_guess::from_path(&path).first_or_octet_stream();
     let body = if req.method() == Method::HEAD {
         // The engine sends no body for HEAD; only the length matters.
-        box_body(KnownLength::new(stream::empty().boxed(), length).hollow())
+        Body::new(KnownLength::new(stream::empty().boxed(), length))
     } else {
         let chunks = stream::try_unfold(file, |mut file| async move {
             let mut buf = BytesMut::with_capacity(CHUNK);
             let read = file.read_buf(&mut buf).await?;
             Ok((read > 0).then(|| (buf.freeze(), file)))
         });
-        box_body(KnownLength::new(chunks.boxed(), length))
+        Body::new(KnownLength::new(chunks.boxed(), length))
     };
     let mut response = Response::new(body);
     if let Ok(value) = HeaderValue::from_str(content_type.as_ref()) {
@@ -533,21 +545,13 @@ fn percent_decode(path: &str) -> Option<Vec<u8>> {
 fn text(status: StatusCode, message: impl Into<String>) -> Response<Reply> {
     let mut message = message.into();
     message.push('\n');
-    let mut response = Response::new(box_body(Body::from(message)));
+    let mut response = Response::new(Body::from(message));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-fn box_body<B>(body: B) -> Reply
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    UnsyncBoxBody::new(body.map_err(Into::into))
 }
 
 /// Parses an endpoint's number parameter, at most `max`, or explains why not.
@@ -589,7 +593,6 @@ fn json_string(text: &str) -> String {
 struct KnownLength {
     chunks: BoxStream<'static, io::Result<Bytes>>,
     remaining: u64,
-    hollow: bool,
 }
 
 impl KnownLength {
@@ -597,14 +600,7 @@ impl KnownLength {
         KnownLength {
             chunks,
             remaining: length,
-            hollow: false,
         }
-    }
-
-    /// Announces the length but sends nothing: for HEAD responses.
-    fn hollow(mut self) -> Self {
-        self.hollow = true;
-        self
     }
 }
 
@@ -616,7 +612,7 @@ impl http_body::Body for KnownLength {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if self.remaining == 0 || self.hollow {
+        if self.remaining == 0 {
             return Poll::Ready(None);
         }
         match self.chunks.poll_next_unpin(cx) {
@@ -643,60 +639,5 @@ impl http_body::Body for KnownLength {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.remaining)
-    }
-}
-
-/// A request body whose first frame was already read, then the rest.
-struct Peeked {
-    first: Option<Frame<Bytes>>,
-    rest: Incoming,
-    /// What remains to send, when the request said (`Content-Length`).
-    remaining: Option<u64>,
-}
-
-impl Peeked {
-    async fn new(mut body: Incoming) -> Result<Peeked, paf::Error> {
-        // Incoming's hint is the whole announced length; read it first.
-        let remaining = body.size_hint().exact();
-        let first = body.frame().await.transpose()?;
-        Ok(Peeked {
-            first,
-            rest: body,
-            remaining,
-        })
-    }
-}
-
-impl http_body::Body for Peeked {
-    type Data = Bytes;
-    type Error = paf::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, paf::Error>>> {
-        let frame = match self.first.take() {
-            Some(frame) => Some(Ok(frame)),
-            None => match Pin::new(&mut self.rest).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(frame) => frame,
-            },
-        };
-        if let (Some(Ok(frame)), Some(remaining)) = (&frame, self.remaining) {
-            let sent = frame.data_ref().map_or(0, |data| data.len() as u64);
-            self.remaining = Some(remaining.saturating_sub(sent));
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.rest.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.remaining {
-            Some(n) => SizeHint::with_exact(n),
-            None => SizeHint::default(),
-        }
     }
 }

@@ -26,6 +26,7 @@
 
 pub mod alpn;
 pub mod body;
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -38,6 +39,7 @@ pub mod serve;
 pub mod tls;
 
 pub use body::{Body, Incoming};
+pub use client::Client;
 pub use config::Config;
 pub use serve::{serve, service_fn, Handler, Serve, Switch};
 pub use error::Error;

@@ -11,6 +11,8 @@ use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
 
 #[cfg(not(target_family = "wasm"))]
 pub mod native;
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+pub mod wasi;
 
 
 /// Spawn and sleep, as the platform provides them.
@@ -19,4 +21,13 @@ pub trait Runtime: Clone + MaybeSend + MaybeSync + 'static {
     fn spawn(&self, task: BoxFuture<'static, ()>);
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+    /// A monotonic clock: the time elapsed since an origin the runtime
+    /// fixes (only differences mean something), for measurements such as
+    /// the client's [`Timings`](crate::client::Timings). The core reads no
+    /// clock of its own: one would panic on `wasm32-unknown-unknown`. The
+    /// default is a clock that never moves, so that every measured
+    /// duration is zero.
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
 }

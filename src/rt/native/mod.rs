@@ -29,6 +29,13 @@ impl Runtime for Tokio {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep(duration))
     }
+
+    fn now(&self) -> Duration {
+        // tokio's clock, so that a paused test clock pauses it too.
+        static ORIGIN: std::sync::LazyLock<tokio::time::Instant> =
+            std::sync::LazyLock::new(tokio::time::Instant::now);
+        tokio::time::Instant::now().duration_since(*ORIGIN)
+    }
 }
 
 /// A TCP listener for [`crate::serve`].

@@ -1,0 +1,802 @@
+//! The high-level client: a URL in, a response out, over the best
+//! transport the context can build.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), paf::Error> {
+//! use paf::client::ResponseExt;
+//! let response = paf::Client::new().get("https://example.com/").await?;
+//! println!("{} {}", response.status(), response.text().await?);
+//! # Ok(()) }
+//! ```
+//!
+//! # From a URL to a connection
+//!
+//! The URL gives an [`Origin`]: a scheme (`http`, `https`), a host (a
+//! domain name or an IP literal, `[::1]` included), a port (80 and 443 by
+//! default) and, for `http+unix://%2Frun%2Fapp.sock/path` or
+//! [`ClientBuilder::unix_socket`], a Unix socket. The [`Platform`] turns
+//! the origin into a mimic [`Ctx`]: natively ([`Platform::native`]), DNS
+//! and TCP for `http`, DNS and TLS over TCP for `https` (never a clear
+//! text fallback), the socket for a Unix origin. The context given to
+//! [`ClientBuilder::context`] goes on top, then the client adds the
+//! origin ([`ORIGIN`]), the TLS configuration ([`tls::CONFIG`], unless
+//! the context has one) and a [`Probe`] ([`PROBE`]), and
+//! [`mimic::resolve`] builds the flow.
+//!
+//! So the user extends the client the mimic way, without a change here:
+//! a value (`ADDRESSES` to skip DNS, as curl's `--resolve`), a fold (a DNS
+//! of one's own, tried before the system's and falling back to it by
+//! declining), a protocol (a SOCKS or WebSocket tunnel, a test pipe)
+//! whose endpoint is derived from [`ORIGIN`] and whose priority puts it
+//! before TCP (100) and TLS (50).
+//!
+//! On a TLS flow, the protocol is what ALPN chose (`h2`, then `http/1.1`
+//! by default, [`ClientBuilder::alpn`]); on clear text, HTTP/1.1, or
+//! HTTP/2 by prior knowledge ([`ClientBuilder::http2_prior_knowledge`]).
+//! The response says which in its [`ConnectionInfo`] extension, and how
+//! long each step took in its [`Timings`] extension.
+//!
+//! # Connection reuse
+//!
+//! Per origin, HTTP/1.1 connections go back to a pool once their response
+//! body has been read to its end (at most
+//! [`ClientBuilder::max_idle_per_origin`] of them; the engine closes them
+//! after [`ClientBuilder::idle_timeout`]), and one HTTP/2 connection
+//! carries every request at once. A request that fails on a pooled
+//! connection the server had closed in the meantime (nothing of the
+//! response came) is sent again on a new connection when it may be: its
+//! method is idempotent and its body is in memory, or it had not left.
+//!
+//! # Redirects, timeouts, errors
+//!
+//! Redirects are followed as the [`redirect`] module says (10 at most by
+//! default). The timeouts and their defaults are on [`ClientBuilder`].
+//! Failures are distinct [`Error`]s: [`Error::Connect`] with a
+//! [`ConnectFailure`] (DNS, refused, TLS, ...), [`Error::Timeout`]
+//! ([`Timeout::Connect`], [`Timeout::Request`]),
+//! [`Error::TooManyRedirects`], [`Error::InsecureRedirect`],
+//! [`Error::InvalidUrl`].
+//!
+//! # Platforms
+//!
+//! Nothing here depends on the target: the runtime and the transports
+//! come from the [`Platform`]. [`Client::new`], [`Client::builder`] and
+//! [`Platform::native`] are the native shortcuts; elsewhere, start from
+//! [`ClientBuilder::new`] with a platform of that target.
+//!
+//! [`Timeout::Connect`]: crate::error::Timeout::Connect
+//! [`Timeout::Request`]: crate::error::Timeout::Request
+//! [`ConnectFailure`]: crate::error::ConnectFailure
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+
+use crate::alpn::{self, Protocol, SendRequest};
+use crate::engine::io::within;
+use crate::error::{ConnectFailure, Http2Error, Reason, Timeout};
+use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
+use crate::h1::ParseError;
+use crate::mimic::{self, Ctx, Failure, FoldFailure, ResolveError, Unavailable};
+use crate::rt::Runtime;
+use crate::tls::{self, ClientConfig, ClientTls, TlsError};
+use crate::{Body, Config, Error, Incoming};
+
+mod body;
+#[cfg(not(target_family = "wasm"))]
+mod native;
+mod origin;
+mod pool;
+pub mod redirect;
+mod timings;
+
+pub use body::ResponseExt;
+#[cfg(not(target_family = "wasm"))]
+pub use native::SaveExt;
+pub use origin::{IntoUrl, Origin, Scheme, Url, ORIGIN};
+pub use timings::{ConnectionInfo, Probe, Timings, PROBE};
+
+use body::{drain, relay, Payload};
+use pool::Pool;
+
+/// How much of a redirect's body is read to keep its connection.
+const REDIRECT_DRAIN: usize = 64 * 1024;
+
+/// An HTTP client: pooled connections, redirects, timeouts. See the
+/// [module documentation](self).
+///
+/// Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    rt: AnyRuntime,
+    platform: Platform,
+    context: Ctx,
+    tls: Arc<ClientConfig>,
+    offers_h2: bool,
+    prior_knowledge: bool,
+    config: Config,
+    connect_timeout: Duration,
+    request_timeout: Option<Duration>,
+    max_redirects: usize,
+    https_downgrade: bool,
+    headers: HeaderMap,
+    unix_socket: Option<PathBuf>,
+    pool: Arc<Pool>,
+}
+
+/// A request extension: send this request through the Unix socket at this
+/// path (what an `http+unix://` URL says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixSocket(pub PathBuf);
+
+/// A request on its way: what is needed to send it again (a retry, a
+/// redirect).
+pub(crate) struct Outgoing {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    payload: Payload,
+}
+
+impl Outgoing {
+    fn request(&mut self) -> Result<Request<Body>, Error> {
+        let body = self.payload.take().ok_or_else(|| {
+            Error::InvalidMessage("the request body, a stream, cannot be sent twice".into())
+        })?;
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.url.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        Ok(request)
+    }
+}
+
+impl Client {
+    /// Sends `request` and resolves with the response head, following
+    /// redirects; the body streams from the response.
+    ///
+    /// The URI must be absolute. A [`UnixSocket`] extension sends it
+    /// through that socket. The client's default headers are added where
+    /// the request has none of that name.
+    pub async fn request(&self, request: Request<Body>) -> Result<Response<Incoming>, Error> {
+        let (parts, body) = request.into_parts();
+        let unix = parts.extensions.get::<UnixSocket>().map(|socket| socket.0.clone());
+        let mut headers = parts.headers;
+        for name in self.inner.headers.keys() {
+            if !headers.contains_key(name) {
+                for value in self.inner.headers.get_all(name) {
+                    headers.append(name, value.clone());
+                }
+            }
+        }
+        let outgoing = Outgoing {
+            method: parts.method,
+            url: Url {
+                uri: parts.uri,
+                unix: unix.or_else(|| self.inner.unix_socket.clone()),
+            },
+            headers,
+            payload: Payload::new(body),
+        };
+        let exchange = self.follow_redirects(outgoing);
+        match self.inner.request_timeout {
+            None => exchange.await,
+            Some(limit) => within(&self.inner.rt, limit, exchange)
+                .await
+                .unwrap_or(Err(Error::Timeout(Timeout::Request))),
+        }
+    }
+
+    /// A `GET` of `url`.
+    pub async fn get(&self, url: impl IntoUrl) -> Result<Response<Incoming>, Error> {
+        self.send(Method::GET, url, Body::empty()).await
+    }
+
+    /// A `POST` of `body` to `url`.
+    pub async fn post(
+        &self,
+        url: impl IntoUrl,
+        body: impl Into<Body>,
+    ) -> Result<Response<Incoming>, Error> {
+        self.send(Method::POST, url, body.into()).await
+    }
+
+    /// A request of `method` to `url` with `body` and no header of its own.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: impl IntoUrl,
+        body: Body,
+    ) -> Result<Response<Incoming>, Error> {
+        let url = url.into_url()?;
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = url.uri;
+        if let Some(path) = url.unix {
+            request.extensions_mut().insert(UnixSocket(path));
+        }
+        self.request(request).await
+    }
+
+    async fn follow_redirects(&self, mut outgoing: Outgoing) -> Result<Response<Incoming>, Error> {
+        let rt = &self.inner.rt;
+        let start = rt.now();
+        let mut redirects = 0;
+        loop {
+            let origin = Origin::of(&outgoing.url.uri, outgoing.url.unix.as_deref())?;
+            let hop = rt.now();
+            let mut response = self.exchange(&origin, &mut outgoing).await?;
+            let status = response.status();
+            let location = response.headers().get(header::LOCATION).and_then(|l| l.to_str().ok());
+            if let Some(location) = location.filter(|_| self.follows(status)) {
+                if redirects == self.inner.max_redirects {
+                    let url = redirect::join(&outgoing.url.uri, location)
+                        .map_or_else(|| location.to_string(), |uri| uri.to_string());
+                    return Err(Error::TooManyRedirects { max: redirects, url });
+                }
+                let location = location.to_string();
+                if redirect::follow(&mut outgoing, &origin, status, &location, self.inner.https_downgrade)? {
+                    tracing::debug!(%status, %location, "following a redirect");
+                    drain(response.into_body(), REDIRECT_DRAIN).await;
+                    redirects += 1;
+                    continue;
+                }
+            }
+            let extensions = response.extensions_mut();
+            if let Some(timings) = extensions.get_mut::<Timings>() {
+                timings.redirects = hop.saturating_sub(start);
+            }
+            if let Some(info) = extensions.get_mut::<ConnectionInfo>() {
+                info.redirects = redirects;
+            }
+            return Ok(response);
+        }
+    }
+
+    fn follows(&self, status: StatusCode) -> bool {
+        self.inner.max_redirects > 0 && redirect::is_redirect(status)
+    }
+
+    /// One request and its response head, on a pooled connection or a new
+    /// one; again on a new one if a pooled one turns out stale.
+    async fn exchange(&self, origin: &Origin, outgoing: &mut Outgoing) -> Result<Response<Incoming>, Error> {
+        let mut pooled = true;
+        loop {
+            let probe = Probe::start(&self.inner.rt);
+            let (mut conn, opened) = self.connection(origin, &probe, pooled).await?;
+            let reused = opened.is_none();
+            let request = outgoing.request()?;
+            match conn.send(request).await {
+                Ok(response) => return Ok(self.deliver(origin, outgoing, conn, response, &probe, opened)),
+                Err(err) if reused && is_stale(&err) && may_resend(outgoing, &err) => {
+                    tracing::debug!(%origin, %err, "a pooled connection was stale; sending again");
+                    self.inner.pool.clear_idle(origin);
+                    pooled = false;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// A connection to `origin`: from the pool when `pooled` and one is
+    /// free (`None` then), else a new one with what opening it told.
+    async fn connection(
+        &self,
+        origin: &Origin,
+        probe: &Probe,
+        pooled: bool,
+    ) -> Result<(SendRequest, Option<Opened>), Error> {
+        let inner = &self.inner;
+        if pooled {
+            if let Some(conn) = inner.pool.checkout(origin) {
+                return Ok((conn, None));
+            }
+        }
+        let may_be_http2 = if origin.is_tls() { inner.offers_h2 } else { inner.prior_knowledge };
+        let lock = inner.pool.connect_lock(origin, may_be_http2);
+        let _connecting = match &lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        if lock.is_some() && pooled {
+            // Someone else may have connected while we waited.
+            if let Some(conn) = inner.pool.checkout(origin) {
+                return Ok((conn, None));
+            }
+        }
+        let open = self.open(origin, probe);
+        let (conn, opened) = within(&inner.rt, inner.connect_timeout, open)
+            .await
+            .unwrap_or(Err(Error::Timeout(Timeout::Connect)))?;
+        inner.pool.opened(origin, &conn);
+        Ok((conn, Some(opened)))
+    }
+
+    /// Builds the context of `origin`, resolves it and starts HTTP on the
+    /// flow.
+    async fn open(&self, origin: &Origin, probe: &Probe) -> Result<(SendRequest, Opened), Error> {
+        let inner = &self.inner;
+        let mut ctx = inner
+            .platform
+            .context(origin)
+            .merge(&inner.context)
+            .add(&ORIGIN, origin.clone())
+            .add(&PROBE, probe.clone());
+        if origin.is_tls() && !ctx.contains(&tls::CONFIG) {
+            ctx = ctx.add(&tls::CONFIG, inner.tls.clone());
+        }
+        let flow = mimic::resolve(&ctx).await.map_err(|err| connect_error(origin, err))?;
+        let session = tls::session(&flow);
+        let timings = probe.opened(session.is_some());
+        let protocol = match &session {
+            Some(session) => Protocol::from_alpn(session.alpn.as_deref()),
+            None if inner.prior_knowledge && !origin.is_tls() => Protocol::Http2,
+            None => Protocol::Http1,
+        };
+        tracing::debug!(%origin, %protocol, tls = ?session.as_ref().map(|s| s.version), "connected");
+        let conn = alpn::handshake(protocol, flow, &inner.config, &inner.rt).await?;
+        Ok((conn, Opened { timings, session }))
+    }
+
+    /// The response with its extensions; an HTTP/1.1 connection goes back
+    /// to the pool once the body has been read.
+    fn deliver(
+        &self,
+        origin: &Origin,
+        outgoing: &Outgoing,
+        conn: SendRequest,
+        response: Response<Incoming>,
+        probe: &Probe,
+        opened: Option<Opened>,
+    ) -> Response<Incoming> {
+        let first_byte = probe.elapsed();
+        let reused = opened.is_none();
+        let (mut parts, mut body) = response.into_parts();
+        let protocol = conn.protocol();
+        if let SendRequest::Http1(http1) = conn {
+            if keeps_alive(&outgoing.headers, &parts) {
+                let pool = self.inner.pool.clone();
+                if http_body::Body::is_end_stream(&body) {
+                    pool.checkin(origin, http1);
+                } else {
+                    let origin = origin.clone();
+                    body = relay(&self.inner.rt, body, move |complete| {
+                        if complete {
+                            pool.checkin(&origin, http1);
+                        }
+                    });
+                }
+            }
+        }
+        let (timings, session) = match opened {
+            Some(Opened { timings, session }) => (timings, session),
+            None => (Timings::default(), None),
+        };
+        parts.extensions.insert(Timings { first_byte, ..timings });
+        parts.extensions.insert(ConnectionInfo {
+            protocol,
+            tls: session,
+            reused,
+            redirects: 0,
+        });
+        Response::from_parts(parts, body)
+    }
+
+    /// The clock of the client's runtime (see [`Runtime::now`]): to time
+    /// what follows a response, reading its body for example.
+    pub fn now(&self) -> Duration {
+        self.inner.rt.now()
+    }
+}
+
+/// What opening a connection told.
+struct Opened {
+    timings: Timings,
+    session: Option<tls::Session>,
+}
+
+/// Whether the connection stays open after this exchange.
+fn keeps_alive(request: &HeaderMap, response: &http::response::Parts) -> bool {
+    let has = |headers: &HeaderMap, token: &str| {
+        headers.get_all(header::CONNECTION).iter().any(|value| {
+            value.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if has(request, "close") || has(&response.headers, "close") {
+        return false;
+    }
+    response.version != Version::HTTP_10 || has(&response.headers, "keep-alive")
+}
+
+/// Whether `err` is what a connection the server had closed while it sat
+/// in the pool gives: closed before anything of the response came.
+fn is_stale(err: &Error) -> bool {
+    use std::io::ErrorKind;
+    match err {
+        Error::Closed | Error::IncompleteMessage | Error::Parse(ParseError::Incomplete) => true,
+        Error::Io(io) => matches!(
+            io.kind(),
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
+        ),
+        Error::Http2(Http2Error::GoAway { reason, .. }) => *reason == Reason::NO_ERROR,
+        Error::Http2(Http2Error::StreamReset { reason, .. }) => *reason == Reason::REFUSED_STREAM,
+        _ => false,
+    }
+}
+
+/// Whether the request may go again after `err` on a stale connection:
+/// its body must be in memory, and either its method is idempotent or the
+/// server cannot have processed it (it never left, or HTTP/2 says so).
+fn may_resend(outgoing: &Outgoing, err: &Error) -> bool {
+    let unprocessed = matches!(err, Error::Closed | Error::Http2(_));
+    outgoing.payload.is_replayable() && (unprocessed || is_idempotent(&outgoing.method))
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// A resolution failure as [`Error::Connect`], with the likeliest cause.
+fn connect_error(origin: &Origin, err: ResolveError) -> Error {
+    let kind = err
+        .attempts()
+        .iter()
+        .map(|attempt| failure_kind(&attempt.failure))
+        .min_by_key(|kind| match kind {
+            ConnectFailure::Tls => 0,
+            ConnectFailure::Refused => 1,
+            ConnectFailure::Dns => 2,
+            _ => 3,
+        })
+        .unwrap_or(ConnectFailure::Other);
+    Error::Connect {
+        origin: origin.to_string(),
+        kind,
+        source: err,
+    }
+}
+
+fn failure_kind(failure: &Failure) -> ConnectFailure {
+    match failure {
+        Failure::Connect(err) => {
+            if err.downcast_ref::<TlsError>().is_some() {
+                ConnectFailure::Tls
+            } else if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+            {
+                ConnectFailure::Refused
+            } else {
+                ConnectFailure::Other
+            }
+        }
+        // A derivation that failed (rather than lacked something) is a
+        // lookup: DNS, or whatever the context resolves names with.
+        Failure::Unavailable(why) => {
+            if derivation_failed(why) {
+                ConnectFailure::Dns
+            } else {
+                ConnectFailure::Other
+            }
+        }
+    }
+}
+
+fn derivation_failed(why: &Unavailable) -> bool {
+    match why {
+        Unavailable::Folds { failures, .. } => failures.iter().any(|failure| match failure {
+            FoldFailure::Failed { .. } => true,
+            FoldFailure::Lacked { why, .. } => derivation_failed(why),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+/// What a target gives the client: a runtime, and for each [`Origin`] the
+/// context that connects to it (see the [module documentation](self)).
+#[derive(Clone)]
+pub struct Platform {
+    rt: AnyRuntime,
+    context: Arc<dyn ContextFn>,
+}
+
+/// How a platform makes the context of an origin.
+trait ContextFn: Fn(&Origin) -> Ctx + MaybeSend + MaybeSync {}
+impl<F: Fn(&Origin) -> Ctx + MaybeSend + MaybeSync> ContextFn for F {}
+
+impl Platform {
+    /// A platform of `rt` whose connections to an origin come from the
+    /// context `context` gives for it. For `https` origins, that context
+    /// should offer no clear-text transport, so that a failed handshake
+    /// is not followed by clear text.
+    pub fn new<R: Runtime>(
+        rt: R,
+        context: impl Fn(&Origin) -> Ctx + MaybeSend + MaybeSync + 'static,
+    ) -> Platform {
+        Platform {
+            rt: AnyRuntime(Arc::new(rt)),
+            context: Arc::new(context),
+        }
+    }
+
+    /// The context that connects to `origin`.
+    pub fn context(&self, origin: &Origin) -> Ctx {
+        (self.context)(origin)
+    }
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform").finish_non_exhaustive()
+    }
+}
+
+/// A runtime of any type (the client is not generic over it).
+#[derive(Clone)]
+pub(crate) struct AnyRuntime(Arc<dyn DynRuntime>);
+
+/// [`Runtime`] without `Clone`, so that it can be a trait object.
+trait DynRuntime: MaybeSend + MaybeSync {
+    fn spawn_dyn(&self, task: BoxFuture<'static, ()>);
+    fn sleep_dyn(&self, duration: Duration) -> BoxFuture<'static, ()>;
+    fn now_dyn(&self) -> Duration;
+}
+
+impl<R: Runtime> DynRuntime for R {
+    fn spawn_dyn(&self, task: BoxFuture<'static, ()>) {
+        self.spawn(task)
+    }
+    fn sleep_dyn(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.sleep(duration)
+    }
+    fn now_dyn(&self) -> Duration {
+        self.now()
+    }
+}
+
+impl Runtime for AnyRuntime {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        self.0.spawn_dyn(task)
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.0.sleep_dyn(duration)
+    }
+    fn now(&self) -> Duration {
+        self.0.now_dyn()
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+/// The configuration of a [`Client`]; every setting has a documented
+/// default.
+///
+/// ```no_run
+/// # fn run(ca_pem: &[u8]) -> Result<(), paf::Error> {
+/// use std::time::Duration;
+/// let client = paf::Client::builder()
+///     .request_timeout(Duration::from_secs(5))
+///     .max_redirects(3)
+///     .add_roots_pem(ca_pem)?
+///     .build();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ClientBuilder {
+    platform: Platform,
+    context: Ctx,
+    tls: ClientTls,
+    alpn: Vec<Protocol>,
+    prior_knowledge: bool,
+    config: Config,
+    connect_timeout: Duration,
+    request_timeout: Option<Duration>,
+    idle_timeout: Duration,
+    max_idle_per_origin: usize,
+    max_redirects: usize,
+    https_downgrade: bool,
+    headers: HeaderMap,
+    unix_socket: Option<PathBuf>,
+}
+
+impl ClientBuilder {
+    /// A builder for a client on `platform`, with the defaults.
+    pub fn new(platform: Platform) -> ClientBuilder {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("paf/", env!("CARGO_PKG_VERSION"))),
+        );
+        ClientBuilder {
+            platform,
+            context: Ctx::new(),
+            tls: ClientTls::new(),
+            alpn: vec![Protocol::Http2, Protocol::Http1],
+            prior_knowledge: false,
+            config: Config::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Duration::from_secs(90),
+            max_idle_per_origin: 8,
+            max_redirects: 10,
+            https_downgrade: false,
+            headers,
+            unix_socket: None,
+        }
+    }
+
+    /// How long connecting may take: name resolution, transport, TLS
+    /// handshake and HTTP/2 preface. Default 10 s.
+    pub fn connect_timeout(mut self, limit: Duration) -> Self {
+        self.connect_timeout = limit;
+        self
+    }
+
+    /// How long a request may take until the head of its final response
+    /// has arrived, connecting and redirects included; `None` for no
+    /// limit. Default 30 s. A body that stalls is bounded by the engine's
+    /// [`Config::body_timeout`] instead.
+    pub fn request_timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
+        self.request_timeout = limit.into();
+        self
+    }
+
+    /// How long a connection may stay idle in the pool before it is
+    /// closed. Default 90 s.
+    pub fn idle_timeout(mut self, limit: Duration) -> Self {
+        self.idle_timeout = limit;
+        self
+    }
+
+    /// How many idle HTTP/1.1 connections are kept per origin; more are
+    /// closed once their exchange is over. Default 8; 0 keeps none.
+    pub fn max_idle_per_origin(mut self, max: usize) -> Self {
+        self.max_idle_per_origin = max;
+        self
+    }
+
+    /// How many redirects a request follows before it fails with
+    /// [`Error::TooManyRedirects`]; 0 follows none (a redirect is then a
+    /// response like any other). Default 10.
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = max;
+        self
+    }
+
+    /// Whether a redirect from `https` to `http` is followed. Default
+    /// `false`: it fails with [`Error::InsecureRedirect`].
+    pub fn https_downgrade(mut self, allow: bool) -> Self {
+        self.https_downgrade = allow;
+        self
+    }
+
+    /// Adds a header sent with every request that has none of that name.
+    /// By default there is one: `User-Agent: paf/<version>`.
+    pub fn default_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Sets the `User-Agent` sent with every request that has none.
+    pub fn user_agent(mut self, value: HeaderValue) -> Self {
+        self.headers.insert(header::USER_AGENT, value);
+        self
+    }
+
+    /// Whom TLS trusts (roots, pins; [`ClientTls`]'s own ALPN list is
+    /// replaced by [`ClientBuilder::alpn`]). Default: the Mozilla roots.
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Also trusts the CA certificates in `pem`.
+    pub fn add_roots_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        self.tls = self.tls.add_roots_pem(pem)?;
+        Ok(self)
+    }
+
+    /// Accepts only a server whose leaf certificate has this SHA-256 (see
+    /// [`ClientTls::pin_sha256`]: a pin replaces the usual checks).
+    pub fn pin_sha256(mut self, sha256: [u8; 32]) -> Self {
+        self.tls = self.tls.pin_sha256(sha256);
+        self
+    }
+
+    /// The protocols offered with ALPN on TLS, best first. Default HTTP/2,
+    /// then HTTP/1.1.
+    pub fn alpn(mut self, protocols: Vec<Protocol>) -> Self {
+        self.alpn = protocols;
+        self
+    }
+
+    /// Whether `http://` origins are spoken to in HTTP/2 from the first
+    /// byte (h2c by prior knowledge, RFC 9113 §3.3), for servers known to
+    /// speak it. Default `false`: HTTP/1.1.
+    pub fn http2_prior_knowledge(mut self, on: bool) -> Self {
+        self.prior_knowledge = on;
+        self
+    }
+
+    /// Sends every request through the Unix socket at `path`, whatever
+    /// the URL's host (which still gives `Host`), as curl's
+    /// `--unix-socket`.
+    pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix_socket = Some(path.into());
+        self
+    }
+
+    /// A context put on top of the platform's for every connection: values
+    /// (`ADDRESSES` to skip DNS), folds (a resolver of one's own) and
+    /// protocols (a tunnel) of the user's. Merged on top of what was given
+    /// before.
+    pub fn context(mut self, ctx: Ctx) -> Self {
+        self.context = self.context.merge(&ctx);
+        self
+    }
+
+    /// The engine's limits and timeouts for the client's connections
+    /// (parser limits, HTTP/2 settings, body stall timeout, buffers); its
+    /// idle timeout is [`ClientBuilder::idle_timeout`]'s.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Client {
+        let alpn = self.alpn.iter().map(|p| p.alpn_id().to_vec()).collect();
+        let mut config = self.config;
+        config.idle_timeout = self.idle_timeout;
+        Client {
+            inner: Arc::new(Inner {
+                rt: self.platform.rt.clone(),
+                tls: self.tls.alpn(alpn).build(),
+                offers_h2: self.alpn.contains(&Protocol::Http2),
+                platform: self.platform,
+                context: self.context,
+                prior_knowledge: self.prior_knowledge,
+                config,
+                connect_timeout: self.connect_timeout,
+                request_timeout: self.request_timeout,
+                max_redirects: self.max_redirects,
+                https_downgrade: self.https_downgrade,
+                headers: self.headers,
+                unix_socket: self.unix_socket,
+                pool: Arc::new(Pool::new(self.max_idle_per_origin)),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("alpn", &self.alpn)
+            .field("prior_knowledge", &self.prior_knowledge)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_idle_per_origin", &self.max_idle_per_origin)
+            .field("max_redirects", &self.max_redirects)
+            .field("https_downgrade", &self.https_downgrade)
+            .field("headers", &self.headers)
+            .field("unix_socket", &self.unix_socket)
+            .finish_non_exhaustive()
+    }
+}

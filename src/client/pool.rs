@@ -1,0 +1,118 @@
+//! Connection reuse, per [`Origin`]: a bounded list of idle HTTP/1.1
+//! connections, and at most one HTTP/2 connection that every request to
+//! the origin shares.
+//!
+//! An HTTP/1.1 connection comes back to the pool only once its response
+//! body has been read to the end (see `body::relay`): a connection whose
+//! body is still being read is busy, and a request queued behind it could
+//! wait for as long as the reader takes. A closed connection (the server
+//! closed it, or the engine's idle timeout did) is dropped when it is
+//! next looked at; nothing here reads a clock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::Origin;
+use crate::alpn::{Protocol, SendRequest};
+use crate::engine::client::SendRequest as Http1;
+
+pub(super) struct Pool {
+    origins: Mutex<HashMap<Origin, Slot>>,
+    max_idle: usize,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Most recently used last: taken first, as the likeliest to be alive.
+    idle: Vec<Http1>,
+    http2: Option<crate::h2::SendRequest>,
+    /// What the last connection to the origin spoke.
+    protocol: Option<Protocol>,
+    /// Held while connecting when the connection may turn out to be
+    /// HTTP/2, so that concurrent requests share it instead of each
+    /// opening their own.
+    connecting: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Pool {
+    pub(super) fn new(max_idle: usize) -> Pool {
+        Pool {
+            origins: Mutex::default(),
+            max_idle,
+        }
+    }
+
+    fn with_slot<T>(&self, origin: &Origin, f: impl FnOnce(&mut Slot) -> T) -> T {
+        let mut origins = self.origins.lock().expect("pool lock");
+        if let Some(slot) = origins.get_mut(origin) {
+            return f(slot);
+        }
+        f(origins.entry(origin.clone()).or_default())
+    }
+
+    /// A live connection to `origin`, if there is one free: the HTTP/2
+    /// connection (shared), or the most recently used idle HTTP/1.1 one
+    /// (taken out until its exchange is over).
+    pub(super) fn checkout(&self, origin: &Origin) -> Option<SendRequest> {
+        self.with_slot(origin, |slot| {
+            if let Some(http2) = &slot.http2 {
+                if !http2.is_closed() {
+                    return Some(SendRequest::Http2(http2.clone()));
+                }
+                slot.http2 = None;
+            }
+            while let Some(http1) = slot.idle.pop() {
+                if !http1.is_closed() {
+                    return Some(SendRequest::Http1(http1));
+                }
+            }
+            None
+        })
+    }
+
+    /// The lock to hold while connecting to `origin` when the new
+    /// connection may be HTTP/2 (`may_be_http2`), unless the last one
+    /// was HTTP/1.1 there.
+    pub(super) fn connect_lock(
+        &self,
+        origin: &Origin,
+        may_be_http2: bool,
+    ) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        if !may_be_http2 {
+            return None;
+        }
+        self.with_slot(origin, |slot| {
+            (slot.protocol != Some(Protocol::Http1)).then(|| slot.connecting.clone())
+        })
+    }
+
+    /// A new connection to `origin`: an HTTP/2 one is shared from now on.
+    pub(super) fn opened(&self, origin: &Origin, conn: &SendRequest) {
+        self.with_slot(origin, |slot| {
+            slot.protocol = Some(conn.protocol());
+            if let SendRequest::Http2(http2) = conn {
+                slot.http2 = Some(http2.clone());
+            }
+        })
+    }
+
+    /// An HTTP/1.1 connection whose exchange is over, for the next
+    /// request; closed if the pool of `origin` is full.
+    pub(super) fn checkin(&self, origin: &Origin, http1: Http1) {
+        if http1.is_closed() {
+            return;
+        }
+        self.with_slot(origin, |slot| {
+            slot.idle.retain(|idle| !idle.is_closed());
+            if slot.idle.len() < self.max_idle {
+                slot.idle.push(http1);
+            }
+        })
+    }
+
+    /// Forgets the idle HTTP/1.1 connections to `origin`: one was found
+    /// stale, the others are as old.
+    pub(super) fn clear_idle(&self, origin: &Origin) {
+        self.with_slot(origin, |slot| slot.idle.clear())
+    }
+}

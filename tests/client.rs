@@ -160,6 +160,7 @@ http {{
     listen 127.0.0.1:{port};
     listen 127.0.0.1:{tls_port} ssl http2;
     listen unix:{d}/nginx.sock;
+    listen unix:{d}/tls.sock ssl http2;
     ssl_certificate {cert};
     ssl_certificate_key {key};
     root {d}/www;
@@ -336,6 +337,11 @@ async fn the_three_line_client_over_http_https_and_a_unix_socket() {
     let through_socket = Client::builder().unix_socket(nginx.socket()).build();
     let response = bounded(through_socket.get("http://nowhere.invalid/big.bin")).await.unwrap();
     assert!(bounded(response.bytes()).await.unwrap() == mebibyte(), "the body differs");
+    // TLS over a socket, the certificate checked against the URL's host.
+    let tls_socket = nginx.client().unix_socket(nginx.peer.dir.join("tls.sock")).build();
+    let response = bounded(tls_socket.get("https://localhost/index.html")).await.unwrap();
+    assert_eq!(info(&response).protocol, Protocol::Http2);
+    assert_eq!(bounded(response.text()).await.unwrap(), INDEX);
 }
 
 #[tokio::test]

@@ -38,7 +38,8 @@ impl Platform {
     /// * `http`: [`HOST`] and [`PORT`], the system's DNS
     ///   ([`ADDRESSES`]) and plain TCP;
     /// * `https`: the same with TLS over TCP instead, and no plain TCP;
-    /// * a Unix socket: [`UNIX`] (under TLS for `https`).
+    /// * a Unix socket: [`UNIX`](crate::rt::native::UNIX) (under TLS for
+    ///   `https`).
     ///
     /// The DNS fold and TLS over TCP mark the [`Probe`](super::Probe) of
     /// the connection; they are [`rt::native`]'s, with a probe.

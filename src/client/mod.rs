@@ -44,8 +44,9 @@
 //! after [`ClientBuilder::idle_timeout`]), and one HTTP/2 connection
 //! carries every request at once. A request that fails on a pooled
 //! connection the server had closed in the meantime (nothing of the
-//! response came) is sent again on a new connection when it may be: its
-//! method is idempotent and its body is in memory, or it had not left.
+//! response came) is sent again, once, on a new connection when it may
+//! be: its body is in memory, and its method is idempotent or HTTP/2 says
+//! the server did not process it.
 //!
 //! # Redirects, timeouts, errors
 //!
@@ -432,10 +433,11 @@ fn is_stale(err: &Error) -> bool {
 }
 
 /// Whether the request may go again after `err` on a stale connection:
-/// its body must be in memory, and either its method is idempotent or the
-/// server cannot have processed it (it never left, or HTTP/2 says so).
+/// its body must be in memory, and either its method is idempotent or
+/// HTTP/2 says the server did not process it (a refused stream, a stream
+/// past a graceful GOAWAY: RFC 9113 §8.7).
 fn may_resend(outgoing: &Outgoing, err: &Error) -> bool {
-    let unprocessed = matches!(err, Error::Closed | Error::Http2(_));
+    let unprocessed = matches!(err, Error::Http2(_));
     outgoing.payload.is_replayable() && (unprocessed || is_idempotent(&outgoing.method))
 }
 
@@ -648,9 +650,10 @@ impl ClientBuilder {
     }
 
     /// How long a request may take until the head of its final response
-    /// has arrived, connecting and redirects included; `None` for no
-    /// limit. Default 30 s. A body that stalls is bounded by the engine's
-    /// [`Config::body_timeout`] instead.
+    /// has arrived: connecting, sending the request body and redirects
+    /// included; `None` for no limit. Default 30 s (raise it for long
+    /// uploads). The response body is not counted: one that stalls is
+    /// bounded by the engine's [`Config::body_timeout`].
     pub fn request_timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
         self.request_timeout = limit.into();
         self

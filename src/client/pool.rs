@@ -34,6 +34,18 @@ struct Slot {
     connecting: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// How many origins the pool remembers before it forgets those it holds
+/// nothing for (a client that visits many hosts).
+const FORGET_ABOVE: usize = 64;
+
+impl Slot {
+    fn is_unused(&self) -> bool {
+        let connecting = Arc::strong_count(&self.connecting) > 1;
+        let http2 = self.http2.as_ref().is_some_and(|http2| !http2.is_closed());
+        !connecting && !http2 && self.idle.iter().all(Http1::is_closed)
+    }
+}
+
 impl Pool {
     pub(super) fn new(max_idle: usize) -> Pool {
         Pool {
@@ -46,6 +58,9 @@ impl Pool {
         let mut origins = self.origins.lock().expect("pool lock");
         if let Some(slot) = origins.get_mut(origin) {
             return f(slot);
+        }
+        if origins.len() >= FORGET_ABOVE {
+            origins.retain(|_, slot| !slot.is_unused());
         }
         f(origins.entry(origin.clone()).or_default())
     }

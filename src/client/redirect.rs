@@ -182,6 +182,52 @@ fn percent_encode_invalid(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::{IntoUrl, Payload};
+    use crate::Body;
+
+    fn outgoing(method: Method, url: &str, body: &'static str) -> (Outgoing, Origin) {
+        let url = url.into_url().unwrap();
+        let origin = Origin::of(&url.uri, url.unix.as_deref()).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, "Bearer t".parse().unwrap());
+        headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        let payload = Payload::new(Body::from(body));
+        (Outgoing { method, url, headers, payload }, origin)
+    }
+
+    #[test]
+    fn methods_bodies_and_credentials_after_a_redirect() {
+        let (mut request, origin) = outgoing(Method::POST, "http://a/x", "data");
+        assert!(follow(&mut request, &origin, StatusCode::SEE_OTHER, "/y", false).unwrap());
+        assert_eq!((request.method.clone(), request.url.uri.to_string()), (Method::GET, "http://a/y".into()));
+        assert!(request.headers.get(header::CONTENT_TYPE).is_none());
+        assert_eq!(request.headers[header::AUTHORIZATION], "Bearer t", "same origin");
+
+        let (mut request, origin) = outgoing(Method::HEAD, "http://a/x", "");
+        assert!(follow(&mut request, &origin, StatusCode::FOUND, "http://b/", false).unwrap());
+        assert_eq!(request.method, Method::HEAD);
+        assert!(request.headers.get(header::AUTHORIZATION).is_none(), "another origin");
+
+        let (mut request, origin) = outgoing(Method::PUT, "https://a/x", "data");
+        assert!(follow(&mut request, &origin, StatusCode::PERMANENT_REDIRECT, "https://a:8443/", false).unwrap());
+        assert_eq!(request.method, Method::PUT);
+        assert_eq!(request.headers[header::CONTENT_TYPE], "text/plain");
+        assert!(request.headers.get(header::AUTHORIZATION).is_none(), "another port");
+
+        let (mut request, origin) = outgoing(Method::GET, "https://a/x", "");
+        let err = follow(&mut request, &origin, StatusCode::FOUND, "http://a/x", false).unwrap_err();
+        assert!(matches!(err, Error::InsecureRedirect { .. }), "{err}");
+        assert!(follow(&mut request, &origin, StatusCode::FOUND, "http://a/x", true).unwrap());
+    }
+
+    #[test]
+    fn a_relative_location_stays_on_the_unix_socket() {
+        let (mut request, origin) = outgoing(Method::GET, "http+unix://%2Ftmp%2Fs.sock/x", "");
+        assert!(follow(&mut request, &origin, StatusCode::FOUND, "/y", false).unwrap());
+        assert_eq!(request.url.unix.as_deref(), Some(std::path::Path::new("/tmp/s.sock")));
+        assert!(follow(&mut request, &origin, StatusCode::FOUND, "http://example.com/", false).unwrap());
+        assert_eq!(request.url.unix, None);
+    }
 
     #[test]
     fn references_resolve_as_rfc_3986_says() {

@@ -139,7 +139,7 @@ pub struct UnixSocket(pub PathBuf);
 
 /// A request on its way: what is needed to send it again (a retry, a
 /// redirect).
-pub(crate) struct Outgoing {
+struct Outgoing {
     method: Method,
     url: Url,
     headers: HeaderMap,
@@ -251,7 +251,7 @@ impl Client {
                 }
             }
             let extensions = response.extensions_mut();
-            if let Some(timings) = extensions.get_mut::<Timings>() {
+            if let Some(timings) = extensions.get_mut::<Timings>().filter(|_| redirects > 0) {
                 timings.redirects = hop.saturating_sub(start);
             }
             if let Some(info) = extensions.get_mut::<ConnectionInfo>() {
@@ -362,7 +362,7 @@ impl Client {
         let (mut parts, mut body) = response.into_parts();
         let protocol = conn.protocol();
         if let SendRequest::Http1(http1) = conn {
-            if keeps_alive(&outgoing.headers, &parts) {
+            if keeps_alive(outgoing, &parts) {
                 let pool = self.inner.pool.clone();
                 if http_body::Body::is_end_stream(&body) {
                     pool.checkin(origin, http1);
@@ -403,14 +403,17 @@ struct Opened {
     session: Option<tls::Session>,
 }
 
-/// Whether the connection stays open after this exchange.
-fn keeps_alive(request: &HeaderMap, response: &http::response::Parts) -> bool {
+/// Whether the connection stays open for HTTP after this exchange (not
+/// closed, nor handed over by an upgrade or a tunnel).
+fn keeps_alive(request: &Outgoing, response: &http::response::Parts) -> bool {
     let has = |headers: &HeaderMap, token: &str| {
         headers.get_all(header::CONNECTION).iter().any(|value| {
             value.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
     };
-    if has(request, "close") || has(&response.headers, "close") {
+    let handed_over = response.status == StatusCode::SWITCHING_PROTOCOLS
+        || request.method == Method::CONNECT && response.status.is_success();
+    if handed_over || has(&request.headers, "close") || has(&response.headers, "close") {
         return false;
     }
     response.version != Version::HTTP_10 || has(&response.headers, "keep-alive")
@@ -659,8 +662,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How long a connection may stay idle in the pool before it is
-    /// closed. Default 90 s.
+    /// How long an HTTP/1.1 connection may stay idle in the pool before
+    /// it is closed. Default 90 s. (An HTTP/2 connection stays open until
+    /// the server closes it or the client is dropped.)
     pub fn idle_timeout(mut self, limit: Duration) -> Self {
         self.idle_timeout = limit;
         self

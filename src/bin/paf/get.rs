@@ -201,7 +201,11 @@ fn report(args: &Args, response: &Response<Incoming>) {
                 0 => String::new(),
                 n => format!(", after {n} redirect(s)"),
             };
-            eprintln!("* {}{reused}{redirects}", info.protocol);
+            let protocol = match info.protocol {
+                paf::alpn::Protocol::Http1 => "HTTP/1",
+                paf::alpn::Protocol::Http2 => "HTTP/2",
+            };
+            eprintln!("* {protocol} connection{reused}{redirects}");
             if let Some(tls) = &info.tls {
                 let alpn = tls.alpn_str().unwrap_or("none");
                 eprintln!("* {} {}, ALPN {alpn}", tls.version, tls.cipher_suite);

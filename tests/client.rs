@@ -128,6 +128,8 @@ impl Ca {
 struct Nginx {
     peer: Peer,
     tls_port: u16,
+    /// HTTP/2 on clear text, by prior knowledge.
+    h2c_port: u16,
     ca: Ca,
 }
 
@@ -142,7 +144,7 @@ impl Nginx {
         write_site(&dir);
         let ca = Ca::new();
         let (_, cert, key) = ca.write(&dir);
-        let (port, tls_port) = (free_port(), free_port());
+        let (port, tls_port, h2c_port) = (free_port(), free_port(), free_port());
         let d = dir.display();
         let (cert, key) = (cert.display(), key.display());
         let conf = format!(
@@ -159,6 +161,7 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     listen 127.0.0.1:{tls_port} ssl http2;
+    listen 127.0.0.1:{h2c_port} http2;
     listen unix:{d}/nginx.sock;
     listen unix:{d}/tls.sock ssl http2;
     ssl_certificate {cert};
@@ -208,8 +211,8 @@ http {{
             .stdout(Stdio::null())
             .spawn()
             .expect("cannot start nginx: run scripts/setup (Debian package nginx-light)");
-        wait_until(&mut child, "nginx", || listening(port) && listening(tls_port));
-        Nginx { peer: Peer { child, port, dir }, tls_port, ca }
+        wait_until(&mut child, "nginx", || listening(port) && listening(tls_port) && listening(h2c_port));
+        Nginx { peer: Peer { child, port, dir }, tls_port, h2c_port, ca }
     }
 
     fn url(&self, path: &str) -> String {
@@ -337,6 +340,12 @@ async fn the_three_line_client_over_http_https_and_a_unix_socket() {
     let through_socket = Client::builder().unix_socket(nginx.socket()).build();
     let response = bounded(through_socket.get("http://nowhere.invalid/big.bin")).await.unwrap();
     assert!(bounded(response.bytes()).await.unwrap() == mebibyte(), "the body differs");
+    // h2c, by prior knowledge.
+    let h2c = Client::builder().http2_prior_knowledge(true).build();
+    let response = bounded(h2c.get(format!("http://127.0.0.1:{}/index.html", nginx.h2c_port))).await.unwrap();
+    assert_eq!((info(&response).protocol, response.version()), (Protocol::Http2, http::Version::HTTP_2));
+    assert_eq!(bounded(response.text()).await.unwrap(), INDEX);
+
     // TLS over a socket, the certificate checked against the URL's host.
     let tls_socket = nginx.client().unix_socket(nginx.peer.dir.join("tls.sock")).build();
     let response = bounded(tls_socket.get("https://localhost/index.html")).await.unwrap();
@@ -643,7 +652,7 @@ async fn timings_are_measured() {
 #[tokio::test]
 async fn each_failure_is_a_distinct_readable_error() {
     let nginx = Nginx::start();
-    let client = Client::builder().request_timeout(Duration::from_millis(300)).build();
+    let client = Client::new();
 
     let err = bounded(client.get("http://nonexistent.invalid/")).await.unwrap_err();
     assert!(matches!(err, Error::Connect { kind: ConnectFailure::Dns, .. }), "{err:?}");
@@ -670,7 +679,8 @@ async fn each_failure_is_a_distinct_readable_error() {
             held.push(socket);
         }
     });
-    let err = bounded(client.get(&url)).await.unwrap_err();
+    let impatient = Client::builder().request_timeout(Duration::from_millis(300)).build();
+    let err = bounded(impatient.get(&url)).await.unwrap_err();
     hold.abort();
     assert!(matches!(err, Error::Timeout(Timeout::Request)), "{err:?}");
     let timeout = err.to_string();

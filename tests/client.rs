@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, AUTHORIZATION, COOKIE};
 use paf::alpn::Protocol;
-use paf::client::{ConnectionInfo, Origin, ResponseExt, SaveExt, Timings, ORIGIN};
+use paf::client::{ClientBuilder, ConnectionInfo, Origin, Platform, ResponseExt, SaveExt, Timings, ORIGIN};
 use paf::error::{ConnectFailure, Timeout};
 use paf::mimic::{self, req, Ctx};
 use paf::rt::native::{Tokio, ADDRESSES, HOST};
@@ -627,6 +627,18 @@ async fn dns_is_a_fold_the_user_can_override() {
     assert_eq!(response.status(), StatusCode::OK);
     let err = bounded(client.get("http://nonexistent.invalid/")).await.unwrap_err();
     assert!(matches!(err, Error::Connect { kind: ConnectFailure::Dns, .. }), "{err}");
+
+    // Or replaced: no system resolver at all.
+    let platform = Platform::native().map_context(move |_, ctx| {
+        ctx.remove_folds(&ADDRESSES).fold(&ADDRESSES, req(&HOST), move |host: String| async move {
+            Ok((host == "nginx.test").then(|| vec![address]))
+        })
+    });
+    let client = ClientBuilder::new(platform).build();
+    let response = bounded(client.get(format!("http://nginx.test:{}/index.html", nginx.peer.port))).await.unwrap();
+    assert_eq!(bounded(response.text()).await.unwrap(), INDEX);
+    let err = bounded(client.get(format!("http://localhost:{}/", nginx.peer.port))).await.unwrap_err();
+    assert!(err.to_string().contains("declined"), "{err}");
 }
 
 #[tokio::test]

@@ -539,6 +539,33 @@ impl Platform {
     pub fn context(&self, origin: &Origin) -> Ctx {
         (self.context)(origin)
     }
+
+    /// This platform with its contexts changed by `change`: to replace
+    /// what [`ClientBuilder::context`] can only add to, the system's DNS
+    /// for example.
+    ///
+    /// ```no_run
+    /// use paf::client::{ClientBuilder, Platform};
+    /// use paf::mimic::req;
+    /// use paf::rt::native::{ADDRESSES, PORT};
+    /// // Every name resolves to this machine: no lookup at all.
+    /// let platform = Platform::native().map_context(|_origin, ctx| {
+    ///     ctx.remove_folds(&ADDRESSES).fold(&ADDRESSES, req(&PORT), |port: u16| async move {
+    ///         Ok(Some(vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))]))
+    ///     })
+    /// });
+    /// let client = ClientBuilder::new(platform).build();
+    /// ```
+    pub fn map_context(
+        self,
+        change: impl Fn(&Origin, Ctx) -> Ctx + MaybeSend + MaybeSync + 'static,
+    ) -> Platform {
+        let context = self.context;
+        Platform {
+            rt: self.rt,
+            context: Arc::new(move |origin: &Origin| change(origin, context(origin))),
+        }
+    }
 }
 
 impl std::fmt::Debug for Platform {

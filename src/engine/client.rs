@@ -25,7 +25,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
 
-use super::io::{poll_body_into, poll_read_once, poll_write_queue, within, Timer};
+use super::io::{poll_body_into, poll_read_into, poll_write_queue, within, Timer};
 use super::server::body_size;
 use super::upgrade;
 use crate::body::BodySender;
@@ -70,7 +70,6 @@ pub fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> SendRequest
         jobs_done: false,
         timer: Timer::new(rt.clone()),
         expect_timer: Timer::new(rt.clone()),
-        read_buf: vec![0; config.read_buffer],
         eof: false,
         request_body: None,
         response: None,
@@ -117,7 +116,6 @@ struct Driver<R> {
     jobs_done: bool,
     timer: Timer<R>,
     expect_timer: Timer<R>,
-    read_buf: Vec<u8>,
     eof: bool,
     request_body: Option<Pin<Box<Body>>>,
     response: Option<ResponseTx>,
@@ -299,17 +297,15 @@ impl<R: Runtime> Driver<R> {
             }
         }
         let flow = self.flow.as_mut().expect("flow present while driving");
-        match poll_read_once(flow, &mut self.read_buf, cx) {
+        let chunk = self.config.read_buffer;
+        match self.conn.receive_into(|buf| poll_read_into(flow, buf, chunk, cx)) {
             Poll::Pending => Ok(false),
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
                 self.conn.receive_eof();
                 Ok(true)
             }
-            Poll::Ready(Ok(n)) => {
-                self.conn.receive(&self.read_buf[..n]);
-                Ok(true)
-            }
+            Poll::Ready(Ok(_)) => Ok(true),
             Poll::Ready(Err(err)) => Err(err.into()),
         }
     }

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::error::Timeout;
@@ -50,19 +51,41 @@ pub(crate) fn poll_write_queue(
     }
 }
 
-/// Reads once into `buf`; Ready(Ok(0)) is end of stream.
-pub(crate) fn poll_read_once(
+/// Reads once, appending to `buf` (the machine's own input buffer, so
+/// that bytes are not copied from a separate read buffer); when less than
+/// `MIN_SPARE` bytes are free, `chunk` more are reserved first. Reserved
+/// memory is not touched until read into, so an idle connection costs
+/// only what it has received. Ready(Ok(0)) is end of stream.
+pub(crate) fn poll_read_into(
     flow: &mut Flow,
-    buf: &mut [u8],
+    buf: &mut BytesMut,
+    chunk: usize,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    let mut read_buf = ReadBuf::new(buf);
+    if buf.capacity() - buf.len() < MIN_SPARE {
+        buf.reserve(chunk.max(MIN_SPARE));
+    }
+    let spare = buf.spare_capacity_mut();
+    let start = spare.as_ptr();
+    let mut read_buf = ReadBuf::uninit(spare);
     match Pin::new(flow).poll_read(cx, &mut read_buf) {
-        Poll::Ready(Ok(())) => Poll::Ready(Ok(read_buf.filled().len())),
+        Poll::Ready(Ok(())) => {
+            let n = read_buf.filled().len();
+            // A reader could have swapped in another buffer.
+            assert_eq!(read_buf.filled().as_ptr(), start.cast(), "the flow read into another buffer");
+            // SAFETY: the first `n` spare bytes were initialized by the read
+            // (`ReadBuf::filled`), in this very buffer (checked above).
+            unsafe { buf.set_len(buf.len() + n) };
+            Poll::Ready(Ok(n))
+        }
         Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
         Poll::Pending => Poll::Pending,
     }
 }
+
+/// Below this many free bytes in the input buffer, more are reserved
+/// before a read.
+const MIN_SPARE: usize = 1024;
 
 /// One timer per connection, re-armed whenever the connection moves to a
 /// phase with another timeout. A *stall* timeout (bodies) restarts while

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use http::header::{HeaderValue, CONNECTION};
 use http::{Request, StatusCode};
 
-use super::io::{poll_body_into, poll_read_once, poll_write_queue, within, Timer};
+use super::io::{poll_body_into, poll_read_into, poll_write_queue, within, Timer};
 use super::{call_caught, panic_message, upgrade, Caught, Handler};
 use crate::body::BodySender;
 use crate::error::Timeout;
@@ -44,7 +44,6 @@ where
         handler,
         config,
         timer: Timer::new(rt.clone()),
-        read_buf: vec![0; config.read_buffer],
         served_one: false,
         eof: false,
         stopping: Box::pin(stopping),
@@ -81,7 +80,6 @@ struct Driver<'c, H: Handler, R, S> {
     handler: H,
     config: &'c Config,
     timer: Timer<R>,
-    read_buf: Vec<u8>,
     served_one: bool,
     eof: bool,
     stopping: Pin<Box<S>>,
@@ -92,10 +90,11 @@ struct Driver<'c, H: Handler, R, S> {
 
 impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        // Once per wake-up is enough: the stop signal wakes this task.
+        if !self.stop_requested && self.stopping.as_mut().poll(cx).is_ready() {
+            self.stop_requested = true;
+        }
         loop {
-            if !self.stop_requested && self.stopping.as_mut().poll(cx).is_ready() {
-                self.stop_requested = true;
-            }
             let mut moved = self.dispatch_events(cx);
             moved |= self.poll_response(cx)?;
             moved |= self.poll_response_body(cx)?;
@@ -305,17 +304,15 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             }
         }
         let flow = self.flow.as_mut().expect("flow present while driving");
-        match poll_read_once(flow, &mut self.read_buf, cx) {
+        let chunk = self.config.read_buffer;
+        match self.conn.receive_into(|buf| poll_read_into(flow, buf, chunk, cx)) {
             Poll::Pending => Ok(false),
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
                 self.conn.receive_eof();
                 Ok(true)
             }
-            Poll::Ready(Ok(n)) => {
-                self.conn.receive(&self.read_buf[..n]);
-                Ok(true)
-            }
+            Poll::Ready(Ok(_)) => Ok(true),
             // A peer resetting an idle keep-alive connection is no error.
             Poll::Ready(Err(_)) if self.conn.is_idle() && self.exchange.is_none() => {
                 self.eof = true;

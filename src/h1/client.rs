@@ -30,13 +30,13 @@
 //! * Bytes from the server with no request outstanding are an error (a
 //!   pooled connection that got e.g. a `408` must not be reused).
 
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
+use bytes::{Bytes, BytesMut};
+use http::header::{HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 
 use super::decode::BodyDecoder;
 use super::encode::{BodyEncoder, HeadWriter};
-use super::fields::{connection_has, content_length, expects_continue, transfer_codings};
+use super::fields::Present;
 use super::input::{Decoded, Input, Upgrade};
 use super::parse::{self, RawResponse};
 use super::scan::{HeadKind, HeadScanner};
@@ -156,10 +156,12 @@ impl ClientConn {
         }
         let is_connect = method == Method::CONNECT;
         let target = request_target(method, uri)?;
-        let declared = content_length(headers)
+        let present = Present::of(headers);
+        let declared = present
+            .content_length(headers)
             .map_err(|_| invalid("the request's content-length field is invalid"))?;
-        let mut head = HeadWriter::new(format_args!("{method} {target} HTTP/1.1"), headers);
-        if !headers.contains_key(HOST) {
+        let mut head = HeadWriter::request_line(self.out.head_buffer(), method, &target, headers);
+        if present.hosts == 0 {
             head.field(HOST.as_str(), host_value(uri)?.as_bytes());
         }
         head.fields(headers, |name| name == TRANSFER_ENCODING);
@@ -182,19 +184,19 @@ impl ClientConn {
                 BodyEncoder::Length(0)
             }
         };
-        self.out.push(head.finish());
+        self.out.push_head(head.finish());
 
         let has_body = !encoder.is_complete();
         self.request = Exchange {
             is_head: method == Method::HEAD,
             is_connect,
             wants_upgrade: is_connect
-                || (headers.contains_key(UPGRADE) && connection_has(headers, "upgrade")),
-            awaiting_continue: has_body && expects_continue(headers),
+                || (present.upgrade && present.connection_has(headers, "upgrade")),
+            awaiting_continue: has_body && present.expects_continue(headers),
             body_abandoned: false,
             upgrade_end_pending: false,
         };
-        self.keep_alive = !connection_has(headers, "close");
+        self.keep_alive = !present.connection_has(headers, "close");
         self.completed_at_head = (!has_body).then_some(encoder);
         self.write = if has_body {
             Write::Body(encoder)
@@ -295,6 +297,15 @@ impl ClientConn {
         if !self.close || self.upgrade == Upgrade::Pending {
             self.input.receive(data);
         }
+    }
+
+    /// [`receive`](Self::receive) without a copy: `read` appends to the
+    /// connection's own buffer (a driver reading from the transport
+    /// straight into it, reserving room first if it likes) and its result
+    /// is returned. What it appended counts as received.
+    pub fn receive_into<T>(&mut self, read: impl FnOnce(&mut BytesMut) -> T) -> T {
+        let accept = !self.close || self.upgrade == Upgrade::Pending;
+        self.input.receive_into(accept, read)
     }
 
     /// The transport reached end of stream: ends a body delimited by
@@ -424,11 +435,13 @@ impl ClientConn {
             self.request.upgrade_end_pending = true;
             return Ok(ClientEvent::Response(response_head(raw, BodyLength::Empty)));
         }
-        let (body, framing_closes) = self.response_body_length(&raw)?;
+        let present = Present::of(&raw.headers);
+        let (body, framing_closes) = self.response_body_length(&raw, &present)?;
+        let closes = present.connection_has(&raw.headers, "close");
         let stays_open = if raw.version == Version::HTTP_11 {
-            !connection_has(&raw.headers, "close")
+            !closes
         } else {
-            connection_has(&raw.headers, "keep-alive") && !connection_has(&raw.headers, "close")
+            present.connection_has(&raw.headers, "keep-alive") && !closes
         };
         self.keep_alive &= stays_open && !framing_closes;
         self.read = Read::Body(BodyDecoder::new(body));
@@ -437,7 +450,11 @@ impl ClientConn {
 
     /// How a final response's body is framed (RFC 9112 §6.3), and whether
     /// that framing means the connection closes after it.
-    fn response_body_length(&self, raw: &RawResponse) -> Result<(BodyLength, bool), ParseError> {
+    fn response_body_length(
+        &self,
+        raw: &RawResponse,
+        present: &Present,
+    ) -> Result<(BodyLength, bool), ParseError> {
         let status = raw.status;
         if self.request.is_head
             || status.is_informational()
@@ -446,7 +463,7 @@ impl ClientConn {
         {
             return Ok((BodyLength::Empty, false));
         }
-        if let Some(codings) = transfer_codings(&raw.headers)? {
+        if let Some(codings) = present.transfer_codings(&raw.headers)? {
             if !codings.chunked_last {
                 return Ok((BodyLength::UntilClose, true));
             }
@@ -455,11 +472,10 @@ impl ClientConn {
             }
             // With Content-Length too, or on HTTP/1.0, the framing is
             // suspect: use it for this response, then close (RFC 9112 §6.1).
-            let suspect =
-                raw.headers.contains_key(CONTENT_LENGTH) || raw.version == Version::HTTP_10;
+            let suspect = present.content_length || raw.version == Version::HTTP_10;
             return Ok((BodyLength::Chunked, suspect));
         }
-        Ok(match content_length(&raw.headers)? {
+        Ok(match present.content_length(&raw.headers)? {
             Some(n) => (BodyLength::Known(n), false),
             None => (BodyLength::UntilClose, true),
         })

@@ -2,10 +2,75 @@
 //! `Transfer-Encoding`, `Connection`, `Expect` (RFC 9110 §5.6.1, RFC 9112).
 //! Shared by both roles, which differ only in how they answer a bad value.
 
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName};
 
 use super::ParseError;
+
+/// Which of the fields read here a head has, found in one pass over it.
+/// Most are absent from most messages, and looking up an absent field in
+/// a `HeaderMap` still costs a hash: the per-field readers below are only
+/// called through this for the fields that are there.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Present {
+    /// How many `Host` fields.
+    pub hosts: usize,
+    pub content_length: bool,
+    pub transfer_encoding: bool,
+    pub connection: bool,
+    pub upgrade: bool,
+    pub expect: bool,
+}
+
+impl Present {
+    pub(super) fn of(headers: &HeaderMap) -> Present {
+        let mut present = Present::default();
+        for name in headers.keys() {
+            if name == HOST {
+                present.hosts = headers.get_all(HOST).iter().count();
+            } else if name == CONTENT_LENGTH {
+                present.content_length = true;
+            } else if name == TRANSFER_ENCODING {
+                present.transfer_encoding = true;
+            } else if name == CONNECTION {
+                present.connection = true;
+            } else if name == UPGRADE {
+                present.upgrade = true;
+            } else if name == EXPECT {
+                present.expect = true;
+            }
+        }
+        present
+    }
+
+    /// [`connection_has`], for a head with these fields.
+    pub(super) fn connection_has(&self, headers: &HeaderMap, token: &str) -> bool {
+        self.connection && connection_has(headers, token)
+    }
+
+    /// [`content_length`], for a head with these fields.
+    pub(super) fn content_length(&self, headers: &HeaderMap) -> Result<Option<u64>, ParseError> {
+        if self.content_length {
+            content_length(headers)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// [`transfer_codings`], for a head with these fields.
+    pub(super) fn transfer_codings(&self, headers: &HeaderMap) -> Result<Option<Codings>, ParseError> {
+        if self.transfer_encoding {
+            transfer_codings(headers)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// [`expects_continue`], for a head with these fields.
+    pub(super) fn expects_continue(&self, headers: &HeaderMap) -> bool {
+        self.expect && expects_continue(headers)
+    }
+}
 
 /// The elements of a comma-separated list field, over all its lines, each
 /// without the whitespace around it. Empty elements are kept so callers can

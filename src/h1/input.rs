@@ -32,6 +32,18 @@ impl Input {
         }
     }
 
+    /// Lets `read` append to the buffer itself (a driver reading from the
+    /// transport straight into it); what it appended is dropped when
+    /// `accept` is false or after end of stream, as `receive` would.
+    pub(super) fn receive_into<T>(&mut self, accept: bool, read: impl FnOnce(&mut BytesMut) -> T) -> T {
+        let before = self.buf.len();
+        let result = read(&mut self.buf);
+        if self.eof || !accept {
+            self.buf.truncate(before);
+        }
+        result
+    }
+
     /// The next head, once it has fully arrived, split off the buffer
     /// (without the empty lines before it). The scanner must then be reset.
     pub(super) fn head(

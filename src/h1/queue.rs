@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Queued output, kept as separate buffers so that body chunks are written
 /// without a copy and several buffers go out in one `writev`.
@@ -11,6 +11,9 @@ use bytes::{Buf, Bytes};
 pub struct WriteQueue {
     bufs: VecDeque<Bytes>,
     len: usize,
+    /// What is left of the buffer the last head was written into: heads
+    /// are cut from it, so that most cost no allocation.
+    head_spare: BytesMut,
 }
 
 impl WriteQueue {
@@ -20,6 +23,19 @@ impl WriteQueue {
             self.len += bytes.len();
             self.bufs.push_back(bytes);
         }
+    }
+
+    /// A buffer to write a head into (then given to [`push_head`](Self::push_head)).
+    pub(super) fn head_buffer(&mut self) -> BytesMut {
+        std::mem::take(&mut self.head_spare)
+    }
+
+    /// Queues the head written into `buf`, keeping the rest of `buf` for
+    /// the next one.
+    pub(super) fn push_head(&mut self, mut buf: BytesMut) {
+        let head = buf.split().freeze();
+        self.head_spare = buf;
+        self.push(head);
     }
 
     /// How many bytes are queued.

@@ -33,13 +33,13 @@
 //!   [`take_upgrade`](ServerConn::take_upgrade) gives the bytes buffered
 //!   past the request once.
 
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
+use bytes::{Bytes, BytesMut};
+use http::header::TRANSFER_ENCODING;
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::decode::BodyDecoder;
 use super::encode::{is_framing, BodyEncoder, HeadWriter};
-use super::fields::{connection_has, content_length, expects_continue, transfer_codings};
+use super::fields::Present;
 use super::input::{Decoded, Input, Upgrade};
 use super::scan::{HeadKind, HeadScanner};
 use super::{parse, BodyLength, BodySize, Limits, ParseError, RequestHead, WriteQueue};
@@ -142,6 +142,15 @@ impl ServerConn {
         if !self.close || self.upgrade == Upgrade::Pending {
             self.input.receive(data);
         }
+    }
+
+    /// [`receive`](Self::receive) without a copy: `read` appends to the
+    /// connection's own buffer (a driver reading from the transport
+    /// straight into it, reserving room first if it likes) and its result
+    /// is returned. What it appended counts as received.
+    pub fn receive_into<T>(&mut self, read: impl FnOnce(&mut BytesMut) -> T) -> T {
+        let accept = !self.close || self.upgrade == Upgrade::Pending;
+        self.input.receive_into(accept, read)
     }
 
     /// The transport reached end of stream. When idle or in the middle of
@@ -268,17 +277,13 @@ impl ServerConn {
                 "101 Switching Protocols answers only a request that asked for an upgrade",
             ));
         }
-        let declared = content_length(headers)
+        let present = Present::of(headers);
+        let declared = present
+            .content_length(headers)
             .map_err(|_| invalid("the response's content-length field is invalid"))?;
-        let mut keep_alive = request.keep_alive && !connection_has(headers, "close");
-        let mut head = HeadWriter::new(
-            format_args!(
-                "HTTP/1.1 {} {}",
-                status.as_str(),
-                status.canonical_reason().unwrap_or("")
-            ),
-            headers,
-        );
+        let says_close = present.connection_has(headers, "close");
+        let mut keep_alive = request.keep_alive && !says_close;
+        let mut head = HeadWriter::status_line(self.out.head_buffer(), status, headers);
 
         let encoder = if upgrade || status == StatusCode::NO_CONTENT {
             head.fields(headers, is_framing);
@@ -325,16 +330,16 @@ impl ServerConn {
             keep_alive = false;
         }
         if !upgrade {
-            if !keep_alive && !connection_has(headers, "close") {
+            if !keep_alive && !says_close {
                 head.field("connection", b"close");
             } else if keep_alive
                 && request.version == Version::HTTP_10
-                && !connection_has(headers, "keep-alive")
+                && !present.connection_has(headers, "keep-alive")
             {
                 head.field("connection", b"keep-alive");
             }
         }
-        self.out.push(head.finish());
+        self.out.push_head(head.finish());
         self.keep_alive = keep_alive;
         self.completed_at_head = None;
 
@@ -443,21 +448,19 @@ impl ServerConn {
 
     fn start_request(&mut self, head: Bytes) -> Result<ServerEvent, ParseError> {
         let raw = parse::request(&head, &self.limits)?;
-        let hosts = raw.headers.get_all(HOST).iter().count();
-        if hosts > 1 || (hosts == 0 && raw.version == Version::HTTP_11) {
+        let present = Present::of(&raw.headers);
+        if present.hosts > 1 || (present.hosts == 0 && raw.version == Version::HTTP_11) {
             return Err(ParseError::BadHost);
         }
-        let body = request_body_length(&raw.headers, raw.version)?;
+        let body = request_body_length(&raw.headers, &present, raw.version)?;
         let http11 = raw.version == Version::HTTP_11;
         let is_connect = raw.method == Method::CONNECT;
-        let keep_alive = !connection_has(&raw.headers, "close")
-            && (http11 || connection_has(&raw.headers, "keep-alive"));
+        let keep_alive = !present.connection_has(&raw.headers, "close")
+            && (http11 || present.connection_has(&raw.headers, "keep-alive"));
         let upgrade = is_connect
-            || (http11
-                && raw.headers.contains_key(UPGRADE)
-                && connection_has(&raw.headers, "upgrade"));
+            || (http11 && present.upgrade && present.connection_has(&raw.headers, "upgrade"));
         // RFC 9110 §10.1.1: an HTTP/1.0 client cannot expect 100 Continue.
-        let expect_continue = http11 && expects_continue(&raw.headers);
+        let expect_continue = http11 && present.expects_continue(&raw.headers);
         self.request = Exchange {
             version: raw.version,
             is_head: raw.method == Method::HEAD,
@@ -492,16 +495,9 @@ impl ServerConn {
             }
             self.request.continue_sent = true;
         }
-        let mut head = HeadWriter::new(
-            format_args!(
-                "HTTP/1.1 {} {}",
-                status.as_str(),
-                status.canonical_reason().unwrap_or("")
-            ),
-            headers,
-        );
+        let mut head = HeadWriter::status_line(self.out.head_buffer(), status, headers);
         head.fields(headers, is_framing);
-        self.out.push(head.finish());
+        self.out.push_head(head.finish());
     }
 
     /// Whether the rest of the request body is in the buffer already.
@@ -544,17 +540,10 @@ impl ServerConn {
     fn fail(&mut self, error: ParseError) -> ServerEvent {
         if matches!(self.write, Write::Idle | Write::Waiting) && error != ParseError::Incomplete {
             let status = error.status();
-            let mut head = HeadWriter::new(
-                format_args!(
-                    "HTTP/1.1 {} {}",
-                    status.as_str(),
-                    status.canonical_reason().unwrap_or("")
-                ),
-                &HeaderMap::new(),
-            );
+            let mut head = HeadWriter::status_line(self.out.head_buffer(), status, &HeaderMap::new());
             head.field("connection", b"close");
             head.content_length(0);
-            self.out.push(head.finish());
+            self.out.push_head(head.finish());
         }
         self.shut();
         ServerEvent::Error(error)
@@ -568,11 +557,15 @@ impl ServerConn {
 }
 
 /// How a request's body is framed (RFC 9112 §6.3), refusing every ambiguity.
-fn request_body_length(headers: &HeaderMap, version: Version) -> Result<BodyLength, ParseError> {
-    if headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH) {
+fn request_body_length(
+    headers: &HeaderMap,
+    present: &Present,
+    version: Version,
+) -> Result<BodyLength, ParseError> {
+    if present.transfer_encoding && present.content_length {
         return Err(ParseError::LengthAndTransferEncoding);
     }
-    if let Some(codings) = transfer_codings(headers)? {
+    if let Some(codings) = present.transfer_codings(headers)? {
         if version != Version::HTTP_11 || codings.chunked != 1 || !codings.chunked_last {
             return Err(ParseError::InvalidTransferEncoding);
         }
@@ -581,7 +574,7 @@ fn request_body_length(headers: &HeaderMap, version: Version) -> Result<BodyLeng
         }
         return Ok(BodyLength::Chunked);
     }
-    Ok(match content_length(headers)? {
+    Ok(match present.content_length(headers)? {
         Some(n) => BodyLength::Known(n),
         None => BodyLength::Empty,
     })

@@ -22,8 +22,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-// The clock. scripts/test keeps `Instant::now` out of `src/` because the
-// library must run on wasm32-unknown-unknown, where reading it panics; this
+// The clock. scripts/test keeps clock reads out of `src/` because the
+// library must run on wasm32-unknown-unknown, where they panic; this
 // command is native only (the `cli` feature), so it reads the clock.
 use std::time::Instant as Monotonic;
 use std::time::Duration;

@@ -654,6 +654,7 @@ async fn timings_are_measured() {
     let response = bounded(client.get(nginx.https("/index.html"))).await.unwrap();
     let timings = *response.extensions().get::<Timings>().unwrap();
     assert!(info(&response).reused);
+    assert!(info(&response).tls.is_some(), "a reused connection is still TLS");
     assert_eq!((timings.dns, timings.connect, timings.tls), (None, None, None), "a reused connection");
 
     let response = bounded(client.get(nginx.url("/moved"))).await.unwrap();

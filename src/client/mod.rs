@@ -101,7 +101,7 @@ pub use origin::{IntoUrl, Origin, Scheme, Url, ORIGIN};
 pub use timings::{ConnectionInfo, Probe, Timings, PROBE};
 
 use body::{drain, relay, Payload};
-use pool::Pool;
+use pool::{Conn, Pool};
 
 /// How much of a redirect's body is read to keep its connection.
 const REDIRECT_DRAIN: usize = 64 * 1024;
@@ -274,7 +274,7 @@ impl Client {
             let (mut conn, opened) = self.connection(origin, &probe, pooled).await?;
             let reused = opened.is_none();
             let request = outgoing.request()?;
-            match conn.send(request).await {
+            match conn.sender.send(request).await {
                 Ok(response) => return Ok(self.deliver(origin, outgoing, conn, response, &probe, opened)),
                 Err(err) if reused && is_stale(&err) && may_resend(outgoing, &err) => {
                     tracing::debug!(%origin, %err, "a pooled connection was stale; sending again");
@@ -287,13 +287,13 @@ impl Client {
     }
 
     /// A connection to `origin`: from the pool when `pooled` and one is
-    /// free (`None` then), else a new one with what opening it told.
+    /// free, else a new one with the timings of opening it.
     async fn connection(
         &self,
         origin: &Origin,
         probe: &Probe,
         pooled: bool,
-    ) -> Result<(SendRequest, Option<Opened>), Error> {
+    ) -> Result<(Conn, Option<Timings>), Error> {
         let inner = &self.inner;
         if pooled {
             if let Some(conn) = inner.pool.checkout(origin) {
@@ -313,16 +313,16 @@ impl Client {
             }
         }
         let open = self.open(origin, probe);
-        let (conn, opened) = within(&inner.rt, inner.connect_timeout, open)
+        let (conn, timings) = within(&inner.rt, inner.connect_timeout, open)
             .await
             .unwrap_or(Err(Error::Timeout(Timeout::Connect)))?;
         inner.pool.opened(origin, &conn);
-        Ok((conn, Some(opened)))
+        Ok((conn, Some(timings)))
     }
 
     /// Builds the context of `origin`, resolves it and starts HTTP on the
     /// flow.
-    async fn open(&self, origin: &Origin, probe: &Probe) -> Result<(SendRequest, Opened), Error> {
+    async fn open(&self, origin: &Origin, probe: &Probe) -> Result<(Conn, Timings), Error> {
         let inner = &self.inner;
         let mut ctx = inner
             .platform
@@ -342,8 +342,8 @@ impl Client {
             None => Protocol::Http1,
         };
         tracing::debug!(%origin, %protocol, tls = ?session.as_ref().map(|s| s.version), "connected");
-        let conn = alpn::handshake(protocol, flow, &inner.config, &inner.rt).await?;
-        Ok((conn, Opened { timings, session }))
+        let sender = alpn::handshake(protocol, flow, &inner.config, &inner.rt).await?;
+        Ok((Conn { sender, tls: session }, timings))
     }
 
     /// The response with its extensions; an HTTP/1.1 connection goes back
@@ -352,16 +352,22 @@ impl Client {
         &self,
         origin: &Origin,
         outgoing: &Outgoing,
-        conn: SendRequest,
+        conn: Conn,
         response: Response<Incoming>,
         probe: &Probe,
-        opened: Option<Opened>,
+        opened: Option<Timings>,
     ) -> Response<Incoming> {
         let first_byte = probe.elapsed();
-        let reused = opened.is_none();
         let (mut parts, mut body) = response.into_parts();
-        let protocol = conn.protocol();
-        if let SendRequest::Http1(http1) = conn {
+        parts.extensions.insert(ConnectionInfo {
+            protocol: conn.sender.protocol(),
+            tls: conn.tls.clone(),
+            reused: opened.is_none(),
+            redirects: 0,
+        });
+        parts.extensions.insert(Timings { first_byte, ..opened.unwrap_or_default() });
+        if let Conn { sender: SendRequest::Http1(sender), tls } = conn {
+            let http1 = Conn { sender, tls };
             if keeps_alive(outgoing, &parts) {
                 let pool = self.inner.pool.clone();
                 if http_body::Body::is_end_stream(&body) {
@@ -376,17 +382,6 @@ impl Client {
                 }
             }
         }
-        let (timings, session) = match opened {
-            Some(Opened { timings, session }) => (timings, session),
-            None => (Timings::default(), None),
-        };
-        parts.extensions.insert(Timings { first_byte, ..timings });
-        parts.extensions.insert(ConnectionInfo {
-            protocol,
-            tls: session,
-            reused,
-            redirects: 0,
-        });
         Response::from_parts(parts, body)
     }
 
@@ -395,12 +390,6 @@ impl Client {
     pub fn now(&self) -> Duration {
         self.inner.rt.now()
     }
-}
-
-/// What opening a connection told.
-struct Opened {
-    timings: Timings,
-    session: Option<tls::Session>,
 }
 
 /// Whether the connection stays open for HTTP after this exchange (not

@@ -15,6 +15,15 @@ use std::sync::{Arc, Mutex};
 use super::Origin;
 use crate::alpn::{Protocol, SendRequest};
 use crate::engine::client::SendRequest as Http1;
+use crate::h2::SendRequest as Http2;
+use crate::tls::Session;
+
+/// A connection, and what TLS negotiated for it.
+#[derive(Clone)]
+pub(super) struct Conn<S = SendRequest> {
+    pub(super) sender: S,
+    pub(super) tls: Option<Session>,
+}
 
 pub(super) struct Pool {
     origins: Mutex<HashMap<Origin, Slot>>,
@@ -24,8 +33,8 @@ pub(super) struct Pool {
 #[derive(Default)]
 struct Slot {
     /// Most recently used last: taken first, as the likeliest to be alive.
-    idle: Vec<Http1>,
-    http2: Option<crate::h2::SendRequest>,
+    idle: Vec<Conn<Http1>>,
+    http2: Option<Conn<Http2>>,
     /// What the last connection to the origin spoke.
     protocol: Option<Protocol>,
     /// Held while connecting when the connection may turn out to be
@@ -41,8 +50,8 @@ const FORGET_ABOVE: usize = 64;
 impl Slot {
     fn is_unused(&self) -> bool {
         let connecting = Arc::strong_count(&self.connecting) > 1;
-        let http2 = self.http2.as_ref().is_some_and(|http2| !http2.is_closed());
-        !connecting && !http2 && self.idle.iter().all(Http1::is_closed)
+        let http2 = self.http2.as_ref().is_some_and(|http2| !http2.sender.is_closed());
+        !connecting && !http2 && self.idle.iter().all(|idle| idle.sender.is_closed())
     }
 }
 
@@ -68,17 +77,18 @@ impl Pool {
     /// A live connection to `origin`, if there is one free: the HTTP/2
     /// connection (shared), or the most recently used idle HTTP/1.1 one
     /// (taken out until its exchange is over).
-    pub(super) fn checkout(&self, origin: &Origin) -> Option<SendRequest> {
+    pub(super) fn checkout(&self, origin: &Origin) -> Option<Conn> {
         self.with_slot(origin, |slot| {
             if let Some(http2) = &slot.http2 {
-                if !http2.is_closed() {
-                    return Some(SendRequest::Http2(http2.clone()));
+                if !http2.sender.is_closed() {
+                    let Conn { sender, tls } = http2.clone();
+                    return Some(Conn { sender: SendRequest::Http2(sender), tls });
                 }
                 slot.http2 = None;
             }
-            while let Some(http1) = slot.idle.pop() {
-                if !http1.is_closed() {
-                    return Some(SendRequest::Http1(http1));
+            while let Some(Conn { sender, tls }) = slot.idle.pop() {
+                if !sender.is_closed() {
+                    return Some(Conn { sender: SendRequest::Http1(sender), tls });
                 }
             }
             None
@@ -102,23 +112,23 @@ impl Pool {
     }
 
     /// A new connection to `origin`: an HTTP/2 one is shared from now on.
-    pub(super) fn opened(&self, origin: &Origin, conn: &SendRequest) {
+    pub(super) fn opened(&self, origin: &Origin, conn: &Conn) {
         self.with_slot(origin, |slot| {
-            slot.protocol = Some(conn.protocol());
-            if let SendRequest::Http2(http2) = conn {
-                slot.http2 = Some(http2.clone());
+            slot.protocol = Some(conn.sender.protocol());
+            if let SendRequest::Http2(http2) = &conn.sender {
+                slot.http2 = Some(Conn { sender: http2.clone(), tls: conn.tls.clone() });
             }
         })
     }
 
     /// An HTTP/1.1 connection whose exchange is over, for the next
     /// request; closed if the pool of `origin` is full.
-    pub(super) fn checkin(&self, origin: &Origin, http1: Http1) {
-        if http1.is_closed() {
+    pub(super) fn checkin(&self, origin: &Origin, http1: Conn<Http1>) {
+        if http1.sender.is_closed() {
             return;
         }
         self.with_slot(origin, |slot| {
-            slot.idle.retain(|idle| !idle.is_closed());
+            slot.idle.retain(|idle| !idle.sender.is_closed());
             if slot.idle.len() < self.max_idle {
                 slot.idle.push(http1);
             }

@@ -48,10 +48,26 @@
 //! be: its body is in memory, and its method is idempotent or HTTP/2 says
 //! the server did not process it.
 //!
-//! # Redirects, timeouts, errors
+//! # Redirects
 //!
-//! Redirects are followed as the [`redirect`] module says (10 at most by
-//! default). The timeouts and their defaults are on [`ClientBuilder`].
+//! At most 10 by default ([`ClientBuilder::max_redirects`]):
+//!
+//! * `301`, `302`, `303`: the next request is a `GET` without the body (a
+//!   `HEAD` stays a `HEAD`), as browsers and curl do for a `POST`;
+//! * `307`, `308`: the same method with the same body. A body that was a
+//!   stream cannot be sent twice: the redirect is then not followed, the
+//!   response is given as it is;
+//! * to another origin (scheme, host or port), `Authorization`,
+//!   `Proxy-Authorization`, `Cookie` and `Host` are dropped;
+//! * from `https` to `http` fails with [`Error::InsecureRedirect`] unless
+//!   allowed ([`ClientBuilder::https_downgrade`]): what TLS protected
+//!   would go out in clear text, and nobody would know;
+//! * a `Location` is resolved against the URL it answers (RFC 3986 §5),
+//!   a relative one stays on the same Unix socket.
+//!
+//! # Timeouts, errors
+//!
+//! The timeouts and their defaults are on [`ClientBuilder`].
 //! Failures are distinct [`Error`]s: [`Error::Connect`] with a
 //! [`ConnectFailure`] (DNS, refused, TLS, ...), [`Error::Timeout`]
 //! ([`Timeout::Connect`], [`Timeout::Request`]),
@@ -91,7 +107,7 @@ mod body;
 mod native;
 mod origin;
 mod pool;
-pub mod redirect;
+mod redirect;
 mod timings;
 
 pub use body::ResponseExt;

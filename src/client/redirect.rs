@@ -1,17 +1,5 @@
-//! Redirects: which responses are followed, and what the next request is.
-//!
-//! * `301`, `302`, `303`: the next request is a `GET` without a body (a
-//!   `HEAD` stays a `HEAD`), as browsers and curl do for `POST`;
-//! * `307`, `308`: the same method with the same body. A body that was
-//!   a stream cannot be sent twice: the redirect is then not followed,
-//!   the response is given as it is;
-//! * to another origin (scheme, host or port), `Authorization`,
-//!   `Proxy-Authorization`, `Cookie` and `Host` are dropped;
-//! * from `https` to `http` is refused with
-//!   [`Error::InsecureRedirect`] unless allowed
-//!   ([`ClientBuilder::https_downgrade`](super::ClientBuilder::https_downgrade)):
-//!   what was protected would go out in clear text, silently;
-//! * a `Location` is resolved against the URL it answers (RFC 3986 §5).
+//! Redirects: which responses are followed, and what the next request is
+//! (the rules are in the [client's documentation](super)).
 
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, StatusCode, Uri};

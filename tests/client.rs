@@ -536,8 +536,15 @@ async fn node_http2_over_tls_and_by_prior_knowledge() {
         assert_eq!(session, "1", "node saw several sessions: {answers:?}");
         assert_eq!(text, &format!("POST /hello n{i}\n"));
     }
-    // The same server in HTTP/1.1 when only that is offered.
+    // The same server in HTTP/1.1 when only that is offered; a body
+    // streamed both ways.
     let http1 = Client::builder().add_roots_pem(ca.pem.as_bytes()).unwrap().alpn(vec![Protocol::Http1]).build();
+    for client in [&client, &http1] {
+        let chunks = futures_util::stream::iter(["a", "b", "c"].map(Ok::<_, std::io::Error>));
+        let request = Request::put(&url).body(Body::stream(chunks)).unwrap();
+        let response = bounded(client.request(request)).await.unwrap();
+        assert_eq!(bounded(response.text()).await.unwrap(), "PUT /hello abc\n");
+    }
     let response = bounded(http1.get(&url)).await.unwrap();
     assert_eq!(header(&response, "x-http-version"), "1.1");
 

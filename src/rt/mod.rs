@@ -13,6 +13,8 @@ use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
 pub mod native;
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 pub mod wasi;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod js;
 
 
 /// Spawn and sleep, as the platform provides them.

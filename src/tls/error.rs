@@ -42,6 +42,13 @@ pub enum TlsError {
         /// The SHA-256 of the certificate the server presented.
         presented: [u8; 32],
     },
+    /// The server presented a CA certificate as its own, as a self-signed
+    /// certificate made with `openssl req -x509` does.
+    #[error(
+        "the server's certificate is a CA certificate (CA:TRUE), which cannot identify a server: \
+         give the server a leaf certificate signed by that CA, and the client the CA (--cacert)"
+    )]
+    CaUsedAsServerCertificate,
     /// The certificate was refused for another reason (bad encoding,
     /// revoked, wrong key usage, bad signature, ...).
     #[error("invalid certificate: {0}")]
@@ -141,12 +148,15 @@ impl TlsError {
             | CertificateError::ExpiredContext { .. }
             | CertificateError::NotValidYet
             | CertificateError::NotValidYetContext { .. } => TlsError::Expired(err),
-            CertificateError::Other(ref other) => match other.0.downcast_ref::<PinMismatch>() {
-                Some(mismatch) => TlsError::PinMismatch {
-                    presented: mismatch.presented,
-                },
-                None => TlsError::InvalidCertificate(err),
-            },
+            CertificateError::Other(ref other) => {
+                if let Some(mismatch) = other.0.downcast_ref::<PinMismatch>() {
+                    TlsError::PinMismatch { presented: mismatch.presented }
+                } else if let Some(webpki::Error::CaUsedAsEndEntity) = other.0.downcast_ref() {
+                    TlsError::CaUsedAsServerCertificate
+                } else {
+                    TlsError::InvalidCertificate(err)
+                }
+            }
             other => TlsError::InvalidCertificate(other),
         }
     }

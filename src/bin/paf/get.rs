@@ -133,6 +133,10 @@ fn client(args: &Args) -> Result<Client, String> {
         tls = tls.only_roots_pem(&pem).map_err(|err| format!("{}: {err}", path.display()))?;
     }
     if args.insecure {
+        eprintln!(
+            "paf: WARNING: --insecure: the server's certificate is NOT verified; \
+             anyone between here and the server can read and change this exchange"
+        );
         tls = tls.dangerous_accept_any_certificate();
     }
     let mut builder = Client::builder()

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod get;
+mod httpbin;
 mod serve;
 
 #[derive(Debug, Parser)]

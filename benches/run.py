@@ -58,6 +58,7 @@ class Server:
     def __init__(self, stack):
         self.stack = stack
         argv = ["taskset", "-c", SERVER_CPU, str(PEER), "serve", stack, "127.0.0.1:0"]
+        commands_run.append(argv)
         self.process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
         line = self.process.stderr.readline()
         match = re.search(r"listening on (http://\S+)", line)

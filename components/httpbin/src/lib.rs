@@ -1,0 +1,80 @@
+//! A `paf:http/handler` component (the `service` world) that answers the
+//! httpbin endpoints of `paf serve` ([`httpbin`], the very code the native
+//! command runs): the handler written once, served by the library
+//! component (composed with `wac plug`) or by `paf-host --handler`.
+//!
+//! Besides them, two misbehaviours a host must survive, answering 500 for
+//! that request: `/trap` traps (a panic aborts a wasm instance) and
+//! `/spin` never returns.
+
+#[path = "../../../src/bin/paf/httpbin.rs"]
+mod httpbin;
+
+use bytes::Bytes;
+use bindings::exports::paf::http::handler::{Guest, Request, Response};
+use http_body_util::BodyExt;
+use paf::rt::wasi::{self, Wasi};
+use paf::{Body, Incoming, StatusCode};
+
+mod bindings {
+    wit_bindgen::generate!({
+        world: "service",
+        path: "../../wit",
+        with: {
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+        },
+    });
+}
+
+struct Httpbin;
+
+impl Guest for Httpbin {
+    fn handle(request: Request) -> Response {
+        match request.uri.as_str() {
+            "/trap" => panic!("/trap: this handler traps on purpose"),
+            "/spin" => loop {
+                std::hint::spin_loop();
+            },
+            _ => {}
+        }
+        wasi::block_on(async {
+            match answer(request).await {
+                Ok(response) => response,
+                Err(err) => Response {
+                    status: StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
+                    headers: vec![("content-type".into(), b"text/plain; charset=utf-8".to_vec())],
+                    body: format!("{err}\n").into_bytes(),
+                },
+            }
+        })
+    }
+}
+
+async fn answer(request: Request) -> Result<Response, paf::Error> {
+    let mut http_request = paf::Request::new(Body::from(request.body));
+    *http_request.method_mut() = request.method.parse().map_err(|_| invalid("method", &request.method))?;
+    *http_request.uri_mut() = request.uri.parse().map_err(|_| invalid("URI", &request.uri))?;
+    *http_request.headers_mut() = wasi::from_fields(request.headers)?;
+    let response = wasi::call(paf::service_fn(route), http_request).await?;
+    let (parts, body) = response.into_parts();
+    let body: Bytes = body.collect().await?.to_bytes();
+    Ok(Response { status: parts.status.as_u16(), headers: wasi::to_fields(&parts.headers), body: body.to_vec() })
+}
+
+fn invalid(what: &str, value: &str) -> paf::Error {
+    paf::Error::InvalidMessage(format!("invalid {what} {value:?}"))
+}
+
+async fn route(req: paf::Request<Incoming>) -> paf::Response<Body> {
+    match httpbin::endpoint(req, &Wasi).await {
+        Ok(response) => response,
+        Err(req) => {
+            let path = req.uri().path();
+            httpbin::text(StatusCode::NOT_FOUND, format!("no endpoint at {path}; the endpoints:\n{}", httpbin::ENDPOINTS))
+        }
+    }
+}
+
+bindings::export!(Httpbin with_types_in bindings);

@@ -81,6 +81,7 @@ async fn handle(probe: Probe, req: Request<Incoming>) -> Response<Body> {
     let query = req.uri().query().unwrap_or("").to_owned();
     match path.as_str() {
         "/echo" => Response::new(Body::from(req.into_body())),
+        "/panic" => panic!("the handler broke"),
         "/sum" => match req.into_body().bytes().await {
             Ok(body) => Response::new(Body::from(format!("{} {:x}", body.len(), checksum(&body)))),
             Err(err) => status(StatusCode::BAD_REQUEST, err.to_string()),
@@ -833,4 +834,35 @@ async fn a_partial_tls_record_delays_nobody_else() {
     let closed = timeout(LIMIT, tokio::io::AsyncReadExt::read_to_end(&mut stalled, &mut rest)).await;
     assert!(closed.is_ok(), "the header timeout closed the stalled handshake");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_costs_its_stream_a_500_and_nothing_more() {
+    let (probe, _) = probe();
+    let mut h2 = h2_pair(probe).await;
+    let response = timeout(LIMIT, h2.send(get("/panic"))).await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let response = timeout(LIMIT, h2.send(get("/after"))).await.unwrap().unwrap();
+    assert_eq!(body_of(response).await, "GET /after", "the connection lives on");
+}
+
+#[tokio::test]
+async fn responses_carry_a_date_over_both_protocols() {
+    let (probe, _) = probe();
+    let (server_end, client_end) = Flow::pipe(64 * 1024);
+    let h1_handler = handler(probe.clone());
+    tokio::spawn(async move {
+        let config = Config::default();
+        h1_server::serve_connection(server_end, h1_handler, &config, Tokio, std::future::pending()).await
+    });
+    let mut h1 = h1_client::handshake(client_end, &Config::default(), &Tokio);
+    let mut h2 = h2_pair(probe).await;
+    let from_h1 = timeout(LIMIT, h1.send(get("/"))).await.unwrap().unwrap();
+    let from_h2 = timeout(LIMIT, h2.send(get("/"))).await.unwrap().unwrap();
+    for response in [from_h1, from_h2] {
+        let date = response.headers()["date"].to_str().unwrap().to_string();
+        // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+        assert_eq!(date.len(), 29, "{date}");
+        assert!(date.ends_with(" GMT") && date.as_bytes()[3] == b',', "{date}");
+    }
 }

@@ -7,6 +7,7 @@
 //! flow. Neither knows HTTP beyond moving bytes and arming timeouts.
 
 pub mod client;
+pub(crate) mod date;
 mod handler;
 pub(crate) mod io;
 pub mod server;

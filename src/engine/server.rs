@@ -15,7 +15,7 @@ use http::header::{HeaderValue, CONNECTION};
 use http::{Request, StatusCode};
 
 use super::io::{poll_body_into, poll_read_into, poll_write_queue, within, Timer};
-use super::{call_caught, panic_message, upgrade, Caught, Handler};
+use super::{call_caught, date, panic_message, upgrade, Caught, Handler};
 use crate::body::BodySender;
 use crate::error::Timeout;
 use crate::h1::{BodyLength, BodySize, RequestHead, ServerConn, ServerEvent};
@@ -43,6 +43,7 @@ where
         conn: ServerConn::new(config.h1.clone()),
         handler,
         config,
+        rt: rt.clone(),
         timer: Timer::new(rt.clone()),
         served_one: false,
         eof: false,
@@ -79,6 +80,7 @@ struct Driver<'c, H: Handler, R, S> {
     conn: ServerConn,
     handler: H,
     config: &'c Config,
+    rt: R,
     timer: Timer<R>,
     served_one: bool,
     eof: bool,
@@ -247,6 +249,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         if self.stop_requested {
             parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
+        date::stamp(&self.rt, &mut parts.headers);
         let upgrades = parts.status == StatusCode::SWITCHING_PROTOCOLS
             || ex.connect && parts.status.is_success();
         if !upgrades {

@@ -20,7 +20,7 @@ use http::{Method, Request, StatusCode};
 
 use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers};
 use crate::engine::io::{within, Timer};
-use crate::engine::Handler;
+use crate::engine::{call_caught, date, panic_message, Handler};
 use crate::error::Timeout;
 use crate::rt::Runtime;
 use crate::{Config, Error, Flow, Incoming};
@@ -114,7 +114,7 @@ async fn answer<H: Handler, R: Runtime>(
 ) {
     let head_only = request.method() == Method::HEAD;
     let cancel_on_reset = request.body().is_end_stream();
-    let mut call = std::pin::pin!(handler.call(incoming_request(request)));
+    let mut call = std::pin::pin!(call_caught(&handler, incoming_request(request)));
     let response = std::future::poll_fn(|cx| {
         if cancel_on_reset {
             if let Poll::Ready(reset) = respond.poll_reset(cx) {
@@ -125,13 +125,24 @@ async fn answer<H: Handler, R: Runtime>(
     })
     .await;
     let response = match response {
-        Ok(response) => response,
+        Ok(Ok(response)) => response,
+        Ok(Err(panic)) => {
+            // The panic costs this stream a 500, not the connection's others.
+            let err = Error::HandlerPanicked(panic_message(&*panic));
+            tracing::error!(%err, "handler panicked");
+            let mut head = http::Response::new(());
+            *head.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            date::stamp(&rt, head.headers_mut());
+            let _ = respond.send_response(head, true);
+            return;
+        }
         Err(reset) => {
             tracing::debug!(?reset, "stream reset before its response");
             return;
         }
     };
     let (mut parts, body) = response.into_parts();
+    date::stamp(&rt, &mut parts.headers);
     strip_connection_headers(&mut parts.headers);
     set_content_length(&mut parts.headers, &body);
     let no_body = head_only

@@ -32,4 +32,10 @@ pub trait Runtime: Clone + MaybeSend + MaybeSync + 'static {
     fn now(&self) -> Duration {
         Duration::ZERO
     }
+    /// The wall clock, as the time since the Unix epoch, for the `Date`
+    /// header servers send. `None` (the default) when the platform has no
+    /// clock: responses then go without `Date`, as RFC 9110 allows.
+    fn unix_time(&self) -> Option<Duration> {
+        None
+    }
 }

@@ -36,6 +36,10 @@ impl Runtime for Tokio {
             std::sync::LazyLock::new(tokio::time::Instant::now);
         tokio::time::Instant::now().duration_since(*ORIGIN)
     }
+
+    fn unix_time(&self) -> Option<Duration> {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()
+    }
 }
 
 /// A TCP listener for [`crate::serve`].

@@ -96,7 +96,6 @@ use crate::alpn::{self, Protocol, SendRequest};
 use crate::engine::io::within;
 use crate::error::{ConnectFailure, Http2Error, Reason, Timeout};
 use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
-use crate::h1::ParseError;
 use crate::mimic::{self, Ctx, Failure, FoldFailure, ResolveError, Unavailable};
 use crate::rt::Runtime;
 use crate::tls::{self, ClientConfig, ClientTls, TlsError};
@@ -429,7 +428,7 @@ fn keeps_alive(request: &Outgoing, response: &http::response::Parts) -> bool {
 fn is_stale(err: &Error) -> bool {
     use std::io::ErrorKind;
     match err {
-        Error::Closed | Error::IncompleteMessage | Error::Parse(ParseError::Incomplete) => true,
+        Error::Closed | Error::IncompleteMessage => true,
         Error::Io(io) => matches!(
             io.kind(),
             ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof

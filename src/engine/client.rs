@@ -30,7 +30,7 @@ use super::server::body_size;
 use super::upgrade;
 use crate::body::BodySender;
 use crate::error::Timeout;
-use crate::h1::{BodyLength, ClientConn, ClientEvent, ResponseHead};
+use crate::h1::{BodyLength, ClientConn, ClientEvent, ParseError, ResponseHead};
 use crate::rt::Runtime;
 use crate::{Body, Config, Error, Flow, Incoming};
 
@@ -239,6 +239,9 @@ impl<R: Runtime> Driver<R> {
                         tx.finish();
                     }
                 }
+                // The server closing mid-message (or before answering at
+                // all: a stale keep-alive connection) is no malformed input.
+                ClientEvent::Error(ParseError::Incomplete) => return Err(Error::IncompleteMessage),
                 ClientEvent::Error(err) => return Err(Error::Parse(err)),
             }
         }

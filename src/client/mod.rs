@@ -95,9 +95,9 @@ use http::{Method, Request, Response, StatusCode, Version};
 use crate::alpn::{self, Protocol, SendRequest};
 use crate::engine::io::within;
 use crate::error::{ConnectFailure, Http2Error, Reason, Timeout};
-use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
+use crate::flow::{MaybeSend, MaybeSync};
 use crate::mimic::{self, Ctx, Failure, FoldFailure, ResolveError, Unavailable};
-use crate::rt::Runtime;
+use crate::rt::{AnyRuntime, Runtime};
 use crate::tls::{self, ClientConfig, ClientTls, TlsError};
 use crate::{Body, Config, Error, Incoming};
 
@@ -534,7 +534,7 @@ impl Platform {
         context: impl Fn(&Origin) -> Ctx + MaybeSend + MaybeSync + 'static,
     ) -> Platform {
         Platform {
-            rt: AnyRuntime(Arc::new(rt)),
+            rt: AnyRuntime::new(rt),
             context: Arc::new(context),
         }
     }
@@ -575,41 +575,6 @@ impl Platform {
 impl std::fmt::Debug for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Platform").finish_non_exhaustive()
-    }
-}
-
-/// A runtime of any type (the client is not generic over it).
-#[derive(Clone)]
-pub(crate) struct AnyRuntime(Arc<dyn DynRuntime>);
-
-/// [`Runtime`] without `Clone`, so that it can be a trait object.
-trait DynRuntime: MaybeSend + MaybeSync {
-    fn spawn_dyn(&self, task: BoxFuture<'static, ()>);
-    fn sleep_dyn(&self, duration: Duration) -> BoxFuture<'static, ()>;
-    fn now_dyn(&self) -> Duration;
-}
-
-impl<R: Runtime> DynRuntime for R {
-    fn spawn_dyn(&self, task: BoxFuture<'static, ()>) {
-        self.spawn(task)
-    }
-    fn sleep_dyn(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        self.sleep(duration)
-    }
-    fn now_dyn(&self) -> Duration {
-        self.now()
-    }
-}
-
-impl Runtime for AnyRuntime {
-    fn spawn(&self, task: BoxFuture<'static, ()>) {
-        self.0.spawn_dyn(task)
-    }
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        self.0.sleep_dyn(duration)
-    }
-    fn now(&self) -> Duration {
-        self.0.now_dyn()
     }
 }
 

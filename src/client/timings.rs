@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::AnyRuntime;
+use crate::rt::AnyRuntime;
 use crate::alpn::Protocol;
 use crate::mimic::Value;
 use crate::tls::Global;

@@ -31,8 +31,7 @@ use http::{Request, Response, Uri, Version};
 use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers};
 use crate::engine::io::within;
 use crate::error::Timeout;
-use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
-use crate::rt::Runtime;
+use crate::rt::{AnyRuntime, Runtime};
 use crate::{Body, Config, Error, Flow, Incoming};
 
 /// Sends requests over one HTTP/2 connection, many at once. Cheap to
@@ -40,7 +39,7 @@ use crate::{Body, Config, Error, Flow, Incoming};
 #[derive(Clone)]
 pub struct SendRequest {
     inner: ::h2::client::SendRequest<Bytes>,
-    rt: Arc<dyn Spawn>,
+    rt: AnyRuntime,
     body_timeout: Duration,
     closed: Arc<AtomicBool>,
 }
@@ -52,33 +51,6 @@ impl std::fmt::Debug for SendRequest {
 }
 
 /// What a [`SendRequest`] needs of the runtime, without its type.
-trait Spawn: MaybeSend + MaybeSync {
-    fn spawn(&self, task: BoxFuture<'static, ()>);
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
-}
-
-impl<R: Runtime> Spawn for R {
-    fn spawn(&self, task: BoxFuture<'static, ()>) {
-        Runtime::spawn(self, task)
-    }
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Runtime::sleep(self, duration)
-    }
-}
-
-/// The type-erased runtime is a runtime again (for [`send_body`]).
-#[derive(Clone)]
-struct Erased(Arc<dyn Spawn>);
-
-impl Runtime for Erased {
-    fn spawn(&self, task: BoxFuture<'static, ()>) {
-        self.0.spawn(task)
-    }
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        self.0.sleep(duration)
-    }
-}
-
 /// Starts an HTTP/2 connection over `flow` (by ALPN or prior knowledge):
 /// sends the preface and SETTINGS, then drives the connection on `rt`
 /// until every [`SendRequest`] and every stream is done, or it fails.
@@ -100,7 +72,7 @@ pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Resul
         }
         closed_by_driver.store(true, Ordering::Release);
     }));
-    Ok(SendRequest { inner, rt: Arc::new(rt.clone()), body_timeout: config.body_timeout, closed })
+    Ok(SendRequest { inner, rt: AnyRuntime::new(rt.clone()), body_timeout: config.body_timeout, closed })
 }
 
 impl SendRequest {
@@ -125,7 +97,7 @@ impl SendRequest {
         // The body's own failure explains the reset that follows it better.
         let body_failure = Arc::new(Mutex::new(None));
         if !empty {
-            let (rt, stall, failure) = (Erased(self.rt.clone()), self.body_timeout, body_failure.clone());
+            let (rt, stall, failure) = (self.rt.clone(), self.body_timeout, body_failure.clone());
             self.rt.spawn(Box::pin(async move {
                 if let Err(err) = send_body(&mut stream, body, &rt, stall).await {
                     tracing::debug!(%err, "request body not sent");

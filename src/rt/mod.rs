@@ -39,3 +39,59 @@ pub trait Runtime: Clone + MaybeSend + MaybeSync + 'static {
         None
     }
 }
+
+/// A runtime of any type, for what holds one without being generic over it
+/// (the high-level client, an HTTP/2 client's body tasks).
+#[derive(Clone)]
+pub struct AnyRuntime(std::sync::Arc<dyn DynRuntime>);
+
+impl AnyRuntime {
+    /// Erases the type of `rt`.
+    pub fn new<R: Runtime>(rt: R) -> AnyRuntime {
+        AnyRuntime(std::sync::Arc::new(rt))
+    }
+}
+
+impl std::fmt::Debug for AnyRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AnyRuntime")
+    }
+}
+
+/// [`Runtime`] without `Clone`, so that it can be a trait object.
+trait DynRuntime: MaybeSend + MaybeSync {
+    fn spawn_dyn(&self, task: BoxFuture<'static, ()>);
+    fn sleep_dyn(&self, duration: Duration) -> BoxFuture<'static, ()>;
+    fn now_dyn(&self) -> Duration;
+    fn unix_time_dyn(&self) -> Option<Duration>;
+}
+
+impl<R: Runtime> DynRuntime for R {
+    fn spawn_dyn(&self, task: BoxFuture<'static, ()>) {
+        self.spawn(task)
+    }
+    fn sleep_dyn(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.sleep(duration)
+    }
+    fn now_dyn(&self) -> Duration {
+        self.now()
+    }
+    fn unix_time_dyn(&self) -> Option<Duration> {
+        self.unix_time()
+    }
+}
+
+impl Runtime for AnyRuntime {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        self.0.spawn_dyn(task)
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.0.sleep_dyn(duration)
+    }
+    fn now(&self) -> Duration {
+        self.0.now_dyn()
+    }
+    fn unix_time(&self) -> Option<Duration> {
+        self.0.unix_time_dyn()
+    }
+}

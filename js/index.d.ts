@@ -1,0 +1,127 @@
+// Types of the paf npm package (both entries: Node and browsers/workers).
+
+/**
+ * A byte stream, the way JS platforms give one: Cloudflare's `connect()`,
+ * Deno's connections, `Duplex.toWeb(socket)` in Node, WebSocketStream.
+ */
+export interface StreamPair {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+  /** A name for the peer, for error reports. */
+  peer?: string;
+  /** On a server: the protocol the platform's TLS negotiated ("h2", "http/1.1"). */
+  alpn?: string;
+}
+
+/** Where paf asks `connect` to connect: an IPv6 literal comes without brackets. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** Opens a stream pair to an endpoint. */
+export type Connect = (endpoint: Endpoint) => StreamPair | Promise<StreamPair>;
+
+export interface TlsOptions {
+  /** More CA certificates to trust (PEM), besides the Mozilla roots. */
+  ca?: string;
+  /** Accept any certificate: encrypted, not authenticated. For tests. */
+  insecure?: boolean;
+}
+
+export interface ClientOptions {
+  /** How to open connections; `connectTcp` by default in Node. */
+  connect?: Connect;
+  /**
+   * The protocols offered by ALPN over TLS, best first; `["h2", "http/1.1"]`
+   * by default. `["h2"]` alone also speaks HTTP/2 to `http:` URLs (prior
+   * knowledge).
+   */
+  alpn?: Array<"h2" | "http/1.1">;
+  /** TLS, done by rustls inside the wasm module. */
+  tls?: TlsOptions;
+  /** Milliseconds until the response head has come (30 000; 0: none). */
+  timeout?: number;
+  /** Redirects followed (10; 0: a redirect is a response like any other). */
+  maxRedirects?: number;
+}
+
+export type RequestOptions = RequestInit & ClientOptions;
+
+/** A standard Response, which also says which protocol carried it. */
+export type PafResponse = Response & { readonly protocol: "HTTP/1.1" | "HTTP/2" };
+
+/**
+ * The errors of paf carry a `code`: "ECONNREFUSED", "ENOTFOUND",
+ * "ETIMEDOUT", "ERR_TLS", "ERR_HTTP2", "ERR_INVALID_URL", "ERR_REDIRECT",
+ * "ECONNECT" (another failure to connect) or "ERR_PAF".
+ */
+export interface PafError extends Error {
+  code: string;
+}
+
+/**
+ * `fetch` over paf: HTTP/1.1 or HTTP/2 (by ALPN, or prior knowledge), TLS
+ * in wasm, over the stream pairs `connect` opens. Connections are pooled
+ * per `connect` function and options.
+ */
+export function request(input: string | URL | Request, init?: RequestOptions): Promise<PafResponse>;
+
+/** A client with its own connection pool. */
+export class Client {
+  constructor(options?: ClientOptions);
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<PafResponse>;
+}
+
+export interface ServeOptions {
+  /** Speak HTTP/2 to clear-text clients that start with its preface (default true). */
+  h2c?: boolean;
+  /** Hears of failed connections and failed handlers. */
+  onError?: (error: unknown, peer?: string) => void;
+}
+
+export interface Server {
+  /** Stops accepting; the requests in flight finish. */
+  close(): void;
+  /** Resolves once the server has stopped. */
+  readonly closed: Promise<void>;
+}
+
+/**
+ * Serves each stream pair of `flows` with `handler`, over HTTP/2 or
+ * HTTP/1.1 (the pair's `alpn`, or its first bytes). Stops when `flows`
+ * ends or on `close()`.
+ */
+export function serve(
+  flows: AsyncIterable<StreamPair> | Iterable<StreamPair>,
+  handler: (request: Request) => Response | Promise<Response>,
+  options?: ServeOptions,
+): Server;
+
+/** Two stream pairs joined back to back: an in-memory connection. */
+export function pipe(): [StreamPair, StreamPair];
+
+/** In-memory connections: serve `flows`, connect with `connect`. */
+export function memoryListener(): {
+  flows: AsyncIterable<StreamPair>;
+  connect: Connect;
+  /** Ends `flows` (so a server on it stops) and refuses new connections. */
+  close(): void;
+};
+
+/** A listener of Node's: connections as an async iterable of pairs. */
+export interface Listener extends AsyncIterable<StreamPair> {
+  /** Resolves with the port once listening. */
+  readonly ready: Promise<number>;
+  /** Stops listening: the iterable ends, and a server on it stops. */
+  close(): void;
+}
+
+/** Node only: a TCP connection as a stream pair (the default `connect` there). */
+export function connectTcp(endpoint: Endpoint): Promise<StreamPair>;
+
+/** Node only: listens on TCP `port` (0: any), 127.0.0.1 by default. */
+export function listenTcp(port: number, host?: string): Listener;
+
+/** Node only: as `listenTcp`, with TLS by node:tls, HTTP/2 and HTTP/1.1 by ALPN. */
+export function listenTls(port: number, tls: { cert: string; key: string }, host?: string): Listener;

@@ -1,0 +1,104 @@
+// The Node entry of paf: loads the wasm module from disk, adds the TCP
+// (and TLS-terminating) adapters on node:net / node:tls, and makes
+// connectTcp the connect of request() by default.
+import { readFileSync } from "node:fs";
+import { connect as netConnect, createServer as netServer } from "node:net";
+import { Duplex } from "node:stream";
+import { createServer as tlsServer } from "node:tls";
+
+import { initSync } from "./dist/paf.js";
+import { setDefaultConnect } from "./index.js";
+
+initSync({ module: readFileSync(new URL("./dist/paf_bg.wasm", import.meta.url)) });
+
+export { Client, memoryListener, pipe, request, serve } from "./index.js";
+
+/** A connected socket as a stream pair (`Duplex.toWeb`). */
+function pairOf(socket) {
+  const { readable, writable } = Duplex.toWeb(socket);
+  return {
+    readable,
+    writable,
+    peer: `${socket.remoteAddress}:${socket.remotePort}`,
+    alpn: socket.alpnProtocol || undefined,
+  };
+}
+
+/**
+ * Opens a TCP connection to `{ host, port }` and gives it as a stream
+ * pair. The socket does not keep Node alive by itself (a pooled idle
+ * connection must not); requests in flight do.
+ */
+export function connectTcp({ host, port }) {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host, port, noDelay: true });
+    socket.once("error", reject);
+    socket.once("connect", () => {
+      socket.off("error", reject);
+      socket.unref();
+      resolve(pairOf(socket));
+    });
+  });
+}
+
+/** The accepted sockets of `server` as an async iterable of pairs. */
+function listening(server, port, host, event) {
+  const queue = [];
+  const waiting = [];
+  let ended = false;
+  const end = () => {
+    ended = true;
+    for (const next of waiting.splice(0)) next({ done: true, value: undefined });
+  };
+  server.on(event, (socket) => {
+    socket.setNoDelay(true);
+    const pair = pairOf(socket);
+    const next = waiting.shift();
+    if (next) next({ done: false, value: pair });
+    else queue.push(pair);
+  });
+  server.on("close", end);
+  const ready = new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve(server.address().port);
+    });
+  });
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next() {
+      if (queue.length) return Promise.resolve({ done: false, value: queue.shift() });
+      if (ended) return Promise.resolve({ done: true, value: undefined });
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    /** Resolves with the port once listening (useful with port 0). */
+    ready,
+    /** Stops listening: the iterable ends, and a server on it stops. */
+    close() {
+      server.close();
+      end();
+    },
+  };
+}
+
+/**
+ * Listens on TCP `port` (0 for any; `host` 127.0.0.1 by default) and
+ * gives the connections as an async iterable of stream pairs, for serve().
+ */
+export function listenTcp(port, host = "127.0.0.1") {
+  return listening(netServer({ noDelay: true }), port, host, "connection");
+}
+
+/**
+ * As listenTcp, with TLS done by node:tls (`{ cert, key }` in PEM),
+ * offering HTTP/2 and HTTP/1.1 by ALPN: each pair says which in `alpn`.
+ */
+export function listenTls(port, { cert, key }, host = "127.0.0.1") {
+  const server = tlsServer({ cert, key, ALPNProtocols: ["h2", "http/1.1"] });
+  return listening(server, port, host, "secureConnection");
+}
+
+setDefaultConnect(connectTcp);

@@ -1,0 +1,192 @@
+// request() and Client in Node against real servers: the native
+// `paf serve` (HTTP/1.1, h2c, TLS with ALPN), nginx (HTTP/1.1, and TLS
+// with HTTP/2) and Node's own http2 server.
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import http2 from "node:http2";
+import { after, before, describe, test } from "node:test";
+
+import { Client, connectTcp, request } from "../node.js";
+import { certificates, nginx, pafServe, scratch } from "./peers.mjs";
+
+/** A connectTcp that counts the connections it opens. */
+function counting() {
+  const counted = async (endpoint) => {
+    counted.opened.push(endpoint);
+    return connectTcp(endpoint);
+  };
+  counted.opened = [];
+  return counted;
+}
+
+const work = scratch("client");
+const certs = certificates(work.dir);
+after(() => work.cleanup());
+
+describe("against paf serve", () => {
+  let plain, tls;
+  before(async () => {
+    plain = await pafServe("--h2c");
+    tls = await pafServe("--tls-cert", certs.certFile, "--tls-key", certs.keyFile);
+  });
+  after(async () => {
+    await plain?.stop();
+    await tls?.stop();
+  });
+
+  test("HTTP/1.1: status, headers and body, one connection for many requests", async () => {
+    const connect = counting();
+    for (let i = 0; i < 5; i++) {
+      const response = await request(`http://127.0.0.1:${plain.port}/bytes/1000`, { connect });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("content-length"), "1000");
+      assert.equal(response.protocol, "HTTP/1.1");
+      const body = new Uint8Array(await response.arrayBuffer());
+      assert.equal(body.length, 1000);
+      assert.equal(body[300], 300 % 251);
+    }
+    assert.equal(connect.opened.length, 1, "the connection is reused");
+    assert.deepEqual(connect.opened[0], { host: "127.0.0.1", port: plain.port });
+  });
+
+  test("HTTP/1.1: a request body streamed up and back", async () => {
+    const chunks = ["one ", "two ", "three"];
+    const body = new ReadableStream({
+      pull(controller) {
+        const next = chunks.shift();
+        if (next === undefined) controller.close();
+        else controller.enqueue(new TextEncoder().encode(next));
+      },
+    });
+    const response = await request(`http://127.0.0.1:${plain.port}/echo`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "text/plain" },
+    });
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), "one two three");
+  });
+
+  test("HTTP/1.1: a large body streams in chunks", async () => {
+    const response = await request(`http://127.0.0.1:${plain.port}/bytes/4194304`);
+    let total = 0;
+    let chunks = 0;
+    for await (const chunk of response.body) {
+      total += chunk.length;
+      chunks++;
+    }
+    assert.equal(total, 4 * 1024 * 1024);
+    assert.ok(chunks > 1, `${chunks} chunk(s)`);
+  });
+
+  test("h2c by prior knowledge with alpn: ['h2']", async () => {
+    const response = await request(`http://127.0.0.1:${plain.port}/echo`, { method: "PUT", body: "over h2c", alpn: ["h2"] });
+    assert.equal(response.protocol, "HTTP/2");
+    assert.equal(await response.text(), "over h2c");
+  });
+
+  test("TLS in wasm: HTTP/2 by ALPN, HTTP/1.1 when asked, the CA given", async () => {
+    const url = `https://127.0.0.1:${tls.port}/echo`;
+    const h2 = await request(url, { method: "POST", body: "secret", tls: { ca: certs.ca } });
+    assert.equal(h2.protocol, "HTTP/2");
+    assert.equal(await h2.text(), "secret");
+    const h1 = await request(url, { method: "POST", body: "secret", tls: { ca: certs.ca }, alpn: ["http/1.1"] });
+    assert.equal(h1.protocol, "HTTP/1.1");
+    assert.equal(await h1.text(), "secret");
+  });
+
+  test("TLS in wasm: an unknown CA is refused, unless insecure", async () => {
+    const url = `https://127.0.0.1:${tls.port}/`;
+    await assert.rejects(request(url), (error) => {
+      assert.equal(error.code, "ERR_TLS");
+      assert.match(error.message, /certificate/);
+      return true;
+    });
+    const response = await request(url, { tls: { insecure: true } });
+    assert.equal(response.status, 200);
+    await response.body.cancel();
+  });
+
+  test("errors: refused, a dead host's timeout, invalid URLs", async () => {
+    const closed = await (await import("./peers.mjs")).freePort();
+    await assert.rejects(request(`http://127.0.0.1:${closed}/`), { code: "ECONNREFUSED" });
+    await assert.rejects(request("ftp://127.0.0.1/"), { code: "ERR_INVALID_URL" });
+    const client = new Client({ timeout: 200, connect: () => new Promise(() => {}) });
+    await assert.rejects(client.fetch("http://never.test/"), { code: "ETIMEDOUT" });
+  });
+
+  test("an aborted request rejects with the signal's reason", async () => {
+    const controller = new AbortController();
+    const pending = request(`http://127.0.0.1:${plain.port}/delay/300`, { signal: controller.signal });
+    controller.abort(new Error("no longer wanted"));
+    await assert.rejects(pending, /no longer wanted/);
+  });
+});
+
+describe("against nginx", () => {
+  let peer, dir;
+  before(async () => {
+    dir = scratch("nginx");
+    peer = await nginx(dir.dir, certs);
+  });
+  after(async () => {
+    await peer?.stop();
+    dir?.cleanup();
+  });
+
+  test("HTTP/1.1, one keep-alive connection", async () => {
+    const connect = counting();
+    const seen = new Set();
+    for (let i = 1; i <= 3; i++) {
+      const response = await request(`http://127.0.0.1:${peer.port}/conn`, { connect });
+      assert.equal(await response.text(), "HTTP/1.1\n");
+      assert.equal(response.headers.get("x-connection-requests"), String(i));
+      seen.add(response.headers.get("x-connection"));
+    }
+    assert.equal(seen.size, 1);
+    assert.equal(connect.opened.length, 1);
+    const file = await request(`http://127.0.0.1:${peer.port}/hello`, { connect });
+    assert.equal(await file.text(), "hello from nginx\n");
+  });
+
+  test("TLS with HTTP/2 by ALPN, streams on one connection", async () => {
+    const connect = counting();
+    const url = `https://127.0.0.1:${peer.tlsPort}/conn`;
+    const responses = await Promise.all([1, 2, 3].map(() => request(url, { connect, tls: { ca: certs.ca } })));
+    for (const response of responses) {
+      assert.equal(response.protocol, "HTTP/2");
+      assert.equal(await response.text(), "HTTP/2.0\n");
+    }
+    assert.equal(connect.opened.length, 1, "HTTP/2 multiplexes");
+  });
+});
+
+describe("against Node's http2 server", () => {
+  let server, port;
+  before(async () => {
+    server = http2.createSecureServer({ cert: certs.cert, key: certs.key }, (req, res) => {
+      let body = "";
+      req.setEncoding("utf8");
+      req.on("data", (chunk) => (body += chunk));
+      req.on("end", () => {
+        res.setHeader("x-seen-method", req.method);
+        res.end(`node http2 got ${JSON.stringify(body)} for ${req.url}`);
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    port = server.address().port;
+  });
+  after(() => new Promise((resolve) => server.close(resolve)));
+
+  test("HTTP/2 over TLS in wasm, with a body and headers", async () => {
+    const response = await request(`https://127.0.0.1:${port}/path?q=1`, {
+      method: "PATCH",
+      body: "payload",
+      tls: { ca: certs.ca },
+    });
+    assert.equal(response.protocol, "HTTP/2");
+    assert.equal(response.headers.get("x-seen-method"), "PATCH");
+    assert.equal(await response.text(), 'node http2 got "payload" for /path?q=1');
+  });
+});

@@ -1,0 +1,144 @@
+// serve() in Node, against real clients: fetch (undici), Node's http2
+// client, curl (HTTP/1.1, h2c, and TLS with ALPN through listenTls), and
+// paf's own client over in-memory pipes.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import http2 from "node:http2";
+import { promisify } from "node:util";
+import { after, before, describe, test } from "node:test";
+
+import { listenTcp, listenTls, memoryListener, request, serve } from "../node.js";
+import { certificates, scratch } from "./peers.mjs";
+
+const run = promisify(execFile);
+
+/** Answers with what it was asked, streaming /count/N chunks. */
+async function handler(request) {
+  const url = new URL(request.url);
+  if (url.pathname === "/fail") throw new Error("the handler failed on purpose");
+  if (url.pathname.startsWith("/count/")) {
+    let left = Number(url.pathname.slice("/count/".length));
+    const body = new ReadableStream({
+      pull(controller) {
+        if (left-- === 0) controller.close();
+        else controller.enqueue(new TextEncoder().encode(`line ${left}\n`));
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/plain" } });
+  }
+  const body = await request.text();
+  return Response.json(
+    { method: request.method, path: url.pathname + url.search, body, agent: request.headers.get("user-agent") },
+    { status: 201, headers: { "x-served-by": "paf in node" } },
+  );
+}
+
+const work = scratch("server");
+const certs = certificates(work.dir);
+after(() => work.cleanup());
+
+describe("a paf server in Node", () => {
+  let listener, server, port, failures;
+  before(async () => {
+    failures = [];
+    listener = listenTcp(0);
+    server = serve(listener, handler, { onError: (error) => failures.push(error) });
+    port = await listener.ready;
+  });
+  after(async () => {
+    listener.close();
+    await server.closed;
+  });
+
+  test("answers fetch (undici) over HTTP/1.1, keep-alive", async () => {
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`http://127.0.0.1:${port}/echo?i=${i}`, { method: "POST", body: "from undici" });
+      assert.equal(response.status, 201);
+      assert.equal(response.headers.get("x-served-by"), "paf in node");
+      assert.deepEqual(await response.json(), { method: "POST", path: `/echo?i=${i}`, body: "from undici", agent: "node" });
+    }
+  });
+
+  test("streams a response body", async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/count/1000`);
+    const text = await response.text();
+    assert.equal(text.split("\n").length, 1001);
+    assert.ok(text.startsWith("line 999\n"));
+  });
+
+  test("a handler that throws costs its request a 500", async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/fail`);
+    assert.equal(response.status, 500);
+    assert.match(String(failures.at(-1)), /failed on purpose/);
+  });
+
+  test("answers Node's http2 client (h2c by prior knowledge)", async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const stream = session.request({ ":method": "POST", ":path": "/h2" });
+      stream.end("from node http2");
+      const [headers, body] = await new Promise((resolve, reject) => {
+        let head;
+        let text = "";
+        stream.on("response", (h) => (head = h));
+        stream.setEncoding("utf8");
+        stream.on("data", (chunk) => (text += chunk));
+        stream.on("end", () => resolve([head, text]));
+        stream.on("error", reject);
+      });
+      assert.equal(headers[":status"], 201);
+      assert.equal(JSON.parse(body).body, "from node http2");
+    } finally {
+      session.close();
+    }
+  });
+
+  test("answers curl over HTTP/1.1 and h2c", async () => {
+    const h1 = await run("curl", ["-sS", "--http1.1", "-d", "from curl", `http://127.0.0.1:${port}/c`]);
+    assert.equal(JSON.parse(h1.stdout).body, "from curl");
+    const h2 = await run("curl", ["-sS", "--http2-prior-knowledge", "-w", "\n%{http_version}", `http://127.0.0.1:${port}/c2`]);
+    const [json, version] = h2.stdout.split("\n");
+    assert.equal(JSON.parse(json).path, "/c2");
+    assert.equal(version, "2");
+  });
+});
+
+describe("TLS by node:tls (listenTls), the protocol by ALPN", () => {
+  let listener, server, port;
+  before(async () => {
+    listener = listenTls(0, certs);
+    server = serve(listener, handler);
+    port = await listener.ready;
+  });
+  after(async () => {
+    listener.close();
+    await server.closed;
+  });
+
+  test("curl over HTTP/2 and HTTP/1.1", async () => {
+    for (const [flag, expected] of [["--http2", "2"], ["--http1.1", "1.1"]]) {
+      const { stdout } = await run("curl", ["-sS", flag, "--cacert", certs.caFile, "-w", "\n%{http_version}", `https://127.0.0.1:${port}/tls`]);
+      const [json, version] = stdout.split("\n");
+      assert.equal(JSON.parse(json).path, "/tls");
+      assert.equal(version, expected, flag);
+    }
+  });
+
+  test("paf's client, TLS in wasm against TLS in Node", async () => {
+    const response = await request(`https://127.0.0.1:${port}/both`, { method: "POST", body: "x", tls: { ca: certs.ca } });
+    assert.equal(response.protocol, "HTTP/2");
+    assert.equal((await response.json()).agent, "paf/0.1.0");
+  });
+});
+
+test("a server and a client in one process, over in-memory pipes", async () => {
+  const { flows, connect, close } = memoryListener();
+  const server = serve(flows, handler);
+  for (const alpn of [["http/1.1"], ["h2"]]) {
+    const response = await request("http://memory.test/pipe", { connect, alpn, method: "POST", body: "in memory" });
+    assert.equal(response.protocol, alpn[0] === "h2" ? "HTTP/2" : "HTTP/1.1");
+    assert.equal((await response.json()).body, "in memory");
+  }
+  close();
+  await server.closed;
+});

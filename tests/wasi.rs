@@ -1,0 +1,341 @@
+//! paf inside wasmtime, against real peers: curl against the command
+//! component (`paf.wasm serve`, wasi:sockets) and against `paf-host` with
+//! the library and httpbin components (host-handed flows, TLS terminated by
+//! the host, traps and deadlines answered 500); the component's client
+//! (`paf.wasm get`, `paf-host get`) against the native `paf serve` and
+//! nginx, with TLS by rustls inside the component.
+//!
+//! They need wasmtime, the release components and paf-host: run them with
+//! `scripts/test-wasi`, which builds those, sets `PAF_WASMTIME`,
+//! `PAF_COMPONENTS` and `PAF_HOST`, and runs the ignored tests here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+
+/// The bound of every wait for a peer to listen.
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn wasmtime() -> Command {
+    Command::new(std::env::var_os("PAF_WASMTIME").unwrap_or_else(|| "wasmtime".into()))
+}
+
+fn component(name: &str) -> PathBuf {
+    let dir = std::env::var_os("PAF_COMPONENTS").expect("PAF_COMPONENTS: run scripts/test-wasi");
+    let path = Path::new(&dir).join(name);
+    assert!(path.exists(), "{} is missing: run scripts/test-wasi", path.display());
+    path
+}
+
+fn paf_host() -> Command {
+    Command::new(std::env::var_os("PAF_HOST").expect("PAF_HOST: run scripts/test-wasi"))
+}
+
+/// A child process, killed when dropped.
+struct Peer(Child);
+
+impl Peer {
+    /// Starts `command` and waits until it listens on `port`.
+    fn start(mut command: Command, port: u16) -> Peer {
+        let child = command.stdin(Stdio::null()).spawn().unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
+        let mut peer = Peer(child);
+        let deadline = Instant::now() + LIMIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = peer.0.try_wait() {
+                panic!("{command:?} exited early with {status}");
+            }
+            assert!(Instant::now() < deadline, "{command:?} did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peer
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("paf-wasi-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A test CA, and a certificate it signed for `localhost` and
+/// `127.0.0.1`, written as `ca.pem`, `cert.pem` and `key.pem` in `dir`.
+fn certificates(dir: &Scratch) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, "paf wasi test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = params.self_signed(&ca_key).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "localhost");
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    dir.write("ca.pem", ca.pem());
+    dir.write("cert.pem", cert.pem());
+    dir.write("key.pem", key.serialize_pem());
+}
+
+/// Runs `command` to its end, bounded, and gives what it printed.
+fn run(command: &mut Command) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    receiver.recv_timeout(LIMIT).unwrap_or_else(|_| panic!("{command:?} took over {LIMIT:?}")).unwrap()
+}
+
+/// curl's body and, after it, the HTTP version and the status.
+fn curl(args: &[&str]) -> (Vec<u8>, String) {
+    let mut command = Command::new("curl");
+    command.args(["-sS", "--max-time", "20", "-w", "\n%{http_version} %{http_code}"]).args(args);
+    let output = run(&mut command);
+    assert!(output.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let mut body = output.stdout;
+    let at = body.iter().rposition(|&b| b == b'\n').unwrap();
+    let tail = String::from_utf8(body.split_off(at + 1)).unwrap();
+    body.pop();
+    (body, tail)
+}
+
+/// The bytes of `/bytes/{n}`: byte `i` is `i % 251`.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// `paf.wasm serve` in wasmtime, on `wasi:sockets`.
+fn command_component_server(port: u16) -> Peer {
+    let mut command = wasmtime();
+    command.args(["run", "-S", "inherit-network", "-S", "allow-ip-name-lookup"]);
+    command.arg(component("paf.wasm")).args(["serve", "--h2c", "--port", &port.to_string()]);
+    Peer::start(command, port)
+}
+
+#[test]
+#[ignore = "needs wasmtime and the components: scripts/test-wasi"]
+fn the_command_component_answers_curl_over_http1_and_h2c() {
+    let port = free_port();
+    let _server = command_component_server(port);
+    let base = format!("http://127.0.0.1:{port}");
+
+    let (body, tail) = curl(&[&format!("{base}/bytes/100000")]);
+    assert_eq!(tail, "1.1 200");
+    assert_eq!(body, pattern(100_000));
+
+    let (body, tail) = curl(&["--http2-prior-knowledge", "-H", "x-test: wasi", &format!("{base}/headers")]);
+    assert_eq!(tail, "2 200");
+    assert!(String::from_utf8(body).unwrap().contains(r#""x-test": "wasi""#));
+
+    let upload: Vec<u8> = pattern(300_000);
+    let scratch = Scratch::new("upload");
+    let file = scratch.write("upload.bin", &upload);
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let (body, _) = curl(&[version, "--data-binary", &format!("@{}", file.display()), &format!("{base}/echo")]);
+        assert_eq!(body.len(), upload.len(), "{version}");
+        assert!(body == upload, "{version}: the echo differs");
+    }
+
+    let (body, tail) = curl(&[&format!("{base}/stream/3")]);
+    assert_eq!((String::from_utf8(body).unwrap().lines().count(), tail.as_str()), (3, "1.1 200"));
+    let (body, _) = curl(&[&format!("{base}/")]);
+    assert!(String::from_utf8(body).unwrap().contains("/bytes/N"));
+    let (_, tail) = curl(&[&format!("{base}/delay/50")]);
+    assert_eq!(tail, "1.1 200");
+    let (_, tail) = curl(&[&format!("{base}/nowhere")]);
+    assert_eq!(tail, "1.1 404");
+}
+
+/// `paf-host serve` with the library and httpbin components.
+fn host_server(port: u16, cache: &Path, extra: &[&str]) -> Peer {
+    let mut command = paf_host();
+    command.arg("serve").arg("--component").arg(component("paf_library.wasm"));
+    command.arg("--handler").arg(component("paf_httpbin.wasm")).arg("--cache").arg(cache);
+    command.args(["--port", &port.to_string(), "--handler-timeout", "1000"]).args(extra);
+    Peer::start(command, port)
+}
+
+#[test]
+#[ignore = "needs paf-host and the components: scripts/test-wasi"]
+fn paf_host_serves_the_handler_component_and_survives_traps_and_spins() {
+    let scratch = Scratch::new("host");
+    let port = free_port();
+    let _host = host_server(port, &scratch.0, &[]);
+    let base = format!("http://127.0.0.1:{port}");
+
+    let (body, tail) = curl(&[&format!("{base}/bytes/70000")]);
+    assert_eq!((tail.as_str(), body == pattern(70_000)), ("1.1 200", true));
+    let (body, tail) = curl(&["--http2-prior-knowledge", &format!("{base}/headers")]);
+    assert_eq!(tail, "2 200");
+    assert!(String::from_utf8(body).unwrap().contains(r#""user-agent": "curl/"#));
+    let (body, _) = curl(&["--data-binary", "hello from curl", &format!("{base}/echo")]);
+    assert_eq!(body, b"hello from curl");
+
+    let (body, tail) = curl(&[&format!("{base}/trap")]);
+    assert_eq!(tail, "1.1 500");
+    assert!(String::from_utf8_lossy(&body).starts_with("the handler failed"), "{}", String::from_utf8_lossy(&body));
+    let started = Instant::now();
+    let (_, tail) = curl(&["--http2-prior-knowledge", &format!("{base}/spin")]);
+    assert_eq!(tail, "2 500");
+    assert!(started.elapsed() < Duration::from_secs(10), "the deadline is 1 s");
+
+    // Still up, on the same connection and on new ones.
+    let (_, tail) = curl(&[&format!("{base}/status/201")]);
+    assert_eq!(tail, "1.1 201");
+    let trap_then_ok = curl(&[&format!("{base}/trap"), "--next", "-w", "\n%{http_version} %{http_code}", &format!("{base}/status/202")]);
+    assert!(trap_then_ok.1.ends_with("1.1 202"), "{trap_then_ok:?}");
+
+    // A second host start finds the compiled components in the cache.
+    assert!(std::fs::read_dir(&scratch.0).unwrap().count() >= 2, "the cache holds both components");
+}
+
+#[test]
+#[ignore = "needs paf-host and the components: scripts/test-wasi"]
+fn paf_host_terminates_tls_and_hands_the_alpn_result_to_the_component() {
+    let scratch = Scratch::new("host-tls");
+    certificates(&scratch);
+    let port = free_port();
+    let (cert, key) = (scratch.0.join("cert.pem"), scratch.0.join("key.pem"));
+    let extra = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
+    let _host = host_server(port, &scratch.0.join("cache"), &extra);
+    let url = format!("https://localhost:{port}/bytes/20000");
+    let ca = scratch.0.join("ca.pem");
+    for (version, expected) in [("--http2", "2 200"), ("--http1.1", "1.1 200")] {
+        let (body, tail) = curl(&["--cacert", ca.to_str().unwrap(), version, &url]);
+        assert_eq!(tail, expected);
+        assert!(body == pattern(20_000), "{version}");
+    }
+}
+
+/// The native `paf serve`, with h2c.
+fn native_server(port: u16) -> Peer {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paf"));
+    command.args(["serve", "--h2c", "--port", &port.to_string()]);
+    Peer::start(command, port)
+}
+
+/// `paf.wasm get` in wasmtime, with `dir` readable as `/data`.
+fn component_get(args: &[&str], dir: Option<&Path>) -> Output {
+    let mut command = wasmtime();
+    command.args(["run", "-S", "inherit-network", "-S", "allow-ip-name-lookup"]);
+    if let Some(dir) = dir {
+        command.arg("--dir").arg(format!("{}::/data", dir.display()));
+    }
+    command.arg(component("paf.wasm")).arg("get").args(args);
+    let output = run(&mut command);
+    assert!(output.status.success(), "paf.wasm get {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+#[test]
+#[ignore = "needs wasmtime and the components: scripts/test-wasi"]
+fn the_component_client_fetches_from_the_native_server_over_wasi_sockets() {
+    let port = free_port();
+    let _server = native_server(port);
+    for host in ["127.0.0.1", "localhost"] {
+        let output = component_get(&[&format!("http://{host}:{port}/bytes/200000")], None);
+        assert_eq!(String::from_utf8_lossy(&output.stderr).trim(), "HTTP/1.1 200 OK");
+        assert!(output.stdout == pattern(200_000), "{host}: the body differs");
+    }
+    let output = component_get(&["--http2-prior-knowledge", &format!("http://127.0.0.1:{port}/stream/5")], None);
+    assert_eq!(String::from_utf8_lossy(&output.stderr).trim(), "HTTP/2.0 200 OK");
+    assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 5);
+}
+
+#[test]
+#[ignore = "needs wasmtime, nginx and the components: scripts/test-wasi"]
+fn the_component_client_speaks_tls_with_rustls_to_nginx() {
+    let scratch = Scratch::new("nginx");
+    certificates(&scratch);
+    std::fs::create_dir_all(scratch.0.join("www")).unwrap();
+    scratch.write("www/hello.txt", "hello from nginx\n");
+    let port = free_port();
+    let d = scratch.0.display();
+    let conf = format!(
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  server {{
+    listen 127.0.0.1:{port} ssl http2;
+    ssl_certificate {d}/cert.pem;
+    ssl_certificate_key {d}/key.pem;
+    root {d}/www;
+  }}
+}}
+"
+    );
+    let conf = scratch.write("nginx.conf", conf);
+    let mut nginx = Command::new("/usr/sbin/nginx");
+    nginx.arg("-p").arg(&scratch.0).arg("-e").arg(scratch.0.join("error.log")).arg("-c").arg(conf);
+    let _nginx = Peer::start(nginx, port);
+
+    let url = format!("https://localhost:{port}/hello.txt");
+    let output = component_get(&["-v", "--cacert", "/data/ca.pem", &url], Some(&scratch.0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("HTTP/2.0 200 OK"), "{stderr}");
+    assert!(stderr.contains("< server: nginx"), "{stderr}");
+    assert_eq!(output.stdout, b"hello from nginx\n");
+
+    let output = component_get(&["--http1.1", "--cacert", "/data/ca.pem", &url], Some(&scratch.0));
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("HTTP/1.1 200 OK"));
+
+    // Without our CA, the Mozilla roots refuse the certificate.
+    let mut command = wasmtime();
+    command.args(["run", "-S", "inherit-network", "-S", "allow-ip-name-lookup"]).arg(component("paf.wasm"));
+    let output = run(command.args(["get", &url]));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("certificate"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs paf-host and the components: scripts/test-wasi"]
+fn the_library_client_fetches_through_the_host_resolver() {
+    let port = free_port();
+    let _server = native_server(port);
+    let scratch = Scratch::new("host-get");
+    let mut command = paf_host();
+    command.arg("get").arg("--component").arg(component("paf_library.wasm")).arg("--cache").arg(&scratch.0);
+    let output = run(command.arg(format!("http://localhost:{port}/bytes/90000")));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stderr).trim(), "HTTP/1.1 200");
+    assert!(output.stdout == pattern(90_000));
+}

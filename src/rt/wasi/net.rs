@@ -111,13 +111,23 @@ async fn connect_one(address: SocketAddr) -> Result<TcpStream, ErrorCode> {
     }
 }
 
-/// The socket addresses of `host` (a domain name or an IP literal, with or
-/// without brackets) and `port`, through `wasi:sockets/ip-name-lookup`
-/// (which parses an IP literal without a lookup).
+/// The socket addresses of `host` (a domain name or an IP literal, `[::1]`
+/// as URLs write IPv6) and `port`, through `wasi:sockets/ip-name-lookup`.
+/// An IP literal is not looked up: a component without the permission to
+/// look names up can still reach addresses.
 ///
 /// The error reads "could not resolve host example.invalid: ...".
 pub async fn lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    let name = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let name = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(bracketed) => match bracketed.parse::<Ipv6Addr>() {
+            Ok(ip) => return Ok(vec![SocketAddr::new(IpAddr::V6(ip), port)]),
+            Err(_) => host,
+        },
+        None => host,
+    };
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
     if name.is_empty() {
         let message = "could not resolve host: the host name is empty";
         return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
@@ -229,7 +239,9 @@ fn error(code: ErrorCode, context: &str) -> io::Error {
         ErrorCode::AccessDenied => " (give the component network access: wasmtime run -S inherit-network)",
         _ => "",
     };
-    io::Error::new(kind, format!("{context}: {}{hint}", code.message().trim_end_matches('.')))
+    // The message's first line ("Access denied."); the rest is POSIX lore.
+    let what = code.message().lines().next().unwrap_or_default().trim_end_matches('.').to_lowercase();
+    io::Error::new(kind, format!("{context}: {what}{hint}"))
 }
 
 fn family(address: SocketAddr) -> IpAddressFamily {

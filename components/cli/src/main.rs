@@ -22,9 +22,9 @@ use clap::{Parser, Subcommand};
 use http::header::{self, HeaderValue};
 use http_body_util::BodyExt;
 use paf::alpn::Protocol;
-use paf::mimic::Ctx;
+use paf::client::ClientBuilder;
 use paf::rt::wasi::{self, TcpListener, Wasi};
-use paf::tls::{self, ClientTls};
+use paf::tls::ClientTls;
 use paf::{Body, Config, Incoming, Method, Request, Response, StatusCode, Switch, Uri};
 
 #[derive(Debug, Parser)]
@@ -130,15 +130,20 @@ async fn get(args: GetArgs) -> Result<(), String> {
         let pem = std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
         client_tls = client_tls.only_roots_pem(&pem).map_err(|err| format!("{}: {err}", path.display()))?;
     }
+    let mut client = ClientBuilder::new(wasi::platform())
+        .tls(client_tls)
+        .http2_prior_knowledge(args.http2_prior_knowledge)
+        .max_redirects(0);
     if args.http1 {
-        client_tls = client_tls.alpn(vec![Protocol::Http1.alpn_id().to_vec()]);
+        client = client.alpn(vec![Protocol::Http1]);
     }
-    let context = Ctx::new().add(&tls::CONFIG, client_tls.build());
     let mut request = Request::get(uri).body(Body::empty()).map_err(|err| format!("cannot build the request: {err}"))?;
     let headers = request.headers_mut();
     headers.insert(header::USER_AGENT, HeaderValue::from_static(concat!("paf/", env!("CARGO_PKG_VERSION"))));
     headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-    let response = wasi::fetch(request, &context, args.http2_prior_knowledge)
+    let response = client
+        .build()
+        .request(request)
         .await
         .map_err(|err| format!("request to {} failed: {err}", args.url))?;
     eprintln!("{:?} {}", response.version(), response.status());

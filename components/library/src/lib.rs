@@ -23,7 +23,8 @@ use paf::flow::BoxFuture;
 use paf::mimic::{self, req, Ctx, Priority, Value, Witness};
 use paf::rt::wasi::{self, Streams, HOST, PORT};
 use paf::tls::{self, Endpoint, Global, TlsStream};
-use paf::{Body, BoxError, Config, Incoming, StatusCode};
+use paf::client::ClientBuilder;
+use paf::{Body, BoxError, Client, Config, Incoming, StatusCode};
 use bindings::paf::http::{handler, resolver, types};
 
 mod bindings {
@@ -96,7 +97,7 @@ impl client::Guest for Library {
             *http_request.method_mut() = request.method.parse().map_err(|_| format!("invalid method {:?}", request.method))?;
             *http_request.uri_mut() = request.uri.parse().map_err(|err| format!("invalid URL {}: {err}", request.uri))?;
             *http_request.headers_mut() = wasi::from_fields(request.headers).map_err(|err| err.to_string())?;
-            let response = wasi::fetch(http_request, &HOST_RESOLVER, false).await.map_err(|err| err.to_string())?;
+            let response = CLIENT.request(http_request).await.map_err(|err| err.to_string())?;
             let (parts, body) = response.into_parts();
             Ok(client::Response {
                 status: parts.status.as_u16(),
@@ -107,6 +108,11 @@ impl client::Guest for Library {
         })
     }
 }
+
+/// The client of every `send`: its connections are pooled between calls.
+static CLIENT: Global<Client> = Global::new(|| {
+    ClientBuilder::new(wasi::platform()).context(HOST_RESOLVER.clone()).max_redirects(0).build()
+});
 
 /// A response body, read by the caller piece by piece: each read runs the
 /// executor until data comes (the connection's task goes on meanwhile).

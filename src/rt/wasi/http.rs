@@ -1,44 +1,15 @@
-//! Requests in a component: [`fetch`] sends one over the transports of
-//! this module (and whatever a context adds: a host's resolver), [`call`]
-//! answers one with a [`Handler`] in memory.
+//! Requests handed to a component whole (the `paf:http/handler` interface):
+//! [`call`] answers one with a [`Handler`], and [`Fields`] carry headers.
 
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
 
-use super::{ctx, https_ctx, Wasi, HOST, PORT};
+use super::Wasi;
 use crate::alpn::{self, Protocol};
-use crate::mimic::{self, Ctx};
 use crate::serve::{Handler, Serve};
 use crate::{Body, Config, Error, Flow, Incoming};
-
-/// Sends `request` (its URI absolute, `http` or `https`) over a flow that
-/// mimic resolves from [`ctx`] or [`https_ctx`] with `context` on top (a
-/// [`tls::CONFIG`](crate::tls::CONFIG), another protocol), and answers
-/// with the response head; the body streams from the [`Incoming`]. The
-/// protocol is what TLS negotiated by ALPN, or on clear text HTTP/1.1, or
-/// HTTP/2 when `prior_knowledge` says so. Redirects are not followed.
-pub async fn fetch(request: Request<Body>, context: &Ctx, prior_knowledge: bool) -> Result<Response<Incoming>, Error> {
-    let uri = request.uri();
-    let invalid = |reason: &str| Error::InvalidUrl { url: uri.to_string(), reason: reason.to_string() };
-    let (is_tls, default_port) = match uri.scheme_str() {
-        Some("http") => (false, 80),
-        Some("https") => (true, 443),
-        Some(_) => return Err(invalid("use http:// or https://")),
-        None => return Err(invalid("no scheme (write http://host/path)")),
-    };
-    let host = uri.host().filter(|host| !host.is_empty()).ok_or_else(|| invalid("no host"))?;
-    let port = uri.port_u16().unwrap_or(default_port);
-    let transports = if is_tls { https_ctx() } else { ctx() };
-    let resolved = transports.merge(context).add(&HOST, host.to_string()).add(&PORT, port);
-    let flow = mimic::resolve(&resolved).await?;
-    let protocol = match (is_tls, prior_knowledge) {
-        (false, true) => Protocol::Http2,
-        _ => Protocol::of_flow(&flow),
-    };
-    alpn::run(protocol, request, flow, &Config::default(), &Wasi).await
-}
 
 /// Answers `request` with `handler`, through an in-memory HTTP/1.1
 /// connection: the handler gets a real [`Incoming`], as from a socket.

@@ -64,7 +64,7 @@ mod net;
 mod stream;
 
 pub use executor::{block_on, now, sleep, spawn};
-pub use http::{call, fetch, from_fields, to_fields, Fields};
+pub use http::{call, from_fields, to_fields, Fields};
 pub use net::{connect_tcp, lookup, TcpListener, TcpStream};
 pub use stream::Streams;
 

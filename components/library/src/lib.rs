@@ -156,9 +156,12 @@ const RESOLVER_PRIORITY: Priority = Priority::new(90);
 /// TLS over the host's resolver: before TLS over `wasi:sockets` (50).
 const RESOLVER_TLS_PRIORITY: Priority = Priority::new(45);
 
+/// A protocol registered with mimic: its endpoint value and its witness.
+type Registered<Endpoint, Transport> = (Value<Endpoint>, Witness<Transport>);
+
 /// The imported resolver as a mimic protocol: its endpoint is a host and
 /// a port, its flows are [`Streams`].
-static RESOLVER: Global<(Value<(String, u16)>, Witness<Streams>)> = Global::new(|| {
+static RESOLVER: Global<Registered<(String, u16), Streams>> = Global::new(|| {
     mimic::register(
         "host-resolver",
         RESOLVER_PRIORITY,
@@ -166,7 +169,7 @@ static RESOLVER: Global<(Value<(String, u16)>, Witness<Streams>)> = Global::new(
     )
 });
 
-static RESOLVER_TLS: Global<(Value<Endpoint>, Witness<TlsStream>)> =
+static RESOLVER_TLS: Global<Registered<Endpoint, TlsStream>> =
     Global::new(|| mimic::register("tls-over-host-resolver", RESOLVER_TLS_PRIORITY, TlsOverResolver));
 
 /// The folds that offer the resolver to mimic: for clear text, and under

@@ -163,6 +163,7 @@ describe("against nginx", () => {
 
 describe("against Node's http2 server", () => {
   let server, port;
+  const sessions = new Set();
   before(async () => {
     server = http2.createSecureServer({ cert: certs.cert, key: certs.key }, (req, res) => {
       let body = "";
@@ -173,11 +174,16 @@ describe("against Node's http2 server", () => {
         res.end(`node http2 got ${JSON.stringify(body)} for ${req.url}`);
       });
     });
+    server.on("session", (session) => sessions.add(session));
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
     port = server.address().port;
   });
-  after(() => new Promise((resolve) => server.close(resolve)));
+  after(async () => {
+    // paf's pooled connection would keep close() waiting.
+    for (const session of sessions) session.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
 
   test("HTTP/2 over TLS in wasm, with a body and headers", async () => {
     const response = await request(`https://127.0.0.1:${port}/path?q=1`, {

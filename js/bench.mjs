@@ -1,0 +1,83 @@
+// Keep-alive GET throughput of paf's client in Node against undici's, on
+// the same server (nginx, answering a small body), in one run: rounds
+// alternate between the clients and the medians are reported, with the
+// .wasm size raw and gzipped. Not part of the tests: `npm run bench`.
+//
+//   node bench.mjs [--seconds 3] [--rounds 3] [--concurrency 1,16]
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { gzipSync } from "node:zlib";
+
+import { Pool } from "undici";
+
+import { Client } from "./node.js";
+import { certificates, nginx, scratch } from "./test/peers.mjs";
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "3" },
+    rounds: { type: "string", default: "3" },
+    concurrency: { type: "string", default: "1,16" },
+  },
+});
+const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+const levels = values.concurrency.split(",").map(Number);
+
+/** Requests completed in `seconds` by `concurrency` loops of `get()`. */
+async function throughput(get, concurrency) {
+  const end = performance.now() + seconds * 1000;
+  let done = 0;
+  const loop = async () => {
+    while (performance.now() < end) {
+      await get();
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return done / seconds;
+}
+
+const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+
+const work = scratch("bench");
+const server = await nginx(work.dir, certificates(work.dir));
+const url = `http://127.0.0.1:${server.port}/hello`;
+
+const results = [];
+try {
+  for (const concurrency of levels) {
+    const paf = new Client({ alpn: ["http/1.1"] });
+    const pool = new Pool(`http://127.0.0.1:${server.port}`, { connections: concurrency, pipelining: 1 });
+    const clients = {
+      paf: async () => {
+        const response = await paf.fetch(url);
+        await response.arrayBuffer();
+      },
+      undici: async () => {
+        const { body } = await pool.request({ path: "/hello", method: "GET" });
+        await body.arrayBuffer();
+      },
+    };
+    for (const get of Object.values(clients)) await throughput(get, concurrency); // warm up
+    const rates = { paf: [], undici: [] };
+    for (let round = 0; round < rounds; round++) {
+      for (const [name, get] of Object.entries(clients)) rates[name].push(await throughput(get, concurrency));
+    }
+    await pool.close();
+    const row = { concurrency, paf: median(rates.paf), undici: median(rates.undici) };
+    row.ratio = row.paf / row.undici;
+    results.push(row);
+    console.log(
+      `concurrency ${concurrency}: paf ${row.paf.toFixed(0)} req/s, undici ${row.undici.toFixed(0)} req/s, paf/undici ${row.ratio.toFixed(2)}`,
+    );
+  }
+} finally {
+  await server.stop();
+  work.cleanup();
+}
+
+const wasm = readFileSync(new URL("./dist/paf_bg.wasm", import.meta.url));
+const size = { raw: wasm.length, gzipped: gzipSync(wasm, { level: 9 }).length };
+console.log(`paf_bg.wasm: ${(size.raw / 1024).toFixed(0)} KiB, ${(size.gzipped / 1024).toFixed(0)} KiB gzipped`);
+console.log(JSON.stringify({ node: process.version, seconds, rounds, results, wasm: size }));

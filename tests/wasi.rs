@@ -190,12 +190,17 @@ fn host_server(port: u16, cache: &Path, extra: &[&str]) -> Peer {
     Peer::start(command, port)
 }
 
+/// Where every test's paf-host keeps compiled components: each is compiled
+/// once for all the tests.
+fn host_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("paf-host-cache")
+}
+
 #[test]
 #[ignore = "needs paf-host and the components: scripts/test-wasi"]
 fn paf_host_serves_the_handler_component_and_survives_traps_and_spins() {
-    let scratch = Scratch::new("host");
     let port = free_port();
-    let _host = host_server(port, &scratch.0, &[]);
+    let _host = host_server(port, &host_cache(), &[]);
     let base = format!("http://127.0.0.1:{port}");
 
     let (body, tail) = curl(&[&format!("{base}/bytes/70000")]);
@@ -220,8 +225,10 @@ fn paf_host_serves_the_handler_component_and_survives_traps_and_spins() {
     let trap_then_ok = curl(&[&format!("{base}/trap"), "--next", "-w", "\n%{http_version} %{http_code}", &format!("{base}/status/202")]);
     assert!(trap_then_ok.1.ends_with("1.1 202"), "{trap_then_ok:?}");
 
-    // A second host start finds the compiled components in the cache.
-    assert!(std::fs::read_dir(&scratch.0).unwrap().count() >= 2, "the cache holds both components");
+    let cached = std::fs::read_dir(host_cache()).unwrap().filter(|entry| {
+        entry.as_ref().unwrap().path().extension().is_some_and(|extension| extension == "cwasm")
+    });
+    assert!(cached.count() >= 2, "the cache holds both components");
 }
 
 #[test]
@@ -232,7 +239,7 @@ fn paf_host_terminates_tls_and_hands_the_alpn_result_to_the_component() {
     let port = free_port();
     let (cert, key) = (scratch.0.join("cert.pem"), scratch.0.join("key.pem"));
     let extra = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
-    let _host = host_server(port, &scratch.0.join("cache"), &extra);
+    let _host = host_server(port, &host_cache(), &extra);
     let url = format!("https://localhost:{port}/bytes/20000");
     let ca = scratch.0.join("ca.pem");
     for (version, expected) in [("--http2", "2 200"), ("--http1.1", "1.1 200")] {
@@ -331,9 +338,8 @@ http {{
 fn the_library_client_fetches_through_the_host_resolver() {
     let port = free_port();
     let _server = native_server(port);
-    let scratch = Scratch::new("host-get");
     let mut command = paf_host();
-    command.arg("get").arg("--component").arg(component("paf_library.wasm")).arg("--cache").arg(&scratch.0);
+    command.arg("get").arg("--component").arg(component("paf_library.wasm")).arg("--cache").arg(host_cache());
     let output = run(command.arg(format!("http://localhost:{port}/bytes/90000")));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8_lossy(&output.stderr).trim(), "HTTP/1.1 200");

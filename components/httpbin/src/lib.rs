@@ -32,9 +32,11 @@ struct Httpbin;
 
 impl Guest for Httpbin {
     fn handle(request: Request) -> Response {
-        match request.uri.as_str() {
-            "/trap" => panic!("/trap: this handler traps on purpose"),
-            "/spin" => loop {
+        // An origin form over HTTP/1.1, an absolute URI over HTTP/2.
+        let uri = request.uri.parse::<paf::Uri>().ok();
+        match uri.as_ref().map(paf::Uri::path) {
+            Some("/trap") => panic!("/trap: this handler traps on purpose"),
+            Some("/spin") => loop {
                 std::hint::spin_loop();
             },
             _ => {}

@@ -263,7 +263,7 @@ async fn sleeps_follow_the_js_clock() {
     sleep(10).await;
 }
 
-fn hello() -> impl paf::Handler + Clone {
+fn hello() -> impl paf::Handler {
     service_fn(|request: Request<Incoming>| async move {
         let version = request.version();
         let body = request.into_body().bytes().await.unwrap();

@@ -6,6 +6,11 @@
 //! derived by [`PLAIN_TCP`], TLS over TCP by [`TLS_OVER_TCP`], and
 //! [`ctx`] and [`https_ctx`] to start from.
 //!
+//! Also: [`platform`], the [`Client`](crate::Client)'s platform here;
+//! [`serve_handed_in`], a handler on a connection a host handed in (with
+//! the ALPN result the host gave, [`HandedIn`]); [`call`], a handler
+//! answering a request given whole (the `paf:http/handler` interface).
+//!
 //! ```no_run
 //! use paf::rt::wasi::{self, HOST, PORT};
 //! wasi::block_on(async {
@@ -26,9 +31,9 @@
 //!   `EINVAL` (mio sets non-blocking mode in a way WASI's libc rejects);
 //! * `wstd` 0.6 has a working reactor, `spawn`, a listener and `connect`,
 //!   but its streams speak its own `async fn` I/O traits, not tokio's
-//!   `AsyncRead`/`AsyncWrite` that every [`Flow`] is, and it has no type
-//!   for streams a host hands in: each flow would be an adapter boxing a
-//!   future per read;
+//!   poll-based `AsyncRead`/`AsyncWrite` that every [`Flow`] is: each flow
+//!   would be an adapter keeping a boxed future per pending read and
+//!   write;
 //! * the `wasip2` crate gives the raw bindings, and a poll-based flow over
 //!   `wasi:io` streams needs only "wake me when this pollable is ready".
 //!

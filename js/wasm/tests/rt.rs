@@ -164,6 +164,8 @@ async fn a_pipe_of_js_streams_carries_bytes_both_ways_and_close_ends_the_peer() 
     )
     .await;
     assert_eq!(received, big, "every byte, in order, then the end");
+    let late = b.write_all(b"late").await.unwrap_err();
+    assert_eq!(late.kind(), ErrorKind::BrokenPipe, "no write after a shutdown");
 }
 
 #[wasm_bindgen_test]

@@ -218,6 +218,12 @@ impl Sink {
     /// Ready when one more write may go: few enough bytes untaken, and the
     /// stream's own queue not full.
     fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.closing.is_some() {
+            // A closed writable's `ready` resolves at once with no room:
+            // waiting for room would spin.
+            let message = "write after shutdown: the writable is closed";
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, message)));
+        }
         loop {
             self.poll_taken(cx)?;
             if self.untaken_bytes >= MAX_UNTAKEN {

@@ -1,7 +1,7 @@
 //! One protocol per connection: HTTP/1.1 or HTTP/2, chosen by what the
 //! transport negotiated (ALPN), or on clear text by the first bytes.
 //!
-//! **Server.** [`service`]`(info, handler)` is what [`serve`](crate::serve)
+//! **Server.** [`service`]`(info, handler)` is what [`serve`](fn@crate::serve)
 //! runs for a listener whose connections need more than HTTP/1.1 on the
 //! raw socket. The [`Info`] says how to *inject* an accepted transport
 //! (the TLS handshake), how to read the ALPN result from the flow, and how
@@ -154,7 +154,7 @@ impl Info for Tls {
 }
 
 /// A [`Handler`] behind a protocol dispatch; made by [`service`], run by
-/// [`serve`](crate::serve).
+/// [`serve`](fn@crate::serve).
 #[derive(Debug, Clone)]
 pub struct Service<I, H> {
     info: I,

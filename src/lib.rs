@@ -7,8 +7,12 @@
 //! * [`mimic`]: the typed resolver context that picks a transport at run time;
 //! * [`h1`]: the sans-IO HTTP/1.1 state machines (server and client);
 //! * [`engine`]: drives the protocol machines over a [`Flow`];
-//! * [`serve`]: the accept loop, its stop switch and graceful drain;
+//! * [`h2`]: HTTP/2 over a [`Flow`], server and client, with the same
+//!   handler and body types;
+//! * [`alpn`]: HTTP/1.1 or HTTP/2 per connection, by ALPN or preface;
+//! * [`serve`](mod@serve): the accept loop, its stop switch and graceful drain;
 //! * [`tls`]: rustls over any [`Flow`], client and server;
+//! * [`client`]: the high-level client: a URL in, a response out;
 //! * [`rt`]: the platform runtimes (spawn, sleep, sockets), the only
 //!   platform-specific code.
 //!

@@ -1,4 +1,4 @@
-//! One HTTP/1.1 server connection: the [`h1::ServerConn`] machine driven over
+//! One HTTP/1.1 server connection: the [`h1::ServerConn`](crate::h1::ServerConn) machine driven over
 //! a flow, with the handler and both bodies polled from the same task.
 //!
 //! The driver is a loop of small steps: take the machine's events (only

@@ -1,5 +1,5 @@
 //! HTTP/2, server and client, over any [`Flow`](crate::Flow), with the
-//! [`h2`](::h2) crate doing the framing, HPACK and flow-control accounting.
+//! `h2` crate doing the framing, HPACK and flow-control accounting.
 //!
 //! The shapes are those of HTTP/1.1: [`serve_connection`] runs a
 //! [`Handler`](crate::Handler) on one connection, [`handshake`] gives a
@@ -20,7 +20,7 @@
 //!   bytes per stream are queued in the connection. A peer that opens no
 //!   window for [`Config::body_timeout`](crate::Config::body_timeout) gets
 //!   the stream reset (`CANCEL`) and the sender a
-//!   [`Timeout::Body`](crate::error::Timeout::Body).
+//!   [`Timeout::Body`].
 //!
 //! A peer that opens a stream and then sends its body slowly costs one
 //! stream's window; how long to wait for it is the reader's call (the

@@ -42,7 +42,7 @@ impl Runtime for Tokio {
     }
 }
 
-/// A TCP listener for [`crate::serve`].
+/// A TCP listener for [`crate::serve`](fn@crate::serve).
 #[derive(Debug)]
 pub struct TcpListener {
     inner: tokio::net::TcpListener,
@@ -81,7 +81,7 @@ impl Listener for TcpListener {
     }
 }
 
-/// A Unix-socket listener for [`crate::serve`].
+/// A Unix-socket listener for [`crate::serve`](fn@crate::serve).
 #[derive(Debug)]
 pub struct UnixListener {
     inner: tokio::net::UnixListener,

@@ -345,3 +345,24 @@ fn the_library_client_fetches_through_the_host_resolver() {
     assert_eq!(String::from_utf8_lossy(&output.stderr).trim(), "HTTP/1.1 200");
     assert!(output.stdout == pattern(90_000));
 }
+
+#[test]
+#[ignore = "needs paf-host and the components composed with wac: scripts/test-wasi"]
+fn a_library_composed_with_its_handler_serves_without_a_host_handler() {
+    let port = free_port();
+    let mut command = paf_host();
+    command.arg("serve").arg("--component").arg(component("paf_served.wasm")).arg("--cache").arg(host_cache());
+    command.args(["--port", &port.to_string()]);
+    let _host = Peer::start(command, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let (body, tail) = curl(&["--http2-prior-knowledge", &format!("{base}/bytes/3000")]);
+    assert_eq!((tail.as_str(), body == pattern(3000)), ("2 200", true));
+
+    // A trap inside the composition ends its connection's instance, and
+    // that connection: no response. The host goes on.
+    let mut trap = Command::new("curl");
+    let output = run(trap.args(["-sS", "--max-time", "20", &format!("{base}/trap")]));
+    assert!(!output.status.success(), "a trapped instance answers nothing");
+    let (_, tail) = curl(&[&format!("{base}/status/203")]);
+    assert_eq!(tail, "1.1 203");
+}

@@ -111,13 +111,13 @@ impl ClientTls {
         let mut config = if self.accept_any_certificate {
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAny { provider }))
+                .with_custom_certificate_verifier(Arc::new(LeafOnly { pins: None, provider }))
                 .with_no_client_auth()
         } else if !self.pins.is_empty() {
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Pinned {
-                    pins: self.pins.clone(),
+                .with_custom_certificate_verifier(Arc::new(LeafOnly {
+                    pins: Some(self.pins.clone()),
                     provider,
                 }))
                 .with_no_client_auth()
@@ -196,14 +196,16 @@ fn verify_signature_13(
     )
 }
 
-/// Accepts a leaf certificate by its SHA-256 only.
+/// Checks only the leaf certificate: by its SHA-256 (pins), or not at all
+/// (`--insecure`, `pins: None`). The handshake signatures are still checked,
+/// so the server must hold the certificate's key.
 #[derive(Debug)]
-struct Pinned {
-    pins: Vec<[u8; 32]>,
+struct LeafOnly {
+    pins: Option<Vec<[u8; 32]>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Pinned {
+impl ServerCertVerifier for LeafOnly {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -212,57 +214,15 @@ impl ServerCertVerifier for Pinned {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(pins) = &self.pins else { return Ok(ServerCertVerified::assertion()) };
         let presented = certificate_sha256(end_entity);
         // Not secret: a certificate and its hash are public.
-        if self.pins.contains(&presented) {
+        if pins.contains(&presented) {
             Ok(ServerCertVerified::assertion())
         } else {
             let mismatch = rustls::OtherError(Arc::new(PinMismatch { presented }));
             Err(CertificateError::Other(mismatch).into())
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature_12(&self.provider, message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature_13(&self.provider, message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Accepts every certificate (`--insecure`).
-#[derive(Debug)]
-struct AcceptAny {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -13,14 +13,58 @@ initSync({ module: readFileSync(new URL("./dist/paf_bg.wasm", import.meta.url)) 
 
 export { Client, memoryListener, pipe, request, serve } from "./index.js";
 
-/** A connected socket as a stream pair (`Duplex.toWeb`). */
+/**
+ * A connected socket as a stream pair: `readable` and `writable` (made by
+ * `Duplex.toWeb` when first asked for), and `socket`, the same bytes as
+ * events and calls, which paf's engine uses instead of the web streams
+ * (a call per chunk, no promise). Either view may be used, not both.
+ */
 function pairOf(socket) {
-  const { readable, writable } = Duplex.toWeb(socket);
+  let web;
+  let attached = false;
+  const streams = () => {
+    if (attached) throw new Error("paf: this pair's socket is in use by paf");
+    return (web ??= Duplex.toWeb(socket));
+  };
   return {
-    readable,
-    writable,
+    get readable() {
+      return streams().readable;
+    },
+    get writable() {
+      return streams().writable;
+    },
+    get socket() {
+      return web ? undefined : pushSocket(socket, () => (attached = true));
+    },
     peer: `${socket.remoteAddress}:${socket.remotePort}`,
     alpn: socket.alpnProtocol || undefined,
+  };
+}
+
+/** A Node socket as the `socket` of a pair (see paf's rt::js::socket). */
+function pushSocket(socket, onAttach) {
+  let listener;
+  const data = (chunk) => listener(0, chunk);
+  const end = () => listener(1);
+  const error = (err) => listener(2, err);
+  const drain = () => listener(3);
+  return {
+    attach(callback) {
+      onAttach();
+      listener = callback;
+      socket.on("data", data).on("end", end).on("close", end).on("error", error).on("drain", drain);
+      if (socket.destroyed) end();
+    },
+    write: (chunk) => socket.write(chunk),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+    end: () => socket.end(),
+    close() {
+      socket.off("data", data).off("end", end).off("close", end).off("error", error).off("drain", drain);
+      // A late error must not be thrown for want of a listener.
+      socket.on("error", () => {});
+      socket.destroySoon();
+    },
   };
 }
 

@@ -23,6 +23,24 @@ use crate::{BoxError, Error};
 #[derive(Debug)]
 pub struct Incoming {
     kind: IncomingKind,
+    end_hook: Option<EndHook>,
+}
+
+/// Called once the body is over: with `true` when it was read to its end,
+/// `false` when it failed or was dropped first. (In a mutex, which is
+/// never contended, so that a body can be shared by reference across
+/// threads while a handler awaits.)
+struct EndHook(std::sync::Mutex<HookFn>);
+
+#[cfg(not(target_family = "wasm"))]
+type HookFn = Box<dyn FnOnce(bool) + Send>;
+#[cfg(target_family = "wasm")]
+type HookFn = Box<dyn FnOnce(bool)>;
+
+impl std::fmt::Debug for EndHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EndHook")
+    }
 }
 
 #[derive(Debug)]
@@ -51,7 +69,7 @@ struct Channel {
 impl Incoming {
     /// A body with nothing in it.
     pub fn empty() -> Incoming {
-        Incoming { kind: IncomingKind::Empty }
+        Incoming { kind: IncomingKind::Empty, end_hook: None }
     }
 
     /// A body fed by the connection through the returned sender, which
@@ -59,12 +77,28 @@ impl Incoming {
     pub(crate) fn channel(capacity: usize, length: Option<u64>) -> (BodySender, Incoming) {
         let shared = Arc::new(Mutex::new(Channel { capacity, ..Channel::default() }));
         let sender = BodySender { shared: shared.clone(), finished: false };
-        (sender, Incoming { kind: IncomingKind::Channel { shared, length } })
+        (sender, Incoming { kind: IncomingKind::Channel { shared, length }, end_hook: None })
     }
 
     /// The body of an HTTP/2 stream, `length` long if its head said so.
     pub(crate) fn h2(stream: ::h2::RecvStream, length: Option<u64>) -> Incoming {
-        Incoming { kind: IncomingKind::H2 { stream, length, taken: 0, data_done: false } }
+        Incoming { kind: IncomingKind::H2 { stream, length, taken: 0, data_done: false }, end_hook: None }
+    }
+
+    /// Calls `hook` once the body is over: with `true` when it is read to
+    /// its end, `false` when it fails or is dropped first (a client gives
+    /// an HTTP/1.1 connection back to its pool so, with no task of its
+    /// own).
+    pub(crate) fn on_end(mut self, hook: impl FnOnce(bool) + MaybeSend + 'static) -> Incoming {
+        self.end_hook = Some(EndHook(std::sync::Mutex::new(Box::new(hook))));
+        self
+    }
+
+    fn end(&mut self, complete: bool) {
+        if let Some(EndHook(hook)) = self.end_hook.take() {
+            let hook = hook.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+            hook(complete);
+        }
     }
 
     /// Reads the whole body into memory.
@@ -82,6 +116,44 @@ impl http_body::Body for Incoming {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let polled = self.poll_kind(cx);
+        match &polled {
+            Poll::Ready(None) => self.end(true),
+            Poll::Ready(Some(Err(_))) => self.end(false),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            IncomingKind::Empty => true,
+            IncomingKind::H2 { stream, .. } => stream.is_end_stream(),
+            IncomingKind::Channel { shared, .. } => {
+                let ch = shared.lock().expect("body channel poisoned");
+                ch.finished && ch.frames.is_empty() && ch.error.is_none()
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            IncomingKind::Empty => SizeHint::with_exact(0),
+            IncomingKind::Channel { shared, length: Some(n) } => {
+                let taken = shared.lock().expect("body channel poisoned").taken;
+                SizeHint::with_exact(n.saturating_sub(taken))
+            }
+            IncomingKind::Channel { length: None, .. } => SizeHint::default(),
+            IncomingKind::H2 { length: Some(n), taken, .. } => {
+                SizeHint::with_exact(n.saturating_sub(*taken))
+            }
+            IncomingKind::H2 { length: None, .. } => SizeHint::default(),
+        }
+    }
+}
+
+impl Incoming {
+    fn poll_kind(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let shared = match &mut self.kind {
             IncomingKind::Empty => return Poll::Ready(None),
             IncomingKind::Channel { shared, .. } => shared,
@@ -113,32 +185,6 @@ impl http_body::Body for Incoming {
             waker.wake();
         }
         Poll::Pending
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            IncomingKind::Empty => true,
-            IncomingKind::H2 { stream, .. } => stream.is_end_stream(),
-            IncomingKind::Channel { shared, .. } => {
-                let ch = shared.lock().expect("body channel poisoned");
-                ch.finished && ch.frames.is_empty() && ch.error.is_none()
-            }
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            IncomingKind::Empty => SizeHint::with_exact(0),
-            IncomingKind::Channel { shared, length: Some(n) } => {
-                let taken = shared.lock().expect("body channel poisoned").taken;
-                SizeHint::with_exact(n.saturating_sub(taken))
-            }
-            IncomingKind::Channel { length: None, .. } => SizeHint::default(),
-            IncomingKind::H2 { length: Some(n), taken, .. } => {
-                SizeHint::with_exact(n.saturating_sub(*taken))
-            }
-            IncomingKind::H2 { length: None, .. } => SizeHint::default(),
-        }
     }
 }
 
@@ -173,6 +219,8 @@ fn poll_h2_frame(
 
 impl Drop for Incoming {
     fn drop(&mut self) {
+        let complete = http_body::Body::is_end_stream(self);
+        self.end(complete);
         if let IncomingKind::Channel { shared, .. } = &self.kind {
             let mut ch = shared.lock().expect("body channel poisoned");
             ch.receiver_gone = true;
@@ -499,5 +547,47 @@ mod tests {
         tx.finish();
         assert_eq!(body.collect().await.unwrap().to_bytes(), "1234567");
         assert!(Body::empty().is_end_stream());
+    }
+
+    fn watched(body: Incoming) -> (Incoming, std::sync::mpsc::Receiver<bool>) {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        (body.on_end(move |complete| done_tx.send(complete).unwrap()), done_rx)
+    }
+
+    #[tokio::test]
+    async fn the_end_hook_hears_of_a_complete_read_once() {
+        let (tx, upstream) = Incoming::channel(16, Some(2));
+        let (body, done) = watched(upstream);
+        tx.send_data(Bytes::from_static(b"ok"));
+        tx.finish();
+        assert_eq!(body.bytes().await.unwrap(), "ok");
+        assert_eq!(done.try_recv(), Ok(true));
+        assert!(done.try_recv().is_err(), "called once");
+    }
+
+    #[test]
+    fn the_end_hook_hears_of_a_body_dropped_early_or_failed() {
+        let (tx, upstream) = Incoming::channel(16, None);
+        let (body, done) = watched(upstream);
+        tx.send_data(Bytes::from_static(b"part"));
+        drop(body);
+        assert_eq!(done.try_recv(), Ok(false), "dropped before its end");
+
+        let (tx, upstream) = Incoming::channel(16, None);
+        let (mut body, done) = watched(upstream);
+        drop(tx);
+        let waker = futures_util::task::noop_waker();
+        let frame = Pin::new(&mut body).poll_frame(&mut Context::from_waker(&waker));
+        assert!(matches!(frame, Poll::Ready(Some(Err(_)))));
+        assert_eq!(done.try_recv(), Ok(false), "failed");
+    }
+
+    #[test]
+    fn a_body_dropped_with_nothing_left_to_read_counts_as_read() {
+        let (tx, upstream) = Incoming::channel(16, Some(0));
+        let (body, done) = watched(upstream);
+        tx.finish();
+        drop(body);
+        assert_eq!(done.try_recv(), Ok(true));
     }
 }

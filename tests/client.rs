@@ -454,6 +454,8 @@ async fn redirects_as_nginx_sends_them() {
     let response = bounded(client.get(nginx.url("/moved"))).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(info(&response).redirects, 1);
+    let redirected_to = info(&response).redirected_to.map(|uri| uri.to_string());
+    assert_eq!(redirected_to, Some(nginx.url("/index.html")));
     assert_eq!(bounded(response.text()).await.unwrap(), INDEX);
 
     // 301, 302, 303: the next request is a GET without the body.

@@ -1,6 +1,5 @@
 //! Bodies on the client's side: request bodies that can be sent again (a
-//! retry, a 307), the relay that tells the pool when an HTTP/1.1
-//! response has been read, and the helpers that read a response.
+//! retry, a 307), and the helpers that read a response.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,8 +10,6 @@ use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::flow::MaybeSend;
-use crate::rt::Runtime;
 use crate::{Body, Error, Incoming};
 
 /// A request body as the client keeps it: bytes can be sent as many times
@@ -120,44 +117,6 @@ impl http_body::Body for Failed {
     }
 }
 
-/// Streams `upstream` through a new body and calls `done` once it is over:
-/// with `true` when it was read to its end, `false` when it failed or
-/// the reader dropped it first. At most one frame waits between the two.
-pub(super) fn relay<R: Runtime>(
-    rt: &R,
-    mut upstream: Incoming,
-    done: impl FnOnce(bool) + MaybeSend + 'static,
-) -> Incoming {
-    let (tx, body) = Incoming::channel(1, upstream.size_hint().exact());
-    rt.spawn(Box::pin(async move {
-        loop {
-            std::future::poll_fn(|cx| if tx.poll_room(cx) { Poll::Ready(()) } else { Poll::Pending }).await;
-            if tx.is_dropped() {
-                return done(false);
-            }
-            match upstream.frame().await {
-                None => {
-                    tx.finish();
-                    return done(true);
-                }
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => tx.send_data(data),
-                    Err(frame) => {
-                        if let Ok(trailers) = frame.into_trailers() {
-                            tx.send_trailers(trailers);
-                        }
-                    }
-                },
-                Some(Err(err)) => {
-                    tx.abort(err);
-                    return done(false);
-                }
-            }
-        }
-    }));
-    body
-}
-
 /// Reads at most `limit` bytes of `body` and drops it: a short body (a
 /// redirect's) read to its end frees its connection for the next request.
 pub(super) async fn drain(mut body: Incoming, limit: usize) {
@@ -241,31 +200,5 @@ mod tests {
         let body = payload.take().unwrap();
         assert_eq!(body.collect().await.unwrap().to_bytes(), "ab", "the polled chunk is kept");
         assert!(payload.take().is_none());
-    }
-
-    #[tokio::test]
-    async fn relay_reports_a_complete_read() {
-        let (tx, upstream) = Incoming::channel(16, Some(2));
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let body = relay(&crate::rt::native::Tokio, upstream, move |complete| {
-            let _ = done_tx.send(complete);
-        });
-        assert_eq!(body.size_hint().exact(), Some(2));
-        tx.send_data(Bytes::from_static(b"ok"));
-        tx.finish();
-        assert_eq!(body.bytes().await.unwrap(), "ok");
-        assert!(done_rx.await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn relay_reports_a_dropped_body() {
-        let (tx, upstream) = Incoming::channel(16, None);
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let body = relay(&crate::rt::native::Tokio, upstream, move |complete| {
-            let _ = done_tx.send(complete);
-        });
-        drop(body);
-        tx.send_data(Bytes::from_static(b"late"));
-        assert!(!done_rx.await.unwrap());
     }
 }

@@ -115,7 +115,7 @@ pub use native::SaveExt;
 pub use origin::{IntoUrl, Origin, Scheme, Url, ORIGIN};
 pub use timings::{ConnectionInfo, Probe, Timings, PROBE};
 
-use body::{drain, relay, Payload};
+use body::{drain, Payload};
 use pool::{Conn, Pool};
 
 /// How much of a redirect's body is read to keep its connection.
@@ -271,6 +271,7 @@ impl Client {
             }
             if let Some(info) = extensions.get_mut::<ConnectionInfo>() {
                 info.redirects = redirects;
+                info.redirected_to = (redirects > 0).then(|| outgoing.url.uri.clone());
             }
             return Ok(response);
         }
@@ -379,6 +380,7 @@ impl Client {
             tls: conn.tls.clone(),
             reused: opened.is_none(),
             redirects: 0,
+            redirected_to: None,
         });
         parts.extensions.insert(Timings { first_byte, ..opened.unwrap_or_default() });
         if let Conn { sender: SendRequest::Http1(sender), tls } = conn {
@@ -389,7 +391,7 @@ impl Client {
                     pool.checkin(origin, http1);
                 } else {
                     let origin = origin.clone();
-                    body = relay(&self.inner.rt, body, move |complete| {
+                    body = body.on_end(move |complete| {
                         if complete {
                             pool.checkin(&origin, http1);
                         }

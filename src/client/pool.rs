@@ -3,7 +3,7 @@
 //! the origin shares.
 //!
 //! An HTTP/1.1 connection comes back to the pool only once its response
-//! body has been read to the end (see `body::relay`): a connection whose
+//! body has been read to the end (see `Incoming::on_end`): a connection whose
 //! body is still being read is busy, and a request queued behind it could
 //! wait for as long as the reader takes. A closed connection (the server
 //! closed it, or the engine's idle timeout did) is dropped when it is

@@ -48,6 +48,9 @@ pub struct ConnectionInfo {
     pub reused: bool,
     /// How many redirects were followed to get this response.
     pub redirects: usize,
+    /// Where the last redirect led: the URL this response is for (`None`
+    /// when no redirect was followed: the request's own URL).
+    pub redirected_to: Option<http::Uri>,
 }
 
 /// Marks the steps of one connection attempt with the runtime's clock.

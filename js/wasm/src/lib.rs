@@ -2,7 +2,7 @@
 //! builds `request()`, `Client` and `serve()` on.
 //!
 //! Thin by design: JS values in, paf's types out, and back. Headers cross
-//! as flat arrays `[name, value, name, value, ...]`, bodies as
+//! as one string (`"name\nvalue\n..."`, see [`header_text`]), bodies as
 //! `Uint8Array`s, JS `ReadableStream`s ([`paf::rt::js::ReadableBody`]) or
 //! [`BodyReader`]s; the standard `Request` and `Response` objects are made
 //! on the JS side. Connections, TLS, HTTP/1.1 and HTTP/2 are paf's
@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{ready, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, HOST};
@@ -20,7 +20,7 @@ use http::{HeaderMap, Method, Request, Response};
 use http_body::Body as _;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use paf::alpn::{self, Protocol};
-use paf::client::ClientBuilder;
+use paf::client::{ClientBuilder, ConnectionInfo};
 use paf::error::ConnectFailure;
 use paf::mimic::Ctx;
 use paf::rt::js::{self as rt, Connect, Js, JsListener, ReadableBody};
@@ -28,6 +28,39 @@ use paf::tls::ClientTls;
 use paf::{service_fn, Body, Config, Error, Incoming, Switch};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+#[wasm_bindgen(inline_js = r#"
+export function responseHead(status, statusText, headers, protocol, url, body, bytes) {
+  return { status, statusText, headers, protocol, url, body, bytes };
+}
+export function incomingRequest(method, url, headers, protocol, body, bytes) {
+  return { method, url, headers, protocol, body, bytes };
+}
+"#)]
+extern "C" {
+    /// The response head as `Client.request` resolves with it (one call
+    /// to JS, not one per field).
+    #[wasm_bindgen(js_name = responseHead)]
+    fn response_head_js(
+        status: u16,
+        status_text: &str,
+        headers: &str,
+        protocol: &str,
+        url: &JsValue,
+        body: &JsValue,
+        bytes: &JsValue,
+    ) -> JsValue;
+    /// A request as a handler of [`serve`] gets it.
+    #[wasm_bindgen(js_name = incomingRequest)]
+    fn incoming_request(
+        method: &str,
+        url: &str,
+        headers: &str,
+        protocol: &str,
+        body: &JsValue,
+        bytes: &JsValue,
+    ) -> JsValue;
+}
 
 /// A client: connections pooled per origin and opened with a JS
 /// `connect({host, port})` function, TLS in wasm for `https`, HTTP/2 or
@@ -73,15 +106,17 @@ impl Client {
     }
 
     /// Sends a request; resolves with `{ status, statusText, headers,
-    /// protocol, body }` once the response head is in, `body` a
-    /// [`BodyReader`] (`undefined` when the response has none).
+    /// protocol, url, body, bytes }` once the response head is in: `url`
+    /// where the last redirect led (absent without one), `body` a
+    /// [`BodyReader`] or `null`, `bytes` the body's bytes that are in
+    /// already (all of them when `body` is `null`; absent for none).
     /// `body` is `null`, a `Uint8Array` (sent again on a redirect or a
     /// retry) or a `ReadableStream` (sent once).
     pub fn request(
         &self,
         method: &str,
         url: &str,
-        headers: Array,
+        headers: &str,
         body: JsValue,
     ) -> Result<Promise, JsValue> {
         let method = Method::from_bytes(method.as_bytes())
@@ -89,50 +124,73 @@ impl Client {
         let mut request = Request::new(body_of(&body, None)?);
         *request.method_mut() = method;
         *request.uri_mut() = url.parse().map_err(|_| type_error(&format!("invalid URL {url:?}")))?;
-        *request.headers_mut() = header_map(&headers)?;
+        *request.headers_mut() = header_map(headers)?;
         let client = self.inner.clone();
         Ok(future_to_promise(async move {
             let response = client.request(request).await.map_err(|err| js_error(&err))?;
-            Ok(response_head(response).into())
+            Ok(response_head(response))
         }))
     }
 }
 
-/// A body being received, read chunk by chunk from JS (the glue makes a
-/// `ReadableStream` of it).
+/// A body being received, read from JS chunk by chunk or whole (the glue
+/// makes a `ReadableStream` of it, or reads it all at once).
 #[wasm_bindgen]
 pub struct BodyReader {
-    body: Rc<RefCell<Option<Incoming>>>,
+    state: Rc<RefCell<Reading>>,
+}
+
+enum Reading {
+    Body(Incoming),
+    /// Failed before the reader asked: the failure is its next answer.
+    Failed(Error),
+    Over,
+}
+
+impl Reading {
+    /// The next chunk of data; `None` at the end. A failure, or the end,
+    /// leaves the body over.
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Error>> {
+        let polled = match self {
+            Reading::Body(body) => ready!(poll_data(body, cx)),
+            Reading::Failed(_) => match std::mem::replace(self, Reading::Over) {
+                Reading::Failed(err) => Err(err),
+                _ => unreachable!("matched just above"),
+            },
+            Reading::Over => Ok(None),
+        };
+        if !matches!(polled, Ok(Some(_))) {
+            *self = Reading::Over;
+        }
+        Poll::Ready(polled)
+    }
 }
 
 #[wasm_bindgen]
 impl BodyReader {
     /// The next chunk, a `Uint8Array`, or `undefined` at the end.
     pub fn next(&self) -> Promise {
-        let body = self.body.clone();
+        let state = self.state.clone();
         future_to_promise(std::future::poll_fn(move |cx| {
-            let mut slot = body.borrow_mut();
-            let Some(incoming) = slot.as_mut() else {
-                return Poll::Ready(Ok(JsValue::UNDEFINED));
-            };
-            loop {
-                match ready!(Pin::new(&mut *incoming).poll_frame(cx)) {
-                    None => {
-                        *slot = None;
-                        return Poll::Ready(Ok(JsValue::UNDEFINED));
-                    }
-                    Some(Err(err)) => {
-                        *slot = None;
-                        return Poll::Ready(Err(js_error(&err)));
-                    }
-                    Some(Ok(frame)) => match frame.into_data() {
-                        Ok(data) if !data.is_empty() => {
-                            return Poll::Ready(Ok(Uint8Array::from(&data[..]).into()))
-                        }
-                        // Empty data, or trailers: nothing for a stream.
-                        _ => continue,
-                    },
-                }
+            Poll::Ready(match ready!(state.borrow_mut().poll_data(cx)) {
+                Ok(Some(data)) => Ok(Uint8Array::from(&data[..]).into()),
+                Ok(None) => Ok(JsValue::UNDEFINED),
+                Err(err) => Err(js_error(&err)),
+            })
+        }))
+    }
+
+    /// The rest of the body, whole, as one `Uint8Array` (one promise for
+    /// all of it).
+    #[wasm_bindgen(js_name = readAll)]
+    pub fn read_all(&self) -> Promise {
+        let state = self.state.clone();
+        let mut collected = Vec::new();
+        future_to_promise(std::future::poll_fn(move |cx| loop {
+            match ready!(state.borrow_mut().poll_data(cx)) {
+                Ok(Some(data)) => collected.extend_from_slice(&data),
+                Ok(None) => return Poll::Ready(Ok(Uint8Array::from(&collected[..]).into())),
+                Err(err) => return Poll::Ready(Err(js_error(&err))),
             }
         }))
     }
@@ -140,15 +198,46 @@ impl BodyReader {
     /// Stops reading: the rest of the body is discarded (an HTTP/2
     /// stream is reset, an HTTP/1.1 connection closed or drained).
     pub fn cancel(&self) {
-        self.body.borrow_mut().take();
+        *self.state.borrow_mut() = Reading::Over;
     }
 }
 
-fn body_reader(body: Incoming) -> JsValue {
-    if body.is_end_stream() {
-        return JsValue::NULL;
+/// The next chunk of data of `body` (empty data and trailers skipped);
+/// `None` at its end.
+fn poll_data(body: &mut Incoming, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Error>> {
+    loop {
+        match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+            None => return Poll::Ready(Ok(None)),
+            Some(Err(err)) => return Poll::Ready(Err(err)),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => return Poll::Ready(Ok(Some(data))),
+                _ => continue,
+            },
+        }
     }
-    BodyReader { body: Rc::new(RefCell::new(Some(body))) }.into()
+}
+
+/// A body as JS gets it, `(reader, bytes)`: `(null, undefined)` for none;
+/// `(null, bytes)` when it is all in already (the common small body: no
+/// promise to read it); else a [`BodyReader`], with the bytes that are in
+/// already if any.
+fn body_to_js(body: Incoming) -> (JsValue, JsValue) {
+    if body.is_end_stream() {
+        return (JsValue::NULL, JsValue::UNDEFINED);
+    }
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut reading = Reading::Body(body);
+    let mut arrived = Vec::new();
+    let rest = loop {
+        match reading.poll_data(&mut cx) {
+            Poll::Ready(Ok(Some(data))) => arrived.extend_from_slice(&data),
+            Poll::Ready(Ok(None)) => return (JsValue::NULL, Uint8Array::from(&arrived[..]).into()),
+            Poll::Ready(Err(err)) => break Reading::Failed(err),
+            Poll::Pending => break reading,
+        }
+    };
+    let arrived = if arrived.is_empty() { JsValue::UNDEFINED } else { Uint8Array::from(&arrived[..]).into() };
+    (BodyReader { state: Rc::new(RefCell::new(rest)) }.into(), arrived)
 }
 
 /// A running server; see [`serve`].
@@ -174,8 +263,8 @@ impl Server {
 }
 
 /// Serves the stream pairs of `flows` (an async iterable) with `handler`:
-/// it is called with `{ method, url, headers, protocol, body }` (`body` a
-/// [`BodyReader`] or `null`) and gives `{ status, headers, body }` (`body`
+/// it is called with `{ method, url, headers, protocol, body, bytes }`
+/// (`body` and `bytes` as in [`Client::request`]) and gives `{ status, headers, body }` (`body`
 /// `null`, a `Uint8Array` or a `ReadableStream`), or a promise of it.
 ///
 /// Each pair is served with HTTP/2 or HTTP/1.1 as its `alpn` property
@@ -226,7 +315,7 @@ async fn answer(handler: Function, request: Request<Incoming>) -> Response<Body>
     }
 }
 
-fn request_to_js(request: Request<Incoming>) -> Object {
+fn request_to_js(request: Request<Incoming>) -> JsValue {
     let (parts, body) = request.into_parts();
     let url = match (parts.uri.scheme(), parts.uri.authority()) {
         (Some(_), Some(_)) => parts.uri.to_string(),
@@ -238,13 +327,9 @@ fn request_to_js(request: Request<Incoming>) -> Object {
             format!("http://{host}{target}")
         }
     };
-    let raw = Object::new();
-    set(&raw, "method", &parts.method.as_str().into());
-    set(&raw, "url", &url.into());
-    set(&raw, "headers", &header_array(&parts.headers));
-    set(&raw, "protocol", &protocol_name(parts.version).into());
-    set(&raw, "body", &body_reader(body));
-    raw
+    let (body, bytes) = body_to_js(body);
+    let headers = header_text(&parts.headers);
+    incoming_request(parts.method.as_str(), &url, &headers, protocol_name(parts.version), &body, &bytes)
 }
 
 /// The response a handler answered with, `{ status, headers, body }`.
@@ -253,7 +338,8 @@ fn response_of(raw: &JsValue) -> Result<Response<Body>, JsValue> {
         return Err(type_error("a handler must answer with a Response"));
     }
     let status = field(raw, "status").as_f64().unwrap_or(200.0) as u16;
-    let headers = header_map(field(raw, "headers").unchecked_ref())?;
+    let headers = field(raw, "headers").as_string().unwrap_or_default();
+    let headers = header_map(&headers)?;
     let length = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse().ok());
@@ -264,15 +350,15 @@ fn response_of(raw: &JsValue) -> Result<Response<Body>, JsValue> {
     Ok(response)
 }
 
-fn response_head(response: Response<Incoming>) -> Object {
+fn response_head(response: Response<Incoming>) -> JsValue {
     let (parts, body) = response.into_parts();
-    let raw = Object::new();
-    set(&raw, "status", &parts.status.as_u16().into());
-    set(&raw, "statusText", &parts.status.canonical_reason().unwrap_or("").into());
-    set(&raw, "headers", &header_array(&parts.headers));
-    set(&raw, "protocol", &protocol_name(parts.version).into());
-    set(&raw, "body", &body_reader(body));
-    raw
+    let url = parts.extensions.get::<ConnectionInfo>().and_then(|info| info.redirected_to.as_ref());
+    let url = url.map_or(JsValue::UNDEFINED, |url| url.to_string().into());
+    let (body, bytes) = body_to_js(body);
+    let headers = header_text(&parts.headers);
+    let reason = parts.status.canonical_reason().unwrap_or("");
+    let protocol = protocol_name(parts.version);
+    response_head_js(parts.status.as_u16(), reason, &headers, protocol, &url, &body, &bytes)
 }
 
 /// A body to send: `null`, a `Uint8Array` or a `ReadableStream`.
@@ -287,37 +373,43 @@ fn body_of(body: &JsValue, length: Option<u64>) -> Result<Body, JsValue> {
     }
 }
 
-/// Headers as JS has them (`[name, value, ...]`), where a byte is a
-/// character (Fetch's ByteString).
-fn header_array(headers: &HeaderMap) -> JsValue {
-    let array = Array::new();
+/// Headers as they cross to JS and back: one string, each name and each
+/// value followed by a line feed (which no valid name or value holds),
+/// where a character is a byte (Fetch's ByteString).
+fn header_text(headers: &HeaderMap) -> String {
+    let mut text = String::new();
     for (name, value) in headers {
-        array.push(&name.as_str().into());
-        let value: String = value.as_bytes().iter().map(|&byte| char::from(byte)).collect();
-        array.push(&value.into());
+        text.push_str(name.as_str());
+        text.push('\n');
+        match value.to_str() {
+            Ok(ascii) => text.push_str(ascii),
+            Err(_) => text.extend(value.as_bytes().iter().map(|&byte| char::from(byte))),
+        }
+        text.push('\n');
     }
-    array.into()
+    text
 }
 
-fn header_map(flat: &Array) -> Result<HeaderMap, JsValue> {
+fn header_map(text: &str) -> Result<HeaderMap, JsValue> {
     let mut headers = HeaderMap::new();
-    let mut i = 0;
-    while i + 1 < flat.length() {
-        let (name, value) = (flat.get(i).as_string(), flat.get(i + 1).as_string());
-        i += 2;
-        let (Some(name), Some(value)) = (name, value) else {
-            return Err(type_error("headers must be strings"));
-        };
-        let latin1: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(c).ok()).collect();
-        let parsed = HeaderName::from_bytes(name.as_bytes())
-            .ok()
-            .zip(latin1.and_then(|bytes| HeaderValue::from_bytes(&bytes).ok()));
+    let mut fields = text.split('\n');
+    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        let parsed = HeaderName::from_bytes(name.as_bytes()).ok().zip(header_value(value));
         let Some((name, value)) = parsed else {
             return Err(type_error(&format!("invalid header {name}: {value:?}")));
         };
         headers.append(name, value);
     }
     Ok(headers)
+}
+
+/// A JS string whose characters are bytes as a field value.
+fn header_value(value: &str) -> Option<HeaderValue> {
+    if value.is_ascii() {
+        return HeaderValue::from_str(value).ok();
+    }
+    let latin1: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(c).ok()).collect();
+    HeaderValue::from_bytes(&latin1?).ok()
 }
 
 fn protocols(list: &JsValue) -> Result<Vec<Protocol>, JsValue> {

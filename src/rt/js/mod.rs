@@ -11,7 +11,9 @@
 //!   `{ readable: ReadableStream<Uint8Array>, writable: WritableStream<Uint8Array> }`:
 //!   what Cloudflare's `connect()`, Deno, `Duplex.toWeb(socket)` in Node and
 //!   WebSocketStream give. Back-pressure both ways, `close()` for a
-//!   shutdown, JS errors as [`std::io::Error`]s.
+//!   shutdown, JS errors as [`std::io::Error`]s. A pair that also has a
+//!   `socket` (events in, calls out, as Node's sockets: paf's Node
+//!   adapters give one) is used through it, without a promise per chunk.
 //! * [`STREAM`]: the same registered with mimic; its endpoint carries a
 //!   JS `connect({host, port})` function ([`CONNECT`]) that mimic calls.
 //!   [`ctx`] and [`https_ctx`] derive it (and TLS in wasm over it) from
@@ -22,6 +24,7 @@
 //! * [`ReadableBody`]: a JS `ReadableStream` as a body to send.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -35,6 +38,7 @@ use crate::rt::Runtime;
 
 mod connect;
 mod listener;
+mod socket;
 mod stream;
 
 pub use connect::*;
@@ -104,12 +108,18 @@ impl Runtime for Js {
     }
 }
 
-/// A `setTimeout`, cleared when dropped (a timeout that did not fire must
-/// not keep Node alive, nor call into a freed closure).
-struct Sleep {
-    state: Rc<RefCell<SleepState>>,
-    timer: JsValue,
-    _callback: Closure<dyn FnMut()>,
+/// The sleeps waiting, by deadline, with one JS timer armed for the
+/// earliest: a sleep costs no call to JS unless it is the new earliest
+/// (a request timeout started after another is not).
+struct Timers {
+    background: bool,
+    /// By (deadline in µs of the JS clock, a sequence number).
+    waiting: BTreeMap<(u64, u64), Rc<RefCell<SleepState>>>,
+    next: u64,
+    /// The JS timer and the deadline it fires for.
+    armed: Option<(u64, JsValue)>,
+    /// The JS timer's callback, made once.
+    fire: Option<Closure<dyn FnMut()>>,
 }
 
 #[derive(Default)]
@@ -118,21 +128,99 @@ struct SleepState {
     waker: Option<Waker>,
 }
 
+thread_local! {
+    static FOREGROUND: RefCell<Timers> = RefCell::new(Timers::new(false));
+    static BACKGROUND: RefCell<Timers> = RefCell::new(Timers::new(true));
+}
+
+fn with_timers<T>(background: bool, f: impl FnOnce(&mut Timers) -> T) -> T {
+    let timers = if background { &BACKGROUND } else { &FOREGROUND };
+    timers.with(|timers| f(&mut timers.borrow_mut()))
+}
+
+fn now_micros() -> u64 {
+    (monotonic_millis() * 1000.0) as u64
+}
+
+impl Timers {
+    fn new(background: bool) -> Timers {
+        Timers { background, waiting: BTreeMap::new(), next: 0, armed: None, fire: None }
+    }
+
+    fn add(&mut self, deadline: u64) -> ((u64, u64), Rc<RefCell<SleepState>>) {
+        let key = (deadline, self.next);
+        self.next += 1;
+        let state = Rc::new(RefCell::new(SleepState::default()));
+        self.waiting.insert(key, state.clone());
+        self.arm();
+        (key, state)
+    }
+
+    fn remove(&mut self, key: &(u64, u64)) {
+        self.waiting.remove(key);
+        if self.waiting.is_empty() {
+            // Nothing waits: an armed foreground timer must not keep Node up.
+            self.disarm();
+        }
+    }
+
+    /// Fires the sleeps that are due and arms the JS timer for the next.
+    fn fire_due(&mut self) {
+        self.armed = None;
+        let now = now_micros();
+        while let Some(entry) = self.waiting.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let waker = entry.remove().borrow_mut().fired_now();
+            waker.map(Waker::wake);
+        }
+        self.arm();
+    }
+
+    /// Arms the JS timer for the earliest deadline, unless it is already.
+    fn arm(&mut self) {
+        let Some(&(earliest, _)) = self.waiting.keys().next() else { return };
+        if self.armed.as_ref().is_some_and(|(deadline, _)| *deadline <= earliest) {
+            return;
+        }
+        self.disarm();
+        let background = self.background;
+        let fire = self.fire.get_or_insert_with(|| {
+            Closure::new(move || with_timers(background, Timers::fire_due))
+        });
+        // Never early: a timer rounds to whole milliseconds.
+        let millis = (earliest.saturating_sub(now_micros()) as f64 / 1000.0).ceil().min(MAX_TIMER_MILLIS);
+        self.armed = Some((earliest, start_timer(millis, fire, background)));
+    }
+
+    fn disarm(&mut self) {
+        if let Some((_, timer)) = self.armed.take() {
+            stop_timer(&timer);
+        }
+    }
+}
+
+impl SleepState {
+    /// Marks the sleep fired; gives the waker to wake.
+    fn fired_now(&mut self) -> Option<Waker> {
+        self.fired = true;
+        self.waker.take()
+    }
+}
+
+/// A sleep in the [`Timers`] of its kind; dropped, it leaves them.
+struct Sleep {
+    key: (u64, u64),
+    state: Rc<RefCell<SleepState>>,
+    background: bool,
+}
+
 impl Sleep {
     fn new(duration: Duration, background: bool) -> Sleep {
-        let state = Rc::new(RefCell::new(SleepState::default()));
-        let fired = state.clone();
-        let callback = Closure::<dyn FnMut()>::new(move || {
-            let mut state = fired.borrow_mut();
-            state.fired = true;
-            if let Some(waker) = state.waker.take() {
-                waker.wake();
-            }
-        });
-        // Longer than a JS timer can wait: a timeout that long wakes early.
-        let millis = (duration.as_secs_f64() * 1000.0).min(MAX_TIMER_MILLIS);
-        let timer = start_timer(millis, &callback, background);
-        Sleep { state, timer, _callback: callback }
+        let deadline = now_micros().saturating_add(duration.as_micros().try_into().unwrap_or(u64::MAX));
+        let (key, state) = with_timers(background, |timers| timers.add(deadline));
+        Sleep { key, state, background }
     }
 }
 
@@ -151,6 +239,8 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        stop_timer(&self.timer);
+        if !self.state.borrow().fired {
+            with_timers(self.background, |timers| timers.remove(&self.key));
+        }
     }
 }

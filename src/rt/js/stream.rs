@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::socket::SocketIo;
 use crate::Error;
 
 #[wasm_bindgen(inline_js = r#"
@@ -285,31 +286,46 @@ impl Sink {
 ///
 /// Dropped, it closes the writable (unless shut down already) and then
 /// cancels the readable, which in Node destroys the socket.
+///
+/// A pair may also carry a `socket`: an object whose data comes in events
+/// and whose writes are calls, as Node's sockets work (see the `socket`
+/// module's documentation for its methods; paf's `connectTcp` and
+/// `listenTcp` give one). Then the flow uses it instead of the streams:
+/// a call per chunk, no promise.
 #[derive(Debug)]
 pub struct JsStream {
-    source: Source,
-    sink: Sink,
+    io: Io,
     /// What is left of the chunk being read, from the offset.
     chunk: Option<(Uint8Array, u32)>,
     peer: Option<String>,
     alpn: Option<String>,
 }
 
+#[derive(Debug)]
+enum Io {
+    Streams { source: Source, sink: Sink },
+    Socket(SocketIo),
+}
+
 impl JsStream {
-    /// Locks both streams of `pair` (fails if either is locked already).
+    /// Attaches to the pair's `socket`, if it has one, or else locks both
+    /// of its streams (fails if either is locked already).
     pub fn new(pair: &StreamPair) -> io::Result<JsStream> {
-        let source = Source::new(&pair.readable())?;
-        let sink = match Sink::new(&pair.writable()) {
-            Ok(sink) => sink,
-            Err(err) => {
-                cancel(&source.reader);
-                return Err(err);
+        let field = |name: &str| js_sys::Reflect::get(pair, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+        let socket = field("socket");
+        let io = if socket.is_object() {
+            Io::Socket(SocketIo::attach(socket.unchecked_into())?)
+        } else {
+            let source = Source::new(&pair.readable())?;
+            match Sink::new(&pair.writable()) {
+                Ok(sink) => Io::Streams { source, sink },
+                Err(err) => {
+                    cancel(&source.reader);
+                    return Err(err);
+                }
             }
         };
-        let text = |name: &str| {
-            js_sys::Reflect::get(pair, &JsValue::from_str(name)).ok().and_then(|v| v.as_string())
-        };
-        Ok(JsStream { source, sink, chunk: None, peer: text("peer"), alpn: text("alpn") })
+        Ok(JsStream { io, chunk: None, peer: field("peer").as_string(), alpn: field("alpn").as_string() })
     }
 
     /// The pair's `peer` property, if it has one (a name for logs).
@@ -327,7 +343,9 @@ impl JsStream {
 
 impl Drop for JsStream {
     fn drop(&mut self) {
-        release(&self.source.reader, &self.sink.writer, self.sink.closing.is_none());
+        if let Io::Streams { source, sink } = &self.io {
+            release(&source.reader, &sink.writer, sink.closing.is_none());
+        }
     }
 }
 
@@ -339,7 +357,11 @@ impl AsyncRead for JsStream {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.chunk.is_none() {
-            match ready!(this.source.poll_chunk(cx))? {
+            let next = match &mut this.io {
+                Io::Streams { source, .. } => source.poll_chunk(cx),
+                Io::Socket(socket) => socket.poll_chunk(cx),
+            };
+            match ready!(next)? {
                 Some(chunk) => this.chunk = Some((chunk, 0)),
                 None => return Poll::Ready(Ok(())),
             }
@@ -351,7 +373,11 @@ impl AsyncRead for JsStream {
         // given, which are then marked filled.
         unsafe {
             let unfilled = &mut buf.unfilled_mut()[..n as usize];
-            chunk.subarray(*offset, *offset + n).copy_to_uninit(unfilled);
+            if *offset == 0 && n == chunk.length() {
+                chunk.copy_to_uninit(unfilled);
+            } else {
+                chunk.subarray(*offset, *offset + n).copy_to_uninit(unfilled);
+            }
             buf.assume_init(n as usize);
         }
         buf.advance(n as usize);
@@ -363,14 +389,33 @@ impl AsyncRead for JsStream {
     }
 }
 
+impl JsStream {
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.io {
+            Io::Streams { sink, .. } => sink.poll_room(cx),
+            Io::Socket(socket) => socket.poll_room(cx),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.io {
+            Io::Streams { sink, .. } => {
+                sink.write(bytes);
+                Ok(())
+            }
+            Io::Socket(socket) => socket.write(bytes),
+        }
+    }
+}
+
 impl AsyncWrite for JsStream {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        ready!(self.sink.poll_room(cx))?;
-        self.sink.write(buf);
+        ready!(self.poll_room(cx))?;
+        self.write(buf)?;
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -379,13 +424,13 @@ impl AsyncWrite for JsStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        ready!(self.sink.poll_room(cx))?;
+        ready!(self.poll_room(cx))?;
         // One JS call for the whole batch (a head and its body, say).
         let mut joined = Vec::with_capacity(bufs.iter().map(|buf| buf.len()).sum());
         for buf in bufs {
             joined.extend_from_slice(buf);
         }
-        self.sink.write(&joined);
+        self.write(&joined)?;
         Poll::Ready(Ok(joined.len()))
     }
 
@@ -394,11 +439,17 @@ impl AsyncWrite for JsStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.sink.poll_flush(cx)
+        match &mut self.io {
+            Io::Streams { sink, .. } => sink.poll_flush(cx),
+            Io::Socket(socket) => socket.poll_flush(cx),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.sink.poll_close(cx)
+        match &mut self.io {
+            Io::Streams { sink, .. } => sink.poll_close(cx),
+            Io::Socket(socket) => socket.poll_shutdown(),
+        }
     }
 }
 

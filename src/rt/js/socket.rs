@@ -1,0 +1,205 @@
+//! The push side of a stream pair: a `socket` object whose data comes in
+//! events and whose writes are plain calls, as Node's sockets work. Web
+//! streams cost a promise (and, in Node, a stream adapter) per chunk each
+//! way; this costs one call.
+//!
+//! The `socket` object of a pair (see [`JsStream`](super::JsStream)):
+//!
+//! ```text
+//! attach(listener)  // listener(kind, value): 0 data (a Uint8Array), 1 end,
+//!                   //                        2 error (the error), 3 drain
+//! write(chunk)      // -> false when the caller should wait for a drain
+//! pause(), resume() // stop and restart the data events
+//! end()             // no more writes: what was written goes out, then FIN
+//! close()           // forget the listener, end, then release the socket
+//! ```
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+
+use super::stream::io_error;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The `socket` of a pair; see the module's documentation.
+    #[derive(Clone, Debug)]
+    pub(super) type PushSocket;
+    #[wasm_bindgen(method, catch)]
+    fn attach(this: &PushSocket, listener: &Closure<dyn FnMut(u32, JsValue)>) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn write(this: &PushSocket, chunk: &Uint8Array) -> Result<bool, JsValue>;
+    #[wasm_bindgen(method)]
+    fn pause(this: &PushSocket);
+    #[wasm_bindgen(method)]
+    fn resume(this: &PushSocket);
+    #[wasm_bindgen(method)]
+    fn end(this: &PushSocket);
+    #[wasm_bindgen(method)]
+    fn close(this: &PushSocket);
+}
+
+const DATA: u32 = 0;
+const END: u32 = 1;
+const ERROR: u32 = 2;
+const DRAIN: u32 = 3;
+
+/// Received bytes not yet read above which the socket is paused.
+const MAX_UNREAD: usize = 64 * 1024;
+
+#[derive(Default)]
+struct Shared {
+    chunks: VecDeque<Uint8Array>,
+    unread: usize,
+    paused: bool,
+    ended: bool,
+    /// The first failure, given to every later call.
+    failed: Option<(io::ErrorKind, String)>,
+    /// The last write was refused room: wait for a drain.
+    full: bool,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+impl Shared {
+    fn failure(&self) -> Option<io::Error> {
+        self.failed.as_ref().map(|(kind, message)| io::Error::new(*kind, message.clone()))
+    }
+
+    fn wake_all(&mut self) {
+        self.reader.take().map(Waker::wake);
+        self.writer.take().map(Waker::wake);
+    }
+}
+
+/// A pair's `socket`, attached: the chunks it received and the state of
+/// its writes.
+pub(super) struct SocketIo {
+    socket: PushSocket,
+    shared: Rc<RefCell<Shared>>,
+    _listener: Closure<dyn FnMut(u32, JsValue)>,
+    shut_down: bool,
+}
+
+impl SocketIo {
+    pub(super) fn attach(socket: PushSocket) -> io::Result<SocketIo> {
+        let shared = Rc::new(RefCell::new(Shared::default()));
+        let state = shared.clone();
+        let pausable = socket.clone();
+        let listener = Closure::<dyn FnMut(u32, JsValue)>::new(move |kind: u32, value: JsValue| {
+            let mut shared = state.borrow_mut();
+            match kind {
+                DATA => {
+                    let Ok(chunk) = value.dyn_into::<Uint8Array>() else { return };
+                    shared.unread += chunk.length() as usize;
+                    shared.chunks.push_back(chunk);
+                    if shared.unread > MAX_UNREAD && !shared.paused {
+                        shared.paused = true;
+                        pausable.pause();
+                    }
+                    shared.reader.take().map(Waker::wake);
+                }
+                END => {
+                    shared.ended = true;
+                    shared.wake_all();
+                }
+                ERROR => {
+                    if shared.failed.is_none() {
+                        let error = io_error(value);
+                        shared.failed = Some((error.kind(), error.to_string()));
+                    }
+                    shared.wake_all();
+                }
+                DRAIN => {
+                    shared.full = false;
+                    shared.writer.take().map(Waker::wake);
+                }
+                _ => {}
+            }
+        });
+        socket.attach(&listener).map_err(io_error)?;
+        Ok(SocketIo { socket, shared, _listener: listener, shut_down: false })
+    }
+
+    /// The next chunk received; `None` at the end.
+    pub(super) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Uint8Array>>> {
+        let mut shared = self.shared.borrow_mut();
+        if let Some(chunk) = shared.chunks.pop_front() {
+            shared.unread -= chunk.length() as usize;
+            if shared.paused && shared.unread <= MAX_UNREAD / 2 {
+                shared.paused = false;
+                self.socket.resume();
+            }
+            return Poll::Ready(Ok(Some(chunk)));
+        }
+        if let Some(error) = shared.failure() {
+            return Poll::Ready(Err(error));
+        }
+        if shared.ended {
+            return Poll::Ready(Ok(None));
+        }
+        shared.reader = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Ready when the socket takes more: its last write was not refused.
+    pub(super) fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut shared = self.shared.borrow_mut();
+        if let Some(error) = shared.failure() {
+            return Poll::Ready(Err(error));
+        }
+        if self.shut_down {
+            let message = "write after shutdown: the socket was ended";
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, message)));
+        }
+        if shared.full {
+            shared.writer = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    pub(super) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let taken = self.socket.write(&Uint8Array::new_from_slice(bytes)).map_err(io_error)?;
+        self.shared.borrow_mut().full = !taken;
+        Ok(())
+    }
+
+    /// Ready once the socket has room again: what was written is its own.
+    pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.shut_down {
+            return Poll::Ready(self.shared.borrow().failure().map_or(Ok(()), Err));
+        }
+        self.poll_room(cx)
+    }
+
+    pub(super) fn poll_shutdown(&mut self) -> Poll<io::Result<()>> {
+        if !self.shut_down {
+            self.shut_down = true;
+            self.socket.end();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for SocketIo {
+    fn drop(&mut self) {
+        self.socket.close();
+    }
+}
+
+impl std::fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shared = self.shared.borrow();
+        f.debug_struct("SocketIo")
+            .field("unread", &shared.unread)
+            .field("ended", &shared.ended)
+            .field("shut_down", &self.shut_down)
+            .finish()
+    }
+}

@@ -1,14 +1,17 @@
 // Keep-alive GET throughput of paf's client in Node against undici's, on
-// the same server (nginx, answering a small body), in one run: rounds
-// alternate between the clients and the medians are reported, with the
-// .wasm size raw and gzipped. Not part of the tests: `npm run bench`.
+// the same server (nginx, answering a small body), in one run, API against
+// like API: paf's fetch() against undici's fetch() (both make standard
+// Response objects), and paf's send() against undici's request() (neither
+// does). Rounds alternate between the clients and the medians are
+// reported, with the .wasm size raw and gzipped. Not part of the tests:
+// `npm run bench`.
 //
 //   node bench.mjs [--seconds 3] [--rounds 3] [--concurrency 1,16]
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 
-import { Pool } from "undici";
+import { Agent, Pool, fetch as undiciFetch } from "undici";
 
 import { Client } from "./node.js";
 import { certificates, nginx, scratch } from "./test/peers.mjs";
@@ -49,28 +52,43 @@ try {
   for (const concurrency of levels) {
     const paf = new Client({ alpn: ["http/1.1"] });
     const pool = new Pool(`http://127.0.0.1:${server.port}`, { connections: concurrency, pipelining: 1 });
+    const agent = new Agent({ connections: concurrency, pipelining: 1 });
     const clients = {
-      paf: async () => {
+      "paf fetch": async () => {
         const response = await paf.fetch(url);
         await response.arrayBuffer();
       },
-      undici: async () => {
+      "undici fetch": async () => {
+        const response = await undiciFetch(url, { dispatcher: agent });
+        await response.arrayBuffer();
+      },
+      "paf send": async () => {
+        const { body } = await paf.send(url);
+        await body.arrayBuffer();
+      },
+      "undici request": async () => {
         const { body } = await pool.request({ path: "/hello", method: "GET" });
         await body.arrayBuffer();
       },
     };
     for (const get of Object.values(clients)) await throughput(get, concurrency); // warm up
-    const rates = { paf: [], undici: [] };
+    const rates = Object.fromEntries(Object.keys(clients).map((name) => [name, []]));
     for (let round = 0; round < rounds; round++) {
       for (const [name, get] of Object.entries(clients)) rates[name].push(await throughput(get, concurrency));
     }
     await pool.close();
-    const row = { concurrency, paf: median(rates.paf), undici: median(rates.undici) };
-    row.ratio = row.paf / row.undici;
+    await agent.close();
+    const rate = Object.fromEntries(Object.entries(rates).map(([name, list]) => [name, median(list)]));
+    const row = {
+      concurrency,
+      rate,
+      fetchRatio: rate["paf fetch"] / rate["undici fetch"],
+      requestRatio: rate["paf send"] / rate["undici request"],
+    };
     results.push(row);
-    console.log(
-      `concurrency ${concurrency}: paf ${row.paf.toFixed(0)} req/s, undici ${row.undici.toFixed(0)} req/s, paf/undici ${row.ratio.toFixed(2)}`,
-    );
+    const said = Object.entries(rate).map(([name, r]) => `${name} ${r.toFixed(0)}`).join(", ");
+    console.log(`concurrency ${concurrency} (req/s): ${said}`);
+    console.log(`  paf fetch / undici fetch ${row.fetchRatio.toFixed(2)}, paf send / undici request ${row.requestRatio.toFixed(2)}`);
   }
 } finally {
   await server.stop();

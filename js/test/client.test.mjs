@@ -115,6 +115,48 @@ describe("against paf serve", () => {
     await assert.rejects(client.fetch("http://never.test/"), { code: "ETIMEDOUT" });
   });
 
+  test("send(): the response without Response objects, its body whole, as text, JSON, or as it comes", async () => {
+    const client = new Client();
+    const base = `http://127.0.0.1:${plain.port}`;
+    const bytes = await client.send(`${base}/bytes/1000`);
+    assert.equal(bytes.status, 200);
+    assert.equal(bytes.protocol, "HTTP/1.1");
+    assert.equal(bytes.headers["content-length"], "1000");
+    const body = await bytes.body.bytes();
+    assert.equal(body.length, 1000);
+    assert.equal(body[300], 300 % 251);
+    assert.ok(bytes.body.bodyUsed);
+    await assert.rejects(bytes.body.text(), /read already/);
+
+    const echoed = await client.send(`${base}/headers`, { headers: { "x-test": "yes" } });
+    assert.equal((await echoed.body.json())["x-test"], "yes");
+
+    const large = await client.send(`${base}/bytes/4194304`);
+    let total = 0;
+    for await (const chunk of large.body) total += chunk.length;
+    assert.equal(total, 4 * 1024 * 1024);
+
+    const cancelled = await client.send(`${base}/bytes/4194304`);
+    cancelled.body.cancel();
+    const after = await client.send(`${base}/bytes/10`);
+    assert.equal((await after.body.arrayBuffer()).byteLength, 10, "the client goes on after a cancelled body");
+  });
+
+  test("fetch without a body: methods normalized as fetch does, forbidden ones refused", async () => {
+    const client = new Client();
+    const url = `http://127.0.0.1:${plain.port}/bytes/100`;
+    const head = await client.fetch(url, { method: "head" });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get("content-length"), "100");
+    assert.equal((await head.arrayBuffer()).byteLength, 0, "a HEAD response has no body");
+    await assert.rejects(client.fetch(url, { method: "CONNECT" }), TypeError);
+    await assert.rejects(client.fetch(url, { headers: { "bad header": "x" } }), TypeError);
+    await assert.rejects(client.fetch("http://user:secret@127.0.0.1/"), TypeError, "credentials in a URL, as fetch");
+    const gone = await client.fetch(`http://127.0.0.1:${plain.port}/status/204`);
+    assert.equal(gone.status, 204);
+    assert.equal(gone.body, null);
+  });
+
   test("an aborted request rejects with the signal's reason", async () => {
     const controller = new AbortController();
     const pending = request(`http://127.0.0.1:${plain.port}/delay/300`, { signal: controller.signal });
@@ -147,6 +189,26 @@ describe("against nginx", () => {
     assert.equal(connect.opened.length, 1);
     const file = await request(`http://127.0.0.1:${peer.port}/hello`, { connect });
     assert.equal(await file.text(), "hello from nginx\n");
+  });
+
+  test("a redirect is followed: the response says where it came from", async () => {
+    const moved = await request(`http://127.0.0.1:${peer.port}/moved`);
+    assert.equal(moved.status, 200);
+    assert.equal(moved.url, `http://127.0.0.1:${peer.port}/hello`);
+    assert.equal(await moved.text(), "hello from nginx\n");
+    const sent = await new Client().send(`http://127.0.0.1:${peer.port}/moved`);
+    assert.equal(sent.url, `http://127.0.0.1:${peer.port}/hello`);
+    await sent.body.cancel();
+  });
+
+  test("repeated fields: joined in a Headers, set-cookie an array in send()", async () => {
+    const url = `http://127.0.0.1:${peer.port}/cookies`;
+    const response = await request(url);
+    assert.deepEqual(response.headers.getSetCookie(), ["a=1", "b=2"]);
+    await response.text();
+    const sent = await new Client().send(url);
+    assert.deepEqual(sent.headers["set-cookie"], ["a=1", "b=2"]);
+    assert.equal(await sent.body.text(), "two cookies\n");
   });
 
   test("TLS with HTTP/2 by ALPN, streams on one connection", async () => {

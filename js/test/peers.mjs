@@ -122,6 +122,12 @@ http {
       add_header X-Connection-Requests $connection_requests always;
       return 200 "$server_protocol\\n";
     }
+    location = /moved { return 301 /hello; }
+    location = /cookies {
+      add_header Set-Cookie "a=1" always;
+      add_header Set-Cookie "b=2" always;
+      return 200 "two cookies\\n";
+    }
   }
 }
 `;

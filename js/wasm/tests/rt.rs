@@ -105,6 +105,27 @@ export function pipeServer() {
   };
   return { flows, connect, calls };
 }
+// A pair with a `socket` (events in, calls out) that a test drives:
+// `emit(kind, value)` calls the listener, `written` collects the writes,
+// `room` is what write() answers, `log` names the other calls in order.
+export function pushPair() {
+  const seen = { written: [], room: true, log: [] };
+  seen.emit = (kind, value) => seen.listener(kind, value);
+  seen.pair = {
+    get readable() { throw new Error("the streams must not be used when there is a socket"); },
+    get writable() { throw new Error("the streams must not be used when there is a socket"); },
+    socket: {
+      attach(listener) { seen.listener = listener; },
+      write(chunk) { seen.written.push(...chunk); return seen.room; },
+      pause() { seen.log.push("pause"); },
+      resume() { seen.log.push("resume"); },
+      end() { seen.log.push("end"); },
+      close() { seen.log.push("close"); },
+    },
+    peer: "pushed",
+  };
+  return seen;
+}
 export function refusingConnect() {
   return async ({ host, port }) => {
     throw Object.assign(new Error(`connect ECONNREFUSED ${host}:${port}`), { code: "ECONNREFUSED" });
@@ -125,6 +146,8 @@ extern "C" {
     fn pipe_server_js() -> Object;
     #[wasm_bindgen(js_name = refusingConnect)]
     fn refusing_connect() -> Function;
+    #[wasm_bindgen(js_name = pushPair)]
+    fn push_pair() -> Object;
 }
 
 fn get(object: &JsValue, name: &str) -> JsValue {
@@ -253,6 +276,76 @@ async fn a_dropped_flow_closes_the_writable_then_cancels_the_readable() {
     assert!(get(&seen, "cancelled").is_truthy());
 }
 
+fn emit(seen: &Object, kind: u32, value: &JsValue) {
+    let emit: Function = get(seen, "emit").unchecked_into();
+    emit.call2(&JsValue::UNDEFINED, &kind.into(), value).unwrap();
+}
+
+fn log(seen: &Object) -> Vec<String> {
+    get(seen, "log").unchecked_into::<Array>().iter().map(|v| v.as_string().unwrap()).collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_pair_with_a_socket_is_read_and_written_through_it() {
+    let seen = push_pair();
+    let mut flow = JsStream::new(get(&seen, "pair").unchecked_ref()).unwrap();
+    assert_eq!(flow.peer(), Some("pushed"));
+    emit(&seen, 0, &js_sys::Uint8Array::from(&b"hello "[..]));
+    emit(&seen, 0, &js_sys::Uint8Array::from(&b"world"[..]));
+    let mut got = [0; 11];
+    flow.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"hello world", "chunks in order");
+
+    flow.write_all(b"ping").await.unwrap();
+    flow.flush().await.unwrap();
+    let written: Vec<u8> = get(&seen, "written").unchecked_into::<Array>().iter().map(|v| v.as_f64().unwrap() as u8).collect();
+    assert_eq!(written, b"ping");
+
+    emit(&seen, 1, &JsValue::UNDEFINED);
+    assert_eq!(flow.read(&mut [0; 8]).await.unwrap(), 0, "the end event ends the flow");
+    flow.shutdown().await.unwrap();
+    let late = flow.write_all(b"late").await.unwrap_err();
+    assert_eq!(late.kind(), ErrorKind::BrokenPipe);
+    drop(flow);
+    assert_eq!(log(&seen), ["end", "close"], "shutdown ends the socket, the drop closes it");
+}
+
+#[wasm_bindgen_test]
+async fn a_socket_is_paused_above_64_kib_unread_and_writes_wait_for_its_drain() {
+    let seen = push_pair();
+    let mut flow = JsStream::new(get(&seen, "pair").unchecked_ref()).unwrap();
+    for _ in 0..5 {
+        emit(&seen, 0, &js_sys::Uint8Array::new_with_length(16 * 1024));
+    }
+    assert_eq!(log(&seen), ["pause"], "80 KiB unread");
+    let mut sink = vec![0; 64 * 1024];
+    flow.read_exact(&mut sink).await.unwrap();
+    assert_eq!(log(&seen), ["pause", "resume"], "16 KiB unread");
+
+    Reflect::set(&seen, &"room".into(), &false.into()).unwrap();
+    flow.write_all(b"first").await.unwrap();
+    let mut writing = Box::pin(async move {
+        flow.write_all(b"second").await.unwrap();
+        flow
+    });
+    sleep(5).await;
+    assert!((&mut writing).now_or_never().is_none(), "no room: the next write waits");
+    emit(&seen, 3, &JsValue::UNDEFINED);
+    let mut flow = writing.await;
+    let written = get(&seen, "written").unchecked_into::<Array>().length();
+    assert_eq!(written, 11, "the drain let the second write go");
+
+    let error = js_sys::Error::new("read ECONNRESET");
+    Reflect::set(&error, &"code".into(), &"ECONNRESET".into()).unwrap();
+    emit(&seen, 2, &error);
+    let mut rest = Vec::new();
+    let err = flow.read_to_end(&mut rest).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    assert_eq!(rest.len(), 16 * 1024, "what came before the error is read first");
+    let err = flow.write_all(b"x").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset, "the error fails writes too");
+}
+
 #[wasm_bindgen_test]
 async fn sleeps_follow_the_js_clock() {
     let rt = Js::new();
@@ -263,6 +356,28 @@ async fn sleeps_follow_the_js_clock() {
     // A dropped sleep is cleared: it never calls into its freed closure.
     drop(rt.sleep(Duration::from_millis(1)));
     sleep(10).await;
+}
+
+#[wasm_bindgen_test]
+async fn sleeps_wake_in_deadline_order_whatever_order_they_began_in() {
+    let rt = Js::new();
+    let start = rt.now();
+    let woke = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sleeper = |ms: u64| {
+        let woke = woke.clone();
+        let sleep = rt.sleep(Duration::from_millis(ms));
+        async move {
+            sleep.await;
+            woke.borrow_mut().push(ms);
+        }
+    };
+    let cancelled = rt.sleep(Duration::from_millis(5));
+    futures_util::future::join4(sleeper(40), sleeper(10), sleeper(25), async {
+        drop(cancelled);
+    })
+    .await;
+    assert_eq!(*woke.borrow(), [10, 25, 40]);
+    assert!(rt.now() - start >= Duration::from_millis(38));
 }
 
 fn hello() -> impl paf::Handler {

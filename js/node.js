@@ -11,7 +11,7 @@ import { setDefaultConnect } from "./index.js";
 
 initSync({ module: readFileSync(new URL("./dist/paf_bg.wasm", import.meta.url)) });
 
-export { Client, memoryListener, pipe, request, serve } from "./index.js";
+export { Body, Client, memoryListener, pipe, request, serve } from "./index.js";
 
 /**
  * A connected socket as a stream pair: `readable` and `writable` (made by

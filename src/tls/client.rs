@@ -11,7 +11,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use super::error::{Hex, PinMismatch};
+use super::error::{Hex, NoTrustedRoots, PinMismatch};
 use super::{pem, provider, TlsError, DEFAULT_ALPN};
 
 /// A client TLS configuration under construction: whom to trust and which
@@ -19,9 +19,13 @@ use super::{pem, provider, TlsError, DEFAULT_ALPN};
 /// rustls [`ClientConfig`] that [`client_of_flow`](super::client_of_flow)
 /// and the mimic context take.
 ///
-/// By default it trusts the Mozilla roots (webpki-roots), checks the
-/// server's name and validity dates, and offers ALPN `h2` then `http/1.1`.
-/// There is no insecure default: trusting less is explicit.
+/// By default it trusts the Mozilla roots (webpki-roots, with the
+/// `bundled-roots` feature, on by default), checks the server's name and
+/// validity dates, and offers ALPN `h2` then `http/1.1`. Without
+/// `bundled-roots` it trusts no root until some are added
+/// ([`ClientTls::add_roots_pem`]): every certificate is refused, with
+/// [`TlsError::NoRoots`]. There is no insecure default: trusting less is
+/// explicit.
 ///
 /// ```
 /// # fn run(ca_pem: &[u8]) -> Result<(), paf::Error> {
@@ -41,10 +45,11 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
-    /// Trusts the Mozilla roots, offers `h2` then `http/1.1`.
+    /// Trusts the Mozilla roots (none without the `bundled-roots`
+    /// feature), offers `h2` then `http/1.1`.
     pub fn new() -> ClientTls {
         ClientTls {
-            roots: RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            roots: bundled_roots(),
             pins: Vec::new(),
             accept_any_certificate: false,
             alpn: DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect(),
@@ -65,9 +70,19 @@ impl ClientTls {
 
     /// Trusts only the CA certificates in `pem`, not the Mozilla roots (what
     /// curl's `--cacert` does).
+    ///
+    /// Fails on PEM without a certificate: to trust no root, use
+    /// [`ClientTls::no_roots`].
     pub fn only_roots_pem(mut self, pem: &[u8]) -> Result<ClientTls, TlsError> {
         self.roots = RootCertStore::empty();
         self.add_roots_pem(pem)
+    }
+
+    /// Trusts no root at all (until some are added): every certificate
+    /// chain is refused, with [`TlsError::NoRoots`], unless pinned.
+    pub fn no_roots(mut self) -> ClientTls {
+        self.roots = RootCertStore::empty();
+        self
     }
 
     /// Accepts a server only if the SHA-256 of its leaf certificate (of the
@@ -108,26 +123,31 @@ impl ClientTls {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .expect("ring supports TLS 1.2 and 1.3");
-        let mut config = if self.accept_any_certificate {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(LeafOnly { pins: None, provider }))
-                .with_no_client_auth()
+        let leaf_only = if self.accept_any_certificate {
+            Some(Leaf::Any)
         } else if !self.pins.is_empty() {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(LeafOnly {
-                    pins: Some(self.pins.clone()),
-                    provider,
-                }))
-                .with_no_client_auth()
+            Some(Leaf::Pinned(self.pins.clone()))
+        } else if self.roots.is_empty() {
+            // rustls makes no verifier of an empty store; this one refuses
+            // every certificate, saying why.
+            Some(Leaf::NoRoots)
         } else {
-            let verifier =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots.clone()), provider)
-                    .build()
-                    // Never empty: only_roots_pem refuses PEM without a certificate.
-                    .expect("a non-empty root store makes a verifier");
-            builder.with_webpki_verifier(verifier).with_no_client_auth()
+            None
+        };
+        let mut config = match leaf_only {
+            Some(check) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(LeafOnly { check, provider }))
+                .with_no_client_auth(),
+            None => {
+                let verifier = WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(self.roots.clone()),
+                    provider,
+                )
+                .build()
+                .expect("a non-empty root store makes a verifier");
+                builder.with_webpki_verifier(verifier).with_no_client_auth()
+            }
         };
         config.alpn_protocols = self.alpn.clone();
         Arc::new(config)
@@ -150,6 +170,16 @@ impl fmt::Debug for ClientTls {
             .field("alpn", &super::AlpnList(&self.alpn))
             .finish()
     }
+}
+
+#[cfg(feature = "bundled-roots")]
+fn bundled_roots() -> RootCertStore {
+    RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned())
+}
+
+#[cfg(not(feature = "bundled-roots"))]
+fn bundled_roots() -> RootCertStore {
+    RootCertStore::empty()
 }
 
 /// The default client configuration (`ClientTls::new().build()`), built
@@ -196,13 +226,21 @@ fn verify_signature_13(
     )
 }
 
-/// Checks only the leaf certificate: by its SHA-256 (pins), or not at all
-/// (`--insecure`, `pins: None`). The handshake signatures are still checked,
-/// so the server must hold the certificate's key.
+/// Checks only the leaf certificate: by its SHA-256 (pins), not at all
+/// (`--insecure`), or refuses it (no roots to check a chain against). The
+/// handshake signatures are still checked, so the server must hold the
+/// certificate's key.
 #[derive(Debug)]
 struct LeafOnly {
-    pins: Option<Vec<[u8; 32]>>,
+    check: Leaf,
     provider: Arc<CryptoProvider>,
+}
+
+#[derive(Debug)]
+enum Leaf {
+    Any,
+    Pinned(Vec<[u8; 32]>),
+    NoRoots,
 }
 
 impl ServerCertVerifier for LeafOnly {
@@ -214,7 +252,14 @@ impl ServerCertVerifier for LeafOnly {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(pins) = &self.pins else { return Ok(ServerCertVerified::assertion()) };
+        let pins = match &self.check {
+            Leaf::Any => return Ok(ServerCertVerified::assertion()),
+            Leaf::NoRoots => {
+                let none = rustls::OtherError(Arc::new(NoTrustedRoots));
+                return Err(CertificateError::Other(none).into());
+            }
+            Leaf::Pinned(pins) => pins,
+        };
         let presented = certificate_sha256(end_entity);
         // Not secret: a certificate and its hash are public.
         if pins.contains(&presented) {

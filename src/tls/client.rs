@@ -12,7 +12,7 @@ use rustls::{
 };
 
 use super::error::{Hex, NoTrustedRoots, PinMismatch};
-use super::{pem, provider, TlsError, DEFAULT_ALPN};
+use super::{client_provider, pem, TlsError, DEFAULT_ALPN};
 
 /// A client TLS configuration under construction: whom to trust and which
 /// application protocols (ALPN) to offer. [`ClientTls::build`] gives the
@@ -119,7 +119,7 @@ impl ClientTls {
     /// The rustls configuration. Each call makes a new one, with its own
     /// session-resumption cache: share the `Arc` to resume sessions.
     pub fn build(&self) -> Arc<ClientConfig> {
-        let provider = provider();
+        let provider = client_provider();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .expect("ring supports TLS 1.2 and 1.3");

@@ -47,7 +47,7 @@ use rustls::crypto::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::sign::SigningKey;
-use rustls::{CommonState, ProtocolVersion, SignatureScheme};
+use rustls::{CipherSuite, CommonState, ProtocolVersion, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::{Error, Flow};
@@ -180,7 +180,8 @@ pub struct Session {
     pub alpn: Option<Vec<u8>>,
     /// The protocol version: `"TLSv1.3"` or `"TLSv1.2"`.
     pub version: &'static str,
-    /// The cipher suite, by its IANA name (`"TLS13_AES_256_GCM_SHA384"`).
+    /// The cipher suite, by its IANA name (`"TLS13_AES_256_GCM_SHA384"`),
+    /// or `"other"` for one that ring's provider does not have.
     pub cipher_suite: &'static str,
     /// The certificates the peer presented, its own first (DER). Empty for
     /// a client that presented none.
@@ -218,8 +219,7 @@ fn session_of(state: &CommonState) -> Session {
     };
     let cipher_suite = state
         .negotiated_cipher_suite()
-        .and_then(|suite| suite.suite().as_str())
-        .unwrap_or("unknown");
+        .map_or("unknown", |suite| suite_name(suite.suite()));
     Session {
         alpn: state.alpn_protocol().map(<[u8]>::to_vec),
         version,
@@ -229,6 +229,29 @@ fn session_of(state: &CommonState) -> Session {
             .map(<[_]>::to_vec)
             .unwrap_or_default(),
         server_name: None,
+    }
+}
+
+/// The IANA name of a cipher suite that ring's provider has (rustls's
+/// `CipherSuite::as_str` knows them all, ~350 names that would weigh on the
+/// wasm builds); `"other"` for a suite of another provider.
+fn suite_name(suite: CipherSuite) -> &'static str {
+    use CipherSuite as C;
+    match suite {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS13_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS13_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS13_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+        }
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
+        }
+        _ => "other",
     }
 }
 

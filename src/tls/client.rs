@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -123,32 +124,19 @@ impl ClientTls {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .expect("ring supports TLS 1.2 and 1.3");
-        let leaf_only = if self.accept_any_certificate {
-            Some(Leaf::Any)
+        let check = if self.accept_any_certificate {
+            Check::Any
         } else if !self.pins.is_empty() {
-            Some(Leaf::Pinned(self.pins.clone()))
+            Check::Pinned(self.pins.clone())
         } else if self.roots.is_empty() {
-            // rustls makes no verifier of an empty store; this one refuses
-            // every certificate, saying why.
-            Some(Leaf::NoRoots)
+            Check::NoRoots
         } else {
-            None
+            Check::Chain(Arc::new(self.roots.clone()))
         };
-        let mut config = match leaf_only {
-            Some(check) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(LeafOnly { check, provider }))
-                .with_no_client_auth(),
-            None => {
-                let verifier = WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(self.roots.clone()),
-                    provider,
-                )
-                .build()
-                .expect("a non-empty root store makes a verifier");
-                builder.with_webpki_verifier(verifier).with_no_client_auth()
-            }
-        };
+        let mut config = builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Verifier { check, provider }))
+            .with_no_client_auth();
         config.alpn_protocols = self.alpn.clone();
         Arc::new(config)
     }
@@ -196,77 +184,66 @@ pub fn certificate_sha256(certificate: &[u8]) -> [u8; 32] {
     digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
 }
 
-/// Handshake signatures are checked the same way by every verifier here:
-/// whatever is trusted, the peer must prove it holds the key.
-fn verify_signature_12(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    verify_tls12_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-fn verify_signature_13(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    verify_tls13_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-/// Checks only the leaf certificate: by its SHA-256 (pins), not at all
-/// (`--insecure`), or refuses it (no roots to check a chain against). The
-/// handshake signatures are still checked, so the server must hold the
-/// certificate's key.
+/// How the server's certificate is checked. The handshake signatures are
+/// checked in every case, so the server must hold the certificate's key.
 #[derive(Debug)]
-struct LeafOnly {
-    check: Leaf,
+struct Verifier {
+    check: Check,
     provider: Arc<CryptoProvider>,
 }
 
 #[derive(Debug)]
-enum Leaf {
-    Any,
+enum Check {
+    /// The chain leads to one of these roots, and the leaf is valid now and
+    /// for the server name: what rustls's `WebPkiServerVerifier` does
+    /// without revocation lists (paf has none to give it), by the same
+    /// functions, without the code that reads revocation lists.
+    Chain(Arc<RootCertStore>),
+    /// The leaf's SHA-256 is one of these (pins); nothing else is looked at.
     Pinned(Vec<[u8; 32]>),
+    /// No check (`--insecure`).
+    Any,
+    /// No root to check a chain against: every certificate is refused.
     NoRoots,
 }
 
-impl ServerCertVerifier for LeafOnly {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let pins = match &self.check {
-            Leaf::Any => return Ok(ServerCertVerified::assertion()),
-            Leaf::NoRoots => {
-                let none = rustls::OtherError(Arc::new(NoTrustedRoots));
-                return Err(CertificateError::Other(none).into());
+        match &self.check {
+            Check::Chain(roots) => {
+                let cert = ParsedCertificate::try_from(end_entity)?;
+                verify_server_cert_signed_by_trust_anchor(
+                    &cert,
+                    roots,
+                    intermediates,
+                    now,
+                    self.provider.signature_verification_algorithms.all,
+                )?;
+                verify_server_name(&cert, server_name)?;
+                Ok(ServerCertVerified::assertion())
             }
-            Leaf::Pinned(pins) => pins,
-        };
-        let presented = certificate_sha256(end_entity);
-        // Not secret: a certificate and its hash are public.
-        if pins.contains(&presented) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            let mismatch = rustls::OtherError(Arc::new(PinMismatch { presented }));
-            Err(CertificateError::Other(mismatch).into())
+            Check::Pinned(pins) => {
+                let presented = certificate_sha256(end_entity);
+                // Not secret: a certificate and its hash are public.
+                if pins.contains(&presented) {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    let mismatch = rustls::OtherError(Arc::new(PinMismatch { presented }));
+                    Err(CertificateError::Other(mismatch).into())
+                }
+            }
+            Check::Any => Ok(ServerCertVerified::assertion()),
+            Check::NoRoots => {
+                let none = rustls::OtherError(Arc::new(NoTrustedRoots));
+                Err(CertificateError::Other(none).into())
+            }
         }
     }
 
@@ -276,7 +253,8 @@ impl ServerCertVerifier for LeafOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature_12(&self.provider, message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -285,7 +263,8 @@ impl ServerCertVerifier for LeafOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature_13(&self.provider, message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -35,7 +35,9 @@ pub fn set_roots(roots: JsValue) -> Result<(), JsValue> {
         let mut pem = String::new();
         for item in Array::from(&roots).iter() {
             let Some(one) = item.as_string() else {
-                return Err(crate::type_error("setRoots: the array must hold PEM strings"));
+                return Err(crate::type_error(
+                    "setRoots: the array must hold PEM strings",
+                ));
             };
             pem.push_str(&one);
             pem.push('\n');
@@ -44,7 +46,9 @@ pub fn set_roots(roots: JsValue) -> Result<(), JsValue> {
     } else if let Some(pem) = roots.as_string() {
         pem
     } else {
-        return Err(crate::type_error("setRoots: expected PEM, or an array of PEM strings"));
+        return Err(crate::type_error(
+            "setRoots: expected PEM, or an array of PEM strings",
+        ));
     };
     ROOTS.with(|roots| *roots.borrow_mut() = Roots::Pem(pem));
     Ok(())
@@ -60,9 +64,9 @@ pub(crate) fn client_tls() -> Result<ClientTls, JsValue> {
         };
         let mut tls = ClientTls::new().no_roots();
         if !pem.trim().is_empty() {
-            tls = tls.add_roots_pem(pem.as_bytes()).map_err(|err| {
-                crate::type_error(&format!("the roots given to setRoots: {err}"))
-            })?;
+            tls = tls
+                .add_roots_pem(pem.as_bytes())
+                .map_err(|err| crate::type_error(&format!("the roots given to setRoots: {err}")))?;
         }
         *roots = Roots::Parsed(tls.clone());
         Ok(tls)

@@ -1,7 +1,8 @@
 // Builds dist/: the paf-js crate (wasm/) for wasm32-unknown-unknown with
-// its size-tuned release profile, wasm-bindgen's ES module glue (the CLI
+// its size-tuned release profile and std rebuilt with it (see cargoBuild),
+// wasm-bindgen's ES module glue (the CLI
 // pinned to the crate's wasm-bindgen version, installed if missing), and
-// wasm-opt -Oz from the npm binaryen package, and dist/roots.js (the
+// wasm-opt from the npm binaryen package, and dist/roots.js (the
 // Mozilla roots, for TLS outside Node: the module has none compiled in).
 // Run by `npm run build` and by `npm pack` (prepack). Prints the .wasm
 // size, raw and gzipped.
@@ -43,9 +44,33 @@ function ensureBindgen(version) {
   }
 }
 
+/**
+ * The cargo arguments and environment of the size-tuned build. Unless
+ * PAF_WASM_BUILD_STD=0: std is compiled with the crate (-Zbuild-std, with
+ * its optimize_for_size feature) rather than taken prebuilt, and a panic
+ * traps at once (-Cpanic=immediate-abort) instead of formatting its message
+ * first. On wasm32-unknown-unknown that message went nowhere anyway (no
+ * stderr, no panic hook): a panic was and stays a trap, a RuntimeError
+ * "unreachable" in JS. That is ~35 KiB of the gzipped module. Both are
+ * unstable options: RUSTC_BOOTSTRAP=1 lets the stable compiler take them,
+ * and they need the rust-src component (added with rustup if missing).
+ */
+function cargoBuild() {
+  const args = ["build", "--release", "--target", "wasm32-unknown-unknown"];
+  if (process.env.PAF_WASM_BUILD_STD === "0") return { args, env: process.env };
+  const sysroot = execFileSync("rustc", ["--print", "sysroot"], { cwd: crate, encoding: "utf8" }).trim();
+  if (!existsSync(join(sysroot, "lib", "rustlib", "src", "rust", "library"))) {
+    run("rustup", ["component", "add", "rust-src"], { cwd: crate });
+  }
+  args.push("-Zbuild-std=std,panic_abort", "-Zbuild-std-features=optimize_for_size");
+  const rustflags = [process.env.RUSTFLAGS, "-Zunstable-options -Cpanic=immediate-abort"].filter(Boolean).join(" ");
+  return { args, env: { ...process.env, RUSTC_BOOTSTRAP: "1", RUSTFLAGS: rustflags } };
+}
+
 const version = pinnedBindgen();
 ensureBindgen(version);
-run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown"], { cwd: crate });
+const build = cargoBuild();
+run("cargo", build.args, { cwd: crate, env: build.env });
 
 const built = join(target, "wasm32-unknown-unknown", "release", "paf_js.wasm");
 const wasm = join(dist, "paf_bg.wasm");
@@ -65,7 +90,9 @@ const wasmOpt = join(here, "node_modules", ".bin", "wasm-opt");
 if (!existsSync(wasmOpt)) throw new Error("wasm-opt is missing: run npm ci in js/ first");
 // The features rustc enables by default for wasm32 (and wasm-bindgen keeps).
 const features = ["bulk-memory", "sign-ext", "nontrapping-float-to-int", "reference-types", "multivalue", "mutable-globals"];
-run(wasmOpt, ["-Oz", "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm]);
+// -Os rather than -Oz, run to a fixed point: the larger module of the two
+// gzips ~1 KiB smaller, and the gzipped size is what a user downloads.
+run(wasmOpt, ["-Os", "--converge", "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm]);
 
 writeFileSync(stamp, builtAt);
 writeRoots();

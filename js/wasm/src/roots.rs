@@ -1,6 +1,6 @@
 //! The roots the clients of the package trust by default. The package has
 //! no roots compiled in (paf's `bundled-roots` feature is off, which keeps
-//! ~45 KB of gzipped wasm out): `setRoots` gives them, from Node's store
+//! ~45 KiB of gzipped wasm out): `setRoots` gives them, from Node's store
 //! (node.js does it on load), from `paf/roots` (the Mozilla roots, for
 //! browsers and workers) or from the caller. With none, an `https` request
 //! fails with `ERR_TLS` (no trusted roots): certificates are never taken

@@ -6,4 +6,4 @@ import init from "./dist/paf.js";
 
 await init({ module_or_path: new URL("./dist/paf_bg.wasm", import.meta.url) });
 
-export { Body, Client, memoryListener, pipe, request, serve } from "./index.js";
+export { Body, Client, memoryListener, pipe, request, serve, setRoots } from "./index.js";

@@ -1,8 +1,11 @@
 // Builds dist/: the paf-js crate (wasm/) for wasm32-unknown-unknown with
-// its size-tuned release profile, wasm-bindgen's ES module glue (the CLI
+// its size-tuned release profile and std rebuilt with it (see cargoBuild),
+// wasm-bindgen's ES module glue (the CLI
 // pinned to the crate's wasm-bindgen version, installed if missing), and
-// wasm-opt -Oz from the npm binaryen package. Run by `npm run build` and
-// by `npm pack` (prepack). Prints the .wasm size, raw and gzipped.
+// wasm-opt from the npm binaryen package, and dist/roots.js (the
+// Mozilla roots, for TLS outside Node: the module has none compiled in).
+// Run by `npm run build` and by `npm pack` (prepack). Prints the .wasm
+// size, raw and gzipped.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -41,9 +44,33 @@ function ensureBindgen(version) {
   }
 }
 
+/**
+ * The cargo arguments and environment of the size-tuned build. Unless
+ * PAF_WASM_BUILD_STD=0: std is compiled with the crate (-Zbuild-std, with
+ * its optimize_for_size feature) rather than taken prebuilt, and a panic
+ * traps at once (-Cpanic=immediate-abort) instead of formatting its message
+ * first. On wasm32-unknown-unknown that message went nowhere anyway (no
+ * stderr, no panic hook): a panic was and stays a trap, a RuntimeError
+ * "unreachable" in JS. That is ~35 KiB of the gzipped module. Both are
+ * unstable options: RUSTC_BOOTSTRAP=1 lets the stable compiler take them,
+ * and they need the rust-src component (added with rustup if missing).
+ */
+function cargoBuild() {
+  const args = ["build", "--release", "--target", "wasm32-unknown-unknown"];
+  if (process.env.PAF_WASM_BUILD_STD === "0") return { args, env: process.env };
+  const sysroot = execFileSync("rustc", ["--print", "sysroot"], { cwd: crate, encoding: "utf8" }).trim();
+  if (!existsSync(join(sysroot, "lib", "rustlib", "src", "rust", "library"))) {
+    run("rustup", ["component", "add", "rust-src"], { cwd: crate });
+  }
+  args.push("-Zbuild-std=std,panic_abort", "-Zbuild-std-features=optimize_for_size");
+  const rustflags = [process.env.RUSTFLAGS, "-Zunstable-options -Cpanic=immediate-abort"].filter(Boolean).join(" ");
+  return { args, env: { ...process.env, RUSTC_BOOTSTRAP: "1", RUSTFLAGS: rustflags } };
+}
+
 const version = pinnedBindgen();
 ensureBindgen(version);
-run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown"], { cwd: crate });
+const build = cargoBuild();
+run("cargo", build.args, { cwd: crate, env: build.env });
 
 const built = join(target, "wasm32-unknown-unknown", "release", "paf_js.wasm");
 const wasm = join(dist, "paf_bg.wasm");
@@ -51,6 +78,7 @@ const wasm = join(dist, "paf_bg.wasm");
 const stamp = join(dist, ".built-from");
 const builtAt = String(statSync(built).mtimeMs);
 if (existsSync(wasm) && existsSync(stamp) && readFileSync(stamp, "utf8") === builtAt) {
+  writeRoots();
   report();
   process.exit(0);
 }
@@ -62,10 +90,48 @@ const wasmOpt = join(here, "node_modules", ".bin", "wasm-opt");
 if (!existsSync(wasmOpt)) throw new Error("wasm-opt is missing: run npm ci in js/ first");
 // The features rustc enables by default for wasm32 (and wasm-bindgen keeps).
 const features = ["bulk-memory", "sign-ext", "nontrapping-float-to-int", "reference-types", "multivalue", "mutable-globals"];
-run(wasmOpt, ["-Oz", "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm]);
+// -Os rather than -Oz, run to a fixed point: the larger module of the two
+// gzips ~1 KiB smaller, and the gzipped size is what a user downloads.
+run(wasmOpt, ["-Os", "--converge", "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm]);
 
 writeFileSync(stamp, builtAt);
+writeRoots();
 report();
+
+/**
+ * dist/roots.js: the Mozilla roots as an array of PEM strings, for
+ * `setRoots` where the platform gives none (browsers, workers, Deno). Taken
+ * from the webpki-roots crate that native paf compiles in (the version in
+ * paf's Cargo.lock), which carries each root's certificate in PEM next to
+ * its trust anchor.
+ */
+function writeRoots() {
+  const metadata = JSON.parse(
+    execFileSync("cargo", ["metadata", "--format-version", "1", "--manifest-path", join(here, "..", "Cargo.toml")], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    }),
+  );
+  const crate = metadata.packages.find((p) => p.name === "webpki-roots");
+  if (!crate) throw new Error("webpki-roots is not in paf's dependencies");
+  const source = readFileSync(join(dirname(crate.manifest_path), "src", "lib.rs"), "utf8");
+  const pem = /^\s*\* (-----BEGIN CERTIFICATE-----\n(?:\s*\* [A-Za-z0-9+/=]+\n)+\s*\* -----END CERTIFICATE-----)$/gm;
+  const pems = [...source.matchAll(pem)].map((m) => m[1].replace(/^\s*\* /gm, ""));
+  const anchors = source.match(/TrustAnchor \{/g)?.length ?? 0;
+  if (pems.length === 0 || pems.length !== anchors) {
+    throw new Error(`webpki-roots ${crate.version}: ${pems.length} PEM certificates for ${anchors} trust anchors`);
+  }
+  const lines = pems.map((pem) => `  ${JSON.stringify(pem)},`);
+  writeFileSync(
+    join(dist, "roots.js"),
+    `// The Mozilla roots (${pems.length}, from the webpki-roots crate ${crate.version}, made from\n` +
+      `// CCADB's report of the certificates Mozilla includes), for setRoots() where\n` +
+      `// the platform gives none. Generated by build.mjs.\n` +
+      `export default [\n${lines.join("\n")}\n];\n`,
+  );
+  const size = statSync(join(dist, "roots.js")).size;
+  console.error(`build: dist/roots.js ${pems.length} roots, ${(size / 1024).toFixed(0)} KiB`);
+}
 
 function report() {
   const raw = statSync(wasm).size;

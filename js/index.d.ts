@@ -46,7 +46,7 @@ export interface Endpoint {
 export type Connect = (endpoint: Endpoint) => StreamPair | Promise<StreamPair>;
 
 export interface TlsOptions {
-  /** More CA certificates to trust (PEM), besides the Mozilla roots. */
+  /** More CA certificates to trust (PEM), besides the roots of `setRoots`. */
   ca?: string;
   /** Accept any certificate: encrypted, not authenticated. For tests. */
   insecure?: boolean;
@@ -153,6 +153,15 @@ export function serve(
   handler: (request: Request) => Response | Promise<Response>,
   options?: ServeOptions,
 ): Server;
+
+/**
+ * The root certificates `https` trusts by default, for the clients made
+ * afterwards: PEM, or an array of PEM strings; `[]` trusts none. Node's
+ * roots are set on load; elsewhere there are none until this is called
+ * (`import roots from "paf/roots"` has Mozilla's), and `https` fails with
+ * `ERR_TLS`. Malformed PEM is reported when the next client is made.
+ */
+export function setRoots(roots: string | string[]): void;
 
 /** Two stream pairs joined back to back: an in-memory connection. */
 export function pipe(): [StreamPair, StreamPair];

@@ -322,7 +322,18 @@ function abortable(promise, signal) {
 
 // request() keeps one client per connect function and options, so that
 // its connections are reused from one call to the next.
-const clients = new WeakMap();
+let clients = new WeakMap();
+
+/**
+ * Replaces the root certificates that clients made from now on trust
+ * (request()'s clients are made anew): PEM, or an array of PEM strings.
+ * The module has none compiled in; node.js gives it Node's on load, and
+ * elsewhere `paf/roots` has the Mozilla roots. With none, https fails.
+ */
+export function setRoots(roots) {
+  wasm.setRoots(roots);
+  clients = new WeakMap();
+}
 
 /**
  * `fetch(input, init)` over paf, with `init.connect` (how to open a stream

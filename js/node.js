@@ -4,14 +4,16 @@
 import { readFileSync } from "node:fs";
 import { connect as netConnect, createServer as netServer } from "node:net";
 import { Duplex } from "node:stream";
-import { createServer as tlsServer } from "node:tls";
+import * as tls from "node:tls";
 
 import { initSync } from "./dist/paf.js";
-import { setDefaultConnect } from "./index.js";
+import { setDefaultConnect, setRoots } from "./index.js";
 
 initSync({ module: readFileSync(new URL("./dist/paf_bg.wasm", import.meta.url)) });
+// Node's roots (with NODE_EXTRA_CA_CERTS where Node has getCACertificates).
+setRoots(tls.getCACertificates?.("default") ?? tls.rootCertificates);
 
-export { Body, Client, memoryListener, pipe, request, serve } from "./index.js";
+export { Body, Client, memoryListener, pipe, request, serve, setRoots } from "./index.js";
 
 /**
  * A connected socket as a stream pair: `readable` and `writable` (made by
@@ -141,7 +143,7 @@ export function listenTcp(port, host = "127.0.0.1") {
  * offering HTTP/2 and HTTP/1.1 by ALPN: each pair says which in `alpn`.
  */
 export function listenTls(port, { cert, key }, host = "127.0.0.1") {
-  const server = tlsServer({ cert, key, ALPNProtocols: ["h2", "http/1.1"] });
+  const server = tls.createServer({ cert, key, ALPNProtocols: ["h2", "http/1.1"] });
   return listening(server, port, host, "secureConnection");
 }
 

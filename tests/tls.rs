@@ -266,6 +266,32 @@ async fn a_wrong_host_name_is_refused_with_the_names_the_certificate_has() {
 }
 
 #[tokio::test]
+async fn without_roots_every_chain_is_refused_and_says_why() {
+    let ca = Ca::new();
+    let server = SServer::start(&ca.leaf("server"), "h2").await;
+    // What a build without the bundled-roots feature starts from.
+    let none = ClientTls::new().no_roots();
+    let err = handshake(&none, "localhost", server.connect().await)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Tls(TlsError::NoRoots)), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("TLS: no trusted root certificates to check the server's certificate"),
+        "{err}"
+    );
+    // Roots added afterwards, pins and --insecure all still work.
+    let added = none.clone().add_roots_pem(ca.pem().as_bytes()).unwrap();
+    handshake(&added, "localhost", server.connect().await)
+        .await
+        .unwrap();
+    let insecure = none.dangerous_accept_any_certificate();
+    handshake(&insecure, "localhost", server.connect().await)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn an_untrusted_certificate_is_refused_as_an_unknown_authority() {
     let ca = Ca::new();
     let server = SServer::start(&ca.leaf("server"), "h2").await;

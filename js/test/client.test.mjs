@@ -6,7 +6,10 @@ import { once } from "node:events";
 import http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
 
-import { Client, connectTcp, request } from "../node.js";
+import { rootCertificates } from "node:tls";
+
+import { Client, connectTcp, request, setRoots } from "../node.js";
+import mozillaRoots from "../dist/roots.js";
 import { certificates, nginx, pafServe, scratch } from "./peers.mjs";
 
 /** A connectTcp that counts the connections it opens. */
@@ -105,6 +108,34 @@ describe("against paf serve", () => {
     const response = await request(url, { tls: { insecure: true } });
     assert.equal(response.status, 200);
     await response.body.cancel();
+  });
+
+  test("TLS in wasm: the roots of setRoots; with none, https fails", async () => {
+    const url = `https://127.0.0.1:${tls.port}/`;
+    try {
+      setRoots([]);
+      await assert.rejects(request(url), (error) => {
+        assert.equal(error.code, "ERR_TLS");
+        assert.match(error.message, /no trusted root certificates/);
+        return true;
+      });
+      // tls.ca still adds to them.
+      const added = await request(url, { tls: { ca: certs.ca } });
+      assert.equal(added.status, 200);
+      await added.body.cancel();
+      setRoots(certs.ca);
+      const trusted = await request(url);
+      assert.equal(trusted.status, 200);
+      await trusted.body.cancel();
+      // paf/roots: Mozilla's, which do not know the test CA.
+      assert.ok(mozillaRoots.length > 100);
+      setRoots(mozillaRoots);
+      await assert.rejects(request(url), /unknown authority/);
+      setRoots("not PEM");
+      assert.throws(() => new Client(), /setRoots/);
+    } finally {
+      setRoots(rootCertificates);
+    }
   });
 
   test("errors: refused, a dead host's timeout, invalid URLs", async () => {

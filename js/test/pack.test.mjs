@@ -72,4 +72,7 @@ test("npm pack installs in a fresh directory and works", async () => {
   ]);
   const { stdout } = await run("curl", ["-sS", `http://127.0.0.1:${port}/from-curl`]);
   assert.match(stdout, /^hello \/from-curl over curl\//);
+  // paf/roots, for setRoots where the platform has no roots.
+  const roots = await run("node", ["--input-type=module", "-e", 'import roots from "paf/roots"; import { setRoots } from "paf"; setRoots(roots); console.log(roots.length)'], { cwd: app });
+  assert.ok(Number(roots.stdout) > 100, roots.stdout);
 });

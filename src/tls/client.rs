@@ -4,24 +4,29 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use super::error::{Hex, PinMismatch};
-use super::{pem, provider, TlsError, DEFAULT_ALPN};
+use super::error::{Hex, NoTrustedRoots, PinMismatch};
+use super::{client_provider, pem, TlsError, DEFAULT_ALPN};
 
 /// A client TLS configuration under construction: whom to trust and which
 /// application protocols (ALPN) to offer. [`ClientTls::build`] gives the
 /// rustls [`ClientConfig`] that [`client_of_flow`](super::client_of_flow)
 /// and the mimic context take.
 ///
-/// By default it trusts the Mozilla roots (webpki-roots), checks the
-/// server's name and validity dates, and offers ALPN `h2` then `http/1.1`.
-/// There is no insecure default: trusting less is explicit.
+/// By default it trusts the Mozilla roots (webpki-roots, with the
+/// `bundled-roots` feature, on by default), checks the server's name and
+/// validity dates, and offers ALPN `h2` then `http/1.1`. Without
+/// `bundled-roots` it trusts no root until some are added
+/// ([`ClientTls::add_roots_pem`]): every certificate is refused, with
+/// [`TlsError::NoRoots`]. There is no insecure default: trusting less is
+/// explicit.
 ///
 /// ```
 /// # fn run(ca_pem: &[u8]) -> Result<(), paf::Error> {
@@ -41,10 +46,11 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
-    /// Trusts the Mozilla roots, offers `h2` then `http/1.1`.
+    /// Trusts the Mozilla roots (none without the `bundled-roots`
+    /// feature), offers `h2` then `http/1.1`.
     pub fn new() -> ClientTls {
         ClientTls {
-            roots: RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            roots: bundled_roots(),
             pins: Vec::new(),
             accept_any_certificate: false,
             alpn: DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect(),
@@ -65,9 +71,19 @@ impl ClientTls {
 
     /// Trusts only the CA certificates in `pem`, not the Mozilla roots (what
     /// curl's `--cacert` does).
+    ///
+    /// Fails on PEM without a certificate: to trust no root, use
+    /// [`ClientTls::no_roots`].
     pub fn only_roots_pem(mut self, pem: &[u8]) -> Result<ClientTls, TlsError> {
         self.roots = RootCertStore::empty();
         self.add_roots_pem(pem)
+    }
+
+    /// Trusts no root at all (until some are added): every certificate
+    /// chain is refused, with [`TlsError::NoRoots`], unless pinned.
+    pub fn no_roots(mut self) -> ClientTls {
+        self.roots = RootCertStore::empty();
+        self
     }
 
     /// Accepts a server only if the SHA-256 of its leaf certificate (of the
@@ -104,31 +120,23 @@ impl ClientTls {
     /// The rustls configuration. Each call makes a new one, with its own
     /// session-resumption cache: share the `Arc` to resume sessions.
     pub fn build(&self) -> Arc<ClientConfig> {
-        let provider = provider();
+        let provider = client_provider();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .expect("ring supports TLS 1.2 and 1.3");
-        let mut config = if self.accept_any_certificate {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(LeafOnly { pins: None, provider }))
-                .with_no_client_auth()
+        let check = if self.accept_any_certificate {
+            Check::Any
         } else if !self.pins.is_empty() {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(LeafOnly {
-                    pins: Some(self.pins.clone()),
-                    provider,
-                }))
-                .with_no_client_auth()
+            Check::Pinned(self.pins.clone())
+        } else if self.roots.is_empty() {
+            Check::NoRoots
         } else {
-            let verifier =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots.clone()), provider)
-                    .build()
-                    // Never empty: only_roots_pem refuses PEM without a certificate.
-                    .expect("a non-empty root store makes a verifier");
-            builder.with_webpki_verifier(verifier).with_no_client_auth()
+            Check::Chain(Arc::new(self.roots.clone()))
         };
+        let mut config = builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Verifier { check, provider }))
+            .with_no_client_auth();
         config.alpn_protocols = self.alpn.clone();
         Arc::new(config)
     }
@@ -152,6 +160,16 @@ impl fmt::Debug for ClientTls {
     }
 }
 
+#[cfg(feature = "bundled-roots")]
+fn bundled_roots() -> RootCertStore {
+    RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned())
+}
+
+#[cfg(not(feature = "bundled-roots"))]
+fn bundled_roots() -> RootCertStore {
+    RootCertStore::empty()
+}
+
 /// The default client configuration (`ClientTls::new().build()`), built
 /// once and shared, so sessions resume across connections.
 pub fn default_client_config() -> Arc<ClientConfig> {
@@ -166,62 +184,66 @@ pub fn certificate_sha256(certificate: &[u8]) -> [u8; 32] {
     digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
 }
 
-/// Handshake signatures are checked the same way by every verifier here:
-/// whatever is trusted, the peer must prove it holds the key.
-fn verify_signature_12(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    verify_tls12_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-fn verify_signature_13(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    verify_tls13_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-/// Checks only the leaf certificate: by its SHA-256 (pins), or not at all
-/// (`--insecure`, `pins: None`). The handshake signatures are still checked,
-/// so the server must hold the certificate's key.
+/// How the server's certificate is checked. The handshake signatures are
+/// checked in every case, so the server must hold the certificate's key.
 #[derive(Debug)]
-struct LeafOnly {
-    pins: Option<Vec<[u8; 32]>>,
+struct Verifier {
+    check: Check,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for LeafOnly {
+#[derive(Debug)]
+enum Check {
+    /// The chain leads to one of these roots, and the leaf is valid now and
+    /// for the server name: what rustls's `WebPkiServerVerifier` does
+    /// without revocation lists (paf has none to give it), by the same
+    /// functions, without the code that reads revocation lists.
+    Chain(Arc<RootCertStore>),
+    /// The leaf's SHA-256 is one of these (pins); nothing else is looked at.
+    Pinned(Vec<[u8; 32]>),
+    /// No check (`--insecure`).
+    Any,
+    /// No root to check a chain against: every certificate is refused.
+    NoRoots,
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(pins) = &self.pins else { return Ok(ServerCertVerified::assertion()) };
-        let presented = certificate_sha256(end_entity);
-        // Not secret: a certificate and its hash are public.
-        if pins.contains(&presented) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            let mismatch = rustls::OtherError(Arc::new(PinMismatch { presented }));
-            Err(CertificateError::Other(mismatch).into())
+        match &self.check {
+            Check::Chain(roots) => {
+                let cert = ParsedCertificate::try_from(end_entity)?;
+                verify_server_cert_signed_by_trust_anchor(
+                    &cert,
+                    roots,
+                    intermediates,
+                    now,
+                    self.provider.signature_verification_algorithms.all,
+                )?;
+                verify_server_name(&cert, server_name)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            Check::Pinned(pins) => {
+                let presented = certificate_sha256(end_entity);
+                // Not secret: a certificate and its hash are public.
+                if pins.contains(&presented) {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    let mismatch = rustls::OtherError(Arc::new(PinMismatch { presented }));
+                    Err(CertificateError::Other(mismatch).into())
+                }
+            }
+            Check::Any => Ok(ServerCertVerified::assertion()),
+            Check::NoRoots => {
+                let none = rustls::OtherError(Arc::new(NoTrustedRoots));
+                Err(CertificateError::Other(none).into())
+            }
         }
     }
 
@@ -231,7 +253,8 @@ impl ServerCertVerifier for LeafOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature_12(&self.provider, message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -240,7 +263,8 @@ impl ServerCertVerifier for LeafOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature_13(&self.provider, message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -28,6 +28,15 @@ pub enum TlsError {
          or ClientTls::add_roots_pem)"
     )]
     UnknownAuthority,
+    /// No root is trusted, so no certificate chain can be checked: this
+    /// build has no roots compiled in (the `bundled-roots` feature is off,
+    /// as in the npm package) and none were added.
+    #[error(
+        "no trusted root certificates to check the server's certificate against: add them with \
+         ClientTls::add_roots_pem (in JavaScript: setRoots(), with Node's roots or paf/roots, \
+         or tls.ca)"
+    )]
+    NoRoots,
     /// The certificate is outside its validity period (expired or not yet
     /// valid); rustls's message gives the dates.
     #[error("{0} (check the server's certificate and this machine's clock)")]
@@ -151,6 +160,8 @@ impl TlsError {
             CertificateError::Other(ref other) => {
                 if let Some(mismatch) = other.0.downcast_ref::<PinMismatch>() {
                     TlsError::PinMismatch { presented: mismatch.presented }
+                } else if other.0.is::<NoTrustedRoots>() {
+                    TlsError::NoRoots
                 } else if let Some(webpki::Error::CaUsedAsEndEntity) = other.0.downcast_ref() {
                     TlsError::CaUsedAsServerCertificate
                 } else {
@@ -180,6 +191,19 @@ impl fmt::Display for PinMismatch {
 }
 
 impl std::error::Error for PinMismatch {}
+
+/// What the verifier of a client without roots answers; travels inside
+/// rustls's `CertificateError::Other`.
+#[derive(Debug)]
+pub(crate) struct NoTrustedRoots;
+
+impl fmt::Display for NoTrustedRoots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no trusted root certificates")
+    }
+}
+
+impl std::error::Error for NoTrustedRoots {}
 
 /// Bytes as lowercase hex (fingerprints).
 pub(crate) struct Hex<'a>(pub(crate) &'a [u8]);

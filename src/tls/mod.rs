@@ -39,11 +39,15 @@ use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{CommonState, ProtocolVersion};
+use rustls::crypto::{
+    CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, WebPkiSupportedAlgorithms,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::sign::SigningKey;
+use rustls::{CipherSuite, CommonState, ProtocolVersion, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::{Error, Flow};
@@ -176,7 +180,8 @@ pub struct Session {
     pub alpn: Option<Vec<u8>>,
     /// The protocol version: `"TLSv1.3"` or `"TLSv1.2"`.
     pub version: &'static str,
-    /// The cipher suite, by its IANA name (`"TLS13_AES_256_GCM_SHA384"`).
+    /// The cipher suite, by its IANA name (`"TLS13_AES_256_GCM_SHA384"`),
+    /// or `"other"` for one that ring's provider does not have.
     pub cipher_suite: &'static str,
     /// The certificates the peer presented, its own first (DER). Empty for
     /// a client that presented none.
@@ -214,8 +219,7 @@ fn session_of(state: &CommonState) -> Session {
     };
     let cipher_suite = state
         .negotiated_cipher_suite()
-        .and_then(|suite| suite.suite().as_str())
-        .unwrap_or("unknown");
+        .map_or("unknown", |suite| suite_name(suite.suite()));
     Session {
         alpn: state.alpn_protocol().map(<[u8]>::to_vec),
         version,
@@ -225,6 +229,29 @@ fn session_of(state: &CommonState) -> Session {
             .map(<[_]>::to_vec)
             .unwrap_or_default(),
         server_name: None,
+    }
+}
+
+/// The IANA name of a cipher suite that ring's provider has (rustls's
+/// `CipherSuite::as_str` knows them all, ~350 names that would weigh on the
+/// wasm builds); `"other"` for a suite of another provider.
+fn suite_name(suite: CipherSuite) -> &'static str {
+    use CipherSuite as C;
+    match suite {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS13_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS13_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS13_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+        }
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
+        }
+        _ => "other",
     }
 }
 
@@ -239,11 +266,117 @@ fn parse_server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
         .map_err(|_| TlsError::InvalidServerName(host.to_string()))
 }
 
-/// The one crypto provider of paf.
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    static PROVIDER: std::sync::LazyLock<Arc<rustls::crypto::CryptoProvider>> =
-        std::sync::LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
+/// The crypto provider of servers: ring's.
+fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: LazyLock<Arc<CryptoProvider>> =
+        LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
     PROVIDER.clone()
+}
+
+/// The crypto provider of clients: ring's cipher suites, key exchanges
+/// and signature checks, without private-key loading, since a client of
+/// paf presents no certificate. Made field by field (not from ring's
+/// `default_provider()`, whose key loader would stay referenced), so that
+/// a build with clients only (the npm package) leaves the signing code of
+/// ring and rustls out.
+fn client_provider() -> Arc<CryptoProvider> {
+    static PROVIDER: LazyLock<Arc<CryptoProvider>> = LazyLock::new(|| {
+        Arc::new(CryptoProvider {
+            cipher_suites: rustls::crypto::ring::ALL_CIPHER_SUITES.to_vec(),
+            kx_groups: rustls::crypto::ring::ALL_KX_GROUPS.to_vec(),
+            signature_verification_algorithms: SIGNATURE_CHECKS,
+            secure_random: &RingRandom,
+            key_provider: &NoPrivateKeys,
+        })
+    });
+    PROVIDER.clone()
+}
+
+/// The certificate and handshake signatures a client checks: those of
+/// ring's provider (ECDSA P-256 and P-384, Ed25519, RSA PSS and PKCS#1).
+static SIGNATURE_CHECKS: WebPkiSupportedAlgorithms = {
+    use webpki::ring as alg;
+    WebPkiSupportedAlgorithms {
+        all: &[
+            alg::ECDSA_P256_SHA256,
+            alg::ECDSA_P256_SHA384,
+            alg::ECDSA_P384_SHA256,
+            alg::ECDSA_P384_SHA384,
+            alg::ED25519,
+            alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+            alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+            alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+            alg::RSA_PKCS1_2048_8192_SHA256,
+            alg::RSA_PKCS1_2048_8192_SHA384,
+            alg::RSA_PKCS1_2048_8192_SHA512,
+            alg::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+            alg::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+            alg::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+        ],
+        mapping: &[
+            // In TLS 1.2 the scheme does not fix the curve; in TLS 1.3 it does.
+            (
+                SignatureScheme::ECDSA_NISTP384_SHA384,
+                &[alg::ECDSA_P384_SHA384, alg::ECDSA_P256_SHA384],
+            ),
+            (
+                SignatureScheme::ECDSA_NISTP256_SHA256,
+                &[alg::ECDSA_P256_SHA256, alg::ECDSA_P384_SHA256],
+            ),
+            (SignatureScheme::ED25519, &[alg::ED25519]),
+            (
+                SignatureScheme::RSA_PSS_SHA512,
+                &[alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY],
+            ),
+            (
+                SignatureScheme::RSA_PSS_SHA384,
+                &[alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY],
+            ),
+            (
+                SignatureScheme::RSA_PSS_SHA256,
+                &[alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY],
+            ),
+            (
+                SignatureScheme::RSA_PKCS1_SHA512,
+                &[alg::RSA_PKCS1_2048_8192_SHA512],
+            ),
+            (
+                SignatureScheme::RSA_PKCS1_SHA384,
+                &[alg::RSA_PKCS1_2048_8192_SHA384],
+            ),
+            (
+                SignatureScheme::RSA_PKCS1_SHA256,
+                &[alg::RSA_PKCS1_2048_8192_SHA256],
+            ),
+        ],
+    }
+};
+
+/// ring's randomness (the platform's: getrandom, `crypto.getRandomValues`
+/// in JS, wasi:random).
+#[derive(Debug)]
+struct RingRandom;
+
+impl SecureRandom for RingRandom {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), GetRandomFailed> {
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), buf)
+            .map_err(|_| GetRandomFailed)
+    }
+}
+
+/// The key provider of [`client_provider`]: it loads no key.
+#[derive(Debug)]
+struct NoPrivateKeys;
+
+impl KeyProvider for NoPrivateKeys {
+    fn load_private_key(
+        &self,
+        _key: PrivateKeyDer<'static>,
+    ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
+        Err(rustls::Error::General(
+            "paf's client configurations load no private key (no client certificates)".to_string(),
+        ))
+    }
 }
 
 /// An ALPN list shown as text in `Debug`.

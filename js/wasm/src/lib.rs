@@ -24,10 +24,11 @@ use paf::client::{ClientBuilder, ConnectionInfo};
 use paf::error::ConnectFailure;
 use paf::mimic::Ctx;
 use paf::rt::js::{self as rt, Connect, Js, JsListener, ReadableBody};
-use paf::tls::ClientTls;
 use paf::{service_fn, Body, Config, Error, Incoming, Switch};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+mod roots;
 
 #[wasm_bindgen(inline_js = r#"
 export function responseHead(status, statusText, headers, protocol, url, body, bytes) {
@@ -80,7 +81,7 @@ impl Client {
     #[wasm_bindgen(constructor)]
     pub fn new(connect: Function, options: &JsValue) -> Result<Client, JsValue> {
         let option = |name: &str| field(options, name);
-        let mut tls = ClientTls::new();
+        let mut tls = roots::client_tls()?;
         if let Some(ca) = option("ca").as_string() {
             tls = tls.add_roots_pem(ca.as_bytes()).map_err(|err| type_error(&err.to_string()))?;
         }

@@ -41,16 +41,21 @@ function joined(headers) {
   return text;
 }
 
-/** `[[name, value], ...]` of joined headers. */
-function pairs(text) {
-  const list = [];
+/** Calls `visit(name, value)` for each field of joined headers. */
+function eachHeader(text, visit) {
   let at = 0;
   while (at < text.length) {
     const name = text.indexOf("\n", at);
     const value = text.indexOf("\n", name + 1);
-    list.push([text.slice(at, name), text.slice(name + 1, value)]);
+    visit(text.slice(at, name), text.slice(name + 1, value));
     at = value + 1;
   }
+}
+
+/** `[[name, value], ...]` of joined headers. */
+function pairs(text) {
+  const list = [];
+  eachHeader(text, (name, value) => list.push([name, value]));
   return list;
 }
 
@@ -194,12 +199,12 @@ export class Body {
 /** Headers as a plain object: names in lower case, repeated ones joined by ", " (set-cookie: an array). */
 function headerObject(text) {
   const headers = {};
-  for (const [name, value] of pairs(text)) {
+  eachHeader(text, (name, value) => {
     const had = headers[name];
     if (had === undefined) headers[name] = name === "set-cookie" ? [value] : value;
     else if (name === "set-cookie") had.push(value);
     else headers[name] = `${had}, ${value}`;
-  }
+  });
   return headers;
 }
 

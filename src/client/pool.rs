@@ -63,15 +63,10 @@ impl Pool {
         }
     }
 
+    /// Runs `f` on the slot of `origin`, under the pool's lock.
     fn with_slot<T>(&self, origin: &Origin, f: impl FnOnce(&mut Slot) -> T) -> T {
         let mut origins = self.origins.lock().expect("pool lock");
-        if let Some(slot) = origins.get_mut(origin) {
-            return f(slot);
-        }
-        if origins.len() >= FORGET_ABOVE {
-            origins.retain(|_, slot| !slot.is_unused());
-        }
-        f(origins.entry(origin.clone()).or_default())
+        f(slot(&mut origins, origin))
     }
 
     /// A live connection to `origin`, if there is one free: the HTTP/2
@@ -140,4 +135,17 @@ impl Pool {
     pub(super) fn clear_idle(&self, origin: &Origin) {
         self.with_slot(origin, |slot| slot.idle.clear())
     }
+}
+
+/// The slot of `origin`, made if missing (the unused ones forgotten first
+/// when there are many). Not generic, unlike `with_slot`, so that its map
+/// code is there once for all the callers, not once per closure.
+fn slot<'a>(origins: &'a mut HashMap<Origin, Slot>, origin: &Origin) -> &'a mut Slot {
+    if !origins.contains_key(origin) {
+        if origins.len() >= FORGET_ABOVE {
+            origins.retain(|_, slot| !slot.is_unused());
+        }
+        origins.insert(origin.clone(), Slot::default());
+    }
+    origins.get_mut(origin).expect("the slot was made above")
 }

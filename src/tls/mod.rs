@@ -37,7 +37,6 @@
 
 use std::fmt;
 use std::io;
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
@@ -45,7 +44,7 @@ use std::task::{Context, Poll};
 use rustls::crypto::{
     CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, WebPkiSupportedAlgorithms,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, IpAddr, PrivateKeyDer, ServerName};
 use rustls::sign::SigningKey;
 use rustls::{CipherSuite, CommonState, ProtocolVersion, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -258,9 +257,10 @@ fn suite_name(suite: CipherSuite) -> &'static str {
 /// `host` as rustls wants it: an IP literal (brackets removed) or a DNS
 /// name.
 fn parse_server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
+    // Read by rustls's own address parser, not a second one from std.
     let unbracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
-    if let Some(ip) = unbracketed.and_then(|h| h.parse::<std::net::Ipv6Addr>().ok()) {
-        return Ok(ServerName::IpAddress(IpAddr::V6(ip).into()));
+    if let Some(Ok(ServerName::IpAddress(ip @ IpAddr::V6(_)))) = unbracketed.map(ServerName::try_from) {
+        return Ok(ServerName::IpAddress(ip));
     }
     ServerName::try_from(host.to_string())
         .map_err(|_| TlsError::InvalidServerName(host.to_string()))
@@ -452,6 +452,9 @@ mod tests {
             parse_server_name("[::1]"),
             Ok(ServerName::IpAddress(_))
         ));
+        // Brackets hold an IPv6 address, nothing else.
+        assert!(parse_server_name("[example.com]").is_err());
+        assert!(parse_server_name("[127.0.0.1]").is_err());
         let err = parse_server_name("not a name").unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -60,6 +60,33 @@ function pairs(text) {
 }
 
 /**
+ * The wasm BodyReader of a request whose `signal` may abort it: once
+ * aborted, the body is cancelled and every read, pending or later, rejects
+ * with the signal's reason, as `fetch` does.
+ */
+function abortableReader(reader, signal) {
+  let abort;
+  const aborted = new Promise((_, reject) => {
+    abort = () => {
+      reader.cancel();
+      reject(signal.reason);
+    };
+  });
+  aborted.catch(() => {});
+  if (signal.aborted) abort();
+  else signal.addEventListener("abort", abort, { once: true });
+  const read = (method) => Promise.race([reader[method](), aborted]);
+  return {
+    next: () => read("next"),
+    readAll: () => read("readAll"),
+    cancel() {
+      signal.removeEventListener("abort", abort);
+      reader.cancel();
+    },
+  };
+}
+
+/**
  * A ReadableStream of a body: the bytes already in (`bytes`), then what
  * the wasm BodyReader gives, if any. `done` runs once at its end.
  */
@@ -270,6 +297,7 @@ export class Client {
         raw.body = null;
         raw.bytes = undefined;
       }
+      if (raw.body && signal) raw.body = abortableReader(raw.body, signal);
       return { raw, url: raw.url ?? url, release };
     } catch (error) {
       release();

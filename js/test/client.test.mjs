@@ -194,6 +194,27 @@ describe("against paf serve", () => {
     controller.abort(new Error("no longer wanted"));
     await assert.rejects(pending, /no longer wanted/);
   });
+
+  test("an abort after the head errors the body being read, in fetch and in send()", async () => {
+    const url = `http://127.0.0.1:${plain.port}/stream/100000`;
+    const fetching = new AbortController();
+    const response = await request(url, { signal: fetching.signal });
+    const reader = response.body.getReader();
+    assert.equal((await reader.read()).done, false);
+    fetching.abort(new Error("enough"));
+    await assert.rejects(
+      (async () => {
+        for (;;) if ((await reader.read()).done) break;
+      })(),
+      /enough/,
+    );
+
+    const sending = new AbortController();
+    const sent = await new Client().send(url, { signal: sending.signal });
+    const whole = sent.body.bytes();
+    sending.abort(new Error("enough too"));
+    await assert.rejects(whole, /enough too/);
+  });
 });
 
 describe("against nginx", () => {

@@ -172,8 +172,9 @@ impl Timers {
             if entry.key().0 > now {
                 break;
             }
-            let waker = entry.remove().borrow_mut().fired_now();
-            waker.map(Waker::wake);
+            if let Some(waker) = entry.remove().borrow_mut().fired_now() {
+                waker.wake();
+            }
         }
         self.arm();
     }

@@ -72,8 +72,9 @@ impl Shared {
     }
 
     fn wake_all(&mut self) {
-        self.reader.take().map(Waker::wake);
-        self.writer.take().map(Waker::wake);
+        for waker in [self.reader.take(), self.writer.take()].into_iter().flatten() {
+            waker.wake();
+        }
     }
 }
 
@@ -102,7 +103,9 @@ impl SocketIo {
                         shared.paused = true;
                         pausable.pause();
                     }
-                    shared.reader.take().map(Waker::wake);
+                    if let Some(waker) = shared.reader.take() {
+                        waker.wake();
+                    }
                 }
                 END => {
                     shared.ended = true;
@@ -117,7 +120,9 @@ impl SocketIo {
                 }
                 DRAIN => {
                     shared.full = false;
-                    shared.writer.take().map(Waker::wake);
+                    if let Some(waker) = shared.writer.take() {
+                        waker.wake();
+                    }
                 }
                 _ => {}
             }

@@ -154,14 +154,12 @@ impl Reading {
     fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Error>> {
         let polled = match self {
             Reading::Body(body) => ready!(poll_data(body, cx)),
-            Reading::Failed(_) => match std::mem::replace(self, Reading::Over) {
-                Reading::Failed(err) => Err(err),
-                _ => unreachable!("matched just above"),
-            },
-            Reading::Over => Ok(None),
+            Reading::Failed(_) | Reading::Over => Ok(None),
         };
-        if !matches!(polled, Ok(Some(_))) {
-            *self = Reading::Over;
+        match std::mem::replace(self, Reading::Over) {
+            Reading::Failed(err) => return Poll::Ready(Err(err)),
+            body @ Reading::Body(_) if matches!(polled, Ok(Some(_))) => *self = body,
+            _ => {}
         }
         Poll::Ready(polled)
     }

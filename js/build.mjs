@@ -1,11 +1,12 @@
 // Builds dist/: the paf-js crate (wasm/) for wasm32-unknown-unknown with
 // its size-tuned release profile and std rebuilt with it (see cargoBuild),
-// wasm-bindgen's ES module glue (the CLI
-// pinned to the crate's wasm-bindgen version, installed if missing), and
-// wasm-opt from the npm binaryen package, and dist/roots.js (the
-// Mozilla roots, for TLS outside Node: the module has none compiled in).
-// Run by `npm run build` and by `npm pack` (prepack). Prints the .wasm
-// size, raw and gzipped.
+// twice: the client module (dist/paf.js, dist/paf_bg.wasm: HTTP/1.1,
+// HTTP/2 and TLS) and the server module (dist/server/: loaded by the first
+// serve()), each with wasm-bindgen's ES module glue (the CLI pinned to the
+// crate's wasm-bindgen version, installed if missing) and wasm-opt from the
+// npm binaryen package; and dist/roots.js (the Mozilla roots, for TLS
+// outside Node: the module has none compiled in). Run by `npm run build`
+// and by `npm pack` (prepack). Prints each .wasm size, raw and gzipped.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -51,9 +52,15 @@ function ensureBindgen(version) {
  * traps at once (-Cpanic=immediate-abort) instead of formatting its message
  * first. On wasm32-unknown-unknown that message went nowhere anyway (no
  * stderr, no panic hook): a panic was and stays a trap, a RuntimeError
- * "unreachable" in JS. That is ~35 KiB of the gzipped module. Both are
- * unstable options: RUSTC_BOOTSTRAP=1 lets the stable compiler take them,
- * and they need the rust-src component (added with rustup if missing).
+ * "unreachable" in JS. That is ~35 KiB of the gzipped module. Also: no
+ * source locations kept for panics (-Zlocation-detail=none: they would
+ * print nowhere), and derived Debug impls that print a type's name
+ * without its fields (-Zfmt-debug=shallow: ~7 KiB gzipped, mostly
+ * rustls's message types, whose Debug only their vtables reach; paf's
+ * error messages are Display, and the enums they name print the same).
+ * All are unstable options: RUSTC_BOOTSTRAP=1 lets the stable compiler
+ * take them, and build-std needs the rust-src component (added with
+ * rustup if missing).
  */
 function cargoBuild() {
   const args = ["build", "--release", "--target", "wasm32-unknown-unknown"];
@@ -63,40 +70,48 @@ function cargoBuild() {
     run("rustup", ["component", "add", "rust-src"], { cwd: crate });
   }
   args.push("-Zbuild-std=std,panic_abort", "-Zbuild-std-features=optimize_for_size");
-  const rustflags = [process.env.RUSTFLAGS, "-Zunstable-options -Cpanic=immediate-abort"].filter(Boolean).join(" ");
+  const rustflags = [process.env.RUSTFLAGS, "-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=shallow"].filter(Boolean).join(" ");
   return { args, env: { ...process.env, RUSTC_BOOTSTRAP: "1", RUSTFLAGS: rustflags } };
 }
 
+const modules = [
+  { feature: "client", dir: dist, name: "paf" },
+  { feature: "server", dir: join(dist, "server"), name: "paf_server" },
+];
 const version = pinnedBindgen();
 ensureBindgen(version);
 const build = cargoBuild();
-run("cargo", build.args, { cwd: crate, env: build.env });
-
 const built = join(target, "wasm32-unknown-unknown", "release", "paf_js.wasm");
-const wasm = join(dist, "paf_bg.wasm");
-// wasm-bindgen and wasm-opt again only when cargo made a new module.
-const stamp = join(dist, ".built-from");
-const builtAt = String(statSync(built).mtimeMs);
-if (existsSync(wasm) && existsSync(stamp) && readFileSync(stamp, "utf8") === builtAt) {
-  writeRoots();
-  report();
-  process.exit(0);
+for (const module of modules) {
+  run("cargo", [...build.args, "--no-default-features", "--features", module.feature], { cwd: crate, env: build.env });
+  finish(module);
 }
-rmSync(dist, { recursive: true, force: true });
-mkdirSync(dist, { recursive: true });
-run("wasm-bindgen", ["--target", "web", "--weak-refs", "--out-name", "paf", "--out-dir", dist, built]);
-
-const wasmOpt = join(here, "node_modules", ".bin", "wasm-opt");
-if (!existsSync(wasmOpt)) throw new Error("wasm-opt is missing: run npm ci in js/ first");
-// The features rustc enables by default for wasm32 (and wasm-bindgen keeps).
-const features = ["bulk-memory", "sign-ext", "nontrapping-float-to-int", "reference-types", "multivalue", "mutable-globals"];
-// -Os rather than -Oz, run to a fixed point: the larger module of the two
-// gzips ~1 KiB smaller, and the gzipped size is what a user downloads.
-run(wasmOpt, ["-Os", "--converge", "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm]);
-
-writeFileSync(stamp, builtAt);
 writeRoots();
-report();
+for (const module of modules) report(module);
+
+/**
+ * wasm-bindgen and wasm-opt on what cargo built, into `module.dir`; again
+ * only when cargo made a new module (or the other feature's).
+ */
+function finish({ dir, name }) {
+  const wasm = join(dir, `${name}_bg.wasm`);
+  const stamp = join(dir, ".built-from");
+  const builtAt = String(statSync(built).mtimeMs);
+  if (existsSync(wasm) && existsSync(stamp) && readFileSync(stamp, "utf8") === builtAt) return;
+  for (const stale of [wasm, join(dir, `${name}.js`), join(dir, `${name}.d.ts`), join(dir, `${name}_bg.wasm.d.ts`), join(dir, "snippets")]) {
+    rmSync(stale, { recursive: true, force: true });
+  }
+  mkdirSync(dir, { recursive: true });
+  run("wasm-bindgen", ["--target", "web", "--weak-refs", "--out-name", name, "--out-dir", dir, built]);
+  const wasmOpt = join(here, "node_modules", ".bin", "wasm-opt");
+  if (!existsSync(wasmOpt)) throw new Error("wasm-opt is missing: run npm ci in js/ first");
+  // The features rustc enables by default for wasm32 (and wasm-bindgen keeps).
+  const features = ["bulk-memory", "sign-ext", "nontrapping-float-to-int", "reference-types", "multivalue", "mutable-globals"];
+  // -Os rather than -Oz, run to a fixed point: the larger module of the two
+  // gzips ~1 KiB smaller, and the gzipped size is what a user downloads.
+  run(wasmOpt, ["-Os", "--converge", "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm]);
+  writeFileSync(stamp, builtAt);
+}
 
 /**
  * dist/roots.js: the Mozilla roots as an array of PEM strings, for
@@ -133,8 +148,10 @@ function writeRoots() {
   console.error(`build: dist/roots.js ${pems.length} roots, ${(size / 1024).toFixed(0)} KiB`);
 }
 
-function report() {
+function report({ dir, name }) {
+  const wasm = join(dir, `${name}_bg.wasm`);
   const raw = statSync(wasm).size;
   const gzipped = gzipSync(readFileSync(wasm), { level: 9 }).length;
-  console.error(`build: dist/paf_bg.wasm ${(raw / 1024).toFixed(0)} KiB, ${(gzipped / 1024).toFixed(0)} KiB gzipped`);
+  const kb = (bytes) => `${(bytes / 1000).toFixed(0)} kB`;
+  console.error(`build: ${wasm.slice(here.length + 1)} ${kb(raw)}, ${kb(gzipped)} gzipped`);
 }

@@ -1,11 +1,23 @@
 // paf for JavaScript: fetch-shaped HTTP/1.1 and HTTP/2, client and server,
 // over any { readable, writable } stream pair, TLS included, with paf's
 // Rust engine in WebAssembly. The entry points (node.js, browser.js) load
-// the module; this file turns standard Request and Response objects into
-// what the wasm exports take (dist/paf.js) and back.
+// the client module and tell how to load the server module (on the first
+// serve()); this file turns standard Request and Response objects into
+// what their exports take (dist/paf.js, dist/server/paf_server.js) and
+// back.
 import * as wasm from "./dist/paf.js";
 
 let defaultConnect;
+let loadServer;
+let serverModule;
+
+/**
+ * Used by an entry point: how to load the server module, a function giving
+ * its exports, or a promise of them.
+ */
+export function setServerLoader(load) {
+  loadServer = load;
+}
 
 /** Used by an entry point: the `connect` of `request()` when none is given. */
 export function setDefaultConnect(connect) {
@@ -412,7 +424,30 @@ export function serve(flows, handler, { h2c, onError } = {}) {
       return { status: 500, headers: [], body: null };
     }
   };
-  const server = wasm.serve(flows, answer, { h2c, onError: onError && ((error, peer) => onError(error, peer)) });
+  const options = { h2c, onError: onError && ((error, peer) => onError(error, peer)) };
+  serverModule ??= loadServer();
+  if (!(serverModule instanceof Promise)) return running(serverModule.serve(flows, answer, options));
+  // The module is on its way (a browser fetches it): serve once it is in.
+  const loading = serverModule;
+  let server;
+  let stopped = false;
+  const closed = loading.then(
+    (module) => {
+      serverModule = module;
+      if (stopped) return undefined;
+      server = module.serve(flows, answer, options);
+      return server.closed;
+    },
+    (error) => {
+      // The next serve() tries again.
+      if (serverModule === loading) serverModule = undefined;
+      throw error;
+    },
+  );
+  return running({ close: () => ((stopped = true), server?.close()), closed });
+}
+
+function running(server) {
   return {
     /** Stops accepting; requests in flight finish. */
     close: () => server.close(),

@@ -1,4 +1,5 @@
-// The Node entry of paf: loads the wasm module from disk, adds the TCP
+// The Node entry of paf: loads the client wasm module from disk (and the
+// server module on the first serve()), adds the TCP
 // (and TLS-terminating) adapters on node:net / node:tls, and makes
 // connectTcp the connect of request() by default.
 import { readFileSync } from "node:fs";
@@ -7,9 +8,14 @@ import { Duplex } from "node:stream";
 import * as tls from "node:tls";
 
 import { initSync } from "./dist/paf.js";
-import { setDefaultConnect, setRoots } from "./index.js";
+import * as server from "./dist/server/paf_server.js";
+import { setDefaultConnect, setRoots, setServerLoader } from "./index.js";
 
 initSync({ module: readFileSync(new URL("./dist/paf_bg.wasm", import.meta.url)) });
+setServerLoader(() => {
+  server.initSync({ module: readFileSync(new URL("./dist/server/paf_server_bg.wasm", import.meta.url)) });
+  return server;
+});
 // Node's roots (with NODE_EXTRA_CA_CERTS where Node has getCACertificates).
 setRoots(tls.getCACertificates?.("default") ?? tls.rootCertificates);
 

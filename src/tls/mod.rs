@@ -49,6 +49,7 @@ use rustls::sign::SigningKey;
 use rustls::{CipherSuite, CommonState, ProtocolVersion, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::flow::Transport;
 use crate::{Error, Flow};
 
 mod client;
@@ -104,7 +105,7 @@ pub async fn connect(
         .map_err(|err| TlsError::from_handshake(err, Some(server_name)))?;
     tracing::debug!(server_name, session = ?session_of(stream.get_ref().1), "tls: connected");
     Ok(TlsStream {
-        inner: stream.into(),
+        inner: Box::new(stream),
     })
 }
 
@@ -122,7 +123,7 @@ pub async fn accept(config: Arc<ServerConfig>, flow: Flow) -> Result<TlsStream, 
         .map_err(|err| TlsError::from_handshake(err, None))?;
     tracing::debug!(session = ?session_of(stream.get_ref().1), "tls: accepted");
     Ok(TlsStream {
-        inner: stream.into(),
+        inner: Box::new(stream),
     })
 }
 
@@ -137,27 +138,65 @@ pub fn session(flow: &Flow) -> Option<Session> {
 /// the flows this module makes. Reads and writes are the plaintext;
 /// shutting down sends `close_notify`.
 pub struct TlsStream {
-    inner: tokio_rustls::TlsStream<Flow>,
+    inner: Box<dyn Side>,
+}
+
+/// One side of a TLS session, as [`TlsStream`] drives it. A trait object
+/// rather than tokio-rustls's enum of both sides: a build that never
+/// accepts (the npm package's client module) then carries no server-side
+/// code.
+trait Side: Transport {
+    fn session(&self) -> Session;
+    fn is_client(&self) -> bool;
+    fn flow(&self) -> &Flow;
+}
+
+impl Side for tokio_rustls::client::TlsStream<Flow> {
+    fn session(&self) -> Session {
+        session_of(self.get_ref().1)
+    }
+
+    fn is_client(&self) -> bool {
+        true
+    }
+
+    fn flow(&self) -> &Flow {
+        self.get_ref().0
+    }
+}
+
+impl Side for tokio_rustls::server::TlsStream<Flow> {
+    fn session(&self) -> Session {
+        let (_, connection) = self.get_ref();
+        Session {
+            server_name: connection.server_name().map(str::to_string),
+            ..session_of(connection)
+        }
+    }
+
+    fn is_client(&self) -> bool {
+        false
+    }
+
+    fn flow(&self) -> &Flow {
+        self.get_ref().0
+    }
 }
 
 impl TlsStream {
     /// What the handshake negotiated.
     pub fn session(&self) -> Session {
-        let mut session = session_of(self.inner.get_ref().1);
-        if let tokio_rustls::TlsStream::Server(server) = &self.inner {
-            session.server_name = server.get_ref().1.server_name().map(str::to_string);
-        }
-        session
+        self.inner.session()
     }
 
     /// Whether this is the client side.
     pub fn is_client(&self) -> bool {
-        matches!(self.inner, tokio_rustls::TlsStream::Client(_))
+        self.inner.is_client()
     }
 
     /// The flow underneath (a TCP connection, ...).
     pub fn get_ref(&self) -> &Flow {
-        self.inner.get_ref().0
+        self.inner.flow()
     }
 }
 
@@ -282,7 +321,7 @@ fn provider() -> Arc<CryptoProvider> {
 fn client_provider() -> Arc<CryptoProvider> {
     static PROVIDER: LazyLock<Arc<CryptoProvider>> = LazyLock::new(|| {
         Arc::new(CryptoProvider {
-            cipher_suites: rustls::crypto::ring::ALL_CIPHER_SUITES.to_vec(),
+            cipher_suites: CLIENT_CIPHER_SUITES.to_vec(),
             kx_groups: rustls::crypto::ring::ALL_KX_GROUPS.to_vec(),
             signature_verification_algorithms: SIGNATURE_CHECKS,
             secure_random: &RingRandom,
@@ -292,8 +331,26 @@ fn client_provider() -> Arc<CryptoProvider> {
     PROVIDER.clone()
 }
 
+/// The cipher suites a client offers: ring's (AES-GCM, and ChaCha20-Poly1305
+/// with the `full-client-crypto` feature).
+#[cfg(feature = "full-client-crypto")]
+static CLIENT_CIPHER_SUITES: &[rustls::SupportedCipherSuite] = rustls::crypto::ring::ALL_CIPHER_SUITES;
+#[cfg(not(feature = "full-client-crypto"))]
+static CLIENT_CIPHER_SUITES: &[rustls::SupportedCipherSuite] = {
+    use rustls::crypto::ring::cipher_suite as suite;
+    &[
+        suite::TLS13_AES_256_GCM_SHA384,
+        suite::TLS13_AES_128_GCM_SHA256,
+        suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ]
+};
+
 /// The certificate and handshake signatures a client checks: those of
-/// ring's provider (ECDSA P-256 and P-384, Ed25519, RSA PSS and PKCS#1).
+/// ring's provider (ECDSA P-256 and P-384, RSA PSS and PKCS#1, and Ed25519
+/// with the `full-client-crypto` feature).
 static SIGNATURE_CHECKS: WebPkiSupportedAlgorithms = {
     use webpki::ring as alg;
     WebPkiSupportedAlgorithms {
@@ -302,6 +359,7 @@ static SIGNATURE_CHECKS: WebPkiSupportedAlgorithms = {
             alg::ECDSA_P256_SHA384,
             alg::ECDSA_P384_SHA256,
             alg::ECDSA_P384_SHA384,
+            #[cfg(feature = "full-client-crypto")]
             alg::ED25519,
             alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
             alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
@@ -323,6 +381,7 @@ static SIGNATURE_CHECKS: WebPkiSupportedAlgorithms = {
                 SignatureScheme::ECDSA_NISTP256_SHA256,
                 &[alg::ECDSA_P256_SHA256, alg::ECDSA_P384_SHA256],
             ),
+            #[cfg(feature = "full-client-crypto")]
             (SignatureScheme::ED25519, &[alg::ED25519]),
             (
                 SignatureScheme::RSA_PSS_SHA512,

@@ -1,6 +1,11 @@
 //! The wasm-bindgen exports of the paf npm package: what `js/index.js`
 //! builds `request()`, `Client` and `serve()` on.
 //!
+//! Two modules are built from this crate: the client (feature `client`:
+//! `Client`, `setRoots`) and the server (feature `server`: `serve`), so
+//! that a page or worker that only fetches downloads no server, and one
+//! that only serves no TLS. The tests build both.
+//!
 //! Thin by design: JS values in, paf's types out, and back. Headers cross
 //! as one string (`"name\nvalue\n..."`, see [`header_text`]), bodies as
 //! `Uint8Array`s, JS `ReadableStream`s ([`paf::rt::js::ReadableBody`]) or
@@ -15,124 +20,22 @@ use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, HOST};
-use http::{HeaderMap, Method, Request, Response};
+use http::header::{HeaderName, HeaderValue};
+use http::HeaderMap;
 use http_body::Body as _;
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
-use paf::alpn::{self, Protocol};
-use paf::client::{ClientBuilder, ConnectionInfo};
+use js_sys::{Object, Promise, Reflect, Uint8Array};
 use paf::error::ConnectFailure;
-use paf::mimic::Ctx;
-use paf::rt::js::{self as rt, Connect, Js, JsListener, ReadableBody};
-use paf::{service_fn, Body, Config, Error, Incoming, Switch};
+use paf::rt::js::ReadableBody;
+use paf::{Body, Error, Incoming};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::future_to_promise;
 
+#[cfg(feature = "client")]
+mod client;
+#[cfg(feature = "client")]
 mod roots;
-
-#[wasm_bindgen(inline_js = r#"
-export function responseHead(status, statusText, headers, protocol, url, body, bytes) {
-  return { status, statusText, headers, protocol, url, body, bytes };
-}
-export function incomingRequest(method, url, headers, protocol, body, bytes) {
-  return { method, url, headers, protocol, body, bytes };
-}
-"#)]
-extern "C" {
-    /// The response head as `Client.request` resolves with it (one call
-    /// to JS, not one per field).
-    #[wasm_bindgen(js_name = responseHead)]
-    fn response_head_js(
-        status: u16,
-        status_text: &str,
-        headers: &str,
-        protocol: &str,
-        url: &JsValue,
-        body: &JsValue,
-        bytes: &JsValue,
-    ) -> JsValue;
-    /// A request as a handler of [`serve`] gets it.
-    #[wasm_bindgen(js_name = incomingRequest)]
-    fn incoming_request(
-        method: &str,
-        url: &str,
-        headers: &str,
-        protocol: &str,
-        body: &JsValue,
-        bytes: &JsValue,
-    ) -> JsValue;
-}
-
-/// A client: connections pooled per origin and opened with a JS
-/// `connect({host, port})` function, TLS in wasm for `https`, HTTP/2 or
-/// HTTP/1.1 by ALPN, redirects followed.
-#[wasm_bindgen]
-pub struct Client {
-    inner: paf::Client,
-}
-
-#[wasm_bindgen]
-impl Client {
-    /// `options`: `alpn` (`["h2", "http/1.1"]` by default; `["h2"]` alone
-    /// also speaks HTTP/2 to `http` origins, by prior knowledge), `ca` (PEM
-    /// of more roots to trust), `insecure` (accept any certificate),
-    /// `timeout` (ms until the response head, 30 000 by default; 0 for
-    /// none), `maxRedirects` (10).
-    #[wasm_bindgen(constructor)]
-    pub fn new(connect: Function, options: &JsValue) -> Result<Client, JsValue> {
-        let option = |name: &str| field(options, name);
-        let mut tls = roots::client_tls()?;
-        if let Some(ca) = option("ca").as_string() {
-            tls = tls.add_roots_pem(ca.as_bytes()).map_err(|err| type_error(&err.to_string()))?;
-        }
-        if option("insecure").is_truthy() {
-            tls = tls.dangerous_accept_any_certificate();
-        }
-        let mut builder = ClientBuilder::new(rt::platform())
-            .context(Ctx::new().add(&rt::CONNECT, Connect::new(connect)))
-            .tls(tls);
-        let alpn = option("alpn");
-        if !alpn.is_undefined() {
-            let protocols = protocols(&alpn)?;
-            builder = builder.http2_prior_knowledge(protocols == [Protocol::Http2]).alpn(protocols);
-        }
-        if let Some(ms) = option("timeout").as_f64() {
-            let limit = (ms > 0.0).then(|| std::time::Duration::from_secs_f64(ms / 1000.0));
-            builder = builder.request_timeout(limit);
-        }
-        if let Some(max) = option("maxRedirects").as_f64() {
-            builder = builder.max_redirects(max as usize);
-        }
-        Ok(Client { inner: builder.build() })
-    }
-
-    /// Sends a request; resolves with `{ status, statusText, headers,
-    /// protocol, url, body, bytes }` once the response head is in: `url`
-    /// where the last redirect led (absent without one), `body` a
-    /// [`BodyReader`] or `null`, `bytes` the body's bytes that are in
-    /// already (all of them when `body` is `null`; absent for none).
-    /// `body` is `null`, a `Uint8Array` (sent again on a redirect or a
-    /// retry) or a `ReadableStream` (sent once).
-    pub fn request(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &str,
-        body: JsValue,
-    ) -> Result<Promise, JsValue> {
-        let method = Method::from_bytes(method.as_bytes())
-            .map_err(|_| type_error(&format!("invalid method {method:?}")))?;
-        let mut request = Request::new(body_of(&body, None)?);
-        *request.method_mut() = method;
-        *request.uri_mut() = url.parse().map_err(|_| type_error(&format!("invalid URL {url:?}")))?;
-        *request.headers_mut() = header_map(headers)?;
-        let client = self.inner.clone();
-        Ok(future_to_promise(async move {
-            let response = client.request(request).await.map_err(|err| js_error(&err))?;
-            Ok(response_head(response))
-        }))
-    }
-}
+#[cfg(feature = "server")]
+mod server;
 
 /// A body being received, read from JS chunk by chunk or whole (the glue
 /// makes a `ReadableStream` of it, or reads it all at once).
@@ -239,127 +142,6 @@ fn body_to_js(body: Incoming) -> (JsValue, JsValue) {
     (BodyReader { state: Rc::new(RefCell::new(rest)) }.into(), arrived)
 }
 
-/// A running server; see [`serve`].
-#[wasm_bindgen]
-pub struct Server {
-    switch: Switch,
-    closed: Promise,
-}
-
-#[wasm_bindgen]
-impl Server {
-    /// Stops accepting; the requests in flight finish (within 30 s),
-    /// idle connections close.
-    pub fn close(&self) {
-        self.switch.stop();
-    }
-
-    /// Resolves once the server has stopped and drained.
-    #[wasm_bindgen(getter)]
-    pub fn closed(&self) -> Promise {
-        self.closed.clone()
-    }
-}
-
-/// Serves the stream pairs of `flows` (an async iterable) with `handler`:
-/// it is called with `{ method, url, headers, protocol, body, bytes }`
-/// (`body` and `bytes` as in [`Client::request`]) and gives `{ status, headers, body }` (`body`
-/// `null`, a `Uint8Array` or a `ReadableStream`), or a promise of it.
-///
-/// Each pair is served with HTTP/2 or HTTP/1.1 as its `alpn` property
-/// says (`"h2"`, `"http/1.1"`: TLS done by the platform), and without one
-/// by its first bytes: HTTP/2 for clients that start with its preface,
-/// unless `options.h2c` is `false`. `options.onError(error, peer)` hears
-/// of failed connections. The server stops when `flows` ends or on
-/// `close()`.
-#[wasm_bindgen]
-pub fn serve(flows: JsValue, handler: Function, options: &JsValue) -> Result<Server, JsValue> {
-    let iterator = rt::iterator_of(&flows)?;
-    let switch = Switch::new();
-    let listener = JsListener::new(iterator, switch.clone(), Js::new());
-    let mut config = Config::default();
-    config.h2c = field(options, "h2c").as_bool() != Some(false);
-    let on_error = field(options, "onError").dyn_into::<Function>().ok();
-    let handler = service_fn(move |request| answer(handler.clone(), request)).on_error(
-        move |peer: &str, error: &Error| {
-            if let Some(on_error) = &on_error {
-                let _ = on_error.call2(&JsValue::UNDEFINED, &js_error(error), &peer.into());
-            }
-        },
-    );
-    let service = alpn::service(rt::PairAlpn, handler);
-    let running = switch.clone();
-    let closed = future_to_promise(async move {
-        paf::serve(listener, service, config, running).await.map_err(|err| js_error(&err))?;
-        Ok(JsValue::UNDEFINED)
-    });
-    Ok(Server { switch, closed })
-}
-
-/// Calls the JS handler with `request`; a handler that fails, or answers
-/// something that is not a response, costs the request a 500.
-async fn answer(handler: Function, request: Request<Incoming>) -> Response<Body> {
-    let raw = request_to_js(request);
-    let answered = match handler.call1(&JsValue::UNDEFINED, &raw) {
-        Ok(answer) => JsFuture::from(Promise::resolve(&answer)).await,
-        Err(thrown) => Err(thrown),
-    };
-    match answered.and_then(|answer| response_of(&answer)) {
-        Ok(response) => response,
-        Err(_) => {
-            let mut response = Response::new(Body::empty());
-            *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-            response
-        }
-    }
-}
-
-fn request_to_js(request: Request<Incoming>) -> JsValue {
-    let (parts, body) = request.into_parts();
-    let url = match (parts.uri.scheme(), parts.uri.authority()) {
-        (Some(_), Some(_)) => parts.uri.to_string(),
-        // HTTP/1.1 gives the path; the scheme is unknown there, TLS being
-        // the platform's.
-        _ => {
-            let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-            let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            format!("http://{host}{target}")
-        }
-    };
-    let (body, bytes) = body_to_js(body);
-    let headers = header_text(&parts.headers);
-    incoming_request(parts.method.as_str(), &url, &headers, protocol_name(parts.version), &body, &bytes)
-}
-
-/// The response a handler answered with, `{ status, headers, body }`.
-fn response_of(raw: &JsValue) -> Result<Response<Body>, JsValue> {
-    if !raw.is_object() {
-        return Err(type_error("a handler must answer with a Response"));
-    }
-    let status = field(raw, "status").as_f64().unwrap_or(200.0) as u16;
-    let headers = field(raw, "headers").as_string().unwrap_or_default();
-    let headers = header_map(&headers)?;
-    let length = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok()?.parse().ok());
-    let mut response = Response::new(body_of(&field(raw, "body"), length)?);
-    *response.status_mut() =
-        http::StatusCode::from_u16(status).map_err(|_| type_error(&format!("invalid status {status}")))?;
-    *response.headers_mut() = headers;
-    Ok(response)
-}
-
-fn response_head(response: Response<Incoming>) -> JsValue {
-    let (parts, body) = response.into_parts();
-    let url = parts.extensions.get::<ConnectionInfo>().and_then(|info| info.redirected_to.as_ref());
-    let url = url.map_or(JsValue::UNDEFINED, |url| url.to_string().into());
-    let (body, bytes) = body_to_js(body);
-    let headers = header_text(&parts.headers);
-    let reason = parts.status.canonical_reason().unwrap_or("");
-    let protocol = protocol_name(parts.version);
-    response_head_js(parts.status.as_u16(), reason, &headers, protocol, &url, &body, &bytes)
-}
-
 /// A body to send: `null`, a `Uint8Array` or a `ReadableStream`.
 fn body_of(body: &JsValue, length: Option<u64>) -> Result<Body, JsValue> {
     if body.is_null() || body.is_undefined() {
@@ -409,17 +191,6 @@ fn header_value(value: &str) -> Option<HeaderValue> {
     }
     let latin1: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(c).ok()).collect();
     HeaderValue::from_bytes(&latin1?).ok()
-}
-
-fn protocols(list: &JsValue) -> Result<Vec<Protocol>, JsValue> {
-    let list: &Array = list.dyn_ref().ok_or_else(|| type_error("alpn must be an array"))?;
-    list.iter()
-        .map(|id| match id.as_string().as_deref() {
-            Some("h2") => Ok(Protocol::Http2),
-            Some("http/1.1") => Ok(Protocol::Http1),
-            _ => Err(type_error("alpn takes \"h2\" and \"http/1.1\"")),
-        })
-        .collect()
 }
 
 fn protocol_name(version: http::Version) -> &'static str {

@@ -1,0 +1,127 @@
+//! The client exports (feature `client`): `Client`, and `setRoots` in
+//! [`crate::roots`]. The npm package's main module.
+
+use http::{Method, Request, Response};
+use js_sys::{Array, Function, Promise};
+use paf::alpn::Protocol;
+use paf::client::{ClientBuilder, ConnectionInfo};
+use paf::mimic::Ctx;
+use paf::rt::js::{self as rt, Connect};
+use paf::Incoming;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::{body_of, body_to_js, field, header_map, header_text, js_error, protocol_name, roots, type_error};
+
+#[wasm_bindgen(inline_js = r#"
+export function responseHead(status, statusText, headers, protocol, url, body, bytes) {
+  return { status, statusText, headers, protocol, url, body, bytes };
+}
+"#)]
+extern "C" {
+    /// The response head as `Client.request` resolves with it (one call
+    /// to JS, not one per field).
+    #[wasm_bindgen(js_name = responseHead)]
+    fn response_head_js(
+        status: u16,
+        status_text: &str,
+        headers: &str,
+        protocol: &str,
+        url: &JsValue,
+        body: &JsValue,
+        bytes: &JsValue,
+    ) -> JsValue;
+}
+
+/// A client: connections pooled per origin and opened with a JS
+/// `connect({host, port})` function, TLS in wasm for `https`, HTTP/2 or
+/// HTTP/1.1 by ALPN, redirects followed.
+#[wasm_bindgen]
+pub struct Client {
+    inner: paf::Client,
+}
+
+#[wasm_bindgen]
+impl Client {
+    /// `options`: `alpn` (`["h2", "http/1.1"]` by default; `["h2"]` alone
+    /// also speaks HTTP/2 to `http` origins, by prior knowledge), `ca` (PEM
+    /// of more roots to trust), `insecure` (accept any certificate),
+    /// `timeout` (ms until the response head, 30 000 by default; 0 for
+    /// none), `maxRedirects` (10).
+    #[wasm_bindgen(constructor)]
+    pub fn new(connect: Function, options: &JsValue) -> Result<Client, JsValue> {
+        let option = |name: &str| field(options, name);
+        let mut tls = roots::client_tls()?;
+        if let Some(ca) = option("ca").as_string() {
+            tls = tls.add_roots_pem(ca.as_bytes()).map_err(|err| type_error(&err.to_string()))?;
+        }
+        if option("insecure").is_truthy() {
+            tls = tls.dangerous_accept_any_certificate();
+        }
+        let mut builder = ClientBuilder::new(rt::platform())
+            .context(Ctx::new().add(&rt::CONNECT, Connect::new(connect)))
+            .tls(tls);
+        let alpn = option("alpn");
+        if !alpn.is_undefined() {
+            let protocols = protocols(&alpn)?;
+            builder = builder.http2_prior_knowledge(protocols == [Protocol::Http2]).alpn(protocols);
+        }
+        if let Some(ms) = option("timeout").as_f64() {
+            let limit = (ms > 0.0).then(|| std::time::Duration::from_secs_f64(ms / 1000.0));
+            builder = builder.request_timeout(limit);
+        }
+        if let Some(max) = option("maxRedirects").as_f64() {
+            builder = builder.max_redirects(max as usize);
+        }
+        Ok(Client { inner: builder.build() })
+    }
+
+    /// Sends a request; resolves with `{ status, statusText, headers,
+    /// protocol, url, body, bytes }` once the response head is in: `url`
+    /// where the last redirect led (absent without one), `body` a
+    /// [`BodyReader`] or `null`, `bytes` the body's bytes that are in
+    /// already (all of them when `body` is `null`; absent for none).
+    /// `body` is `null`, a `Uint8Array` (sent again on a redirect or a
+    /// retry) or a `ReadableStream` (sent once).
+    pub fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &str,
+        body: JsValue,
+    ) -> Result<Promise, JsValue> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| type_error(&format!("invalid method {method:?}")))?;
+        let mut request = Request::new(body_of(&body, None)?);
+        *request.method_mut() = method;
+        *request.uri_mut() = url.parse().map_err(|_| type_error(&format!("invalid URL {url:?}")))?;
+        *request.headers_mut() = header_map(headers)?;
+        let client = self.inner.clone();
+        Ok(future_to_promise(async move {
+            let response = client.request(request).await.map_err(|err| js_error(&err))?;
+            Ok(response_head(response))
+        }))
+    }
+}
+
+fn response_head(response: Response<Incoming>) -> JsValue {
+    let (parts, body) = response.into_parts();
+    let url = parts.extensions.get::<ConnectionInfo>().and_then(|info| info.redirected_to.as_ref());
+    let url = url.map_or(JsValue::UNDEFINED, |url| url.to_string().into());
+    let (body, bytes) = body_to_js(body);
+    let headers = header_text(&parts.headers);
+    let reason = parts.status.canonical_reason().unwrap_or("");
+    let protocol = protocol_name(parts.version);
+    response_head_js(parts.status.as_u16(), reason, &headers, protocol, &url, &body, &bytes)
+}
+
+fn protocols(list: &JsValue) -> Result<Vec<Protocol>, JsValue> {
+    let list: &Array = list.dyn_ref().ok_or_else(|| type_error("alpn must be an array"))?;
+    list.iter()
+        .map(|id| match id.as_string().as_deref() {
+            Some("h2") => Ok(Protocol::Http2),
+            Some("http/1.1") => Ok(Protocol::Http1),
+            _ => Err(type_error("alpn takes \"h2\" and \"http/1.1\"")),
+        })
+        .collect()
+}

@@ -265,7 +265,7 @@ function outgoing(input, init) {
       let method = init?.method ?? "GET";
       if (NORMALIZED_METHODS.has(method.toUpperCase())) method = method.toUpperCase();
       if (FORBIDDEN_METHODS.has(method)) throw new TypeError(`paf: the method ${method} is forbidden`);
-      url.hash = "";
+      if (url.hash) url.hash = "";
       const headers = init?.headers === undefined ? "" : joined(new Headers(init.headers));
       return { method, url: url.href, headers, body: null, signal: init?.signal };
     }
@@ -303,7 +303,8 @@ export class Client {
     const { method, url, headers, body, signal } = out;
     const release = hold();
     try {
-      const raw = await abortable(this.#raw.request(method, url, headers, body), signal);
+      const head = new Promise((resolve, reject) => this.#raw.request(method, url, headers, body, resolve, reject));
+      const raw = await abortable(head, signal);
       if (NULL_BODY_STATUSES.has(raw.status)) {
         raw.body?.cancel();
         raw.body = null;

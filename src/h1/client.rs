@@ -32,7 +32,7 @@
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use super::decode::BodyDecoder;
 use super::encode::{BodyEncoder, HeadWriter};
@@ -535,7 +535,7 @@ fn request_target<'a>(
 
 /// `Host` from the URI's authority, without user info, and without the
 /// port when it is the scheme's default.
-fn host_value(uri: &Uri) -> Result<HeaderValue, crate::Error> {
+fn host_value(uri: &Uri) -> Result<&str, crate::Error> {
     let authority = uri
         .authority()
         .ok_or_else(|| invalid("the request has no Host field and its URI no authority"))?;
@@ -544,9 +544,12 @@ fn host_value(uri: &Uri) -> Result<HeaderValue, crate::Error> {
         Some("https" | "wss") => Some(443),
         _ => None,
     };
-    let value = match authority.port_u16() {
-        Some(port) if Some(port) != default_port => format!("{}:{port}", authority.host()),
-        _ => authority.host().to_owned(),
-    };
-    HeaderValue::try_from(value).map_err(|_| invalid("the URI's host is not a valid Host field"))
+    // The authority's own text, less any user info (and the port, when it
+    // is the default): no formatting on the path of every request.
+    let text = authority.as_str();
+    let host_port = text.rsplit_once('@').map_or(text, |(_, host_port)| host_port);
+    Ok(match authority.port_u16() {
+        Some(port) if Some(port) != default_port => host_port,
+        _ => authority.host(),
+    })
 }

@@ -2,14 +2,14 @@
 //! [`crate::roots`]. The npm package's main module.
 
 use http::{Method, Request, Response};
-use js_sys::{Array, Function, Promise};
+use js_sys::{Array, Function};
 use paf::alpn::Protocol;
 use paf::client::{ClientBuilder, ConnectionInfo};
 use paf::mimic::Ctx;
 use paf::rt::js::{self as rt, Connect};
 use paf::Incoming;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::spawn_local;
 
 use crate::{body_of, body_to_js, field, header_map, header_text, js_error, protocol_name, roots, type_error};
 
@@ -76,8 +76,10 @@ impl Client {
         Ok(Client { inner: builder.build() })
     }
 
-    /// Sends a request; resolves with `{ status, statusText, headers,
-    /// protocol, url, body, bytes }` once the response head is in: `url`
+    /// Sends a request; once the response head is in, calls `resolve` with
+    /// `{ status, statusText, headers, protocol, url, body, bytes }` (or
+    /// `reject` with the error; callbacks rather than a promise made here:
+    /// the caller makes one, for less work per request): `url`
     /// where the last redirect led (absent without one), `body` a
     /// [`BodyReader`] or `null`, `bytes` the body's bytes that are in
     /// already (all of them when `body` is `null`; absent for none).
@@ -89,7 +91,9 @@ impl Client {
         url: &str,
         headers: &str,
         body: JsValue,
-    ) -> Result<Promise, JsValue> {
+        resolve: Function,
+        reject: Function,
+    ) -> Result<(), JsValue> {
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| type_error(&format!("invalid method {method:?}")))?;
         let mut request = Request::new(body_of(&body, None)?);
@@ -97,10 +101,14 @@ impl Client {
         *request.uri_mut() = url.parse().map_err(|_| type_error(&format!("invalid URL {url:?}")))?;
         *request.headers_mut() = header_map(headers)?;
         let client = self.inner.clone();
-        Ok(future_to_promise(async move {
-            let response = client.request(request).await.map_err(|err| js_error(&err))?;
-            Ok(response_head(response))
-        }))
+        spawn_local(async move {
+            // What the callbacks return, or throw, is theirs.
+            let _ = match client.request(request).await {
+                Ok(response) => resolve.call1(&JsValue::UNDEFINED, &response_head(response)),
+                Err(err) => reject.call1(&JsValue::UNDEFINED, &js_error(&err)),
+            };
+        });
+        Ok(())
     }
 }
 

@@ -24,8 +24,8 @@ pub enum TlsError {
     },
     /// The certificate chain does not lead to a trusted root.
     #[error(
-        "certificate signed by an unknown authority (use --cacert with the CA that signed it, \
-         or ClientTls::add_roots_pem)"
+        "certificate signed by an unknown authority (trust the CA that signed it: --cacert, \
+         ClientTls::add_roots_pem, or tls.ca in JavaScript)"
     )]
     UnknownAuthority,
     /// No root is trusted, so no certificate chain can be checked: this

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import http2 from "node:http2";
+import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 
 import { rootCertificates } from "node:tls";
@@ -215,6 +216,32 @@ describe("against paf serve", () => {
     sending.abort(new Error("enough too"));
     await assert.rejects(whole, /enough too/);
   });
+});
+
+test("cancelling a body settles the read in progress", { timeout: 10_000 }, async () => {
+  // Sends the head and 5 of the 100 bytes it announces, then stalls.
+  const sockets = new Set();
+  const stalling = createServer((socket) => {
+    sockets.add(socket);
+    socket.once("data", () => socket.write("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhello"));
+  });
+  stalling.listen(0, "127.0.0.1");
+  await once(stalling, "listening");
+  try {
+    const sent = await new Client().send(`http://127.0.0.1:${stalling.address().port}/`);
+    const chunks = [];
+    const reading = (async () => {
+      for await (const chunk of sent.body) chunks.push(chunk);
+    })();
+    // The read of the other 95 bytes is waiting on the server.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    sent.body.cancel();
+    await reading;
+    assert.equal(Buffer.concat(chunks).toString(), "hello");
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    stalling.close();
+  }
 });
 
 describe("against nginx", () => {

@@ -17,7 +17,7 @@
 use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
@@ -41,7 +41,22 @@ mod server;
 /// makes a `ReadableStream` of it, or reads it all at once).
 #[wasm_bindgen]
 pub struct BodyReader {
-    state: Rc<RefCell<Reading>>,
+    state: Rc<RefCell<Reader>>,
+}
+
+struct Reader {
+    reading: Reading,
+    /// The read in progress, if any: `cancel` wakes it to settle (as the
+    /// end of the body).
+    waiting: Option<Waker>,
+}
+
+impl Reader {
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Error>> {
+        let polled = self.reading.poll_data(cx);
+        self.waiting = polled.is_pending().then(|| cx.waker().clone());
+        polled
+    }
 }
 
 enum Reading {
@@ -100,7 +115,11 @@ impl BodyReader {
     /// Stops reading: the rest of the body is discarded (an HTTP/2
     /// stream is reset, an HTTP/1.1 connection closed or drained).
     pub fn cancel(&self) {
-        *self.state.borrow_mut() = Reading::Over;
+        let mut state = self.state.borrow_mut();
+        state.reading = Reading::Over;
+        if let Some(read) = state.waiting.take() {
+            read.wake();
+        }
     }
 }
 
@@ -139,7 +158,8 @@ fn body_to_js(body: Incoming) -> (JsValue, JsValue) {
         }
     };
     let arrived = if arrived.is_empty() { JsValue::UNDEFINED } else { Uint8Array::from(&arrived[..]).into() };
-    (BodyReader { state: Rc::new(RefCell::new(rest)) }.into(), arrived)
+    let reader = Reader { reading: rest, waiting: None };
+    (BodyReader { state: Rc::new(RefCell::new(reader)) }.into(), arrived)
 }
 
 /// A body to send: `null`, a `Uint8Array` or a `ReadableStream`.

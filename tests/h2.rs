@@ -376,6 +376,23 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_client_connection_closes_once_idle_but_not_while_a_stream_is_open() {
+    let (probe, _) = probe();
+    let mut client_config = Config::default();
+    client_config.idle_timeout = Duration::from_millis(200);
+    let (mut sender, server, _stop) = h2_pair_with(probe, Config::default(), client_config).await;
+    // A response whose body is not read yet keeps the connection busy.
+    let response = timeout(LIMIT, sender.send(get("/one"))).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!sender.is_closed(), "closed with a stream open");
+    assert_eq!(body_of(response).await, "GET /one");
+    // Then nothing for 200 ms: the client closes, and the server sees it go.
+    let served = timeout(LIMIT, server).await.expect("the server saw the client close").unwrap();
+    assert!(served.is_ok(), "{served:?}");
+    assert!(sender.is_closed());
+}
+
+#[tokio::test]
 async fn a_stalled_preface_is_cut_by_the_header_timeout() {
     let (probe, _) = probe();
     let (server_end, mut client_end) = Flow::pipe(1024);

@@ -5,6 +5,8 @@
 //! HTTP/1.1 twin, a `SendRequest` multiplexes: clones send concurrently,
 //! each request on its own stream, up to the server's
 //! `SETTINGS_MAX_CONCURRENT_STREAMS` (further ones wait for a free slot).
+//! A connection with no stream in flight for [`Config::idle_timeout`] is
+//! closed (a pooled one is then replaced by a new one when next needed).
 //!
 //! ```no_run
 //! # #[cfg(not(target_family = "wasm"))]
@@ -19,8 +21,11 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,7 +34,9 @@ use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri, Version};
 
 use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers};
-use crate::engine::io::within;
+use futures_util::task::AtomicWaker;
+
+use crate::engine::io::{within, Timer};
 use crate::error::Timeout;
 use crate::rt::{AnyRuntime, Runtime};
 use crate::{Body, Config, Error, Flow, Incoming};
@@ -42,6 +49,33 @@ pub struct SendRequest {
     rt: AnyRuntime,
     body_timeout: Duration,
     closed: Arc<AtomicBool>,
+    streams: Arc<Streams>,
+}
+
+/// The streams in flight on a connection, for its idle timeout: one
+/// [`Busy`] per stream, held until its request and response bodies are
+/// over; the last one to go wakes the driver to start the idle timer.
+#[derive(Default)]
+struct Streams {
+    open: AtomicUsize,
+    driver: AtomicWaker,
+}
+
+struct Busy(Arc<Streams>);
+
+impl Busy {
+    fn new(streams: &Arc<Streams>) -> Busy {
+        streams.open.fetch_add(1, Ordering::AcqRel);
+        Busy(streams.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.driver.wake();
+        }
+    }
 }
 
 impl std::fmt::Debug for SendRequest {
@@ -53,8 +87,9 @@ impl std::fmt::Debug for SendRequest {
 /// What a [`SendRequest`] needs of the runtime, without its type.
 /// Starts an HTTP/2 connection over `flow` (by ALPN or prior knowledge):
 /// sends the preface and SETTINGS, then drives the connection on `rt`
-/// until every [`SendRequest`] and every stream is done, or it fails.
-/// The preface must be written within [`Config::body_timeout`].
+/// until every [`SendRequest`] and every stream is done, it has had no
+/// stream for [`Config::idle_timeout`], or it fails. The preface must be
+/// written within [`Config::body_timeout`].
 pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Result<SendRequest, Error> {
     let mut builder = ::h2::client::Builder::new();
     configure!(builder, config);
@@ -65,14 +100,31 @@ pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Resul
         Some(result) => result.map_err(error)?,
     };
     let closed = Arc::new(AtomicBool::new(false));
-    let closed_by_driver = closed.clone();
+    let streams = Arc::new(Streams::default());
+    let (closed_by_driver, driven, idle_timeout) = (closed.clone(), streams.clone(), config.idle_timeout);
+    let mut connection = connection;
+    let mut timer = Timer::new(rt.clone());
     rt.spawn(Box::pin(async move {
-        if let Err(err) = connection.await {
+        let ended = std::future::poll_fn(|cx| {
+            if let Poll::Ready(ended) = Pin::new(&mut connection).poll(cx) {
+                return Poll::Ready(ended);
+            }
+            driven.driver.register(cx.waker());
+            let idle = driven.open.load(Ordering::Acquire) == 0;
+            match timer.poll(idle.then_some((Timeout::Idle, idle_timeout)), cx) {
+                // Dropping the connection closes it.
+                Some(_) => Poll::Ready(Ok(())),
+                None => Poll::Pending,
+            }
+        })
+        .await;
+        if let Err(err) = ended {
             tracing::debug!(err = %error(err), "HTTP/2 client connection ended");
         }
         closed_by_driver.store(true, Ordering::Release);
     }));
-    Ok(SendRequest { inner, rt: AnyRuntime::new(rt.clone()), body_timeout: config.body_timeout, closed })
+    let rt = AnyRuntime::new(rt.clone());
+    Ok(SendRequest { inner, rt, body_timeout: config.body_timeout, closed, streams })
 }
 
 impl SendRequest {
@@ -85,6 +137,7 @@ impl SendRequest {
     /// has no scheme, `http` is assumed. Fields specific to an HTTP/1.1
     /// connection (`Connection`, `Transfer-Encoding`, ...) are dropped.
     pub async fn send(&mut self, request: Request<Body>) -> Result<Response<Incoming>, Error> {
+        let busy = Arc::new(Busy::new(&self.streams));
         let (mut parts, body) = request.into_parts();
         parts.uri = absolute_uri(parts.uri, parts.headers.remove(HOST))?;
         parts.version = Version::HTTP_2;
@@ -98,7 +151,9 @@ impl SendRequest {
         let body_failure = Arc::new(Mutex::new(None));
         if !empty {
             let (rt, stall, failure) = (self.rt.clone(), self.body_timeout, body_failure.clone());
+            let busy = busy.clone();
             self.rt.spawn(Box::pin(async move {
+                let _busy = busy;
                 if let Err(err) = send_body(&mut stream, body, &rt, stall).await {
                     tracing::debug!(%err, "request body not sent");
                     *failure.lock().expect("body failure lock") = Some(err);
@@ -117,7 +172,7 @@ impl SendRequest {
         let body = if stream.is_end_stream() {
             Incoming::empty()
         } else {
-            Incoming::h2(stream, content_length(&parts.headers))
+            Incoming::h2(stream, content_length(&parts.headers)).on_end(move |_| drop(busy))
         };
         Ok(Response::from_parts(parts, body))
     }

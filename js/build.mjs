@@ -8,6 +8,7 @@
 // outside Node: the module has none compiled in). Run by `npm run build`
 // and by `npm pack` (prepack). Prints each .wasm size, raw and gzipped.
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -91,13 +92,14 @@ for (const module of modules) report(module);
 
 /**
  * wasm-bindgen and wasm-opt on what cargo built, into `module.dir`; again
- * only when cargo made a new module (or the other feature's).
+ * only when cargo's module differs from the last one's (cargo relinks at
+ * each switch of features, to the same bytes when nothing changed).
  */
 function finish({ dir, name }) {
   const wasm = join(dir, `${name}_bg.wasm`);
   const stamp = join(dir, ".built-from");
-  const builtAt = String(statSync(built).mtimeMs);
-  if (existsSync(wasm) && existsSync(stamp) && readFileSync(stamp, "utf8") === builtAt) return;
+  const builtFrom = createHash("sha256").update(readFileSync(built)).digest("hex");
+  if (existsSync(wasm) && existsSync(stamp) && readFileSync(stamp, "utf8") === builtFrom) return;
   for (const stale of [wasm, join(dir, `${name}.js`), join(dir, `${name}.d.ts`), join(dir, `${name}_bg.wasm.d.ts`), join(dir, "snippets")]) {
     rmSync(stale, { recursive: true, force: true });
   }
@@ -113,7 +115,7 @@ function finish({ dir, name }) {
   // -Os again: ~2 kB less gzipped, for a minute more of build.
   const passes = ["-Os", "--converge", "--flatten", "--rereloop", "-Os", "--converge"];
   run(wasmOpt, [...passes, "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm]);
-  writeFileSync(stamp, builtAt);
+  writeFileSync(stamp, builtFrom);
 }
 
 /**

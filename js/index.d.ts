@@ -146,7 +146,9 @@ export interface Server {
 /**
  * Serves each stream pair of `flows` with `handler`, over HTTP/2 or
  * HTTP/1.1 (the pair's `alpn`, or its first bytes). Stops when `flows`
- * ends or on `close()`.
+ * ends or on `close()`. The first call loads the server module (fetched,
+ * in a browser: serving starts once it is in, and `closed` rejects if it
+ * cannot be loaded).
  */
 export function serve(
   flows: AsyncIterable<StreamPair> | Iterable<StreamPair>,

@@ -21,8 +21,10 @@ use paf::error::{ConnectFailure, Timeout};
 use paf::mimic::{self, req, Ctx};
 use paf::rt::native::{Tokio, ADDRESSES, HOST};
 use paf::{service_fn, Body, Client, Config, Error, Flow, Incoming, Request, Response, StatusCode};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod common;
+use common::{free_port, scratch_dir, Ca, Peer};
 
 /// The bound of every wait on a peer.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -31,34 +33,6 @@ async fn bounded<F: Future>(future: F) -> F::Output {
     tokio::time::timeout(LIMIT, future).await.expect("a peer took longer than the test allows")
 }
 
-/// A server process killed when the test ends, however it ends.
-struct Peer {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    // Tests run on parallel threads of one process: each peer its own dir.
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("paf-client-{name}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("www")).unwrap();
-    dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
     let deadline = Instant::now() + LIMIT;
@@ -87,40 +61,6 @@ fn write_site(dir: &Path) {
     std::fs::write(dir.join("www/big.bin"), mebibyte()).unwrap();
 }
 
-/// A test CA and a certificate it signed for `localhost` and `127.0.0.1`.
-struct Ca {
-    pem: String,
-    leaf_pem: String,
-    leaf_der: Vec<u8>,
-    leaf_key_pem: String,
-}
-
-impl Ca {
-    fn new() -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, "paf client test CA");
-        let ca_key = KeyPair::generate().unwrap();
-        let ca = params.self_signed(&ca_key).unwrap();
-        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(names).unwrap().signed_by(&leaf_key, &ca, &ca_key).unwrap();
-        Ca {
-            pem: ca.pem(),
-            leaf_pem: leaf.pem(),
-            leaf_der: leaf.der().to_vec(),
-            leaf_key_pem: leaf_key.serialize_pem(),
-        }
-    }
-
-    fn write(&self, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-        let paths = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
-        std::fs::write(&paths.0, &self.pem).unwrap();
-        std::fs::write(&paths.1, &self.leaf_pem).unwrap();
-        std::fs::write(&paths.2, &self.leaf_key_pem).unwrap();
-        paths
-    }
-}
 
 /// nginx on a clear-text port, a TLS port with HTTP/2 and a Unix socket,
 /// logging `$connection $connection_requests $request_method $uri` per
@@ -140,9 +80,9 @@ impl Nginx {
 
     /// With `extra` directives in the server block.
     fn with(extra: &str) -> Nginx {
-        let dir = scratch_dir("nginx");
+        let dir = scratch_dir("client-nginx");
         write_site(&dir);
-        let ca = Ca::new();
+        let ca = Ca::new("paf client test CA");
         let (_, cert, key) = ca.write(&dir);
         let (port, tls_port, h2c_port) = (free_port(), free_port(), free_port());
         let d = dir.display();
@@ -280,7 +220,7 @@ const server = cert
 server.on('session', (session) => ids.set(session, ++sessions));
 server.listen(Number(port), '127.0.0.1');
 "#;
-    let dir = scratch_dir("node");
+    let dir = scratch_dir("client-node");
     let port = free_port();
     let mut command = Command::new("node");
     command.arg("-e").arg(SCRIPT).arg(port.to_string());
@@ -297,7 +237,7 @@ server.listen(Number(port), '127.0.0.1');
 }
 
 fn python_http_server() -> Peer {
-    let dir = scratch_dir("python");
+    let dir = scratch_dir("client-python");
     write_site(&dir);
     let port = free_port();
     let mut child = Command::new("python3")
@@ -520,7 +460,7 @@ async fn an_https_to_http_redirect_is_refused_unless_allowed() {
 
 #[tokio::test]
 async fn node_http2_over_tls_and_by_prior_knowledge() {
-    let ca = Ca::new();
+    let ca = Ca::new("paf client test CA");
     let node = node_http2(Some(&ca));
     let client = Client::builder().add_roots_pem(ca.pem.as_bytes()).unwrap().build();
     let url = format!("https://localhost:{}/hello", node.port);

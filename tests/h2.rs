@@ -20,6 +20,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, Barrier, Notify};
 use tokio::time::timeout;
 
+mod common;
+use common::Ca;
+
 const LIMIT: Duration = Duration::from_secs(20);
 const MIB: usize = 1024 * 1024;
 const CHUNK: usize = 16 * 1024;
@@ -680,27 +683,7 @@ async fn h2load_gets_every_answer() {
 
 // ---- TLS with ALPN ----------------------------------------------------------
 
-/// A test CA and a leaf it signed for `localhost` and `127.0.0.1`.
-struct Ca {
-    pem: String,
-    leaf_pem: String,
-    leaf_key_pem: String,
-}
-
 impl Ca {
-    fn new() -> Ca {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, "paf h2 test CA");
-        let ca_key = KeyPair::generate().unwrap();
-        let ca = params.self_signed(&ca_key).unwrap();
-        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(names).unwrap().signed_by(&leaf_key, &ca, &ca_key).unwrap();
-        Ca { pem: ca.pem(), leaf_pem: leaf.pem(), leaf_key_pem: leaf_key.serialize_pem() }
-    }
-
     fn server_tls(&self) -> paf::tls::ServerTls {
         paf::tls::ServerTls::from_pem(self.leaf_pem.as_bytes(), self.leaf_key_pem.as_bytes()).unwrap()
     }
@@ -725,7 +708,7 @@ async fn curl_tls(server: &Server, ca_file: &TempFile, extra: &[&str]) -> String
 
 #[tokio::test]
 async fn curl_over_tls_gets_h2_or_http1_as_alpn_decides() {
-    let (ca, (probe, _)) = (Ca::new(), probe());
+    let (ca, (probe, _)) = (Ca::new("paf h2 test CA"), probe());
     let server = Server::start_tls(Config::default(), probe, &ca).await;
     let ca_file = TempFile::new("ca.pem", ca.pem.as_bytes());
     let url = server.https("/version");
@@ -748,7 +731,7 @@ async fn curl_over_tls_gets_h2_or_http1_as_alpn_decides() {
 
 #[tokio::test]
 async fn curl_over_tls_runs_a_hundred_streams_on_one_connection() {
-    let (ca, (probe, _)) = (Ca::new(), probe());
+    let (ca, (probe, _)) = (Ca::new("paf h2 test CA"), probe());
     let most = probe.most.clone();
     let server = Server::start_tls(Config::default(), probe, &ca).await;
     let ca_file = TempFile::new("ca.pem", ca.pem.as_bytes());
@@ -770,7 +753,7 @@ async fn curl_over_tls_runs_a_hundred_streams_on_one_connection() {
 
 #[tokio::test]
 async fn nghttp_h2load_and_openssl_see_h2_selected_by_alpn() {
-    let (ca, (probe, _)) = (Ca::new(), probe());
+    let (ca, (probe, _)) = (Ca::new("paf h2 test CA"), probe());
     let server = Server::start_tls(Config::default(), probe, &ca).await;
     let url = format!("https://127.0.0.1:{}/version", server.port);
     let out = stdout(&run("nghttp", &["-v", &url]).await);
@@ -801,7 +784,7 @@ async fn nghttp_h2load_and_openssl_see_h2_selected_by_alpn() {
 
 #[tokio::test]
 async fn the_paf_client_speaks_what_alpn_chose() {
-    let (ca, (probe, _)) = (Ca::new(), probe());
+    let (ca, (probe, _)) = (Ca::new("paf h2 test CA"), probe());
     let server = Server::start_tls(Config::default(), probe, &ca).await;
     let cases: [(&[&[u8]], paf::alpn::Protocol, &str); 3] = [
         (&[b"h2", b"http/1.1"], paf::alpn::Protocol::Http2, "HTTP/2.0"),
@@ -824,7 +807,7 @@ async fn the_paf_client_speaks_what_alpn_chose() {
 /// timeout closes that connection.
 #[tokio::test]
 async fn a_partial_tls_record_delays_nobody_else() {
-    let (ca, (probe, _)) = (Ca::new(), probe());
+    let (ca, (probe, _)) = (Ca::new("paf h2 test CA"), probe());
     let mut config = Config::default();
     config.header_timeout = Duration::from_secs(8);
     let server = Server::start_tls(config, probe, &ca).await;

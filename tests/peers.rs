@@ -4,7 +4,7 @@
 //! the test, it is never skipped.
 
 use std::net::TcpStream as StdTcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,36 +13,11 @@ use paf::rt::native::Tokio;
 use paf::{Body, Config, Flow, Request, StatusCode, Version};
 use tokio::time::timeout;
 
+mod common;
+use common::{free_port, scratch_dir, Peer};
+
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A server process killed when the test ends, however it ends.
-struct Peer {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    // Tests run on parallel threads of one process: each peer its own dir.
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("paf-{name}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("www")).unwrap();
-    dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn wait_until_listening(port: u16, child: &mut Child, what: &str) {
     let deadline = Instant::now() + LIMIT;

@@ -20,6 +20,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::time::timeout;
 
+mod common;
+use common::free_port;
+
 /// The bound of every wait on a peer.
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -133,13 +136,6 @@ fn openssl() -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `openssl s_server -rev` (each line sent back reversed), killed when
 /// dropped.

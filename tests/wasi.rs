@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
+mod common;
+use common::free_port;
+
 /// The bound of every wait for a peer to listen.
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -61,9 +64,6 @@ impl Drop for Peer {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A scratch directory, removed when dropped.
 struct Scratch(PathBuf);

@@ -1,0 +1,77 @@
+//! What the integration tests share: peer processes killed when a test
+//! ends, scratch directories, free loopback ports, and a test CA. Each
+//! test crate uses its own part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A server process killed when the test ends, however it ends, and its
+/// scratch directory removed.
+pub struct Peer {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh directory with an empty `www/` in it. Tests run on parallel
+/// threads of one process: each gets its own.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("paf-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    dir
+}
+
+/// A loopback port free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A test CA and a certificate it signed for `localhost` and `127.0.0.1`.
+pub struct Ca {
+    pub pem: String,
+    pub leaf_pem: String,
+    pub leaf_der: Vec<u8>,
+    pub leaf_key_pem: String,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(names).unwrap().signed_by(&leaf_key, &ca, &ca_key).unwrap();
+        Ca {
+            pem: ca.pem(),
+            leaf_pem: leaf.pem(),
+            leaf_der: leaf.der().to_vec(),
+            leaf_key_pem: leaf_key.serialize_pem(),
+        }
+    }
+
+    /// Writes `ca.pem`, `cert.pem` and `key.pem` into `dir`; their paths.
+    pub fn write(&self, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        let paths = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&paths.0, &self.pem).unwrap();
+        std::fs::write(&paths.1, &self.leaf_pem).unwrap();
+        std::fs::write(&paths.2, &self.leaf_key_pem).unwrap();
+        paths
+    }
+}

@@ -26,7 +26,9 @@ use super::{client_provider, pem, TlsError, DEFAULT_ALPN};
 /// `bundled-roots` it trusts no root until some are added
 /// ([`ClientTls::add_roots_pem`]): every certificate is refused, with
 /// [`TlsError::NoRoots`]. There is no insecure default: trusting less is
-/// explicit.
+/// explicit. Cipher suites: AES-GCM, and ChaCha20-Poly1305 with the
+/// `full-client-crypto` feature (on by default), which also checks
+/// Ed25519 signatures besides RSA and ECDSA ones.
 ///
 /// ```
 /// # fn run(ca_pem: &[u8]) -> Result<(), paf::Error> {

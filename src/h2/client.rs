@@ -95,14 +95,13 @@ pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Resul
     configure!(builder, config);
     builder.enable_push(false);
     let handshake = builder.handshake::<_, Bytes>(flow);
-    let (inner, connection) = match within(rt, config.body_timeout, handshake).await {
+    let (inner, mut connection) = match within(rt, config.body_timeout, handshake).await {
         None => return Err(Error::Timeout(Timeout::Body)),
         Some(result) => result.map_err(error)?,
     };
     let closed = Arc::new(AtomicBool::new(false));
     let streams = Arc::new(Streams::default());
     let (closed_by_driver, driven, idle_timeout) = (closed.clone(), streams.clone(), config.idle_timeout);
-    let mut connection = connection;
     let mut timer = Timer::new(rt.clone());
     rt.spawn(Box::pin(async move {
         let ended = std::future::poll_fn(|cx| {

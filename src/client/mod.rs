@@ -201,10 +201,9 @@ impl Client {
             headers,
             payload: Payload::new(body),
         };
-        let exchange = self.follow_redirects(outgoing);
         match self.inner.request_timeout {
-            None => exchange.await,
-            Some(limit) => within(&self.inner.rt, limit, exchange)
+            None => self.follow_redirects(outgoing).await,
+            Some(limit) => within(&self.inner.rt, limit, self.follow_redirects(outgoing))
                 .await
                 .unwrap_or(Err(Error::Timeout(Timeout::Request))),
         }
@@ -328,8 +327,10 @@ impl Client {
                 return Ok((conn, None));
             }
         }
-        let open = self.open(origin, probe);
-        let (conn, timings) = within(&inner.rt, inner.connect_timeout, open)
+        // Boxed: opening is the rare path, and its future is large; kept
+        // inline, every request's future would carry (and move) it.
+        let open = Box::pin(within(&inner.rt, inner.connect_timeout, self.open(origin, probe)));
+        let (conn, timings) = open
             .await
             .unwrap_or(Err(Error::Timeout(Timeout::Connect)))?;
         inner.pool.opened(origin, &conn);

@@ -49,7 +49,10 @@ struct Job {
 /// Sends requests over one HTTP/1.1 connection, one at a time.
 #[derive(Debug, Clone)]
 pub struct SendRequest {
-    jobs: mpsc::Sender<Job>,
+    // Unbounded, so that sending is no future of its own: each sender
+    // waits for its response, so the queue holds at most one job per
+    // caller waiting.
+    jobs: mpsc::UnboundedSender<Job>,
 }
 
 impl std::fmt::Debug for Job {
@@ -61,7 +64,7 @@ impl std::fmt::Debug for Job {
 /// Starts an HTTP/1.1 connection over `flow`; its driver runs on `rt`
 /// until every [`SendRequest`] is dropped, the server closes, or it fails.
 pub fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> SendRequest {
-    let (jobs_tx, jobs) = mpsc::channel(1);
+    let (jobs_tx, jobs) = mpsc::unbounded_channel();
     let driver = Driver {
         flow: Some(flow),
         conn: ClientConn::new(config.h1.clone()),
@@ -98,7 +101,7 @@ impl SendRequest {
     /// The request's URI gives the target and, when absent, the `Host`.
     pub async fn send(&mut self, request: Request<Body>) -> Result<Response<Incoming>, Error> {
         let (response, answer) = oneshot::channel();
-        self.jobs.send(Job { request, response }).await.map_err(|_| Error::Closed)?;
+        self.jobs.send(Job { request, response }).map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -112,7 +115,7 @@ struct Driver<R> {
     flow: Option<Flow>,
     conn: ClientConn,
     config: Config,
-    jobs: mpsc::Receiver<Job>,
+    jobs: mpsc::UnboundedReceiver<Job>,
     jobs_done: bool,
     timer: Timer<R>,
     expect_timer: Timer<R>,

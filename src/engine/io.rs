@@ -138,16 +138,30 @@ impl<R: Runtime> Timer<R> {
 }
 
 /// Runs `future` for at most `duration`; `None` if the time ran out.
-pub(crate) async fn within<R: Runtime, F: Future>(
-    rt: &R,
-    duration: Duration,
-    future: F,
-) -> Option<F::Output> {
-    use futures_util::future::{select, Either};
-    let future = std::pin::pin!(future);
-    match select(future, rt.sleep(duration)).await {
-        Either::Left((output, _)) => Some(output),
-        Either::Right(((), _)) => None,
+pub(crate) fn within<R: Runtime, F: Future>(rt: &R, duration: Duration, future: F) -> Within<F> {
+    Within { future, sleep: rt.sleep(duration) }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`within`]: a named type rather than an `async fn`,
+    /// which would hold `future` twice (the argument, and the pinned
+    /// copy it polls), and a request's future is kilobytes.
+    pub(crate) struct Within<F> {
+        #[pin]
+        future: F,
+        sleep: BoxFuture<'static, ()>,
+    }
+}
+
+impl<F: Future> Future for Within<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        this.sleep.as_mut().poll(cx).map(|()| None)
     }
 }
 

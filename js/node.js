@@ -63,7 +63,10 @@ function pushSocket(socket, onAttach) {
       socket.on("data", data).on("end", end).on("close", end).on("error", error).on("drain", drain);
       if (socket.destroyed) end();
     },
-    write: (chunk) => socket.write(chunk),
+    write(chunk) {
+      coalesce(socket);
+      return socket.write(chunk);
+    },
     pause: () => socket.pause(),
     resume: () => socket.resume(),
     end: () => socket.end(),
@@ -74,6 +77,22 @@ function pushSocket(socket, onAttach) {
       socket.destroySoon();
     },
   };
+}
+
+// Writes made while Node handles one batch of events go out together, at
+// its end (setImmediate): a server that went idle between two requests is
+// woken once for the batch, not once per write, and under load that wake-up
+// is much of a small request's cost.
+let corked = [];
+function coalesce(socket) {
+  if (socket.writableCorked) return;
+  socket.cork();
+  if (corked.push(socket) === 1) setImmediate(uncorkAll);
+}
+function uncorkAll() {
+  const sockets = corked;
+  corked = [];
+  for (const socket of sockets) socket.uncork();
 }
 
 /**

@@ -3,6 +3,7 @@
 // paf's own client over in-memory pipes.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import http2 from "node:http2";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
@@ -25,6 +26,10 @@ async function handler(request) {
       },
     });
     return new Response(body, { headers: { "content-type": "text/plain" } });
+  }
+  if (url.pathname === "/digest") {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    return Response.json({ length: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") });
   }
   const body = await request.text();
   return Response.json(
@@ -64,6 +69,31 @@ describe("a paf server in Node", () => {
     const text = await response.text();
     assert.equal(text.split("\n").length, 1001);
     assert.ok(text.startsWith("line 999\n"));
+  });
+
+  test("paf's client over TCP: a 4 MiB upload, and 32 requests at once, each intact", async () => {
+    const upload = new Uint8Array(4 * 1024 * 1024).map((_, i) => (i * 7) % 251);
+    const sha256 = createHash("sha256").update(upload).digest("hex");
+    let sent = 0;
+    const stream = new ReadableStream({
+      pull(controller) {
+        if (sent === upload.length) return controller.close();
+        controller.enqueue(upload.slice(sent, (sent += 64 * 1024)));
+      },
+    });
+    const url = `http://127.0.0.1:${port}/digest`;
+    for (const body of [upload, stream]) {
+      const response = await request(url, { method: "POST", body, alpn: ["http/1.1"] });
+      assert.deepEqual(await response.json(), { length: upload.length, sha256 });
+    }
+    const answers = await Promise.all(
+      Array.from({ length: 32 }, async (_, i) => {
+        const body = `request ${i}`;
+        const response = await request(url, { method: "POST", body, alpn: ["http/1.1"] });
+        return [await response.json(), createHash("sha256").update(body).digest("hex")];
+      }),
+    );
+    for (const [answer, expected] of answers) assert.equal(answer.sha256, expected);
   });
 
   test("a handler that throws costs its request a 500", async () => {

@@ -107,6 +107,10 @@ pub enum Timeout {
     /// The whole request took longer than the request timeout.
     #[error("the response did not come within the request timeout")]
     Request,
+    /// An HTTP/2 PING went unanswered for the keep-alive timeout: the
+    /// peer is gone ([`Settings::keep_alive_interval`](crate::h2::Settings::keep_alive_interval)).
+    #[error("the peer did not answer a PING within the keep-alive timeout")]
+    KeepAlive,
 }
 
 /// Why a connection could not be made, in a word (see

@@ -395,6 +395,79 @@ async fn a_client_connection_closes_once_idle_but_not_while_a_stream_is_open() {
     assert!(sender.is_closed());
 }
 
+/// Two pipes joined by a relay that, once `cut` is set, drops every byte
+/// either way: a peer gone without closing. Returns the client's end and
+/// the server's.
+fn cuttable_link(cut: Arc<std::sync::atomic::AtomicBool>) -> (Flow, Flow) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (client_end, near) = Flow::pipe(64 * 1024);
+    let (far, server_end) = Flow::pipe(64 * 1024);
+    let (near_read, near_write) = tokio::io::split(near);
+    let (far_read, far_write) = tokio::io::split(far);
+    for (mut from, mut to) in [(near_read, far_write), (far_read, near_write)] {
+        let cut = cut.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0; 16 * 1024];
+            while let Ok(n @ 1..) = from.read(&mut buf).await {
+                if !cut.load(Ordering::Acquire) && to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    (client_end, server_end)
+}
+
+fn keep_alive() -> Config {
+    let mut config = Config::default();
+    config.h2.keep_alive_interval = Some(Duration::from_millis(100));
+    config.h2.keep_alive_timeout = Duration::from_millis(300);
+    config
+}
+
+#[tokio::test]
+async fn a_client_pinging_keeps_a_live_connection_and_finds_a_dead_one() {
+    let (probe, _) = probe();
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (client_end, server_end) = cuttable_link(cut.clone());
+    tokio::spawn(async move {
+        let server_config = Config::default();
+        paf::h2::serve_connection(server_end, handler(probe), &server_config, Tokio, std::future::pending()).await
+    });
+    let mut sender = timeout(LIMIT, paf::h2::handshake(client_end, &keep_alive(), &Tokio)).await.unwrap().unwrap();
+    // Pings answered, many times over the timeout: the connection lives.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(!sender.is_closed(), "a connection whose peer answers was closed");
+    let response = timeout(LIMIT, sender.send(get("/one"))).await.unwrap().unwrap();
+    assert_eq!(body_of(response).await, "GET /one");
+    // The peer goes silent with a request in flight: it fails as a
+    // keep-alive timeout, not after the request's own.
+    cut.store(true, Ordering::Release);
+    let started = std::time::Instant::now();
+    let result = timeout(LIMIT, sender.send(get("/two"))).await.expect("failed in time");
+    assert!(matches!(result, Err(Error::Timeout(paf::error::Timeout::KeepAlive))), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(sender.is_closed());
+}
+
+#[tokio::test]
+async fn a_server_pinging_drops_a_client_that_went_silent() {
+    let (probe, _) = probe();
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (client_end, server_end) = cuttable_link(cut.clone());
+    let served = tokio::spawn(async move {
+        paf::h2::serve_connection(server_end, handler(probe), &keep_alive(), Tokio, std::future::pending()).await
+    });
+    let mut sender = timeout(LIMIT, paf::h2::handshake(client_end, &Config::default(), &Tokio)).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let response = timeout(LIMIT, sender.send(get("/one"))).await.unwrap().unwrap();
+    assert_eq!(body_of(response).await, "GET /one");
+    assert!(!served.is_finished(), "a client that answers pings was dropped");
+    cut.store(true, Ordering::Release);
+    let result = timeout(LIMIT, served).await.expect("the server gave up in time").unwrap();
+    assert!(matches!(result, Err(Error::Timeout(paf::error::Timeout::KeepAlive))), "{result:?}");
+}
+
 #[tokio::test]
 async fn a_stalled_preface_is_cut_by_the_header_timeout() {
     let (probe, _) = probe();

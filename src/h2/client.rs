@@ -33,7 +33,7 @@ use http::header::HOST;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri, Version};
 
-use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers};
+use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers, KeepAlive};
 use futures_util::task::AtomicWaker;
 
 use crate::engine::io::{within, Timer};
@@ -49,6 +49,8 @@ pub struct SendRequest {
     rt: AnyRuntime,
     body_timeout: Duration,
     closed: Arc<AtomicBool>,
+    /// Set with `closed` when the peer left a PING unanswered.
+    dead: Arc<AtomicBool>,
     streams: Arc<Streams>,
 }
 
@@ -100,13 +102,22 @@ pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Resul
         Some(result) => result.map_err(error)?,
     };
     let closed = Arc::new(AtomicBool::new(false));
+    let dead = Arc::new(AtomicBool::new(false));
     let streams = Arc::new(Streams::default());
-    let (closed_by_driver, driven, idle_timeout) = (closed.clone(), streams.clone(), config.idle_timeout);
+    let (closed_by_driver, dead_by_driver) = (closed.clone(), dead.clone());
+    let (driven, idle_timeout) = (streams.clone(), config.idle_timeout);
     let mut timer = Timer::new(rt.clone());
+    let mut keep_alive = KeepAlive::new(connection.ping_pong(), &config.h2, rt);
     rt.spawn(Box::pin(async move {
         let ended = std::future::poll_fn(|cx| {
             if let Poll::Ready(ended) = Pin::new(&mut connection).poll(cx) {
                 return Poll::Ready(ended);
+            }
+            if keep_alive.as_mut().is_some_and(|keep_alive| keep_alive.poll_dead(cx).is_ready()) {
+                tracing::debug!("HTTP/2 client connection dead: a PING went unanswered");
+                dead_by_driver.store(true, Ordering::Release);
+                // Dropping the connection fails its streams.
+                return Poll::Ready(Ok(()));
             }
             driven.driver.register(cx.waker());
             let idle = driven.open.load(Ordering::Acquire) == 0;
@@ -123,7 +134,7 @@ pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Resul
         closed_by_driver.store(true, Ordering::Release);
     }));
     let rt = AnyRuntime::new(rt.clone());
-    Ok(SendRequest { inner, rt, body_timeout: config.body_timeout, closed, streams })
+    Ok(SendRequest { inner, rt, body_timeout: config.body_timeout, closed, dead, streams })
 }
 
 impl SendRequest {
@@ -142,7 +153,7 @@ impl SendRequest {
         parts.version = Version::HTTP_2;
         strip_connection_headers(&mut parts.headers);
         set_content_length(&mut parts.headers, &body);
-        let mut sender = self.inner.clone().ready().await.map_err(error)?;
+        let mut sender = self.inner.clone().ready().await.map_err(|err| self.failure(err))?;
         let empty = http_body::Body::is_end_stream(&body);
         let (response, mut stream) =
             sender.send_request(Request::from_parts(parts, ()), empty).map_err(error)?;
@@ -164,7 +175,7 @@ impl SendRequest {
             Ok(response) => response,
             Err(err) => {
                 let failure = body_failure.lock().expect("body failure lock").take();
-                return Err(failure.unwrap_or_else(|| error(err)));
+                return Err(failure.unwrap_or_else(|| self.failure(err)));
             }
         };
         let (parts, stream) = response.into_parts();
@@ -174,6 +185,14 @@ impl SendRequest {
             Incoming::h2(stream, content_length(&parts.headers)).on_end(move |_| drop(busy))
         };
         Ok(Response::from_parts(parts, body))
+    }
+
+    /// `err` as a paf error, unless the connection was found dead.
+    fn failure(&self, err: ::h2::Error) -> Error {
+        if self.dead.load(Ordering::Acquire) {
+            return Error::Timeout(Timeout::KeepAlive);
+        }
+        error(err)
     }
 
     /// Whether the connection has ended; a closed sender fails every send.

@@ -26,6 +26,11 @@
 //! stream's window; how long to wait for it is the reader's call (the
 //! connection's idle timeout applies only once no stream is open).
 //!
+//! # Keep-alive
+//! With [`Settings::keep_alive_interval`] set, both sides PING the peer
+//! every interval and drop a connection whose PING goes unanswered for
+//! [`Settings::keep_alive_timeout`] ([`Timeout::KeepAlive`]).
+//!
 //! # Errors
 //! RST_STREAM and GOAWAY become [`Error::Http2`] with the reason and the
 //! side that sent it: "stream reset by the peer: CANCEL".
@@ -82,6 +87,16 @@ pub struct Settings {
     /// values and 32 bytes per field). Default 64 KiB, as HTTP/1.1's
     /// [`Limits::max_head_bytes`](crate::h1::Limits::max_head_bytes).
     pub max_header_list_size: u32,
+    /// How often a connection PINGs its peer, to find one that went away
+    /// without closing (a host that crashed, a NAT or proxy that forgot
+    /// the connection): `None`, the default, sends none, as hyper and Go
+    /// do. When set, pings go out while the connection is open, with or
+    /// without streams.
+    pub keep_alive_interval: Option<Duration>,
+    /// How long a PING waits for its answer before the connection is
+    /// closed as dead, failing its streams with [`Timeout::KeepAlive`].
+    /// Default 20 s.
+    pub keep_alive_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -92,6 +107,66 @@ impl Default for Settings {
             initial_connection_window: 1024 * 1024,
             max_frame_size: 16 * 1024,
             max_header_list_size: 64 * 1024,
+            keep_alive_interval: None,
+            keep_alive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The PINGs of one connection (RFC 9113 §6.7), when
+/// [`Settings::keep_alive_interval`] asks for them: one every interval,
+/// each answered within [`Settings::keep_alive_timeout`] or the peer is
+/// dead.
+pub(crate) struct KeepAlive<R> {
+    ping_pong: ::h2::PingPong,
+    interval: Duration,
+    timeout: Duration,
+    rt: R,
+    /// Until the next ping, or, with a ping out, until it is late.
+    sleep: crate::flow::BoxFuture<'static, ()>,
+    ping_out: bool,
+}
+
+impl<R: Runtime> KeepAlive<R> {
+    /// Keep-alive for the connection whose `ping_pong` this is, if
+    /// `settings` ask for it.
+    pub(crate) fn new(ping_pong: Option<::h2::PingPong>, settings: &Settings, rt: &R) -> Option<KeepAlive<R>> {
+        let interval = settings.keep_alive_interval?;
+        Some(KeepAlive {
+            ping_pong: ping_pong?,
+            interval,
+            timeout: settings.keep_alive_timeout,
+            sleep: rt.sleep(interval),
+            rt: rt.clone(),
+            ping_out: false,
+        })
+    }
+
+    /// Ready once a ping went unanswered for the timeout: the peer is
+    /// dead. (A connection that fails otherwise says so itself.)
+    pub(crate) fn poll_dead(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.ping_out {
+                match self.ping_pong.poll_pong(cx) {
+                    Poll::Ready(Ok(_)) => {
+                        self.ping_out = false;
+                        self.sleep = self.rt.sleep(self.interval);
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Pending,
+                    Poll::Pending => {}
+                }
+            }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if self.ping_out {
+                return Poll::Ready(());
+            }
+            if self.ping_pong.send_ping(::h2::Ping::opaque()).is_err() {
+                return Poll::Pending;
+            }
+            self.ping_out = true;
+            self.sleep = self.rt.sleep(self.timeout);
         }
     }
 }

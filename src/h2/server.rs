@@ -18,7 +18,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::{HeaderValue, HOST};
 use http::{Method, Request, StatusCode};
 
-use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers};
+use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers, KeepAlive};
 use crate::engine::io::{within, Timer};
 use crate::engine::{call_caught, date, panic_message, Handler};
 use crate::error::Timeout;
@@ -61,6 +61,7 @@ where
     let mut idle_closed = false;
     let mut streams = FuturesUnordered::new();
     let mut timer = Timer::new(rt.clone());
+    let mut keep_alive = KeepAlive::new(conn.ping_pong(), &config.h2, &rt);
     std::future::poll_fn(|cx| loop {
         if !stop_requested && stopping.as_mut().poll(cx).is_ready() {
             stop_requested = true;
@@ -75,6 +76,9 @@ where
             Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(error(err))),
             Poll::Ready(None) => return Poll::Ready(Ok(())),
             Poll::Pending => {}
+        }
+        if keep_alive.as_mut().is_some_and(|keep_alive| keep_alive.poll_dead(cx).is_ready()) {
+            return Poll::Ready(Err(Error::Timeout(Timeout::KeepAlive)));
         }
         let phase = if !streams.is_empty() {
             None

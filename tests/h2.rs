@@ -399,7 +399,7 @@ async fn a_client_connection_closes_once_idle_but_not_while_a_stream_is_open() {
 /// either way: a peer gone without closing. Returns the client's end and
 /// the server's.
 fn cuttable_link(cut: Arc<std::sync::atomic::AtomicBool>) -> (Flow, Flow) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let (client_end, near) = Flow::pipe(64 * 1024);
     let (far, server_end) = Flow::pipe(64 * 1024);
     let (near_read, near_write) = tokio::io::split(near);

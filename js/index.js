@@ -6,6 +6,7 @@
 // what their exports take (dist/paf.js, dist/server/paf_server.js) and
 // back.
 import * as wasm from "./dist/paf.js";
+import { plainUrl } from "./url.js";
 
 let defaultConnect;
 let loadServer;
@@ -260,14 +261,20 @@ function outgoing(input, init) {
     (typeof input === "string" || input instanceof URL) &&
     (init === undefined || (init.body === undefined || init.body === null) && init.window === undefined);
   if (simple) {
-    const url = new URL(input, globalThis.location?.href);
-    if (!url.username && !url.password) {
+    let url = plainUrl(input);
+    if (url === undefined) {
+      const parsed = new URL(input, globalThis.location?.href);
+      if (!parsed.username && !parsed.password) {
+        parsed.hash = "";
+        url = parsed.href;
+      }
+    }
+    if (url !== undefined) {
       let method = init?.method ?? "GET";
       if (NORMALIZED_METHODS.has(method.toUpperCase())) method = method.toUpperCase();
       if (FORBIDDEN_METHODS.has(method)) throw new TypeError(`paf: the method ${method} is forbidden`);
-      if (url.hash) url.hash = "";
       const headers = init?.headers === undefined ? "" : joined(new Headers(init.headers));
-      return { method, url: url.href, headers, body: null, signal: init?.signal };
+      return { method, url, headers, body: null, signal: init?.signal };
     }
   }
   return fromRequest(input, init);

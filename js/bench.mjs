@@ -2,7 +2,9 @@
 // the same server (nginx, answering a small body), in one run, API against
 // like API: paf's fetch() against undici's fetch() (both make standard
 // Response objects), and paf's send() against undici's request() (neither
-// does). Rounds alternate between the clients and the medians are
+// does) twice: on a Pool of the origin given a path (undici's fastest
+// way), and given the URL with an Agent for any origin (what send() does:
+// a URL in, a pool per origin). Rounds alternate between the clients and the medians are
 // reported, with the sizes of the two .wasm modules, raw and gzipped. Not part of the tests:
 // `npm run bench`.
 //
@@ -11,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 
-import { Agent, Pool, fetch as undiciFetch } from "undici";
+import { Agent, Pool, fetch as undiciFetch, request as undiciRequest } from "undici";
 
 import { Client } from "./node.js";
 import { certificates, nginx, scratch } from "./test/peers.mjs";
@@ -70,6 +72,10 @@ try {
         const { body } = await pool.request({ path: "/hello", method: "GET" });
         await body.arrayBuffer();
       },
+      "undici request(url)": async () => {
+        const { body } = await undiciRequest(url, { dispatcher: agent });
+        await body.arrayBuffer();
+      },
     };
     for (const get of Object.values(clients)) await throughput(get, concurrency); // warm up
     const rates = Object.fromEntries(Object.keys(clients).map((name) => [name, []]));
@@ -84,11 +90,12 @@ try {
       rate,
       fetchRatio: rate["paf fetch"] / rate["undici fetch"],
       requestRatio: rate["paf send"] / rate["undici request"],
+      requestUrlRatio: rate["paf send"] / rate["undici request(url)"],
     };
     results.push(row);
     const said = Object.entries(rate).map(([name, r]) => `${name} ${r.toFixed(0)}`).join(", ");
     console.log(`concurrency ${concurrency} (req/s): ${said}`);
-    console.log(`  paf fetch / undici fetch ${row.fetchRatio.toFixed(2)}, paf send / undici request ${row.requestRatio.toFixed(2)}`);
+    console.log(`  paf fetch / undici fetch ${row.fetchRatio.toFixed(2)}, paf send / undici request ${row.requestRatio.toFixed(2)}, paf send / undici request(url) ${row.requestUrlRatio.toFixed(2)}`);
   }
 } finally {
   await server.stop();

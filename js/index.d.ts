@@ -67,6 +67,18 @@ export interface ClientOptions {
   timeout?: number;
   /** Redirects followed (10; 0: a redirect is a response like any other). */
   maxRedirects?: number;
+  /** Milliseconds connecting may take: the connect function, TLS, the HTTP/2 preface (10 000). */
+  connectTimeout?: number;
+  /** Milliseconds an unused connection stays open in the pool (90 000). */
+  idleTimeout?: number;
+  /** Idle HTTP/1.1 connections kept per origin (8; 0: none kept). */
+  maxIdlePerOrigin?: number;
+  /**
+   * Milliseconds between HTTP/2 PINGs on each connection (none by default);
+   * a PING unanswered for 20 s closes the connection, failing its
+   * requests with "ETIMEDOUT".
+   */
+  keepAlive?: number;
 }
 
 export type RequestOptions = RequestInit & ClientOptions;

@@ -288,19 +288,24 @@ async function fromRequest(input, init) {
   return { method: request.method, url: request.url.split("#")[0], headers: joined(request.headers), body, signal: request.signal };
 }
 
+/** What `request()` takes for its client, besides `connect` (see ClientOptions in index.d.ts). */
+const CLIENT_OPTIONS = ["alpn", "tls", "timeout", "maxRedirects", "connectTimeout", "idleTimeout", "maxIdlePerOrigin", "keepAlive"];
+
 /**
- * A client: connections pooled per origin, opened with `connect`.
- * `alpn`, `tls` (`{ ca, insecure }`), `timeout` (ms) and `maxRedirects`
- * are as in `request()`.
+ * A client: connections pooled per origin, opened with `connect`, with
+ * the options of index.d.ts's ClientOptions: `alpn`, `tls` (`{ ca,
+ * insecure }`), `timeout`, `maxRedirects`, `connectTimeout`, `idleTimeout`,
+ * `maxIdlePerOrigin`, `keepAlive` (times in ms).
  */
 export class Client {
   #raw;
 
-  constructor({ connect = defaultConnect, alpn, tls = {}, timeout, maxRedirects } = {}) {
+  constructor({ connect = defaultConnect, alpn, tls = {}, timeout, maxRedirects, connectTimeout, idleTimeout, maxIdlePerOrigin, keepAlive } = {}) {
     if (typeof connect !== "function") {
       throw new TypeError("paf: no connect function: pass { connect } (a function of { host, port } giving { readable, writable })");
     }
-    this.#raw = new wasm.Client(connect, { alpn, ca: tls.ca, insecure: tls.insecure, timeout, maxRedirects });
+    const options = { alpn, ca: tls.ca, insecure: tls.insecure, timeout, maxRedirects, connectTimeout, idleTimeout, maxIdlePerOrigin, keepAlive };
+    this.#raw = new wasm.Client(connect, options);
   }
 
   /** The response head from wasm, its URL, and `release` to call once the body is over. */
@@ -392,18 +397,25 @@ export function setRoots(roots) {
  * `fetch(input, init)` over paf, with `init.connect` (how to open a stream
  * pair to `{ host, port }`; `connectTcp` by default in Node), `init.alpn`
  * (`["h2", "http/1.1"]` by default; `["h2"]` also speaks HTTP/2 to `http:`
- * URLs, by prior knowledge) and `init.tls` (`{ ca, insecure }`).
+ * URLs, by prior knowledge), `init.tls` (`{ ca, insecure }`) and the other
+ * options of a Client. One client per connect function and options serves
+ * every call, so connections are reused.
  */
 export function request(input, init = {}) {
-  const { connect = defaultConnect, alpn, tls, timeout, maxRedirects, ...fetchInit } = init;
+  const { connect = defaultConnect, ...fetchInit } = init;
   if (typeof connect !== "function") {
     return Promise.reject(new TypeError("paf: no connect function: pass init.connect"));
   }
-  const key = JSON.stringify([alpn, tls, timeout, maxRedirects]);
+  const options = {};
+  for (const name of CLIENT_OPTIONS) {
+    options[name] = fetchInit[name];
+    delete fetchInit[name];
+  }
+  const key = JSON.stringify(options);
   let byOptions = clients.get(connect);
   if (!byOptions) clients.set(connect, (byOptions = new Map()));
   let client = byOptions.get(key);
-  if (!client) byOptions.set(key, (client = new Client({ connect, alpn, tls, timeout, maxRedirects })));
+  if (!client) byOptions.set(key, (client = new Client({ connect, ...options })));
   return client.fetch(input, fetchInit);
 }
 

@@ -21,10 +21,16 @@ const DEFAULT_PORTS = { http: 80, https: 443 };
  * `undefined`: then `new URL` is the way.
  */
 export function plainUrl(input) {
+  if (input === lastPlain) return input;
   const plain = typeof input === "string" && PLAIN.exec(input);
   if (!plain) return undefined;
   const [, scheme, host, port, path] = plain;
   const hostKept = IPV4.test(host) || (NAME_ENDING_IN_LETTER.test(host) && !IDNA_LABEL.test(host));
   const portKept = port === undefined || (Number(port) <= 65535 && Number(port) !== DEFAULT_PORTS[scheme]);
-  return hostKept && portKept && !DOT_SEGMENT.test(path) ? input : undefined;
+  if (!hostKept || !portKept || DOT_SEGMENT.test(path)) return undefined;
+  lastPlain = input;
+  return input;
 }
+
+// The last URL found plain: a client sends to the same URL again and again.
+let lastPlain;

@@ -147,6 +147,62 @@ describe("against paf serve", () => {
     await assert.rejects(client.fetch("http://never.test/"), { code: "ETIMEDOUT" });
   });
 
+  test("options: connectTimeout, idleTimeout, maxIdlePerOrigin; bad values refused", async () => {
+    const stalled = new Client({ connectTimeout: 100, timeout: 10_000, connect: () => new Promise(() => {}) });
+    const start = performance.now();
+    await assert.rejects(stalled.fetch("http://never.test/"), { code: "ETIMEDOUT" });
+    assert.ok(performance.now() - start < 5_000, "the connect timeout, not the request's, ended it");
+
+    const url = `http://127.0.0.1:${plain.port}/bytes/10`;
+    const sequence = async (options, pause) => {
+      const connect = counting();
+      const client = new Client({ connect, ...options });
+      for (let i = 0; i < 3; i++) {
+        await (await client.fetch(url)).arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+      return connect.opened.length;
+    };
+    assert.equal(await sequence({}, 300), 1, "pooled by default");
+    assert.equal(await sequence({ idleTimeout: 50 }, 300), 3, "closed when idle past idleTimeout");
+    assert.equal(await sequence({ maxIdlePerOrigin: 0 }, 0), 3, "none kept");
+
+    for (const keepAlive of [-1, 0, "10", Infinity]) {
+      assert.throws(() => new Client({ keepAlive }), { name: "TypeError", message: /keepAlive must be a positive number/ });
+    }
+  });
+
+  test("keepAlive: an HTTP/2 connection PINGs its server while idle, and only when asked", async () => {
+    /** The HTTP/2 PING frames (not acks) a client wrote in `ms` after one request. */
+    const pingsWritten = async (options, ms) => {
+      const written = [];
+      const connect = async (endpoint) => {
+        const { socket, peer } = await connectTcp(endpoint);
+        const write = socket.write.bind(socket);
+        socket.write = (chunk) => {
+          written.push(Uint8Array.from(chunk));
+          return write(chunk);
+        };
+        return { socket, readable: null, writable: null, peer };
+      };
+      const client = new Client({ connect, alpn: ["h2"], ...options });
+      const response = await client.fetch(`http://127.0.0.1:${plain.port}/bytes/10`);
+      assert.equal(response.protocol, "HTTP/2");
+      await response.arrayBuffer();
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      const bytes = Buffer.concat(written);
+      assert.equal(bytes.subarray(0, 24).toString("latin1"), "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+      let pings = 0;
+      for (let at = 24; at + 9 <= bytes.length; at += 9 + bytes.readUIntBE(at, 3)) {
+        const [type, flags] = [bytes[at + 3], bytes[at + 4]];
+        if (type === 6 && (flags & 1) === 0) pings++;
+      }
+      return pings;
+    };
+    assert.ok((await pingsWritten({ keepAlive: 100 }, 500)) >= 2, "PINGs every 100 ms");
+    assert.equal(await pingsWritten({}, 500), 0, "none without keepAlive");
+  });
+
   test("send(): the response without Response objects, its body whole, as text, JSON, or as it comes", async () => {
     const client = new Client();
     const base = `http://127.0.0.1:${plain.port}`;

@@ -661,9 +661,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How long an HTTP/1.1 connection may stay idle in the pool before
-    /// it is closed. Default 90 s. (An HTTP/2 connection stays open until
-    /// the server closes it or the client is dropped.)
+    /// How long a connection may stay unused before it is closed: an
+    /// HTTP/1.1 one idle in the pool, an HTTP/2 one with no stream in
+    /// flight. Default 90 s.
     pub fn idle_timeout(mut self, limit: Duration) -> Self {
         self.idle_timeout = limit;
         self

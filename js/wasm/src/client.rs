@@ -7,7 +7,7 @@ use paf::alpn::Protocol;
 use paf::client::{ClientBuilder, ConnectionInfo};
 use paf::mimic::Ctx;
 use paf::rt::js::{self as rt, Connect};
-use paf::Incoming;
+use paf::{Config, Incoming};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
@@ -47,7 +47,10 @@ impl Client {
     /// also speaks HTTP/2 to `http` origins, by prior knowledge), `ca` (PEM
     /// of more roots to trust), `insecure` (accept any certificate),
     /// `timeout` (ms until the response head, 30 000 by default; 0 for
-    /// none), `maxRedirects` (10).
+    /// none), `maxRedirects` (10), `connectTimeout` (ms, 10 000),
+    /// `idleTimeout` (ms an unused connection stays open, 90 000),
+    /// `maxIdlePerOrigin` (8), `keepAlive` (ms between HTTP/2 PINGs; none
+    /// by default).
     #[wasm_bindgen(constructor)]
     pub fn new(connect: Function, options: &JsValue) -> Result<Client, JsValue> {
         let option = |name: &str| field(options, name);
@@ -72,6 +75,20 @@ impl Client {
         }
         if let Some(max) = option("maxRedirects").as_f64() {
             builder = builder.max_redirects(max as usize);
+        }
+        if let Some(limit) = millis(&option("connectTimeout"), "connectTimeout")? {
+            builder = builder.connect_timeout(limit);
+        }
+        if let Some(limit) = millis(&option("idleTimeout"), "idleTimeout")? {
+            builder = builder.idle_timeout(limit);
+        }
+        if let Some(max) = option("maxIdlePerOrigin").as_f64() {
+            builder = builder.max_idle_per_origin(max as usize);
+        }
+        if let Some(interval) = millis(&option("keepAlive"), "keepAlive")? {
+            let mut config = Config::default();
+            config.h2.keep_alive_interval = Some(interval);
+            builder = builder.config(config);
         }
         Ok(Client { inner: builder.build() })
     }
@@ -121,6 +138,17 @@ fn response_head(response: Response<Incoming>) -> JsValue {
     let reason = parts.status.canonical_reason().unwrap_or("");
     let protocol = protocol_name(parts.version);
     response_head_js(parts.status.as_u16(), reason, &headers, protocol, &url, &body, &bytes)
+}
+
+/// An option in milliseconds: absent, or a positive number.
+fn millis(value: &JsValue, name: &str) -> Result<Option<std::time::Duration>, JsValue> {
+    if value.is_undefined() {
+        return Ok(None);
+    }
+    match value.as_f64() {
+        Some(ms) if ms > 0.0 && ms.is_finite() => Ok(Some(std::time::Duration::from_secs_f64(ms / 1000.0))),
+        _ => Err(type_error(&format!("{name} must be a positive number of milliseconds"))),
+    }
 }
 
 fn protocols(list: &JsValue) -> Result<Vec<Protocol>, JsValue> {

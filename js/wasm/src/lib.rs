@@ -178,7 +178,8 @@ fn body_of(body: &JsValue, length: Option<u64>) -> Result<Body, JsValue> {
 /// value followed by a line feed (which no valid name or value holds),
 /// where a character is a byte (Fetch's ByteString).
 fn header_text(headers: &HeaderMap) -> String {
-    let mut text = String::new();
+    let size = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 2).sum();
+    let mut text = String::with_capacity(size);
     for (name, value) in headers {
         text.push_str(name.as_str());
         text.push('\n');

@@ -25,7 +25,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
 
-use super::io::{poll_body_into, poll_read_into, poll_write_queue, within, Timer};
+use super::io::{poll_body_into, read_step, within, write_step, Timer};
 use super::server::body_size;
 use super::upgrade;
 use crate::body::BodySender;
@@ -286,11 +286,7 @@ impl<R: Runtime> Driver<R> {
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let flow = self.flow.as_mut().expect("flow present while driving");
-        match poll_write_queue(flow, self.conn.output(), cx) {
-            Poll::Ready(Ok(moved)) => Ok(moved),
-            Poll::Ready(Err(err)) => Err(err.into()),
-            Poll::Pending => Ok(false),
-        }
+        write_step(flow, &mut self.conn, cx)
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
@@ -303,17 +299,7 @@ impl<R: Runtime> Driver<R> {
             }
         }
         let flow = self.flow.as_mut().expect("flow present while driving");
-        let chunk = self.config.read_buffer;
-        match self.conn.receive_into(|buf| poll_read_into(flow, buf, chunk, cx)) {
-            Poll::Pending => Ok(false),
-            Poll::Ready(Ok(0)) => {
-                self.eof = true;
-                self.conn.receive_eof();
-                Ok(true)
-            }
-            Poll::Ready(Ok(_)) => Ok(true),
-            Poll::Ready(Err(err)) => Err(err.into()),
-        }
+        read_step(flow, &mut self.conn, &mut self.eof, self.config.read_buffer, false, cx)
     }
 
     /// Which timeout applies to what the connection waits for now. The

@@ -21,7 +21,7 @@ const MAX_IOVECS: usize = 64;
 
 /// Writes as much of `queue` as the flow takes now, then flushes once it is
 /// empty. Ready(true) when bytes moved.
-pub(crate) fn poll_write_queue(
+fn poll_write_queue(
     flow: &mut Flow,
     queue: &mut WriteQueue,
     cx: &mut Context<'_>,
@@ -56,7 +56,7 @@ pub(crate) fn poll_write_queue(
 /// `MIN_SPARE` bytes are free, `chunk` more are reserved first. Reserved
 /// memory is not touched until read into, so an idle connection costs
 /// only what it has received. Ready(Ok(0)) is end of stream.
-pub(crate) fn poll_read_into(
+fn poll_read_into(
     flow: &mut Flow,
     buf: &mut BytesMut,
     chunk: usize,
@@ -165,19 +165,28 @@ impl<F: Future> Future for Within<F> {
     }
 }
 
-/// What a body is pumped into: either side of an HTTP/1.1 connection.
-pub(crate) trait Outgoing {
+/// Either side of an HTTP/1.1 connection, as the drivers move bytes and
+/// bodies through it.
+pub(crate) trait Conn {
     fn output(&mut self) -> &mut WriteQueue;
+    fn receive_into<T>(&mut self, read: impl FnOnce(&mut BytesMut) -> T) -> T;
+    fn receive_eof(&mut self);
     fn send_data(&mut self, data: bytes::Bytes) -> Result<(), crate::Error>;
     fn send_trailers(&mut self, trailers: &http::HeaderMap) -> Result<(), crate::Error>;
     fn send_end(&mut self) -> Result<(), crate::Error>;
 }
 
-macro_rules! outgoing {
+macro_rules! conn {
     ($conn:ty) => {
-        impl Outgoing for $conn {
+        impl Conn for $conn {
             fn output(&mut self) -> &mut WriteQueue {
                 <$conn>::output(self)
+            }
+            fn receive_into<T>(&mut self, read: impl FnOnce(&mut BytesMut) -> T) -> T {
+                <$conn>::receive_into(self, read)
+            }
+            fn receive_eof(&mut self) {
+                <$conn>::receive_eof(self)
             }
             fn send_data(&mut self, data: bytes::Bytes) -> Result<(), crate::Error> {
                 <$conn>::send_data(self, data)
@@ -191,15 +200,56 @@ macro_rules! outgoing {
         }
     };
 }
-outgoing!(crate::h1::ServerConn);
-outgoing!(crate::h1::ClientConn);
+conn!(crate::h1::ServerConn);
+conn!(crate::h1::ClientConn);
+
+/// Writes what `conn` has queued to `flow`. Ok(true) when bytes moved.
+pub(crate) fn write_step(
+    flow: &mut Flow,
+    conn: &mut impl Conn,
+    cx: &mut Context<'_>,
+) -> Result<bool, crate::Error> {
+    match poll_write_queue(flow, conn.output(), cx) {
+        Poll::Ready(moved) => Ok(moved?),
+        Poll::Pending => Ok(false),
+    }
+}
+
+/// Reads from `flow` into `conn` once, `chunk` bytes at most. Ok(true)
+/// when bytes came or the stream ended (then `eof` is set and `conn`
+/// told). With `reset_is_end`, a failed read counts as the end (a peer
+/// resetting a connection nothing is exchanged on).
+pub(crate) fn read_step(
+    flow: &mut Flow,
+    conn: &mut impl Conn,
+    eof: &mut bool,
+    chunk: usize,
+    reset_is_end: bool,
+    cx: &mut Context<'_>,
+) -> Result<bool, crate::Error> {
+    match conn.receive_into(|buf| poll_read_into(flow, buf, chunk, cx)) {
+        Poll::Pending => Ok(false),
+        Poll::Ready(Ok(0)) => {
+            *eof = true;
+            conn.receive_eof();
+            Ok(true)
+        }
+        Poll::Ready(Ok(_)) => Ok(true),
+        Poll::Ready(Err(_)) if reset_is_end => {
+            *eof = true;
+            conn.receive_eof();
+            Ok(true)
+        }
+        Poll::Ready(Err(err)) => Err(err.into()),
+    }
+}
 
 /// Moves frames of `body` into the connection while its write queue holds
 /// less than `high_water` bytes (back-pressure towards the body); ends the
 /// message and clears `body` when it is done. Ok(true) when frames moved.
 pub(crate) fn poll_body_into<B>(
     body: &mut Option<Pin<Box<B>>>,
-    conn: &mut impl Outgoing,
+    conn: &mut impl Conn,
     high_water: usize,
     cx: &mut Context<'_>,
 ) -> Result<bool, crate::Error>

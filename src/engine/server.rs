@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use http::header::{HeaderValue, CONNECTION};
 use http::{Request, StatusCode};
 
-use super::io::{poll_body_into, poll_read_into, poll_write_queue, within, Timer};
+use super::io::{poll_body_into, read_step, within, write_step, Timer};
 use super::{call_caught, date, panic_message, upgrade, Caught, Handler};
 use crate::body::BodySender;
 use crate::error::Timeout;
@@ -290,11 +290,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let flow = self.flow.as_mut().expect("flow present while driving");
-        match poll_write_queue(flow, self.conn.output(), cx) {
-            Poll::Ready(Ok(moved)) => Ok(moved),
-            Poll::Ready(Err(err)) => Err(err.into()),
-            Poll::Pending => Ok(false),
-        }
+        write_step(flow, &mut self.conn, cx)
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
@@ -306,24 +302,10 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
                 return Ok(false);
             }
         }
+        // A peer resetting an idle keep-alive connection is no error.
+        let reset_is_end = self.conn.is_idle() && self.exchange.is_none();
         let flow = self.flow.as_mut().expect("flow present while driving");
-        let chunk = self.config.read_buffer;
-        match self.conn.receive_into(|buf| poll_read_into(flow, buf, chunk, cx)) {
-            Poll::Pending => Ok(false),
-            Poll::Ready(Ok(0)) => {
-                self.eof = true;
-                self.conn.receive_eof();
-                Ok(true)
-            }
-            Poll::Ready(Ok(_)) => Ok(true),
-            // A peer resetting an idle keep-alive connection is no error.
-            Poll::Ready(Err(_)) if self.conn.is_idle() && self.exchange.is_none() => {
-                self.eof = true;
-                self.conn.receive_eof();
-                Ok(true)
-            }
-            Poll::Ready(Err(err)) => Err(err.into()),
-        }
+        read_step(flow, &mut self.conn, &mut self.eof, self.config.read_buffer, reset_is_end, cx)
     }
 
     /// Which timeout applies to what the connection waits for now.

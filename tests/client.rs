@@ -9,9 +9,8 @@
 //! fails the test, it is never skipped. Every wait is bounded.
 
 use std::future::Future;
-use std::net::TcpStream as StdTcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, AUTHORIZATION, COOKIE};
@@ -24,7 +23,7 @@ use paf::{service_fn, Body, Client, Config, Error, Flow, Incoming, Request, Resp
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
-use common::{free_port, scratch_dir, Ca, Peer};
+use common::{free_port, listening, mebibyte, python_http_server, scratch_dir, wait_until, write_site, Ca, Peer, INDEX};
 
 /// The bound of every wait on a peer.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -34,32 +33,6 @@ async fn bounded<F: Future>(future: F) -> F::Output {
 }
 
 
-fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !ready() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited early with {status}");
-        }
-        assert!(Instant::now() < deadline, "{what} did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn listening(port: u16) -> bool {
-    StdTcpStream::connect(("127.0.0.1", port)).is_ok()
-}
-
-/// A deterministic mebibyte, so a checksum mismatch shows.
-fn mebibyte() -> Vec<u8> {
-    (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect()
-}
-
-const INDEX: &str = "<h1>hello from the peer</h1>\n";
-
-fn write_site(dir: &Path) {
-    std::fs::write(dir.join("www/index.html"), INDEX).unwrap();
-    std::fs::write(dir.join("www/big.bin"), mebibyte()).unwrap();
-}
 
 
 /// nginx on a clear-text port, a TLS port with HTTP/2 and a Unix socket,
@@ -233,21 +206,6 @@ server.listen(Number(port), '127.0.0.1');
         .spawn()
         .expect("node is not installed: run scripts/setup (Debian package nodejs)");
     wait_until(&mut child, "node", || listening(port));
-    Peer { child, port, dir }
-}
-
-fn python_http_server() -> Peer {
-    let dir = scratch_dir("client-python");
-    write_site(&dir);
-    let port = free_port();
-    let mut child = Command::new("python3")
-        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
-        .arg(dir.join("www"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 is not installed: run scripts/setup");
-    wait_until(&mut child, "python3 -m http.server", || listening(port));
     Peer { child, port, dir }
 }
 

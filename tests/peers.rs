@@ -3,10 +3,8 @@
 //! Both must be installed (`scripts/setup` does it); a missing peer fails
 //! the test, it is never skipped.
 
-use std::net::TcpStream as StdTcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use paf::engine::client;
 use paf::rt::native::Tokio;
@@ -14,31 +12,10 @@ use paf::{Body, Config, Flow, Request, StatusCode, Version};
 use tokio::time::timeout;
 
 mod common;
-use common::{free_port, scratch_dir, Peer};
+use common::{free_port, listening, mebibyte, python_http_server, scratch_dir, wait_until, write_site, Peer};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-
-fn wait_until_listening(port: u16, child: &mut Child, what: &str) {
-    let deadline = Instant::now() + LIMIT;
-    while StdTcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited early with {status}");
-        }
-        assert!(Instant::now() < deadline, "{what} did not listen on port {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A deterministic mebibyte, so a checksum mismatch shows.
-fn mebibyte() -> Vec<u8> {
-    (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect()
-}
-
-fn write_site(dir: &Path) {
-    std::fs::write(dir.join("www/index.html"), "<h1>hello from the peer</h1>\n").unwrap();
-    std::fs::write(dir.join("www/big.bin"), mebibyte()).unwrap();
-}
 
 fn nginx() -> Peer {
     let dir = scratch_dir("nginx");
@@ -81,22 +58,7 @@ http {{
         .stdout(Stdio::null())
         .spawn()
         .expect("cannot start nginx");
-    wait_until_listening(port, &mut child, "nginx");
-    Peer { child, port, dir }
-}
-
-fn python_http_server() -> Peer {
-    let dir = scratch_dir("python");
-    write_site(&dir);
-    let port = free_port();
-    let mut child = Command::new("python3")
-        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
-        .arg(dir.join("www"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 is not installed: run scripts/setup");
-    wait_until_listening(port, &mut child, "python3 -m http.server");
+    wait_until(&mut child, "nginx", || listening(port));
     Peer { child, port, dir }
 }
 

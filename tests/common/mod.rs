@@ -1,11 +1,14 @@
 //! What the integration tests share: peer processes killed when a test
-//! ends, scratch directories, free loopback ports, and a test CA. Each
+//! ends (waiting until they listen; Python's file server over a small
+//! site), scratch directories, free loopback ports, and a test CA. Each
 //! test crate uses its own part of it.
 #![allow(dead_code)]
 
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// A server process killed when the test ends, however it ends, and its
 /// scratch directory removed.
@@ -21,6 +24,57 @@ impl Drop for Peer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// How long a peer may take to start listening.
+const START_LIMIT: Duration = Duration::from_secs(10);
+
+/// Waits until `ready()` (the peer listens), failing the test if `child`
+/// exits first or takes too long.
+pub fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + START_LIMIT;
+    while !ready() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early with {status}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether something accepts connections on the loopback `port`.
+pub fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// A deterministic mebibyte, so a checksum mismatch shows.
+pub fn mebibyte() -> Vec<u8> {
+    (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect()
+}
+
+/// The `index.html` of [`write_site`].
+pub const INDEX: &str = "<h1>hello from the peer</h1>\n";
+
+/// Fills `dir/www` with `index.html` ([`INDEX`]) and `big.bin` ([`mebibyte`]).
+pub fn write_site(dir: &Path) {
+    std::fs::write(dir.join("www/index.html"), INDEX).unwrap();
+    std::fs::write(dir.join("www/big.bin"), mebibyte()).unwrap();
+}
+
+/// `python3 -m http.server` serving [`write_site`]'s site.
+pub fn python_http_server() -> Peer {
+    let dir = scratch_dir("python");
+    write_site(&dir);
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+        .arg(dir.join("www"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 is not installed: run scripts/setup");
+    wait_until(&mut child, "python3 -m http.server", || listening(port));
+    Peer { child, port, dir }
 }
 
 /// A fresh directory with an empty `www/` in it. Tests run on parallel

@@ -300,12 +300,11 @@ const CLIENT_OPTIONS = ["alpn", "tls", "timeout", "maxRedirects", "connectTimeou
 export class Client {
   #raw;
 
-  constructor({ connect = defaultConnect, alpn, tls = {}, timeout, maxRedirects, connectTimeout, idleTimeout, maxIdlePerOrigin, keepAlive } = {}) {
+  constructor({ connect = defaultConnect, tls = {}, ...options } = {}) {
     if (typeof connect !== "function") {
       throw new TypeError("paf: no connect function: pass { connect } (a function of { host, port } giving { readable, writable })");
     }
-    const options = { alpn, ca: tls.ca, insecure: tls.insecure, timeout, maxRedirects, connectTimeout, idleTimeout, maxIdlePerOrigin, keepAlive };
-    this.#raw = new wasm.Client(connect, options);
+    this.#raw = new wasm.Client(connect, { ...options, ca: tls.ca, insecure: tls.insecure });
   }
 
   /** The response head from wasm, its URL, and `release` to call once the body is over. */

@@ -246,8 +246,8 @@ impl Client {
         let mut redirects = 0;
         loop {
             let origin = Origin::of(&outgoing.url.uri, outgoing.url.unix.as_deref())?;
-            let hop = rt.now();
-            let mut response = self.exchange(&origin, &mut outgoing).await?;
+            let hop = if redirects == 0 { start } else { rt.now() };
+            let mut response = self.exchange(&origin, &mut outgoing, hop).await?;
             let status = response.status();
             let location = response.headers().get(header::LOCATION).and_then(|l| l.to_str().ok());
             if let Some(location) = location.filter(|_| self.follows(status)) {
@@ -281,16 +281,21 @@ impl Client {
     }
 
     /// One request and its response head, on a pooled connection or a new
-    /// one; again on a new one if a pooled one turns out stale.
-    async fn exchange(&self, origin: &Origin, outgoing: &mut Outgoing) -> Result<Response<Incoming>, Error> {
+    /// one; again on a new one if a pooled one turns out stale. `start`
+    /// is when it began (on the runtime's clock), for its [`Timings`].
+    async fn exchange(
+        &self,
+        origin: &Origin,
+        outgoing: &mut Outgoing,
+        start: Duration,
+    ) -> Result<Response<Incoming>, Error> {
         let mut pooled = true;
         loop {
-            let probe = Probe::start(&self.inner.rt);
-            let (mut conn, opened) = self.connection(origin, &probe, pooled).await?;
+            let (mut conn, opened) = self.connection(origin, start, pooled).await?;
             let reused = opened.is_none();
             let request = outgoing.request()?;
             match conn.sender.send(request).await {
-                Ok(response) => return Ok(self.deliver(origin, outgoing, conn, response, &probe, opened)),
+                Ok(response) => return Ok(self.deliver(origin, outgoing, conn, response, start, opened)),
                 Err(err) if reused && is_stale(&err) && may_resend(outgoing, &err) => {
                     tracing::debug!(%origin, %err, "a pooled connection was stale; sending again");
                     self.inner.pool.clear_idle(origin);
@@ -306,7 +311,7 @@ impl Client {
     async fn connection(
         &self,
         origin: &Origin,
-        probe: &Probe,
+        start: Duration,
         pooled: bool,
     ) -> Result<(Conn, Option<Timings>), Error> {
         let inner = &self.inner;
@@ -329,7 +334,8 @@ impl Client {
         }
         // Boxed: opening is the rare path, and its future is large; kept
         // inline, every request's future would carry (and move) it.
-        let open = Box::pin(within(&inner.rt, inner.connect_timeout, self.open(origin, probe)));
+        let probe = Probe::started_at(&inner.rt, start);
+        let open = Box::pin(within(&inner.rt, inner.connect_timeout, self.open(origin, &probe)));
         let (conn, timings) = open
             .await
             .unwrap_or(Err(Error::Timeout(Timeout::Connect)))?;
@@ -371,10 +377,10 @@ impl Client {
         outgoing: &Outgoing,
         conn: Conn,
         response: Response<Incoming>,
-        probe: &Probe,
+        start: Duration,
         opened: Option<Timings>,
     ) -> Response<Incoming> {
-        let first_byte = probe.elapsed();
+        let first_byte = self.inner.rt.now().saturating_sub(start);
         let (mut parts, mut body) = response.into_parts();
         parts.extensions.insert(ConnectionInfo {
             protocol: conn.sender.protocol(),

@@ -10,6 +10,7 @@
 //! next looked at; nothing here reads a clock.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use super::Origin;
@@ -26,7 +27,7 @@ pub(super) struct Conn<S = SendRequest> {
 }
 
 pub(super) struct Pool {
-    origins: Mutex<HashMap<Origin, Slot>>,
+    origins: Mutex<HashMap<Origin, Slot, BuildHasherDefault<OriginHash>>>,
     max_idle: usize,
 }
 
@@ -41,6 +42,27 @@ struct Slot {
     /// HTTP/2, so that concurrent requests share it instead of each
     /// opening their own.
     connecting: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The hasher of the pool's map: an [`Origin`] hashes as the keyed hash
+/// it carries, taken as it is.
+#[derive(Default)]
+struct OriginHash(u64);
+
+impl Hasher for OriginHash {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is reached (`Origin`'s `Hash`); this keeps any
+        // other key working, if slowly.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// How many origins the pool remembers before it forgets those it holds
@@ -140,7 +162,10 @@ impl Pool {
 /// The slot of `origin`, made if missing (the unused ones forgotten first
 /// when there are many). Not generic, unlike `with_slot`, so that its map
 /// code is there once for all the callers, not once per closure.
-fn slot<'a>(origins: &'a mut HashMap<Origin, Slot>, origin: &Origin) -> &'a mut Slot {
+fn slot<'a>(
+    origins: &'a mut HashMap<Origin, Slot, BuildHasherDefault<OriginHash>>,
+    origin: &Origin,
+) -> &'a mut Slot {
     if !origins.contains_key(origin) {
         if origins.len() >= FORGET_ABOVE {
             origins.retain(|_, slot| !slot.is_unused());

@@ -78,10 +78,12 @@ struct Marks {
 pub static PROBE: Global<Value<Probe>> = Global::new(|| Value::new("probe"));
 
 impl Probe {
-    pub(super) fn start(rt: &AnyRuntime) -> Probe {
+    /// The probe of a connection being opened for an exchange that
+    /// started at `start` (on `rt`'s clock).
+    pub(super) fn started_at(rt: &AnyRuntime, start: Duration) -> Probe {
         Probe {
             rt: rt.clone(),
-            start: rt.now(),
+            start,
             marks: Arc::default(),
         }
     }

@@ -548,8 +548,15 @@ fn host_value(uri: &Uri) -> Result<&str, crate::Error> {
     // is the default): no formatting on the path of every request.
     let text = authority.as_str();
     let host_port = text.rsplit_once('@').map_or(text, |(_, host_port)| host_port);
-    Ok(match authority.port_u16() {
-        Some(port) if Some(port) != default_port => host_port,
-        _ => authority.host(),
+    // The port is what follows the last colon when only digits do (in
+    // "[::1]" they do not); the `Uri` parser checked the rest.
+    Ok(match host_port.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+            match port.parse::<u16>().ok() {
+                Some(port) if Some(port) != default_port => host_port,
+                _ => host,
+            }
+        }
+        _ => host_port,
     })
 }

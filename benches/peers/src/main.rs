@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! peer serve paf|hyper ADDR          hello-world server (HTTP/1.1, and h2c by prior knowledge)
-//! peer client paf|hyper URL -n N     N sequential keep-alive GETs on one connection; JSON report
+//! peer client paf|paf-client|hyper URL -n N
+//!                                    N sequential keep-alive GETs on one connection (paf-client:
+//!                                    paf's high-level Client, its pool); JSON report
 //! peer hold ADDR -c N --pid PID      N idle keep-alive connections; PID's VmRSS before and after, JSON
 //! ```
 //!
@@ -130,6 +132,17 @@ async fn client(stack: &str, url: &str, rest: &[&str]) -> Result<(), Failure> {
                 latency_us.saturating_record(sent.elapsed().as_micros() as u64);
             }
         }
+        "paf-client" => {
+            // The high-level client (pool, redirects, timeouts), as the
+            // npm package's runs in wasm.
+            let client = paf::Client::new();
+            for _ in 0..requests {
+                let sent = Instant::now();
+                let response = client.get(uri.clone()).await?;
+                drain(response.into_body()).await?;
+                latency_us.saturating_record(sent.elapsed().as_micros() as u64);
+            }
+        }
         "hyper" => {
             let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
             tokio::spawn(connection);
@@ -147,7 +160,7 @@ async fn client(stack: &str, url: &str, rest: &[&str]) -> Result<(), Failure> {
                 latency_us.saturating_record(sent.elapsed().as_micros() as u64);
             }
         }
-        other => return Err(format!("unknown stack {other:?} (paf or hyper)").into()),
+        other => return Err(format!("unknown stack {other:?} (paf, paf-client or hyper)").into()),
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!(

@@ -112,6 +112,18 @@ fn request_heads() {
         "GET / HTTP/1.1\r\nhost: [::1]\r\n\r\n"
     );
     assert_eq!(
+        head(Method::GET, "http://[::1]/", &[], BodySize::Empty),
+        "GET / HTTP/1.1\r\nhost: [::1]\r\n\r\n"
+    );
+    assert_eq!(
+        head(Method::GET, "http://[::1]:8080/", &[], BodySize::Empty),
+        "GET / HTTP/1.1\r\nhost: [::1]:8080\r\n\r\n"
+    );
+    assert_eq!(
+        head(Method::GET, "http://example.com:/", &[], BodySize::Empty),
+        "GET / HTTP/1.1\r\nhost: example.com\r\n\r\n"
+    );
+    assert_eq!(
         head(
             Method::GET,
             "http://example.com:443/",

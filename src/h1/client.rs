@@ -75,6 +75,7 @@ pub struct ClientConn {
     /// The framing of a request body that was complete with the head (no
     /// body), kept to accept the driver's `send_end` (and empty data) for it.
     completed_at_head: Option<BodyEncoder>,
+    names: parse::NameCache,
 }
 
 #[derive(Debug)]
@@ -127,6 +128,7 @@ impl ClientConn {
             close: false,
             upgrade: Upgrade::None,
             completed_at_head: None,
+            names: parse::NameCache::default(),
         }
     }
 
@@ -402,7 +404,7 @@ impl ClientConn {
     }
 
     fn start_response(&mut self, head: Bytes) -> Result<ClientEvent, ParseError> {
-        let raw = parse::response(&head, &self.limits)?;
+        let raw = parse::response(&head, &self.limits, &mut self.names)?;
         let status = raw.status;
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
             if status == StatusCode::CONTINUE {

@@ -59,17 +59,63 @@ fn request_with<'b>(
         method,
         uri,
         version: version(minor),
-        headers: header_map(head, parsed.headers)?,
+        headers: header_map(head, parsed.headers, HeaderName::from_bytes)?,
     })
 }
 
-pub(super) fn response(head: &Bytes, limits: &Limits) -> Result<RawResponse, ParseError> {
-    with_field_slots(limits.max_headers, |fields| response_with(head, fields))
+/// The header names a client connection has parsed, so that the names a
+/// server sends again in each response are not parsed again
+/// (`HeaderName::from_bytes` lower-cases a name and looks it up in the
+/// table of standard ones each time). Names of up to [`NAME_LEN`] bytes,
+/// at most [`CACHED_NAMES`] of them, the oldest replaced first; kept
+/// inline, so that a connection's memory does not grow with its peer's
+/// names.
+#[derive(Debug, Default)]
+pub(super) struct NameCache {
+    names: Vec<([u8; NAME_LEN], u8, HeaderName)>,
+    oldest: usize,
+}
+
+const NAME_LEN: usize = 24;
+const CACHED_NAMES: usize = 16;
+
+impl NameCache {
+    fn name(&mut self, raw: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName> {
+        let seen = self
+            .names
+            .iter()
+            .find(|(bytes, len, _)| usize::from(*len) == raw.len() && bytes[..raw.len()] == *raw);
+        if let Some((_, _, name)) = seen {
+            return Ok(name.clone());
+        }
+        let name = HeaderName::from_bytes(raw)?;
+        if raw.len() <= NAME_LEN {
+            let mut bytes = [0; NAME_LEN];
+            bytes[..raw.len()].copy_from_slice(raw);
+            let entry = (bytes, raw.len() as u8, name.clone());
+            if self.names.len() < CACHED_NAMES {
+                self.names.push(entry);
+            } else {
+                self.names[self.oldest] = entry;
+                self.oldest = (self.oldest + 1) % CACHED_NAMES;
+            }
+        }
+        Ok(name)
+    }
+}
+
+pub(super) fn response(
+    head: &Bytes,
+    limits: &Limits,
+    names: &mut NameCache,
+) -> Result<RawResponse, ParseError> {
+    with_field_slots(limits.max_headers, |fields| response_with(head, fields, names))
 }
 
 fn response_with<'b>(
     head: &'b Bytes,
     fields: &mut [httparse::Header<'b>],
+    names: &mut NameCache,
 ) -> Result<RawResponse, ParseError> {
     let mut parsed = httparse::Response::new(fields);
     match parsed.parse(head) {
@@ -87,7 +133,7 @@ fn response_with<'b>(
     Ok(RawResponse {
         status,
         version: version(minor),
-        headers: header_map(head, parsed.headers)?,
+        headers: header_map(head, parsed.headers, |raw| names.name(raw))?,
     })
 }
 
@@ -96,7 +142,9 @@ pub(super) fn trailers(section: &[u8], limits: &Limits) -> Result<HeaderMap, Par
     let section = Bytes::copy_from_slice(section);
     with_field_slots(limits.max_headers, |fields| {
         match httparse::parse_headers(&section, fields) {
-            Ok(httparse::Status::Complete((_, fields))) => header_map(&section, fields),
+            Ok(httparse::Status::Complete((_, fields))) => {
+                header_map(&section, fields, HeaderName::from_bytes)
+            }
             Ok(httparse::Status::Partial) => {
                 Err(ParseError::Malformed("incomplete trailer section"))
             }
@@ -138,10 +186,14 @@ fn request_target(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
     }
 }
 
-fn header_map(head: &Bytes, fields: &[httparse::Header<'_>]) -> Result<HeaderMap, ParseError> {
+fn header_map(
+    head: &Bytes,
+    fields: &[httparse::Header<'_>],
+    mut name_of: impl FnMut(&[u8]) -> Result<HeaderName, http::header::InvalidHeaderName>,
+) -> Result<HeaderMap, ParseError> {
     let mut map = HeaderMap::with_capacity(fields.len());
     for field in fields {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
+        let name = name_of(field.name.as_bytes())
             .map_err(|_| ParseError::Malformed("invalid header field name"))?;
         let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
             .map_err(|_| ParseError::Malformed("invalid header field value"))?;

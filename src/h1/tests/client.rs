@@ -879,3 +879,51 @@ proptest! {
         while conn.poll_event().is_some() {}
     }
 }
+
+#[test]
+fn header_names_seen_before_parse_the_same() {
+    // More names than the connection remembers, some longer than it keeps,
+    // in other cases from one response to the next.
+    let names: Vec<String> = (0..40)
+        .map(|i| match i % 4 {
+            0 => format!("x-field-{i}"),
+            1 => format!("X-Field-{i}"),
+            2 => format!("x-a-header-name-longer-than-kept-{i}"),
+            _ => ["Content-Type", "date", "ETag", "server", "Cache-Control"][i % 5].to_string(),
+        })
+        .collect();
+    let mut conn = ClientConn::new(Limits::default());
+    for round in 0..4 {
+        let fields: Vec<(String, String)> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i + round) % 3 != 0)
+            .map(|(i, name)| {
+                let name = if round % 2 == 1 { name.to_uppercase() } else { name.clone() };
+                (name, format!("v{round}-{i}"))
+            })
+            .collect();
+        let mut response = String::from("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n");
+        for (name, value) in &fields {
+            response.push_str(&format!("{name}: {value}\r\n"));
+        }
+        response.push_str("\r\n");
+        let uri = Uri::from_static("http://example.com/");
+        conn.send_request(&Method::GET, &uri, &HeaderMap::new(), BodySize::Empty).unwrap();
+        conn.receive(response.as_bytes());
+        let Some(ClientEvent::Response(head)) = conn.poll_event() else { panic!("no response in round {round}") };
+        let got: Vec<(String, String)> = head
+            .headers
+            .iter()
+            .filter(|(name, _)| *name != "content-length")
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_string()))
+            .collect();
+        let mut want: Vec<(String, String)> =
+            fields.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.clone())).collect();
+        let mut got_sorted = got.clone();
+        got_sorted.sort();
+        want.sort();
+        assert_eq!(got_sorted, want, "round {round}");
+        assert_eq!(conn.poll_event().map(summarize), Some(Ev::End));
+    }
+}

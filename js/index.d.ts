@@ -146,6 +146,16 @@ export interface ServeOptions {
   h2c?: boolean;
   /** Hears of failed connections and failed handlers. */
   onError?: (error: unknown, peer?: string) => void;
+  /** Milliseconds a client has to send a whole request head once it began (10 000). */
+  headerTimeout?: number;
+  /** Milliseconds a keep-alive connection may stay idle between requests (60 000). */
+  idleTimeout?: number;
+  /** Milliseconds a body may stall, nothing read or written (30 000). */
+  bodyTimeout?: number;
+  /** Milliseconds requests in flight have to finish after close() (30 000). */
+  drainTimeout?: number;
+  /** Connections served at once; more wait (10 000). */
+  maxConnections?: number;
 }
 
 export interface Server {

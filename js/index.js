@@ -424,9 +424,11 @@ export function request(input, init = {}) {
  * HTTP/2 or HTTP/1.1 per connection: by the pair's `alpn` property when
  * the platform did TLS, else by the first bytes (`h2c: false` turns HTTP/2
  * off there). A handler that throws costs its request a 500 and is
- * reported to `onError(error)` (console.error by default).
+ * reported to `onError(error)` (console.error by default). The engine's
+ * limits: `headerTimeout`, `idleTimeout`, `bodyTimeout`, `drainTimeout` (ms)
+ * and `maxConnections` (see ServeOptions in index.d.ts).
  */
-export function serve(flows, handler, { h2c, onError } = {}) {
+export function serve(flows, handler, { onError, ...limits } = {}) {
   const report = onError ?? ((error) => console.error("paf: handler failed:", error));
   const answer = async (raw) => {
     try {
@@ -443,7 +445,7 @@ export function serve(flows, handler, { h2c, onError } = {}) {
       return { status: 500, headers: [], body: null };
     }
   };
-  const options = { h2c, onError: onError && ((error, peer) => onError(error, peer)) };
+  const options = { ...limits, onError: onError && ((error, peer) => onError(error, peer)) };
   serverModule ??= loadServer();
   if (!(serverModule instanceof Promise)) return running(serverModule.serve(flows, answer, options));
   // The module is on its way (a browser fetches it): serve once it is in.

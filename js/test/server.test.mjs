@@ -172,3 +172,45 @@ test("a server and a client in one process, over in-memory pipes", async () => {
   close();
   await server.closed;
 });
+
+test("limits: a slow head, an idle connection and a stalled server are cut at the times given", { timeout: 20_000 }, async () => {
+  const { connect } = await import("node:net");
+  /** A raw connection to `port` that writes `text` and reports how long until the server closed it, and what it said. */
+  const closedAfter = (port, text) =>
+    new Promise((resolve, reject) => {
+      const start = performance.now();
+      let said = "";
+      const socket = connect({ host: "127.0.0.1", port }, () => socket.write(text));
+      socket.setEncoding("latin1");
+      socket.on("data", (chunk) => (said += chunk));
+      socket.on("error", reject);
+      socket.on("close", () => resolve({ ms: performance.now() - start, said }));
+    });
+  const listener = listenTcp(0);
+  const server = serve(listener, handler, { headerTimeout: 300, idleTimeout: 300 });
+  const port = await listener.ready;
+  try {
+    const slow = await closedAfter(port, "GET / HTTP/1.1\r\nhost: x\r\n");
+    assert.ok(slow.ms >= 250 && slow.ms < 5_000, `an unfinished head was cut after ${slow.ms} ms`);
+    const idle = await closedAfter(port, "GET /echo HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert.match(idle.said, /^HTTP\/1\.1 201 /);
+    assert.ok(idle.ms >= 250 && idle.ms < 5_000, `an idle connection was closed after ${idle.ms} ms`);
+  } finally {
+    listener.close();
+    await server.closed;
+  }
+  // The defaults (10 s for a head) leave a slow client alone for longer.
+  const patient = listenTcp(0);
+  const patientServer = serve(patient, handler);
+  const patientPort = await patient.ready;
+  const racing = closedAfter(patientPort, "GET / HTTP/1.1\r\nhost: x\r\n");
+  const first = await Promise.race([racing, new Promise((resolve) => setTimeout(() => resolve("still open"), 1_000))]);
+  assert.equal(first, "still open");
+  patient.close();
+  await racing.catch(() => {});
+  await patientServer.closed;
+
+  for (const options of [{ headerTimeout: 0 }, { idleTimeout: -5 }, { bodyTimeout: "1" }, { maxConnections: 0 }, { maxConnections: 1.5 }]) {
+    assert.throws(() => serve(memoryListener(), handler, options), { name: "TypeError" }, JSON.stringify(options));
+  }
+});

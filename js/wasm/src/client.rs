@@ -11,7 +11,7 @@ use paf::{Config, Incoming};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
-use crate::{body_of, body_to_js, field, header_map, header_text, js_error, protocol_name, roots, type_error};
+use crate::{body_of, body_to_js, field, header_map, header_text, js_error, millis, protocol_name, roots, type_error};
 
 #[wasm_bindgen(inline_js = r#"
 export function responseHead(status, statusText, headers, protocol, url, body, bytes) {
@@ -138,17 +138,6 @@ fn response_head(response: Response<Incoming>) -> JsValue {
     let reason = parts.status.canonical_reason().unwrap_or("");
     let protocol = protocol_name(parts.version);
     response_head_js(parts.status.as_u16(), reason, &headers, protocol, &url, &body, &bytes)
-}
-
-/// An option in milliseconds: absent, or a positive number.
-fn millis(value: &JsValue, name: &str) -> Result<Option<std::time::Duration>, JsValue> {
-    if value.is_undefined() {
-        return Ok(None);
-    }
-    match value.as_f64() {
-        Some(ms) if ms > 0.0 && ms.is_finite() => Ok(Some(std::time::Duration::from_secs_f64(ms / 1000.0))),
-        _ => Err(type_error(&format!("{name} must be a positive number of milliseconds"))),
-    }
 }
 
 fn protocols(list: &JsValue) -> Result<Vec<Protocol>, JsValue> {

@@ -177,6 +177,17 @@ fn body_of(body: &JsValue, length: Option<u64>) -> Result<Body, JsValue> {
 /// Headers as they cross to JS and back: one string, each name and each
 /// value followed by a line feed (which no valid name or value holds),
 /// where a character is a byte (Fetch's ByteString).
+/// An option in milliseconds: absent, or a positive number.
+fn millis(value: &JsValue, name: &str) -> Result<Option<std::time::Duration>, JsValue> {
+    if value.is_undefined() {
+        return Ok(None);
+    }
+    match value.as_f64() {
+        Some(ms) if ms > 0.0 && ms.is_finite() => Ok(Some(std::time::Duration::from_secs_f64(ms / 1000.0))),
+        _ => Err(type_error(&format!("{name} must be a positive number of milliseconds"))),
+    }
+}
+
 fn header_text(headers: &HeaderMap) -> String {
     let size = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 2).sum();
     let mut text = String::with_capacity(size);

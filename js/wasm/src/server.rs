@@ -10,7 +10,7 @@ use paf::{service_fn, Body, Config, Error, Incoming, Switch};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use crate::{body_of, body_to_js, field, header_map, header_text, js_error, protocol_name, type_error};
+use crate::{body_of, body_to_js, field, header_map, header_text, js_error, millis, protocol_name, type_error};
 
 #[wasm_bindgen(inline_js = r#"
 export function incomingRequest(method, url, headers, protocol, body, bytes) {
@@ -62,8 +62,10 @@ impl Server {
 /// says (`"h2"`, `"http/1.1"`: TLS done by the platform), and without one
 /// by its first bytes: HTTP/2 for clients that start with its preface,
 /// unless `options.h2c` is `false`. `options.onError(error, peer)` hears
-/// of failed connections. The server stops when `flows` ends or on
-/// `close()`.
+/// of failed connections; `headerTimeout` (10 000), `idleTimeout`
+/// (60 000), `bodyTimeout` (30 000), `drainTimeout` (30 000; all in ms)
+/// and `maxConnections` (10 000) are the engine's limits. The server stops
+/// when `flows` ends or on `close()`.
 #[wasm_bindgen]
 pub fn serve(flows: JsValue, handler: Function, options: &JsValue) -> Result<Server, JsValue> {
     let iterator = rt::iterator_of(&flows)?;
@@ -71,6 +73,24 @@ pub fn serve(flows: JsValue, handler: Function, options: &JsValue) -> Result<Ser
     let listener = JsListener::new(iterator, switch.clone(), Js::new());
     let mut config = Config::default();
     config.h2c = field(options, "h2c").as_bool() != Some(false);
+    let times = [
+        ("headerTimeout", &mut config.header_timeout),
+        ("idleTimeout", &mut config.idle_timeout),
+        ("bodyTimeout", &mut config.body_timeout),
+        ("drainTimeout", &mut config.drain_timeout),
+    ];
+    for (name, limit) in times {
+        if let Some(ms) = millis(&field(options, name), name)? {
+            *limit = ms;
+        }
+    }
+    let max_connections = field(options, "maxConnections");
+    if !max_connections.is_undefined() {
+        match max_connections.as_f64() {
+            Some(max) if max >= 1.0 && max.fract() == 0.0 => config.max_connections = max as usize,
+            _ => return Err(type_error("maxConnections must be a positive whole number")),
+        }
+    }
     let on_error = field(options, "onError").dyn_into::<Function>().ok();
     let handler = service_fn(move |request| answer(handler.clone(), request)).on_error(
         move |peer: &str, error: &Error| {

@@ -54,13 +54,23 @@ function joined(headers) {
   return text;
 }
 
+/**
+ * The field names that wasm sends as one character, U+0080 plus the
+ * index here (see header_text in wasm/src/lib.rs): taken from this list,
+ * a name is a string V8 has interned already, so an object keyed by it
+ * costs no lookup per key. Read once the module is in.
+ */
+let commonNames;
+
 /** Calls `visit(name, value)` for each field of joined headers. */
 function eachHeader(text, visit) {
+  commonNames ??= wasm.headerNames().split("\n");
   let at = 0;
   while (at < text.length) {
-    const name = text.indexOf("\n", at);
-    const value = text.indexOf("\n", name + 1);
-    visit(text.slice(at, name), text.slice(name + 1, value));
+    const common = text.charCodeAt(at) - 0x80;
+    const end = common >= 0 ? at + 1 : text.indexOf("\n", at);
+    const value = text.indexOf("\n", end + 1);
+    visit(common >= 0 ? commonNames[common] : text.slice(at, end), text.slice(end + 1, value));
     at = value + 1;
   }
 }

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import http2 from "node:http2";
+import { createServer as httpServer } from "node:http";
 import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 
@@ -392,4 +393,36 @@ describe("against Node's http2 server", () => {
     assert.equal(response.headers.get("x-seen-method"), "PATCH");
     assert.equal(await response.text(), 'node http2 got "payload" for /path?q=1');
   });
+});
+
+test("field names, the common ones wasm sends by number and others, reach send() and fetch() as sent", async () => {
+  const { headerNames } = await import("../dist/paf.js");
+  // Those that would change the framing or that Node sets itself are left out.
+  const framing = new Set(["connection", "content-length", "date", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]);
+  const common = headerNames().split("\n").filter((name) => name && !framing.has(name));
+  assert.ok(common.length > 50, "the list of common names");
+  const sent = Object.fromEntries(common.map((name) => [name, `value of ${name}`]));
+  Object.assign(sent, { "x-not-common": "plain", "set-cookie": ["a=1", "b=2"] });
+  const server = httpServer((_, res) => {
+    for (const [name, value] of Object.entries(sent)) res.setHeader(name, value);
+    res.end("fields");
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  try {
+    const url = `http://127.0.0.1:${server.address().port}/`;
+    const client = new Client();
+    const response = await client.send(url);
+    for (const [name, value] of Object.entries(sent)) assert.deepEqual(response.headers[name], value, name);
+    assert.equal(await response.body.text(), "fields");
+    const fetched = await client.fetch(url);
+    for (const [name, value] of Object.entries(sent)) {
+      if (name !== "set-cookie") assert.equal(fetched.headers.get(name), value, name);
+    }
+    assert.deepEqual(fetched.headers.getSetCookie(), ["a=1", "b=2"]);
+    await fetched.text();
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
 });

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use http::Uri;
 
@@ -49,7 +49,8 @@ impl Scheme {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Origin {
     scheme: Scheme,
-    host: String,
+    /// Shared: an origin is cloned per request (the pool's check-in).
+    host: Arc<str>,
     port: u16,
     unix: Option<PathBuf>,
     /// The hash of the fields above, keyed at random once per process: an
@@ -96,33 +97,34 @@ impl Origin {
             }
             None => return Err(invalid("no scheme (write http://host/path)")),
         };
-        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
-        if authority.as_str().contains('@') {
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?.as_str();
+        if authority.contains('@') {
             return Err(invalid(
                 "credentials in the URL are not sent: put them in an Authorization header",
             ));
         }
-        let host = authority.host().to_ascii_lowercase();
+        // Host and port split here, once (`Authority::host` and `port`
+        // each scan the text again); a colon inside brackets is IPv6's.
+        let (host, port_text) = match authority.rfind(':') {
+            Some(colon) if !authority[colon..].contains(']') => (&authority[..colon], &authority[colon + 1..]),
+            _ => (authority, ""),
+        };
         if host.is_empty() {
             return Err(invalid("no host"));
         }
-        let port_text = authority.port();
-        let port = match &port_text {
-            None => scheme.default_port(),
-            Some(port) => match port.as_str().parse::<u16>() {
-                Ok(0) | Err(_) => {
-                    return Err(invalid(&format!("invalid port {:?}", port.as_str())))
-                }
-                Ok(port) => port,
+        let port = match port_text {
+            // "host:" means the default port (RFC 3986 §3.2.3).
+            "" => scheme.default_port(),
+            digits => match digits.parse::<u16>() {
+                Ok(port) if port != 0 && digits.bytes().all(|b| b.is_ascii_digit()) => port,
+                _ => return Err(invalid(&format!("invalid port {digits:?}"))),
             },
         };
-        // `http::Uri` drops a port it cannot parse ("a:99999"): catch it.
-        if port_text.is_none() && authority.as_str().len() > authority.host().len() {
-            let port = &authority.as_str()[authority.host().len()..];
-            if port != ":" {
-                return Err(invalid(&format!("invalid port {:?}", port.trim_start_matches(':'))));
-            }
-        }
+        let host: Arc<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            host.to_ascii_lowercase().into()
+        } else {
+            host.into()
+        };
         let unix = unix.map(Path::to_path_buf);
         static KEYS: OnceLock<RandomState> = OnceLock::new();
         let hash = KEYS.get_or_init(RandomState::new).hash_one((scheme, &host, port, &unix));
@@ -290,6 +292,11 @@ mod tests {
         assert_eq!(o.to_string(), "https://[::1]:8443");
         let o = origin("http://127.0.0.1:8080").unwrap();
         assert_eq!((o.host(), o.port()), ("127.0.0.1", 8080));
+        let o = origin("http://[::1]/").unwrap();
+        assert_eq!((o.host(), o.port()), ("[::1]", 80));
+        let o = origin("https://example.com:/").unwrap();
+        assert_eq!((o.host(), o.port()), ("example.com", 443));
+        assert_eq!(origin("http://EXAMPLE.com:80/"), origin("http://example.com/"));
     }
 
     #[test]

@@ -492,3 +492,26 @@ async fn tls_in_wasm_checks_the_certificate_and_negotiates_h2_by_alpn() {
     let err = client(&server, ClientTls::new(), false).get("https://example.test/").await.unwrap_err();
     assert!(err.to_string().contains("certificate"), "the Mozilla roots do not know this CA: {err}");
 }
+
+#[wasm_bindgen_test]
+async fn a_dropped_sleep_gives_its_place_to_the_next_and_a_background_one_too() {
+    let places = |rt: Js| async move {
+        // Timeouts dropped long before they are due, as requests' are.
+        for _ in 0..100 {
+            drop(rt.sleep(Duration::from_secs(30)));
+        }
+        let start = rt.now();
+        let (early, late) = (rt.sleep(Duration::from_millis(5)), rt.sleep(Duration::from_millis(15)));
+        // A sleep that has fired keeps its place until dropped.
+        early.await;
+        let fired_once = rt.sleep(Duration::from_millis(1));
+        fired_once.await;
+        late.await;
+        rt.now() - start
+    };
+    let slept = places(Js::new()).await;
+    assert!(slept >= Duration::from_millis(14), "{slept:?}");
+    // Background timers do not keep Node up: a foreground sleep does.
+    let (slept, ()) = futures_util::future::join(places(Js::background()), sleep(40)).await;
+    assert!(slept >= Duration::from_millis(14), "{slept:?}");
+}

@@ -24,10 +24,8 @@
 //! * [`ReadableBody`]: a JS `ReadableStream` as a body to send.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -108,24 +106,32 @@ impl Runtime for Js {
     }
 }
 
-/// The sleeps waiting, by deadline, with one JS timer armed for the
-/// earliest: a sleep costs no call to JS unless it is the new earliest
-/// (a request timeout started after another is not).
+/// The sleeps of one kind (foreground or background), with one JS timer
+/// armed for the earliest deadline. A sleep is a slot in a slab: starting
+/// and dropping one is a push and a pop, and costs no call to JS unless
+/// it is the new earliest. Most sleeps are timeouts dropped long before
+/// they are due (a request's, say); one that fires makes the timer scan
+/// the slab for the next deadline. (A BTreeMap of deadlines cost ~2 us
+/// per request in Node, 6 % of a small request's CPU.)
 struct Timers {
     background: bool,
-    /// By (deadline in µs of the JS clock, a sequence number).
-    waiting: BTreeMap<(u64, u64), Rc<RefCell<SleepState>>>,
-    next: u64,
-    /// The JS timer and the deadline it fires for.
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    /// How many slots are [`Slot::Waiting`].
+    waiting: usize,
+    /// The JS timer and the deadline it fires for: at or before every
+    /// waiting deadline.
     armed: Option<(u64, JsValue)>,
     /// The JS timer's callback, made once.
     fire: Option<Closure<dyn FnMut()>>,
 }
 
-#[derive(Default)]
-struct SleepState {
-    fired: bool,
-    waker: Option<Waker>,
+enum Slot {
+    Free,
+    /// Until its deadline, in µs of the JS clock; the waker of the task
+    /// that last polled it.
+    Waiting(u64, Option<Waker>),
+    Fired,
 }
 
 thread_local! {
@@ -144,55 +150,92 @@ fn now_micros() -> u64 {
 
 impl Timers {
     fn new(background: bool) -> Timers {
-        Timers { background, waiting: BTreeMap::new(), next: 0, armed: None, fire: None }
+        Timers { background, slots: Vec::new(), free: Vec::new(), waiting: 0, armed: None, fire: None }
     }
 
-    fn add(&mut self, deadline: u64) -> ((u64, u64), Rc<RefCell<SleepState>>) {
-        let key = (deadline, self.next);
-        self.next += 1;
-        let state = Rc::new(RefCell::new(SleepState::default()));
-        self.waiting.insert(key, state.clone());
-        self.arm();
-        (key, state)
+    fn add(&mut self, deadline: u64) -> usize {
+        let slot = Slot::Waiting(deadline, None);
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slots[index] = slot;
+                index
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
+        self.waiting += 1;
+        if self.armed.as_ref().is_none_or(|(armed, _)| deadline < *armed) {
+            self.arm(deadline);
+        }
+        index
     }
 
-    fn remove(&mut self, key: &(u64, u64)) {
-        self.waiting.remove(key);
-        if self.waiting.is_empty() {
-            // Nothing waits: an armed foreground timer must not keep Node up.
+    fn poll(&mut self, index: usize, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.slots[index] {
+            Slot::Waiting(_, waker) => {
+                if !waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
+    }
+
+    fn remove(&mut self, index: usize) {
+        if let Slot::Waiting(..) = std::mem::replace(&mut self.slots[index], Slot::Free) {
+            self.waiting -= 1;
+        }
+        self.free.push(index);
+        // Nothing waits: an armed foreground timer must not keep Node up.
+        // (A background one may fire for nothing, which is cheaper than
+        // clearing it each time the last sleep goes, between requests.)
+        if self.waiting == 0 && !self.background {
             self.disarm();
         }
     }
 
     /// Fires the sleeps that are due and arms the JS timer for the next.
-    fn fire_due(&mut self) {
+    fn fire_due(&mut self) -> Vec<Waker> {
         self.armed = None;
         let now = now_micros();
-        while let Some(entry) = self.waiting.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            if let Some(waker) = entry.remove().borrow_mut().fired_now() {
-                waker.wake();
+        let mut due = Vec::new();
+        let mut next: Option<u64> = None;
+        for slot in &mut self.slots {
+            match slot {
+                Slot::Waiting(deadline, waker) if *deadline <= now => {
+                    due.extend(waker.take());
+                    *slot = Slot::Fired;
+                    self.waiting -= 1;
+                }
+                Slot::Waiting(deadline, _) => next = Some(next.map_or(*deadline, |next| next.min(*deadline))),
+                _ => {}
             }
         }
-        self.arm();
+        if let Some(deadline) = next {
+            self.arm(deadline);
+        }
+        due
     }
 
-    /// Arms the JS timer for the earliest deadline, unless it is already.
-    fn arm(&mut self) {
-        let Some(&(earliest, _)) = self.waiting.keys().next() else { return };
-        if self.armed.as_ref().is_some_and(|(deadline, _)| *deadline <= earliest) {
-            return;
-        }
+    /// Arms the JS timer for `deadline`, in place of the one armed.
+    fn arm(&mut self, deadline: u64) {
         self.disarm();
         let background = self.background;
         let fire = self.fire.get_or_insert_with(|| {
-            Closure::new(move || with_timers(background, Timers::fire_due))
+            Closure::new(move || {
+                // Woken once the timers are free again: a woken task may
+                // start a sleep.
+                for waker in with_timers(background, Timers::fire_due) {
+                    waker.wake();
+                }
+            })
         });
         // Never early: a timer rounds to whole milliseconds.
-        let millis = (earliest.saturating_sub(now_micros()) as f64 / 1000.0).ceil().min(MAX_TIMER_MILLIS);
-        self.armed = Some((earliest, start_timer(millis, fire, background)));
+        let millis = (deadline.saturating_sub(now_micros()) as f64 / 1000.0).ceil().min(MAX_TIMER_MILLIS);
+        self.armed = Some((deadline, start_timer(millis, fire, background)));
     }
 
     fn disarm(&mut self) {
@@ -202,26 +245,17 @@ impl Timers {
     }
 }
 
-impl SleepState {
-    /// Marks the sleep fired; gives the waker to wake.
-    fn fired_now(&mut self) -> Option<Waker> {
-        self.fired = true;
-        self.waker.take()
-    }
-}
-
-/// A sleep in the [`Timers`] of its kind; dropped, it leaves them.
+/// A sleep: its slot in the [`Timers`] of its kind; dropped, it leaves them.
 struct Sleep {
-    key: (u64, u64),
-    state: Rc<RefCell<SleepState>>,
+    index: usize,
     background: bool,
 }
 
 impl Sleep {
     fn new(duration: Duration, background: bool) -> Sleep {
         let deadline = now_micros().saturating_add(duration.as_micros().try_into().unwrap_or(u64::MAX));
-        let (key, state) = with_timers(background, |timers| timers.add(deadline));
-        Sleep { key, state, background }
+        let index = with_timers(background, |timers| timers.add(deadline));
+        Sleep { index, background }
     }
 }
 
@@ -229,19 +263,12 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.state.borrow_mut();
-        if state.fired {
-            return Poll::Ready(());
-        }
-        state.waker = Some(cx.waker().clone());
-        Poll::Pending
+        with_timers(self.background, |timers| timers.poll(self.index, cx))
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if !self.state.borrow().fired {
-            with_timers(self.background, |timers| timers.remove(&self.key));
-        }
+        with_timers(self.background, |timers| timers.remove(self.index));
     }
 }

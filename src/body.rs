@@ -46,6 +46,9 @@ impl std::fmt::Debug for EndHook {
 #[derive(Debug)]
 enum IncomingKind {
     Empty,
+    /// A body the connection had whole with its head: its bytes, until
+    /// the reader takes them.
+    Whole(Option<Bytes>),
     Channel { shared: Arc<Mutex<Channel>>, length: Option<u64> },
     /// An HTTP/2 stream: h2 buffers at most the stream's window, and the
     /// window reopens only as the reader takes data.
@@ -70,6 +73,22 @@ impl Incoming {
     /// A body with nothing in it.
     pub fn empty() -> Incoming {
         Incoming { kind: IncomingKind::Empty, end_hook: None }
+    }
+
+    /// A body received whole already.
+    pub(crate) fn whole(bytes: Bytes) -> Incoming {
+        let bytes = (!bytes.is_empty()).then_some(bytes);
+        Incoming { kind: IncomingKind::Whole(bytes), end_hook: None }
+    }
+
+    /// Whether all of the body has come from the connection (it may not
+    /// have been read yet): the connection owes it nothing more.
+    pub(crate) fn is_received(&self) -> bool {
+        match &self.kind {
+            IncomingKind::Empty | IncomingKind::Whole(_) => true,
+            IncomingKind::Channel { shared, .. } => shared.lock().expect("body channel poisoned").finished,
+            IncomingKind::H2 { stream, .. } => stream.is_end_stream(),
+        }
     }
 
     /// A body fed by the connection through the returned sender, which
@@ -128,6 +147,7 @@ impl http_body::Body for Incoming {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             IncomingKind::Empty => true,
+            IncomingKind::Whole(bytes) => bytes.is_none(),
             IncomingKind::H2 { stream, .. } => stream.is_end_stream(),
             IncomingKind::Channel { shared, .. } => {
                 let ch = shared.lock().expect("body channel poisoned");
@@ -139,6 +159,7 @@ impl http_body::Body for Incoming {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             IncomingKind::Empty => SizeHint::with_exact(0),
+            IncomingKind::Whole(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             IncomingKind::Channel { shared, length: Some(n) } => {
                 let taken = shared.lock().expect("body channel poisoned").taken;
                 SizeHint::with_exact(n.saturating_sub(taken))
@@ -156,6 +177,7 @@ impl Incoming {
     fn poll_kind(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let shared = match &mut self.kind {
             IncomingKind::Empty => return Poll::Ready(None),
+            IncomingKind::Whole(bytes) => return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             IncomingKind::Channel { shared, .. } => shared,
             IncomingKind::H2 { stream, taken, data_done, .. } => {
                 return poll_h2_frame(stream, taken, data_done, cx)

@@ -285,6 +285,16 @@ async fn http1_connections_are_reused_as_nginx_sees_it() {
     assert!(bounded(unread.bytes()).await.unwrap() == mebibyte());
     let logged = nginx.logged("/conn", 4);
     assert_ne!(logged[3].0, connection);
+
+    // A small body that came whole with its head frees its connection at
+    // once, read or not: the next request reuses it.
+    let unread = bounded(client.get(nginx.url("/conn"))).await.unwrap();
+    let response = bounded(client.get(nginx.url("/conn"))).await.unwrap();
+    assert!(info(&response).reused, "a connection owing nothing was not reused");
+    assert_eq!(bounded(response.text()).await.unwrap(), "ok\n");
+    assert_eq!(bounded(unread.text()).await.unwrap(), "ok\n", "the early body is still there to read");
+    let logged = nginx.logged("/conn", 6);
+    assert_eq!(logged[4].0, logged[5].0, "{logged:?}");
 }
 
 #[tokio::test]

@@ -394,7 +394,7 @@ impl Client {
             let http1 = Conn { sender, tls };
             if keeps_alive(outgoing, &parts) {
                 let pool = self.inner.pool.clone();
-                if http_body::Body::is_end_stream(&body) {
+                if body.is_received() {
                     pool.checkin(origin, http1);
                 } else {
                     let origin = origin.clone();

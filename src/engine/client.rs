@@ -257,9 +257,16 @@ impl<R: Runtime> Driver<R> {
         if !self.conn.may_send_body() {
             self.request_body = None;
         }
-        let body = match head.body {
-            BodyLength::Empty => Incoming::empty(),
-            length => {
+        let tunnel = self.sent_connect && head.status.is_success();
+        let upgrading = head.status == http::StatusCode::SWITCHING_PROTOCOLS || tunnel;
+        let whole = match head.body {
+            BodyLength::Known(_) if !upgrading => self.conn.take_whole_body(),
+            _ => None,
+        };
+        let body = match (whole, head.body) {
+            (Some(bytes), _) => Incoming::whole(bytes),
+            (None, BodyLength::Empty) => Incoming::empty(),
+            (None, length) => {
                 let known = match length {
                     BodyLength::Known(n) => Some(n),
                     _ => None,
@@ -273,8 +280,7 @@ impl<R: Runtime> Driver<R> {
         *response.status_mut() = head.status;
         *response.version_mut() = head.version;
         *response.headers_mut() = head.headers;
-        let tunnel = self.sent_connect && head.status.is_success();
-        if head.status == http::StatusCode::SWITCHING_PROTOCOLS || tunnel {
+        if upgrading {
             let (pending, on_upgrade) = upgrade::pending();
             response.extensions_mut().insert(on_upgrade);
             self.upgrade = Some(pending);

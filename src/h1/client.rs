@@ -362,6 +362,25 @@ impl ClientConn {
         }))
     }
 
+    /// The body of the response just started, when all of it is in the
+    /// buffer already (a `Content-Length` body that came with its head, as
+    /// a small response does): taken at once, as its `Data` and `End`
+    /// events would give it, so that the driver needs no channel to the
+    /// reader.
+    pub fn take_whole_body(&mut self) -> Option<Bytes> {
+        let length = match &self.read {
+            Read::Body(BodyDecoder::Length(n)) if self.upgrade == Upgrade::None => *n,
+            _ => return None,
+        };
+        if (self.input.buf.len() as u64) < length {
+            return None;
+        }
+        let body = self.input.buf.split_to(length as usize).freeze();
+        self.read = Read::Done;
+        self.finish_exchange_if_done();
+        Some(body)
+    }
+
     /// Whether the driver should read more from the transport: false once
     /// closing, closed, upgraded or at EOF, and while `limits.max_buffer`
     /// bytes are buffered (except while a head is being read, which the

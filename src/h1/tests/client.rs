@@ -927,3 +927,41 @@ fn header_names_seen_before_parse_the_same() {
         assert_eq!(conn.poll_event().map(summarize), Some(Ev::End));
     }
 }
+
+/// The response head's event, then the whole body if it is buffered.
+fn head_then_whole(conn: &mut ClientConn, bytes: &[u8]) -> (Ev, Option<Bytes>) {
+    conn.receive(bytes);
+    let head = summarize(conn.poll_event().expect("a response head"));
+    (head, conn.take_whole_body())
+}
+
+#[test]
+fn a_body_that_came_with_its_head_is_taken_whole_and_the_connection_is_free() {
+    let mut conn = get();
+    let (head, whole) = head_then_whole(&mut conn, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!((head, whole.as_deref()), (Ev::Response(200, BodyLength::Known(5)), Some(&b"hello"[..])));
+    assert_eq!(poll_all(&mut conn), []);
+    assert!(conn.is_idle(), "ready for the next request");
+    conn.send_request(&Method::GET, &Uri::from_static("http://example.com/2"), &HeaderMap::new(), BodySize::Empty)
+        .unwrap();
+    assert!(output(&mut conn).starts_with("GET /2 HTTP/1.1\r\n"));
+    let (head, whole) = head_then_whole(&mut conn, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!((head, whole.as_deref()), (Ev::Response(404, BodyLength::Known(0)), Some(&b""[..])));
+    assert!(conn.is_idle());
+}
+
+#[test]
+fn a_body_not_all_in_or_not_sized_is_left_to_its_events() {
+    let mut conn = get();
+    let (_, whole) = head_then_whole(&mut conn, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
+    assert_eq!(whole, None);
+    conn.receive(b"world");
+    assert_eq!(poll_all(&mut conn), [data("helloworld"), Ev::End]);
+    let mut conn = get();
+    let (_, whole) = head_then_whole(&mut conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
+    assert_eq!(whole, None);
+    assert_eq!(poll_all(&mut conn), [data("hi"), Ev::End]);
+    let mut conn = get();
+    let (_, whole) = head_then_whole(&mut conn, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close");
+    assert_eq!(whole, None);
+}

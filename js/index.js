@@ -55,10 +55,10 @@ function joined(headers) {
 }
 
 /**
- * The field names that wasm sends as one character, U+0080 plus the
- * index here (see header_text in wasm/src/lib.rs): taken from this list,
- * a name is a string V8 has interned already, so an object keyed by it
- * costs no lookup per key. Read once the module is in.
+ * The field names that wasm sends by number, as U+0001 then U+0020 plus
+ * the index here (see header_text in wasm/src/lib.rs): taken from this
+ * list, a name is a string V8 has interned already, so an object keyed by
+ * it costs no lookup per key. Read once the module is in.
  */
 let commonNames;
 
@@ -67,10 +67,10 @@ function eachHeader(text, visit) {
   commonNames ??= wasm.headerNames().split("\n");
   let at = 0;
   while (at < text.length) {
-    const common = text.charCodeAt(at) - 0x80;
-    const end = common >= 0 ? at + 1 : text.indexOf("\n", at);
+    const common = text.charCodeAt(at) === 1;
+    const end = common ? at + 2 : text.indexOf("\n", at);
     const value = text.indexOf("\n", end + 1);
-    visit(common >= 0 ? commonNames[common] : text.slice(at, end), text.slice(end + 1, value));
+    visit(common ? commonNames[text.charCodeAt(at + 1) - 0x20] : text.slice(at, end), text.slice(end + 1, value));
     at = value + 1;
   }
 }

@@ -188,17 +188,21 @@ fn millis(value: &JsValue, name: &str) -> Result<Option<std::time::Duration>, Js
 /// Headers as they cross to JS and back: one string, each name and each
 /// value followed by a line feed (which no valid name or value holds),
 /// where a character is a byte (Fetch's ByteString). Toward JS, a name of
-/// [`COMMON_NAMES`] is the one character U+0080 plus its index there
-/// (no name holds such a character): JS then takes the name from its
-/// copy of the list instead of cutting a new string from the text, and
-/// a property keyed by it costs V8 no lookup to intern the key (the
-/// largest part of making a headers object, measured in `send()`).
+/// [`COMMON_NAMES`] is two characters, U+0001 (which no name holds) then
+/// U+0020 plus its index there: JS then takes the name from its copy of
+/// the list instead of cutting a new string from the text, and a property
+/// keyed by it costs V8 no lookup to intern the key (the largest part of
+/// making a headers object, measured in `send()`). Both are ASCII, which
+/// the decoder of the text takes its fast way.
 fn header_text(headers: &HeaderMap) -> String {
     let size = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 2).sum();
     let mut text = String::with_capacity(size);
     for (name, value) in headers {
         match common_name(name.as_str()) {
-            Some(index) => text.push(char::from(0x80 + index)),
+            Some(index) => {
+                text.push('\u{1}');
+                text.push(char::from(0x20 + index));
+            }
             None => text.push_str(name.as_str()),
         }
         text.push('\n');
@@ -256,6 +260,9 @@ const COMMON_SLOTS: [u8; 256] = {
     }
     slots
 };
+
+// Each index is sent as one ASCII character from U+0020 up (see header_text).
+const _: () = assert!(COMMON_NAMES.len() <= 0x7f - 0x20);
 
 /// The index of `name` in [`COMMON_NAMES`], if there.
 fn common_name(name: &str) -> Option<u8> {

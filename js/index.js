@@ -188,36 +188,44 @@ export class Body {
   }
 
   /** The whole body as a Uint8Array. */
-  async bytes() {
-    this.#take();
+  bytes() {
+    // Promises made here rather than `async` layers: a small body is in
+    // already, and each layer cost a promise and a microtask.
+    if (this.#used) return Promise.reject(new TypeError("paf: the body has been read already"));
+    this.#used = true;
     const first = this.#bytes ?? EMPTY;
-    if (!this.#reader) return first;
-    try {
-      const rest = await this.#reader.readAll();
-      if (!first.length) return rest;
-      const whole = new Uint8Array(first.length + rest.length);
-      whole.set(first);
-      whole.set(rest, first.length);
-      return whole;
-    } finally {
-      this.#done();
-    }
+    if (!this.#reader) return Promise.resolve(first);
+    return this.#reader.readAll().then(
+      (rest) => {
+        this.#done();
+        if (!first.length) return rest;
+        const whole = new Uint8Array(first.length + rest.length);
+        whole.set(first);
+        whole.set(rest, first.length);
+        return whole;
+      },
+      (error) => {
+        this.#done();
+        throw error;
+      },
+    );
   }
 
-  async arrayBuffer() {
-    const bytes = await this.bytes();
-    return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-      ? bytes.buffer
-      : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  arrayBuffer() {
+    return this.bytes().then((bytes) =>
+      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+        ? bytes.buffer
+        : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+    );
   }
 
   /** The body as UTF-8 text. */
-  async text() {
-    return decoder.decode(await this.bytes());
+  text() {
+    return this.bytes().then((bytes) => decoder.decode(bytes));
   }
 
-  async json() {
-    return JSON.parse(await this.text());
+  json() {
+    return this.text().then(JSON.parse);
   }
 
   /** The body as a ReadableStream. */
@@ -317,44 +325,53 @@ export class Client {
     this.#raw = new wasm.Client(connect, { ...options, ca: tls.ca, insecure: tls.insecure });
   }
 
-  /** The response head from wasm, its URL, and `release` to call once the body is over. */
-  async #exchange(input, init) {
-    let out = outgoing(input, init);
-    if (out instanceof Promise) out = await out;
-    const { method, url, headers, body, signal } = out;
-    const release = hold();
+  /**
+   * Sends what `fetch(input, init)` would and resolves with `make(raw,
+   * url, release)`: the response head from wasm, its URL, and `release`
+   * to call once the body is over. Promise callbacks rather than `async`
+   * layers: each layer cost a promise and a microtask per request.
+   */
+  #exchange(input, init, make) {
+    let out;
     try {
-      const head = new Promise((resolve, reject) => this.#raw.request(method, url, headers, body, resolve, reject));
-      const raw = await abortable(head, signal);
-      if (NULL_BODY_STATUSES.has(raw.status)) {
-        raw.body?.cancel();
-        raw.body = null;
-        raw.bytes = undefined;
-      }
-      if (raw.body && signal) raw.body = abortableReader(raw.body, signal);
-      return { raw, url: raw.url ?? url, release };
+      out = outgoing(input, init);
     } catch (error) {
-      release();
-      throw error;
+      return Promise.reject(error);
     }
+    if (out instanceof Promise) return out.then((ready) => this.#send(ready, make));
+    return this.#send(out, make);
+  }
+
+  #send({ method, url, headers, body, signal }, make) {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const release = hold();
+    const head = new Promise((resolve, reject) => this.#raw.request(method, url, headers, body, resolve, reject));
+    return abortable(head, signal).then(
+      (raw) => {
+        if (NULL_BODY_STATUSES.has(raw.status)) {
+          raw.body?.cancel();
+          raw.body = null;
+          raw.bytes = undefined;
+        }
+        if (raw.body && signal) raw.body = abortableReader(raw.body, signal);
+        try {
+          return make(raw, raw.url ?? url, release);
+        } catch (error) {
+          raw.body?.cancel();
+          release();
+          throw error;
+        }
+      },
+      (error) => {
+        release();
+        throw error;
+      },
+    );
   }
 
   /** Sends `input` as `fetch` would and resolves with a standard `Response`. */
-  async fetch(input, init = undefined) {
-    const { raw, url, release } = await this.#exchange(input, init);
-    let body = null;
-    if (raw.body) body = readableOf(raw.body, raw.bytes, release);
-    else {
-      body = raw.bytes ?? null;
-      release();
-    }
-    const response = new Response(body, { status: raw.status, statusText: raw.statusText, headers: pairs(raw.headers) });
-    Object.defineProperties(response, {
-      url: { value: url },
-      // Not in fetch: which protocol carried the response.
-      protocol: { value: raw.protocol },
-    });
-    return response;
+  fetch(input, init = undefined) {
+    return this.#exchange(input, init, fetchResponse);
   }
 
   /**
@@ -364,22 +381,43 @@ export class Client {
    * plain object (lower-case names), `body` a {@link Body}. The faster
    * way when a `Response` is not needed.
    */
-  async send(input, init = undefined) {
-    const { raw, url, release } = await this.#exchange(input, init);
-    return {
-      status: raw.status,
-      statusText: raw.statusText,
-      headers: headerObject(raw.headers),
-      protocol: raw.protocol,
-      url,
-      body: new Body(raw.body, raw.bytes, release),
-    };
+  send(input, init = undefined) {
+    return this.#exchange(input, init, sentResponse);
   }
 }
 
+/** A standard `Response` of a head from wasm. */
+function fetchResponse(raw, url, release) {
+  let body = null;
+  if (raw.body) body = readableOf(raw.body, raw.bytes, release);
+  else {
+    body = raw.bytes ?? null;
+    release();
+  }
+  const response = new Response(body, { status: raw.status, statusText: raw.statusText, headers: pairs(raw.headers) });
+  Object.defineProperties(response, {
+    url: { value: url },
+    // Not in fetch: which protocol carried the response.
+    protocol: { value: raw.protocol },
+  });
+  return response;
+}
+
+/** What `send()` resolves with, from a head from wasm. */
+function sentResponse(raw, url, release) {
+  return {
+    status: raw.status,
+    statusText: raw.statusText,
+    headers: headerObject(raw.headers),
+    protocol: raw.protocol,
+    url,
+    body: new Body(raw.body, raw.bytes, release),
+  };
+}
+
+/** `promise`, or the signal's reason once it aborts (it has not yet). */
 function abortable(promise, signal) {
   if (!signal) return promise;
-  signal.throwIfAborted();
   return new Promise((resolve, reject) => {
     const abort = () => reject(signal.reason);
     signal.addEventListener("abort", abort, { once: true });

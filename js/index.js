@@ -75,6 +75,13 @@ function eachHeader(text, visit) {
   }
 }
 
+/** Whether joined headers have a Location. */
+function hasLocation(text) {
+  let found = false;
+  eachHeader(text, (name) => (found ||= name === "location"));
+  return found;
+}
+
 /** `[[name, value], ...]` of joined headers. */
 function pairs(text) {
   const list = [];
@@ -267,6 +274,8 @@ function headerObject(text) {
 }
 
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+const REDIRECT_MODES = new Set(["follow", "manual", "error"]);
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"]);
 
 /**
@@ -292,7 +301,9 @@ function outgoing(input, init) {
       if (NORMALIZED_METHODS.has(method.toUpperCase())) method = method.toUpperCase();
       if (FORBIDDEN_METHODS.has(method)) throw new TypeError(`paf: the method ${method} is forbidden`);
       const headers = init?.headers === undefined ? "" : joined(new Headers(init.headers));
-      return { method, url, headers, body: null, signal: init?.signal };
+      const redirect = init?.redirect ?? "follow";
+      if (!REDIRECT_MODES.has(redirect)) throw new TypeError(`paf: redirect must be "follow", "manual" or "error", not ${JSON.stringify(redirect)}`);
+      return { method, url, headers, body: null, signal: init?.signal, redirect };
     }
   }
   return fromRequest(input, init);
@@ -303,7 +314,8 @@ async function fromRequest(input, init) {
   const request = new Request(input, streaming && !init.duplex ? { ...init, duplex: "half" } : init);
   let body = null;
   if (request.body) body = streaming ? request.body : new Uint8Array(await request.arrayBuffer());
-  return { method: request.method, url: request.url.split("#")[0], headers: joined(request.headers), body, signal: request.signal };
+  const { method, url, headers, signal, redirect } = request;
+  return { method, url: url.split("#")[0], headers: joined(headers), body, signal, redirect };
 }
 
 /** What `request()` takes for its client, besides `connect` (see ClientOptions in index.d.ts). */
@@ -342,12 +354,18 @@ export class Client {
     return this.#send(out, make);
   }
 
-  #send({ method, url, headers, body, signal }, make) {
+  #send({ method, url, headers, body, signal, redirect }, make) {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const release = hold();
-    const head = new Promise((resolve, reject) => this.#raw.request(method, url, headers, body, resolve, reject));
+    const follow = redirect === "follow";
+    const head = new Promise((resolve, reject) => this.#raw.request(method, url, headers, body, follow, resolve, reject));
     return abortable(head, signal).then(
       (raw) => {
+        if (redirect === "error" && REDIRECT_STATUSES.has(raw.status) && hasLocation(raw.headers)) {
+          raw.body?.cancel();
+          release();
+          throw new TypeError(`paf: ${url} redirects (${raw.status}) and the request's redirect mode is "error"`);
+        }
         if (NULL_BODY_STATUSES.has(raw.status)) {
           raw.body?.cancel();
           raw.body = null;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, AUTHORIZATION, COOKIE};
 use paf::alpn::Protocol;
-use paf::client::{ClientBuilder, ConnectionInfo, Origin, Platform, ResponseExt, SaveExt, Timings, ORIGIN};
+use paf::client::{ClientBuilder, ConnectionInfo, MaxRedirects, Origin, Platform, ResponseExt, SaveExt, Timings, ORIGIN};
 use paf::error::{ConnectFailure, Timeout};
 use paf::mimic::{self, req, Ctx};
 use paf::rt::native::{Tokio, ADDRESSES, HOST};
@@ -365,6 +365,19 @@ async fn redirects_as_nginx_sends_them() {
     let redirected_to = info(&response).redirected_to.map(|uri| uri.to_string());
     assert_eq!(redirected_to, Some(nginx.url("/index.html")));
     assert_eq!(bounded(response.text()).await.unwrap(), INDEX);
+
+    // Per request, MaxRedirects in place of the client's limit: 0 gives the
+    // redirect itself, 1 follows one where the client would follow none.
+    let mut manual = paf::Request::get(nginx.url("/moved")).body(paf::Body::empty()).unwrap();
+    manual.extensions_mut().insert(MaxRedirects(0));
+    let response = bounded(client.request(manual)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(header(&response, "location"), "/index.html");
+    let none_by_default = nginx.client().max_redirects(0).build();
+    let mut one = paf::Request::get(nginx.url("/moved")).body(paf::Body::empty()).unwrap();
+    one.extensions_mut().insert(MaxRedirects(1));
+    let response = bounded(none_by_default.request(one)).await.unwrap();
+    assert_eq!((response.status(), info(&response).redirects), (StatusCode::OK, 1));
 
     // 301, 302, 303: the next request is a GET without the body.
     for path in ["/moved", "/found", "/see-other"] {

@@ -337,6 +337,30 @@ describe("against nginx", () => {
     await sent.body.cancel();
   });
 
+  test("redirect modes: follow, manual (the 3xx as it is), error (a TypeError), anything else refused", async () => {
+    const url = `http://127.0.0.1:${peer.port}/moved`;
+    const followed = await request(url, { redirect: "follow" });
+    assert.equal(followed.status, 200);
+    await followed.text();
+    const manual = await request(url, { redirect: "manual" });
+    assert.equal(manual.status, 301);
+    assert.match(manual.headers.get("location"), /\/hello$/);
+    assert.equal(manual.url, url);
+    await manual.text();
+    const sent = await new Client().send(url, { redirect: "manual" });
+    assert.equal(sent.status, 301);
+    await sent.body.cancel();
+    // Through a Request too (the slow path of init), and with a body.
+    const viaRequest = await request(new Request(url, { redirect: "manual", method: "POST", body: "x" }));
+    assert.equal(viaRequest.status, 301);
+    await viaRequest.text();
+    await assert.rejects(request(url, { redirect: "error" }), { name: "TypeError", message: /redirect mode is "error"/ });
+    await assert.rejects(request(url, { redirect: "sometimes" }), TypeError);
+    // A response that is no redirect passes in any mode.
+    const plain = await request(`http://127.0.0.1:${peer.port}/hello`, { redirect: "error" });
+    assert.equal(await plain.text(), "hello from nginx\n");
+  });
+
   test("repeated fields: joined in a Headers, set-cookie an array in send()", async () => {
     const url = `http://127.0.0.1:${peer.port}/cookies`;
     const response = await request(url);

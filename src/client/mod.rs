@@ -50,7 +50,8 @@
 //!
 //! # Redirects
 //!
-//! At most 10 by default ([`ClientBuilder::max_redirects`]):
+//! At most 10 by default ([`ClientBuilder::max_redirects`]; per request,
+//! a [`MaxRedirects`] extension):
 //!
 //! * `301`, `302`, `303`: the next request is a `GET` without the body (a
 //!   `HEAD` stays a `HEAD`), as browsers and curl do for a `POST`;
@@ -152,6 +153,12 @@ struct Inner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnixSocket(pub PathBuf);
 
+/// A request extension: how many redirects this request follows, in place
+/// of the client's [`ClientBuilder::max_redirects`]; 0 follows none (what
+/// `fetch`'s `redirect: "manual"` asks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxRedirects(pub usize);
+
 /// A request on its way: what is needed to send it again (a retry, a
 /// redirect).
 struct Outgoing {
@@ -159,6 +166,7 @@ struct Outgoing {
     url: Url,
     headers: HeaderMap,
     payload: Payload,
+    max_redirects: usize,
 }
 
 impl Outgoing {
@@ -179,11 +187,13 @@ impl Client {
     /// redirects; the body streams from the response.
     ///
     /// The URI must be absolute. A [`UnixSocket`] extension sends it
-    /// through that socket. The client's default headers are added where
-    /// the request has none of that name.
+    /// through that socket, a [`MaxRedirects`] one bounds its redirects.
+    /// The client's default headers are added where the request has none
+    /// of that name.
     pub async fn request(&self, request: Request<Body>) -> Result<Response<Incoming>, Error> {
         let (parts, body) = request.into_parts();
         let unix = parts.extensions.get::<UnixSocket>().map(|socket| socket.0.clone());
+        let max_redirects = parts.extensions.get::<MaxRedirects>().map_or(self.inner.max_redirects, |max| max.0);
         let mut headers = parts.headers;
         for name in self.inner.headers.keys() {
             if !headers.contains_key(name) {
@@ -200,6 +210,7 @@ impl Client {
             },
             headers,
             payload: Payload::new(body),
+            max_redirects,
         };
         match self.inner.request_timeout {
             None => self.follow_redirects(outgoing).await,
@@ -250,8 +261,9 @@ impl Client {
             let mut response = self.exchange(&origin, &mut outgoing, hop).await?;
             let status = response.status();
             let location = response.headers().get(header::LOCATION).and_then(|l| l.to_str().ok());
-            if let Some(location) = location.filter(|_| self.follows(status)) {
-                if redirects == self.inner.max_redirects {
+            let follows = outgoing.max_redirects > 0 && redirect::is_redirect(status);
+            if let Some(location) = location.filter(|_| follows) {
+                if redirects == outgoing.max_redirects {
                     let url = redirect::join(&outgoing.url.uri, location)
                         .map_or_else(|| location.to_string(), |uri| uri.to_string());
                     return Err(Error::TooManyRedirects { max: redirects, url });
@@ -274,10 +286,6 @@ impl Client {
             }
             return Ok(response);
         }
-    }
-
-    fn follows(&self, status: StatusCode) -> bool {
-        self.inner.max_redirects > 0 && redirect::is_redirect(status)
     }
 
     /// One request and its response head, on a pooled connection or a new

@@ -180,7 +180,7 @@ mod tests {
         headers.insert(header::AUTHORIZATION, "Bearer t".parse().unwrap());
         headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
         let payload = Payload::new(Body::from(body));
-        (Outgoing { method, url, headers, payload }, origin)
+        (Outgoing { method, url, headers, payload, max_redirects: 10 }, origin)
     }
 
     #[test]

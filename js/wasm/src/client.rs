@@ -4,7 +4,7 @@
 use http::{Method, Request, Response};
 use js_sys::{Array, Function};
 use paf::alpn::Protocol;
-use paf::client::{ClientBuilder, ConnectionInfo};
+use paf::client::{ClientBuilder, ConnectionInfo, MaxRedirects};
 use paf::mimic::Ctx;
 use paf::rt::js::{self as rt, Connect};
 use paf::{Config, Incoming};
@@ -101,13 +101,16 @@ impl Client {
     /// [`BodyReader`] or `null`, `bytes` the body's bytes that are in
     /// already (all of them when `body` is `null`; absent for none).
     /// `body` is `null`, a `Uint8Array` (sent again on a redirect or a
-    /// retry) or a `ReadableStream` (sent once).
+    /// retry) or a `ReadableStream` (sent once). Unless `follow`, a
+    /// redirect is a response like any other.
+    #[allow(clippy::too_many_arguments)]
     pub fn request(
         &self,
         method: &str,
         url: &str,
         headers: &str,
         body: JsValue,
+        follow: bool,
         resolve: Function,
         reject: Function,
     ) -> Result<(), JsValue> {
@@ -117,6 +120,9 @@ impl Client {
         *request.method_mut() = method;
         *request.uri_mut() = url.parse().map_err(|_| type_error(&format!("invalid URL {url:?}")))?;
         *request.headers_mut() = header_map(headers)?;
+        if !follow {
+            request.extensions_mut().insert(MaxRedirects(0));
+        }
         let client = self.inner.clone();
         spawn_local(async move {
             // What the callbacks return, or throw, is theirs.

@@ -415,6 +415,7 @@ function fetchResponse(raw, url, release) {
   const response = new Response(body, { status: raw.status, statusText: raw.statusText, headers: pairs(raw.headers) });
   Object.defineProperties(response, {
     url: { value: url },
+    redirected: { value: raw.url !== undefined },
     // Not in fetch: which protocol carried the response.
     protocol: { value: raw.protocol },
   });

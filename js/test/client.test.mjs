@@ -341,11 +341,13 @@ describe("against nginx", () => {
     const url = `http://127.0.0.1:${peer.port}/moved`;
     const followed = await request(url, { redirect: "follow" });
     assert.equal(followed.status, 200);
+    assert.equal(followed.redirected, true);
     await followed.text();
     const manual = await request(url, { redirect: "manual" });
     assert.equal(manual.status, 301);
     assert.match(manual.headers.get("location"), /\/hello$/);
     assert.equal(manual.url, url);
+    assert.equal(manual.redirected, false);
     await manual.text();
     const sent = await new Client().send(url, { redirect: "manual" });
     assert.equal(sent.status, 301);

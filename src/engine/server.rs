@@ -194,10 +194,13 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         self.served_one = true;
         let (request_body, body) = match head.body {
             BodyLength::Empty => (None, Incoming::empty()),
-            BodyLength::Known(n) => {
-                let (tx, rx) = Incoming::channel(self.config.body_buffer, Some(n));
-                (Some(tx), rx)
-            }
+            BodyLength::Known(n) => match self.conn.take_whole_body() {
+                Some(whole) => (None, Incoming::whole(whole)),
+                None => {
+                    let (tx, rx) = Incoming::channel(self.config.body_buffer, Some(n));
+                    (Some(tx), rx)
+                }
+            },
             BodyLength::Chunked | BodyLength::UntilClose => {
                 let (tx, rx) = Incoming::channel(self.config.body_buffer, None);
                 (Some(tx), rx)

@@ -1255,3 +1255,30 @@ pub(super) fn split<'a>(input: &'a [u8], cuts: &[proptest::sample::Index]) -> Ve
     chunks.push(&input[start..]);
     chunks
 }
+
+#[test]
+fn a_request_body_that_came_with_its_head_is_taken_whole_and_the_next_request_waits() {
+    let mut conn = server();
+    conn.receive(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(conn.poll_event().map(summarize), Some(req("POST", "/a")));
+    assert_eq!(conn.take_whole_body().as_deref(), Some(&b"hello"[..]));
+    assert_eq!(poll_all(&mut conn), [], "the next request waits for this response");
+    respond_ok(&mut conn);
+    assert_eq!(output(&mut conn), OK);
+    assert_eq!(poll_all(&mut conn), [req("GET", "/b"), Ev::End]);
+}
+
+#[test]
+fn a_request_body_not_all_in_or_not_sized_is_left_to_its_events() {
+    let mut conn = server();
+    conn.receive(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello");
+    assert_eq!(conn.poll_event().map(summarize), Some(req("POST", "/a")));
+    assert_eq!(conn.take_whole_body(), None);
+    conn.receive(b"world");
+    assert_eq!(poll_all(&mut conn), [data("helloworld"), Ev::End]);
+    let mut conn = server();
+    conn.receive(b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
+    assert_eq!(conn.poll_event().map(summarize), Some(req("POST", "/a")));
+    assert_eq!(conn.take_whole_body(), None);
+    assert_eq!(poll_all(&mut conn), [data("hi"), Ev::End]);
+}

@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Waker};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
-use super::stream::io_error;
+use super::stream::{io_error, Chunk};
 
 #[wasm_bindgen]
 extern "C" {
@@ -54,7 +54,7 @@ const MAX_UNREAD: usize = 64 * 1024;
 
 #[derive(Default)]
 struct Shared {
-    chunks: VecDeque<Uint8Array>,
+    chunks: VecDeque<Chunk>,
     unread: usize,
     paused: bool,
     ended: bool,
@@ -96,9 +96,10 @@ impl SocketIo {
             let mut shared = state.borrow_mut();
             match kind {
                 DATA => {
-                    let Ok(chunk) = value.dyn_into::<Uint8Array>() else { return };
-                    shared.unread += chunk.length() as usize;
-                    shared.chunks.push_back(chunk);
+                    let Ok(bytes) = value.dyn_into::<Uint8Array>() else { return };
+                    let length = bytes.length();
+                    shared.unread += length as usize;
+                    shared.chunks.push_back(Chunk { bytes, length, offset: 0 });
                     if shared.unread > MAX_UNREAD && !shared.paused {
                         shared.paused = true;
                         pausable.pause();
@@ -132,10 +133,10 @@ impl SocketIo {
     }
 
     /// The next chunk received; `None` at the end.
-    pub(super) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Uint8Array>>> {
+    pub(super) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Chunk>>> {
         let mut shared = self.shared.borrow_mut();
         if let Some(chunk) = shared.chunks.pop_front() {
-            shared.unread -= chunk.length() as usize;
+            shared.unread -= chunk.length as usize;
             if shared.paused && shared.unread <= MAX_UNREAD / 2 {
                 shared.paused = false;
                 self.socket.resume();

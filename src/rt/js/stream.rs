@@ -131,7 +131,7 @@ impl Source {
     }
 
     /// The next chunk; `None` once the stream is done.
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Uint8Array>>> {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Chunk>>> {
         loop {
             if self.done {
                 return Poll::Ready(Ok(None));
@@ -150,8 +150,9 @@ impl Source {
                 let message = format!("a stream gave {}, not a Uint8Array", describe(&value));
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, message)));
             };
-            if chunk.length() > 0 {
-                return Poll::Ready(Ok(Some(chunk)));
+            let length = chunk.length();
+            if length > 0 {
+                return Poll::Ready(Ok(Some(Chunk { bytes: chunk, length, offset: 0 })));
             }
         }
     }
@@ -295,10 +296,19 @@ impl Sink {
 #[derive(Debug)]
 pub struct JsStream {
     io: Io,
-    /// What is left of the chunk being read, from the offset.
-    chunk: Option<(Uint8Array, u32)>,
+    /// What is left of the chunk being read.
+    chunk: Option<Chunk>,
     peer: Option<String>,
     alpn: Option<String>,
+}
+
+/// A chunk received, its length read once (each read is a call to JS).
+#[derive(Debug)]
+pub(super) struct Chunk {
+    pub(super) bytes: Uint8Array,
+    pub(super) length: u32,
+    /// How much of it has been read.
+    pub(super) offset: u32,
 }
 
 #[derive(Debug)]
@@ -362,27 +372,26 @@ impl AsyncRead for JsStream {
                 Io::Socket(socket) => socket.poll_chunk(cx),
             };
             match ready!(next)? {
-                Some(chunk) => this.chunk = Some((chunk, 0)),
+                Some(chunk) => this.chunk = Some(chunk),
                 None => return Poll::Ready(Ok(())),
             }
         }
-        let (chunk, offset) = this.chunk.as_mut().expect("a chunk was just read");
-        let left = chunk.length() - *offset;
-        let n = left.min(u32::try_from(buf.remaining()).unwrap_or(u32::MAX));
+        let chunk = this.chunk.as_mut().expect("a chunk was just read");
+        let n = (chunk.length - chunk.offset).min(u32::try_from(buf.remaining()).unwrap_or(u32::MAX));
         // SAFETY: `copy_to_uninit` initialises exactly the `n` bytes it is
         // given, which are then marked filled.
         unsafe {
             let unfilled = &mut buf.unfilled_mut()[..n as usize];
-            if *offset == 0 && n == chunk.length() {
-                chunk.copy_to_uninit(unfilled);
+            if chunk.offset == 0 && n == chunk.length {
+                chunk.bytes.copy_to_uninit(unfilled);
             } else {
-                chunk.subarray(*offset, *offset + n).copy_to_uninit(unfilled);
+                chunk.bytes.subarray(chunk.offset, chunk.offset + n).copy_to_uninit(unfilled);
             }
             buf.assume_init(n as usize);
         }
         buf.advance(n as usize);
-        *offset += n;
-        if *offset == chunk.length() {
+        chunk.offset += n;
+        if chunk.offset == chunk.length {
             this.chunk = None;
         }
         Poll::Ready(Ok(()))
@@ -489,7 +498,7 @@ impl http_body::Body for ReadableBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         match ready!(self.source.poll_chunk(cx)) {
-            Ok(Some(chunk)) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk.to_vec()))))),
+            Ok(Some(chunk)) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk.bytes.to_vec()))))),
             Ok(None) => Poll::Ready(None),
             Err(err) => Poll::Ready(Some(Err(Error::Io(err)))),
         }

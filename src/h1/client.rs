@@ -368,14 +368,8 @@ impl ClientConn {
     /// events would give it, so that the driver needs no channel to the
     /// reader.
     pub fn take_whole_body(&mut self) -> Option<Bytes> {
-        let length = match &self.read {
-            Read::Body(BodyDecoder::Length(n)) if self.upgrade == Upgrade::None => *n,
-            _ => return None,
-        };
-        if (self.input.buf.len() as u64) < length {
-            return None;
-        }
-        let body = self.input.buf.split_to(length as usize).freeze();
+        let Read::Body(decoder) = &self.read else { return None };
+        let body = self.input.take_whole(decoder, self.upgrade)?;
         self.read = Read::Done;
         self.finish_exchange_if_done();
         Some(body)

@@ -74,6 +74,18 @@ impl Input {
         })
     }
 
+    /// The rest of a `Content-Length` body, taken at once if all of it is
+    /// buffered (what the body's `Data` and `End` events would give); none
+    /// once the connection upgrades (what follows is the new protocol's).
+    pub(super) fn take_whole(&mut self, decoder: &BodyDecoder, upgrade: Upgrade) -> Option<Bytes> {
+        let &BodyDecoder::Length(length) = decoder else { return None };
+        if upgrade != Upgrade::None {
+            return None;
+        }
+        let length = usize::try_from(length).ok().filter(|&n| n <= self.buf.len())?;
+        Some(self.buf.split_to(length).freeze())
+    }
+
     /// Whether to read more while a body or the next message waits in the
     /// buffer (back-pressure).
     pub(super) fn has_room(&self, limits: &Limits) -> bool {

@@ -216,14 +216,8 @@ impl ServerConn {
     /// a small one does): taken at once, as its `Data` and `End` events
     /// would give it, so that the driver needs no channel to the handler.
     pub fn take_whole_body(&mut self) -> Option<Bytes> {
-        let length = match &self.read {
-            Read::Body(BodyDecoder::Length(n)) if self.upgrade == Upgrade::None => *n,
-            _ => return None,
-        };
-        if (self.input.buf.len() as u64) < length {
-            return None;
-        }
-        let body = self.input.buf.split_to(length as usize).freeze();
+        let Read::Body(decoder) = &self.read else { return None };
+        let body = self.input.take_whole(decoder, self.upgrade)?;
         self.read = Read::Done;
         self.request.end_emitted = true;
         self.next_exchange_if_done();

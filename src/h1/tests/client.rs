@@ -74,108 +74,35 @@ fn request(method: Method, fields: &[(&'static str, &'static str)]) -> ClientCon
     conn
 }
 
+/// A request to send, and the head it must make: method, URI, fields, body size, head.
+type HeadCase = (Method, &'static str, &'static [(&'static str, &'static str)], BodySize, &'static str);
+
 #[test]
 fn request_heads() {
-    let head = |method: Method,
-                uri: &'static str,
-                fields: &[(&'static str, &'static str)],
-                body: BodySize| {
+    let cases: &[HeadCase] = &[
+        (Method::GET, "http://example.com/a/b?c=d", &[("accept", "*/*")], BodySize::Empty, "GET /a/b?c=d HTTP/1.1\r\nhost: example.com\r\naccept: */*\r\n\r\n"),
+        (Method::GET, "https://example.com:443", &[], BodySize::Empty, "GET / HTTP/1.1\r\nhost: example.com\r\n\r\n"),
+        (Method::GET, "https://user:pw@example.com:8443/", &[], BodySize::Empty, "GET / HTTP/1.1\r\nhost: example.com:8443\r\n\r\n"),
+        (Method::GET, "http://[::1]:80/", &[], BodySize::Empty, "GET / HTTP/1.1\r\nhost: [::1]\r\n\r\n"),
+        (Method::GET, "http://[::1]/", &[], BodySize::Empty, "GET / HTTP/1.1\r\nhost: [::1]\r\n\r\n"),
+        (Method::GET, "http://[::1]:8080/", &[], BodySize::Empty, "GET / HTTP/1.1\r\nhost: [::1]:8080\r\n\r\n"),
+        (Method::GET, "http://example.com:/", &[], BodySize::Empty, "GET / HTTP/1.1\r\nhost: example.com\r\n\r\n"),
+        (Method::GET, "http://example.com:443/", &[("host", "other")], BodySize::Empty, "GET / HTTP/1.1\r\nhost: other\r\n\r\n"),
+        (Method::OPTIONS, "*", &[("host", "example.com")], BodySize::Empty, "OPTIONS * HTTP/1.1\r\nhost: example.com\r\n\r\n"),
+        (Method::CONNECT, "example.com:443", &[], BodySize::Empty, "CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n"),
+        // Framing.
+        (Method::POST, "http://a/", &[], BodySize::Empty, "POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\n\r\n"),
+        (Method::DELETE, "http://a/", &[], BodySize::Empty, "DELETE / HTTP/1.1\r\nhost: a\r\n\r\n"),
+        (Method::PUT, "http://a/", &[], BodySize::Known(5), "PUT / HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\n"),
+        (Method::POST, "http://a/", &[("transfer-encoding", "gzip")], BodySize::Unknown, "POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n"),
+        (Method::POST, "http://a/", &[("content-length", "3")], BodySize::Unknown, "POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\n\r\n"),
+    ];
+    for (method, uri, fields, body, expected) in cases {
         let mut conn = ClientConn::new(Limits::default());
-        conn.send_request(&method, &Uri::from_static(uri), &headers(fields), body)
+        conn.send_request(method, &Uri::from_static(uri), &headers(fields), *body)
             .unwrap();
-        output(&mut conn)
-    };
-    assert_eq!(
-        head(
-            Method::GET,
-            "http://example.com/a/b?c=d",
-            &[("accept", "*/*")],
-            BodySize::Empty
-        ),
-        "GET /a/b?c=d HTTP/1.1\r\nhost: example.com\r\naccept: */*\r\n\r\n"
-    );
-    assert_eq!(
-        head(Method::GET, "https://example.com:443", &[], BodySize::Empty),
-        "GET / HTTP/1.1\r\nhost: example.com\r\n\r\n"
-    );
-    assert_eq!(
-        head(
-            Method::GET,
-            "https://user:pw@example.com:8443/",
-            &[],
-            BodySize::Empty
-        ),
-        "GET / HTTP/1.1\r\nhost: example.com:8443\r\n\r\n"
-    );
-    assert_eq!(
-        head(Method::GET, "http://[::1]:80/", &[], BodySize::Empty),
-        "GET / HTTP/1.1\r\nhost: [::1]\r\n\r\n"
-    );
-    assert_eq!(
-        head(Method::GET, "http://[::1]/", &[], BodySize::Empty),
-        "GET / HTTP/1.1\r\nhost: [::1]\r\n\r\n"
-    );
-    assert_eq!(
-        head(Method::GET, "http://[::1]:8080/", &[], BodySize::Empty),
-        "GET / HTTP/1.1\r\nhost: [::1]:8080\r\n\r\n"
-    );
-    assert_eq!(
-        head(Method::GET, "http://example.com:/", &[], BodySize::Empty),
-        "GET / HTTP/1.1\r\nhost: example.com\r\n\r\n"
-    );
-    assert_eq!(
-        head(
-            Method::GET,
-            "http://example.com:443/",
-            &[("host", "other")],
-            BodySize::Empty
-        ),
-        "GET / HTTP/1.1\r\nhost: other\r\n\r\n"
-    );
-    assert_eq!(
-        head(
-            Method::OPTIONS,
-            "*",
-            &[("host", "example.com")],
-            BodySize::Empty
-        ),
-        "OPTIONS * HTTP/1.1\r\nhost: example.com\r\n\r\n"
-    );
-    assert_eq!(
-        head(Method::CONNECT, "example.com:443", &[], BodySize::Empty),
-        "CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n"
-    );
-    // Framing.
-    assert_eq!(
-        head(Method::POST, "http://a/", &[], BodySize::Empty),
-        "POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\n\r\n"
-    );
-    assert_eq!(
-        head(Method::DELETE, "http://a/", &[], BodySize::Empty),
-        "DELETE / HTTP/1.1\r\nhost: a\r\n\r\n"
-    );
-    assert_eq!(
-        head(Method::PUT, "http://a/", &[], BodySize::Known(5)),
-        "PUT / HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\n"
-    );
-    assert_eq!(
-        head(
-            Method::POST,
-            "http://a/",
-            &[("transfer-encoding", "gzip")],
-            BodySize::Unknown
-        ),
-        "POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n"
-    );
-    assert_eq!(
-        head(
-            Method::POST,
-            "http://a/",
-            &[("content-length", "3")],
-            BodySize::Unknown
-        ),
-        "POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\n\r\n"
-    );
+        assert_eq!(output(&mut conn), *expected, "{method} {uri}");
+    }
 }
 
 #[test]

@@ -9,7 +9,6 @@ use paf::mimic::Ctx;
 use paf::rt::js::{self as rt, Connect};
 use paf::{Config, Incoming};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
 
 use crate::{body_of, body_to_js, field, header_map, header_text, js_error, millis, protocol_name, roots, type_error};
 
@@ -124,12 +123,16 @@ impl Client {
             request.extensions_mut().insert(MaxRedirects(0));
         }
         let client = self.inner.clone();
-        spawn_local(async move {
-            // What the callbacks return, or throw, is theirs.
-            let _ = match client.request(request).await {
-                Ok(response) => resolve.call1(&JsValue::UNDEFINED, &response_head(response)),
-                Err(err) => reject.call1(&JsValue::UNDEFINED, &js_error(&err)),
-            };
+        // Entered: the request is on its connection's way out before this
+        // call returns, with no microtask between.
+        rt::entered(|| {
+            rt::spawn(Box::pin(async move {
+                // What the callbacks return, or throw, is theirs.
+                let _ = match client.request(request).await {
+                    Ok(response) => resolve.call1(&JsValue::UNDEFINED, &response_head(response)),
+                    Err(err) => reject.call1(&JsValue::UNDEFINED, &js_error(&err)),
+                };
+            }))
         });
         Ok(())
     }

@@ -346,6 +346,75 @@ async fn a_socket_is_paused_above_64_kib_unread_and_writes_wait_for_its_drain() 
     assert_eq!(err.kind(), ErrorKind::ConnectionReset, "the error fails writes too");
 }
 
+/// A task that counts its polls and wakes itself until `stop` is set.
+fn spinner(polls: &std::rc::Rc<std::cell::Cell<usize>>, stop: &std::rc::Rc<std::cell::Cell<bool>>) -> paf::flow::BoxFuture<'static, ()> {
+    let (polls, stop) = (polls.clone(), stop.clone());
+    Box::pin(std::future::poll_fn(move |cx| {
+        polls.set(polls.get() + 1);
+        if stop.get() {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }))
+}
+
+#[wasm_bindgen_test]
+async fn a_task_spawned_in_an_entry_runs_as_it_ends_and_elsewhere_in_a_microtask() {
+    let ran = std::rc::Rc::new(std::cell::Cell::new(0));
+    let task = |ran: &std::rc::Rc<std::cell::Cell<u32>>| {
+        let ran = ran.clone();
+        Box::pin(async move { ran.set(ran.get() + 1) })
+    };
+    rt::entered(|| {
+        rt::spawn(task(&ran));
+        rt::entered(|| rt::spawn(task(&ran)));
+        assert_eq!(ran.get(), 0, "never inside the entry, nor as a nested one ends");
+    });
+    assert_eq!(ran.get(), 2, "both ran as the outermost entry ended");
+
+    rt::spawn(task(&ran));
+    assert_eq!(ran.get(), 2, "outside an entry, not at once");
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::UNDEFINED)).await.unwrap();
+    assert_eq!(ran.get(), 3, "but within a microtask");
+}
+
+#[wasm_bindgen_test]
+async fn a_socket_event_runs_the_task_it_wakes_before_it_returns() {
+    let seen = push_pair();
+    let mut flow = JsStream::new(get(&seen, "pair").unchecked_ref()).unwrap();
+    let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let into = got.clone();
+    rt::spawn(Box::pin(async move {
+        let mut buf = [0; 5];
+        flow.read_exact(&mut buf).await.unwrap();
+        into.borrow_mut().extend_from_slice(&buf);
+        flow.write_all(b"pong").await.unwrap();
+    }));
+    sleep(1).await;
+    assert!(got.borrow().is_empty(), "the task waits for data");
+    emit(&seen, 0, &js_sys::Uint8Array::from(&b"ping!"[..]));
+    assert_eq!(&got.borrow()[..], b"ping!", "read within the event's call");
+    let written: Vec<u8> = get(&seen, "written").unchecked_into::<Array>().iter().map(|v| v.as_f64().unwrap() as u8).collect();
+    assert_eq!(written, b"pong", "and answered within it");
+}
+
+#[wasm_bindgen_test]
+async fn a_task_that_keeps_waking_itself_lets_the_event_loop_go_on() {
+    let polls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+    rt::entered(|| rt::spawn(spinner(&polls, &stop)));
+    let first_turn = polls.get();
+    assert!((1..=1000).contains(&first_turn), "a bounded number of polls in one turn: {first_turn}");
+    sleep(5).await;
+    assert!(polls.get() > first_turn, "it goes on in later turns, and a timer still fires");
+    stop.set(true);
+    sleep(1).await;
+    let stopped = polls.get();
+    sleep(5).await;
+    assert_eq!(polls.get(), stopped, "done, it is polled no more");
+}
+
 #[wasm_bindgen_test]
 async fn sleeps_follow_the_js_clock() {
     let rt = Js::new();

@@ -2,8 +2,9 @@
 //! `wasm32-unknown-unknown`, glued with wasm-bindgen): everything the
 //! platform gives comes from JS.
 //!
-//! * [`Js`]: tasks are `spawn_local`, timers are `setTimeout`, the clock is
-//!   `performance.now()`. (Randomness is ring's: `crypto.getRandomValues`;
+//! * [`Js`]: tasks run on paf's own queue ([`spawn`]: a task woken while
+//!   JS is inside paf runs before paf returns, see [`entered`]), timers
+//!   are `setTimeout`, the clock is `performance.now()`. (Randomness is ring's: `crypto.getRandomValues`;
 //!   rustls reads certificate dates from `Date.now()`.) Nothing here, or
 //!   anywhere in the core, reaches `Instant::now`, which panics on this
 //!   target.
@@ -35,11 +36,13 @@ use crate::flow::BoxFuture;
 use crate::rt::Runtime;
 
 mod connect;
+mod executor;
 mod listener;
 mod socket;
 mod stream;
 
 pub use connect::*;
+pub use executor::{entered, spawn};
 pub use listener::{iterator_of, FlowIterator, JsListener, PairAlpn};
 pub use stream::{JsStream, ReadableBody, StreamPair};
 
@@ -92,7 +95,7 @@ const MAX_TIMER_MILLIS: f64 = 2_147_483_647.0;
 
 impl Runtime for Js {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
-        wasm_bindgen_futures::spawn_local(task);
+        spawn(task);
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
@@ -228,9 +231,11 @@ impl Timers {
             Closure::new(move || {
                 // Woken once the timers are free again: a woken task may
                 // start a sleep.
-                for waker in with_timers(background, Timers::fire_due) {
-                    waker.wake();
-                }
+                entered(|| {
+                    for waker in with_timers(background, Timers::fire_due) {
+                        waker.wake();
+                    }
+                })
             })
         });
         // Never early: a timer rounds to whole milliseconds.

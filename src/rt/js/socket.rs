@@ -87,46 +87,53 @@ pub(super) struct SocketIo {
     shut_down: bool,
 }
 
+/// An event of the socket (see the module's documentation) into `state`,
+/// waking whoever waits for it.
+fn on_event(state: &RefCell<Shared>, socket: &PushSocket, kind: u32, value: JsValue) {
+    let mut shared = state.borrow_mut();
+    match kind {
+        DATA => {
+            let Ok(bytes) = value.dyn_into::<Uint8Array>() else { return };
+            let length = bytes.length();
+            shared.unread += length as usize;
+            shared.chunks.push_back(Chunk { bytes, length, offset: 0 });
+            if shared.unread > MAX_UNREAD && !shared.paused {
+                shared.paused = true;
+                socket.pause();
+            }
+            if let Some(waker) = shared.reader.take() {
+                waker.wake();
+            }
+        }
+        END => {
+            shared.ended = true;
+            shared.wake_all();
+        }
+        ERROR => {
+            if shared.failed.is_none() {
+                let error = io_error(value);
+                shared.failed = Some((error.kind(), error.to_string()));
+            }
+            shared.wake_all();
+        }
+        DRAIN => {
+            shared.full = false;
+            if let Some(waker) = shared.writer.take() {
+                waker.wake();
+            }
+        }
+        _ => {}
+    }
+}
+
 impl SocketIo {
     pub(super) fn attach(socket: PushSocket) -> io::Result<SocketIo> {
         let shared = Rc::new(RefCell::new(Shared::default()));
         let state = shared.clone();
         let pausable = socket.clone();
+        // Each event is an entry: the task it wakes runs before JS goes on.
         let listener = Closure::<dyn FnMut(u32, JsValue)>::new(move |kind: u32, value: JsValue| {
-            let mut shared = state.borrow_mut();
-            match kind {
-                DATA => {
-                    let Ok(bytes) = value.dyn_into::<Uint8Array>() else { return };
-                    let length = bytes.length();
-                    shared.unread += length as usize;
-                    shared.chunks.push_back(Chunk { bytes, length, offset: 0 });
-                    if shared.unread > MAX_UNREAD && !shared.paused {
-                        shared.paused = true;
-                        pausable.pause();
-                    }
-                    if let Some(waker) = shared.reader.take() {
-                        waker.wake();
-                    }
-                }
-                END => {
-                    shared.ended = true;
-                    shared.wake_all();
-                }
-                ERROR => {
-                    if shared.failed.is_none() {
-                        let error = io_error(value);
-                        shared.failed = Some((error.kind(), error.to_string()));
-                    }
-                    shared.wake_all();
-                }
-                DRAIN => {
-                    shared.full = false;
-                    if let Some(waker) = shared.writer.take() {
-                        waker.wake();
-                    }
-                }
-                _ => {}
-            }
+            super::entered(|| on_event(&state, &pausable, kind, value))
         });
         socket.attach(&listener).map_err(io_error)?;
         Ok(SocketIo { socket, shared, _listener: listener, shut_down: false })

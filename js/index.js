@@ -358,33 +358,54 @@ export class Client {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const release = hold();
     const follow = redirect === "follow";
-    const head = new Promise((resolve, reject) => this.#raw.request(method, url, headers, body, follow, resolve, reject));
-    return abortable(head, signal).then(
-      (raw) => {
-        if (redirect === "error" && REDIRECT_STATUSES.has(raw.status) && hasLocation(raw.headers)) {
-          raw.body?.cancel();
-          release();
-          throw new TypeError(`paf: ${url} redirects (${raw.status}) and the request's redirect mode is "error"`);
-        }
-        if (NULL_BODY_STATUSES.has(raw.status)) {
-          raw.body?.cancel();
-          raw.body = null;
-          raw.bytes = undefined;
-        }
-        if (raw.body && signal) raw.body = abortableReader(raw.body, signal);
-        try {
-          return make(raw, raw.url ?? url, release);
-        } catch (error) {
-          raw.body?.cancel();
-          release();
-          throw error;
-        }
-      },
-      (error) => {
+    const finish = (raw) => {
+      if (redirect === "error" && REDIRECT_STATUSES.has(raw.status) && hasLocation(raw.headers)) {
+        raw.body?.cancel();
+        release();
+        throw new TypeError(`paf: ${url} redirects (${raw.status}) and the request's redirect mode is "error"`);
+      }
+      if (NULL_BODY_STATUSES.has(raw.status)) {
+        raw.body?.cancel();
+        raw.body = null;
+        raw.bytes = undefined;
+      }
+      if (raw.body && signal) raw.body = abortableReader(raw.body, signal);
+      try {
+        return make(raw, raw.url ?? url, release);
+      } catch (error) {
+        raw.body?.cancel();
         release();
         throw error;
-      },
-    );
+      }
+    };
+    const failed = (error) => {
+      release();
+      throw error;
+    };
+    if (signal) {
+      const head = new Promise((resolve, reject) => this.#raw.request(method, url, headers, body, follow, resolve, reject));
+      return abortable(head, signal).then(finish, failed);
+    }
+    // Without a signal, the head is finished in wasm's callback: one
+    // promise and one microtask less per request than a `.then`.
+    return new Promise((resolve, reject) => {
+      const answered = (raw) => {
+        try {
+          resolve(finish(raw));
+        } catch (error) {
+          reject(error);
+        }
+      };
+      const refused = (error) => {
+        release();
+        reject(error);
+      };
+      try {
+        this.#raw.request(method, url, headers, body, follow, answered, refused);
+      } catch (error) {
+        refused(error);
+      }
+    });
   }
 
   /** Sends `input` as `fetch` would and resolves with a standard `Response`. */

@@ -300,3 +300,49 @@ async fn a_connect_tunnel_carries_raw_bytes_after_a_2xx() {
     timeout(LIMIT, flow.read_exact(&mut buf)).await.unwrap().unwrap();
     assert_eq!(&buf, b"tunnel");
 }
+
+/// Whether a connection whose (only) response is `answer` still takes
+/// requests, seen as soon as the response head is in.
+async fn open_after(request: Request<Body>, answer: &'static str) -> bool {
+    let (mut server_end, client_end) = Flow::pipe(64 * 1024);
+    tokio::spawn(async move {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if server_end.read(&mut byte).await.unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        server_end.write_all(answer.as_bytes()).await.unwrap();
+        let _ = server_end.read(&mut byte).await; // held open until the client goes
+    });
+    let mut sender = client::handshake(client_end, &Config::default(), &Tokio);
+    let response = timeout(LIMIT, sender.send(request)).await.unwrap().unwrap();
+    let open = !sender.is_closed();
+    drop(response);
+    open
+}
+
+#[tokio::test]
+async fn a_connection_says_it_is_closed_as_its_last_response_comes() {
+    let cases = [
+        ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true),
+        ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", false),
+        ("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", false),
+        ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", true),
+        ("HTTP/1.1 200 OK\r\n\r\nuntil the close", false),
+    ];
+    for (answer, open) in cases {
+        assert_eq!(open_after(get("/"), answer).await, open, "{answer:?}");
+    }
+    let closing = Request::get("http://test/").header("connection", "close").body(Body::empty()).unwrap();
+    assert!(!open_after(closing, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await, "the request said close");
+    let upgrading = Request::get("http://test/")
+        .header("connection", "upgrade")
+        .header("upgrade", "x")
+        .body(Body::empty())
+        .unwrap();
+    let switched = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n";
+    assert!(!open_after(upgrading, switched).await, "the flow goes to the upgrade");
+}

@@ -91,7 +91,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, Request, Response};
 
 use crate::alpn::{self, Protocol, SendRequest};
 use crate::engine::io::within;
@@ -303,7 +303,7 @@ impl Client {
             let reused = opened.is_none();
             let request = outgoing.request()?;
             match conn.sender.send(request).await {
-                Ok(response) => return Ok(self.deliver(origin, outgoing, conn, response, start, opened)),
+                Ok(response) => return Ok(self.deliver(origin, conn, response, start, opened)),
                 Err(err) if reused && is_stale(&err) && may_resend(outgoing, &err) => {
                     tracing::debug!(%origin, %err, "a pooled connection was stale; sending again");
                     self.inner.pool.clear_idle(origin);
@@ -382,7 +382,6 @@ impl Client {
     fn deliver(
         &self,
         origin: &Origin,
-        outgoing: &Outgoing,
         conn: Conn,
         response: Response<Incoming>,
         start: Duration,
@@ -400,7 +399,10 @@ impl Client {
         parts.extensions.insert(Timings { first_byte, ..opened.unwrap_or_default() });
         if let Conn { sender: SendRequest::Http1(sender), tls } = conn {
             let http1 = Conn { sender, tls };
-            if keeps_alive(outgoing, &parts) {
+            // Closed already when the exchange is the connection's last
+            // (the engine's h1 machine says so: `Connection: close`, an
+            // upgrade, a body that ends at the close, ...).
+            if !http1.sender.is_closed() {
                 let pool = self.inner.pool.clone();
                 if body.is_received() {
                     pool.checkin(origin, http1);
@@ -426,20 +428,6 @@ impl Client {
 
 /// Whether the connection stays open for HTTP after this exchange (not
 /// closed, nor handed over by an upgrade or a tunnel).
-fn keeps_alive(request: &Outgoing, response: &http::response::Parts) -> bool {
-    let has = |headers: &HeaderMap, token: &str| {
-        headers.get_all(header::CONNECTION).iter().any(|value| {
-            value.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
-    let handed_over = response.status == StatusCode::SWITCHING_PROTOCOLS
-        || request.method == Method::CONNECT && response.status.is_success();
-    if handed_over || has(&request.headers, "close") || has(&response.headers, "close") {
-        return false;
-    }
-    response.version != Version::HTTP_10 || has(&response.headers, "keep-alive")
-}
-
 /// Whether `err` is what a connection the server had closed while it sat
 /// in the pool gives: closed before anything of the response came.
 fn is_stale(err: &Error) -> bool {

@@ -285,6 +285,11 @@ impl<R: Runtime> Driver<R> {
             response.extensions_mut().insert(on_upgrade);
             self.upgrade = Some(pending);
         }
+        if upgrading || !self.conn.keeps_alive() {
+            // No request after this one: senders see the connection closed
+            // now (a pool does not take it back), not once it has shut.
+            self.jobs.close();
+        }
         if let Some(tx) = self.response.take() {
             let _ = tx.send(Ok(response));
         }

@@ -401,6 +401,14 @@ impl ClientConn {
         self.close
     }
 
+    /// Whether the connection stays open once the exchange in progress is
+    /// over, as far as what was sent and received says so far: no
+    /// `Connection: close` either way, a keep-alive HTTP/1.0 response,
+    /// framing that does not end at the close, no upgrade.
+    pub fn keeps_alive(&self) -> bool {
+        self.keep_alive && !self.close && self.upgrade == Upgrade::None
+    }
+
     /// Whether a new request may be sent (the previous exchange is over and
     /// the connection stays open).
     pub fn is_idle(&self) -> bool {

@@ -378,12 +378,12 @@ export class Client {
         throw error;
       }
     };
-    const failed = (error) => {
-      release();
-      throw error;
-    };
     if (signal) {
       const head = new Promise((resolve, reject) => this.#raw.request(method, url, headers, body, follow, resolve, reject));
+      const failed = (error) => {
+        release();
+        throw error;
+      };
       return abortable(head, signal).then(finish, failed);
     }
     // Without a signal, the head is finished in wasm's callback: one

@@ -426,8 +426,6 @@ impl Client {
     }
 }
 
-/// Whether the connection stays open for HTTP after this exchange (not
-/// closed, nor handed over by an upgrade or a tunnel).
 /// Whether `err` is what a connection the server had closed while it sat
 /// in the pool gives: closed before anything of the response came.
 fn is_stale(err: &Error) -> bool {

@@ -4,8 +4,9 @@
 //!
 //! * [`Js`]: tasks run on paf's own queue ([`spawn`]: a task woken while
 //!   JS is inside paf runs before paf returns, see [`entered`]), timers
-//!   are `setTimeout`, the clock is `performance.now()`. (Randomness is ring's: `crypto.getRandomValues`;
-//!   rustls reads certificate dates from `Date.now()`.) Nothing here, or
+//!   are `setTimeout`, the clock is `performance.now()`. (Randomness is
+//!   ring's: `crypto.getRandomValues`; rustls reads certificate dates
+//!   from `Date.now()`.) Nothing here, or
 //!   anywhere in the core, reaches `Instant::now`, which panics on this
 //!   target.
 //! * [`JsStream`]: a flow made of a *stream pair*, any

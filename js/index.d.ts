@@ -26,7 +26,11 @@ export interface StreamPair {
  */
 export interface PushSocket {
   attach(listener: (kind: 0 | 1 | 2 | 3, value?: unknown) => void): void;
-  /** false: wait for the drain event (3) before writing more. */
+  /**
+   * false: wait for the drain event (3) before writing more. The chunk is
+   * the socket's to keep; small ones share an ArrayBuffer (as Node's
+   * pooled Buffers do), so it must not be transferred.
+   */
   write(chunk: Uint8Array): boolean;
   pause(): void;
   resume(): void;

@@ -8,7 +8,9 @@
 //! ```text
 //! attach(listener)  // listener(kind, value): 0 data (a Uint8Array), 1 end,
 //!                   //                        2 error (the error), 3 drain
-//! write(chunk)      // -> false when the caller should wait for a drain
+//! write(chunk)      // -> false when the caller should wait for a drain;
+//!                   //    the chunk is the socket's to keep, and may share
+//!                   //    its ArrayBuffer with other chunks (do not transfer it)
 //! pause(), resume() // stop and restart the data events
 //! end()             // no more writes: what was written goes out, then FIN
 //! close()           // forget the listener, end, then release the socket
@@ -32,8 +34,6 @@ extern "C" {
     pub(super) type PushSocket;
     #[wasm_bindgen(method, catch)]
     fn attach(this: &PushSocket, listener: &Closure<dyn FnMut(u32, JsValue)>) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch)]
-    fn write(this: &PushSocket, chunk: &Uint8Array) -> Result<bool, JsValue>;
     #[wasm_bindgen(method)]
     fn pause(this: &PushSocket);
     #[wasm_bindgen(method)]
@@ -42,6 +42,36 @@ extern "C" {
     fn end(this: &PushSocket);
     #[wasm_bindgen(method)]
     fn close(this: &PushSocket);
+}
+
+// A write is copied out of wasm's memory into a slab shared by the small
+// ones, as Node's Buffer pool does, not each into a Uint8Array of its own:
+// V8 gives a typed array over 64 bytes its own off-heap store, which costs
+// ~0.4-1 µs to make and more for the GC to track, and a request's head is
+// such a write.
+#[wasm_bindgen(inline_js = r#"
+let slab = new Uint8Array(0);
+let used = 0;
+export function writeCopy(socket, bytes) {
+  const length = bytes.length;
+  let chunk;
+  if (length > 4096) chunk = bytes.slice();
+  else {
+    if (used + length > slab.length) {
+      slab = new Uint8Array(16384);
+      used = 0;
+    }
+    chunk = slab.subarray(used, used + length);
+    chunk.set(bytes);
+    used += length;
+  }
+  return socket.write(chunk);
+}
+"#)]
+extern "C" {
+    /// `socket.write` of a copy of `bytes` (a view of wasm's memory).
+    #[wasm_bindgen(catch, js_name = writeCopy)]
+    fn write_copy(socket: &PushSocket, bytes: &[u8]) -> Result<bool, JsValue>;
 }
 
 const DATA: u32 = 0;
@@ -178,7 +208,7 @@ impl SocketIo {
     }
 
     pub(super) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let taken = self.socket.write(&Uint8Array::new_from_slice(bytes)).map_err(io_error)?;
+        let taken = write_copy(&self.socket, bytes).map_err(io_error)?;
         self.shared.borrow_mut().full = !taken;
         Ok(())
     }

@@ -22,17 +22,19 @@ setRoots(tls.getCACertificates?.("default") ?? tls.rootCertificates);
 export { Body, Client, memoryListener, pipe, request, serve, setRoots } from "./index.js";
 
 /**
- * A connected socket as a stream pair: `readable` and `writable` (made by
- * `Duplex.toWeb` when first asked for), and `socket`, the same bytes as
- * events and calls, which paf's engine uses instead of the web streams
- * (a call per chunk, no promise). Either view may be used, not both.
+ * A connected socket as a stream pair: `readable` and `writable` (made
+ * when first asked for), and `socket`, the same bytes as events and calls,
+ * which paf's engine uses instead of the web streams (a call per chunk, no
+ * promise). Either view may be used, not both. `reads` is given for a
+ * socket opened with `onread` (see {@link connectTcp}).
  */
-function pairOf(socket) {
+function pairOf(socket, reads = undefined) {
   let web;
   let attached = false;
   const streams = () => {
     if (attached) throw new Error("paf: this pair's socket is in use by paf");
-    return (web ??= Duplex.toWeb(socket));
+    web ??= reads ? streamsOf(pushSocket(socket, reads, () => {})) : Duplex.toWeb(socket);
+    return web;
   };
   return {
     get readable() {
@@ -42,15 +44,19 @@ function pairOf(socket) {
       return streams().writable;
     },
     get socket() {
-      return web ? undefined : pushSocket(socket, () => (attached = true));
+      return web ? undefined : pushSocket(socket, reads, () => (attached = true));
     },
     peer: `${socket.remoteAddress}:${socket.remotePort}`,
     alpn: socket.alpnProtocol || undefined,
   };
 }
 
-/** A Node socket as the `socket` of a pair (see paf's rt::js::socket). */
-function pushSocket(socket, onAttach) {
+/**
+ * A Node socket as the `socket` of a pair (see paf's rt::js::socket): its
+ * data from `data` events, or from `reads` when it was opened with
+ * `onread`.
+ */
+function pushSocket(socket, reads, onAttach) {
   let listener;
   const data = (chunk) => listener(0, chunk);
   const end = () => listener(1);
@@ -60,6 +66,7 @@ function pushSocket(socket, onAttach) {
     attach(callback) {
       onAttach();
       listener = callback;
+      reads?.deliver(data);
       socket.on("data", data).on("end", end).on("close", end).on("error", error).on("drain", drain);
       if (socket.destroyed) end();
     },
@@ -71,6 +78,7 @@ function pushSocket(socket, onAttach) {
     resume: () => socket.resume(),
     end: () => socket.end(),
     close() {
+      reads?.deliver(() => {});
       socket.off("data", data).off("end", end).off("close", end).off("error", error).off("drain", drain);
       // A late error must not be thrown for want of a listener.
       socket.on("error", () => {});
@@ -95,6 +103,75 @@ function uncorkAll() {
   for (const socket of sockets) socket.uncork();
 }
 
+// The sockets of connectTcp read into one buffer (Node's `onread`), each
+// read handed on before the next: paf copies it into wasm at once, as it
+// would a chunk of its own. A read into a fresh Buffer (the `data` event)
+// costs an ArrayBuffer of its own, ~1 µs a read with the GC's share.
+const READ_BUFFER_SIZE = 64 * 1024;
+let readBuffer;
+
+/**
+ * Where the reads of a socket opened with `onread` go: `deliver(to)` sends
+ * them on to `to`; until then they are kept (copied).
+ */
+function sharedReads() {
+  let kept = [];
+  let to = (chunk) => kept.push(chunk.slice());
+  return {
+    onread: { buffer: (readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)), callback: (length, buffer) => void to(buffer.subarray(0, length)) },
+    deliver(next) {
+      to = next;
+      for (const chunk of kept.splice(0)) next(chunk);
+    },
+  };
+}
+
+/**
+ * A push socket as a stream pair: each chunk read is copied (the socket's
+ * may be reused), reading pauses while 64 KiB wait unread, and a write
+ * the socket cannot take at once waits for its drain.
+ */
+function streamsOf(push) {
+  let waiting; // a write's { resolve, reject } until the drain
+  let failure;
+  let over = false;
+  const readable = new ReadableStream(
+    {
+      start(controller) {
+        push.attach((kind, value) => {
+          if (kind === 0) {
+            controller.enqueue(value.slice());
+            if (controller.desiredSize <= 0) push.pause();
+          } else if (kind === 3) {
+            waiting?.resolve();
+            waiting = undefined;
+          } else if (!over) {
+            over = true;
+            failure = kind === 2 ? value : new Error("paf: the connection is closed");
+            if (kind === 2) controller.error(value);
+            else controller.close();
+            waiting?.reject(failure);
+            waiting = undefined;
+          }
+        });
+      },
+      pull: () => push.resume(),
+      cancel: () => push.close(),
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: READ_BUFFER_SIZE }),
+  );
+  const writable = new WritableStream({
+    write(chunk) {
+      if (failure) throw failure;
+      if (push.write(chunk)) return undefined;
+      return new Promise((resolve, reject) => (waiting = { resolve, reject }));
+    },
+    close: () => push.end(),
+    abort: () => push.close(),
+  });
+  return { readable, writable };
+}
+
 /**
  * Opens a TCP connection to `{ host, port }` and gives it as a stream
  * pair. The socket does not keep Node alive by itself (a pooled idle
@@ -102,12 +179,13 @@ function uncorkAll() {
  */
 export function connectTcp({ host, port }) {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host, port, noDelay: true });
+    const reads = sharedReads();
+    const socket = netConnect({ host, port, noDelay: true, onread: reads.onread });
     socket.once("error", reject);
     socket.once("connect", () => {
       socket.off("error", reject);
       socket.unref();
-      resolve(pairOf(socket));
+      resolve(pairOf(socket, reads));
     });
   });
 }

@@ -84,6 +84,52 @@ describe("against paf serve", () => {
     assert.ok(chunks > 1, `${chunks} chunk(s)`);
   });
 
+  test("connectTcp's pair as web streams: the client over them, 4 MiB down and 1 MiB up", async () => {
+    const connect = async (endpoint) => {
+      const { readable, writable } = await connectTcp(endpoint);
+      return { readable, writable };
+    };
+    const client = new Client({ connect, alpn: ["http/1.1"] });
+    const down = new Uint8Array(await (await client.fetch(`http://127.0.0.1:${plain.port}/bytes/4194304`)).arrayBuffer());
+    assert.equal(down.length, 4 * 1024 * 1024);
+    assert.ok(down.every((byte, i) => byte === i % 251), "every byte as sent");
+    const up = Uint8Array.from({ length: 1 << 20 }, (_, i) => i % 253);
+    const echoed = await client.fetch(`http://127.0.0.1:${plain.port}/echo`, { method: "POST", body: up });
+    assert.deepEqual(new Uint8Array(await echoed.arrayBuffer()), up);
+  });
+
+  test("connectTcp: what the peer says before either view is taken is kept for it", async () => {
+    const greeter = createServer((socket) => {
+      socket.write("hello\n");
+      socket.pipe(socket);
+    });
+    greeter.listen(0, "127.0.0.1");
+    await once(greeter, "listening");
+    const endpoint = { host: "127.0.0.1", port: greeter.address().port };
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+    try {
+      const web = await connectTcp(endpoint);
+      await settle();
+      const reader = web.readable.getReader();
+      const writer = web.writable.getWriter();
+      const read = async () => new TextDecoder().decode((await reader.read()).value);
+      assert.equal(await read(), "hello\n");
+      await writer.write(new TextEncoder().encode("ping"));
+      assert.equal(await read(), "ping");
+      await writer.close();
+      assert.equal((await reader.read()).done, true, "the stream ends with the connection");
+
+      const { socket } = await connectTcp(endpoint);
+      await settle();
+      const events = [];
+      socket.attach((kind, value) => events.push([kind, kind === 0 ? new TextDecoder().decode(value) : undefined]));
+      assert.deepEqual(events, [[0, "hello\n"]]);
+      socket.close();
+    } finally {
+      greeter.close();
+    }
+  });
+
   test("h2c by prior knowledge with alpn: ['h2']", async () => {
     const response = await request(`http://127.0.0.1:${plain.port}/echo`, { method: "PUT", body: "over h2c", alpn: ["h2"] });
     assert.equal(response.protocol, "HTTP/2");

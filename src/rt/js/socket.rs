@@ -7,7 +7,9 @@
 //!
 //! ```text
 //! attach(listener)  // listener(kind, value): 0 data (a Uint8Array), 1 end,
-//!                   //                        2 error (the error), 3 drain
+//!                   //                        2 error (the error), 3 drain;
+//!                   //    data is copied before the listener returns, so
+//!                   //    the socket may read into the same memory again
 //! write(chunk)      // -> false when the caller should wait for a drain;
 //!                   //    the chunk is the socket's to keep, and may share
 //!                   //    its ArrayBuffer with other chunks (do not transfer it)
@@ -17,15 +19,15 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use js_sys::Uint8Array;
+use tokio::io::ReadBuf;
 use wasm_bindgen::prelude::*;
 
-use super::stream::{io_error, Chunk};
+use super::stream::{describe, io_error};
 
 #[wasm_bindgen]
 extern "C" {
@@ -82,10 +84,18 @@ const DRAIN: u32 = 3;
 /// Received bytes not yet read above which the socket is paused.
 const MAX_UNREAD: usize = 64 * 1024;
 
+/// The room for received bytes that an idle socket keeps: what a burst
+/// took beyond it is given back once read, so that many idle connections
+/// hold little.
+const KEPT_ROOM: usize = 16 * 1024;
+
 #[derive(Default)]
 struct Shared {
-    chunks: VecDeque<Chunk>,
-    unread: usize,
+    /// Received bytes, `received[read..]` not yet read: copied out of each
+    /// data event at once (Node's sockets read into one buffer that paf's
+    /// connections share, see `js/node.js`).
+    received: Vec<u8>,
+    read: usize,
     paused: bool,
     ended: bool,
     /// The first failure, given to every later call.
@@ -97,6 +107,39 @@ struct Shared {
 }
 
 impl Shared {
+    fn unread(&self) -> usize {
+        self.received.len() - self.read
+    }
+
+    fn receive(&mut self, bytes: &Uint8Array) {
+        if self.read > 0 {
+            self.received.drain(..self.read);
+            self.read = 0;
+        }
+        let length = bytes.length() as usize;
+        let start = self.received.len();
+        self.received.reserve(length);
+        bytes.copy_to_uninit(&mut self.received.spare_capacity_mut()[..length]);
+        // SAFETY: `copy_to_uninit` initialised the `length` bytes past the
+        // end (it panics unless it fills exactly the slice it is given).
+        unsafe { self.received.set_len(start + length) };
+    }
+
+    /// Up to `buf`'s room of the unread bytes into it.
+    fn read_into(&mut self, buf: &mut ReadBuf<'_>) {
+        let n = self.unread().min(buf.remaining());
+        buf.put_slice(&self.received[self.read..self.read + n]);
+        self.read += n;
+        if self.read == self.received.len() {
+            self.read = 0;
+            if self.received.capacity() > KEPT_ROOM {
+                self.received = Vec::new();
+            } else {
+                self.received.clear();
+            }
+        }
+    }
+
     fn failure(&self) -> Option<io::Error> {
         self.failed.as_ref().map(|(kind, message)| io::Error::new(*kind, message.clone()))
     }
@@ -123,11 +166,18 @@ fn on_event(state: &RefCell<Shared>, socket: &PushSocket, kind: u32, value: JsVa
     let mut shared = state.borrow_mut();
     match kind {
         DATA => {
-            let Ok(bytes) = value.dyn_into::<Uint8Array>() else { return };
-            let length = bytes.length();
-            shared.unread += length as usize;
-            shared.chunks.push_back(Chunk { bytes, length, offset: 0 });
-            if shared.unread > MAX_UNREAD && !shared.paused {
+            match value.dyn_into::<Uint8Array>() {
+                Ok(bytes) => shared.receive(&bytes),
+                Err(value) => {
+                    if shared.failed.is_none() {
+                        let message = format!("a socket's data event gave {}, not a Uint8Array", describe(&value));
+                        shared.failed = Some((io::ErrorKind::InvalidData, message));
+                    }
+                    shared.wake_all();
+                    return;
+                }
+            }
+            if shared.unread() > MAX_UNREAD && !shared.paused {
                 shared.paused = true;
                 socket.pause();
             }
@@ -169,22 +219,22 @@ impl SocketIo {
         Ok(SocketIo { socket, shared, _listener: listener, shut_down: false })
     }
 
-    /// The next chunk received; `None` at the end.
-    pub(super) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Chunk>>> {
+    /// What was received into `buf`; nothing added to it at the end.
+    pub(super) fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let mut shared = self.shared.borrow_mut();
-        if let Some(chunk) = shared.chunks.pop_front() {
-            shared.unread -= chunk.length as usize;
-            if shared.paused && shared.unread <= MAX_UNREAD / 2 {
+        if shared.unread() > 0 {
+            shared.read_into(buf);
+            if shared.paused && shared.unread() <= MAX_UNREAD / 2 {
                 shared.paused = false;
                 self.socket.resume();
             }
-            return Poll::Ready(Ok(Some(chunk)));
+            return Poll::Ready(Ok(()));
         }
         if let Some(error) = shared.failure() {
             return Poll::Ready(Err(error));
         }
         if shared.ended {
-            return Poll::Ready(Ok(None));
+            return Poll::Ready(Ok(()));
         }
         shared.reader = Some(cx.waker().clone());
         Poll::Pending
@@ -240,7 +290,7 @@ impl std::fmt::Debug for SocketIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let shared = self.shared.borrow();
         f.debug_struct("SocketIo")
-            .field("unread", &shared.unread)
+            .field("unread", &shared.unread())
             .field("ended", &shared.ended)
             .field("shut_down", &self.shut_down)
             .finish()

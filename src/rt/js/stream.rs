@@ -86,7 +86,7 @@ extern "C" {
 
     #[wasm_bindgen(js_name = chunkOf)]
     fn chunk_of(value: &JsValue) -> Option<Uint8Array>;
-    fn describe(value: &JsValue) -> String;
+    pub(super) fn describe(value: &JsValue) -> String;
     #[wasm_bindgen(js_name = errorCode)]
     fn error_code(value: &JsValue) -> Option<String>;
     /// Cancels, ignoring a failure (the stream may have failed already).
@@ -304,11 +304,11 @@ pub struct JsStream {
 
 /// A chunk received, its length read once (each read is a call to JS).
 #[derive(Debug)]
-pub(super) struct Chunk {
-    pub(super) bytes: Uint8Array,
-    pub(super) length: u32,
+struct Chunk {
+    bytes: Uint8Array,
+    length: u32,
     /// How much of it has been read.
-    pub(super) offset: u32,
+    offset: u32,
 }
 
 #[derive(Debug)]
@@ -366,12 +366,12 @@ impl AsyncRead for JsStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        let source = match &mut this.io {
+            Io::Streams { source, .. } => source,
+            Io::Socket(socket) => return socket.poll_read(cx, buf),
+        };
         if this.chunk.is_none() {
-            let next = match &mut this.io {
-                Io::Streams { source, .. } => source.poll_chunk(cx),
-                Io::Socket(socket) => socket.poll_chunk(cx),
-            };
-            match ready!(next)? {
+            match ready!(source.poll_chunk(cx))? {
                 Some(chunk) => this.chunk = Some(chunk),
                 None => return Poll::Ready(Ok(())),
             }

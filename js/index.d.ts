@@ -23,6 +23,8 @@ export interface StreamPair {
  * Node's sockets work. `attach(listener)` starts the events:
  * `listener(0, chunk)` data, `listener(1)` the end, `listener(2, error)` a
  * failure, `listener(3)` room to write again after `write` said false.
+ * paf copies a chunk before the listener returns: the socket may read into
+ * the same memory again (as `connectTcp`'s do, with Node's `onread`).
  */
 export interface PushSocket {
   attach(listener: (kind: 0 | 1 | 2 | 3, value?: unknown) => void): void;

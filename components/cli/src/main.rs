@@ -25,7 +25,7 @@ use paf::alpn::Protocol;
 use paf::client::ClientBuilder;
 use paf::rt::wasi::{self, TcpListener, Wasi};
 use paf::tls::ClientTls;
-use paf::{Body, Config, Incoming, Method, Request, Response, StatusCode, Switch, Uri};
+use paf::{Body, Config, Request, Switch, Uri};
 
 #[derive(Debug, Parser)]
 #[command(name = "paf", version, about = "HTTP/1.1 and HTTP/2 server and client on the paf engine, in a WASI 0.2 component")]
@@ -43,7 +43,7 @@ enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = after_help())]
+#[command(after_help = httpbin::ENDPOINTS)]
 struct ServeArgs {
     /// The TCP port to listen on (0: any free port, printed at start).
     #[arg(long)]
@@ -93,34 +93,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn after_help() -> String {
-    format!("Endpoints:\n  /               this list\n{}", httpbin::ENDPOINTS)
-}
-
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let addresses = wasi::lookup(&args.host, args.port).await.map_err(|err| err.to_string())?;
     let listener = TcpListener::bind(addresses[0]).await.map_err(|err| err.to_string())?;
     eprintln!("paf: listening on http://{}", listener.local_addr());
     let mut config = Config::default();
     config.h2c = args.h2c;
-    paf::serve(listener, paf::service_fn(route), config, Switch::new())
+    let handler = paf::service_fn(|req| async move { httpbin::answer(req, &Wasi).await });
+    paf::serve(listener, handler, config, Switch::new())
         .await
         .map_err(|err| format!("the server failed: {err}"))
-}
-
-/// The endpoints, and `/` listing them.
-async fn route(req: Request<Incoming>) -> Response<Body> {
-    let req = match httpbin::endpoint(req, &Wasi).await {
-        Ok(response) => return response,
-        Err(req) => req,
-    };
-    let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
-    match req.uri().path() {
-        "/" => httpbin::only_get(read_only, || {
-            httpbin::text(StatusCode::OK, format!("Hello from paf serve, in a WASI component.\n\n{}", after_help()))
-        }),
-        path => httpbin::text(StatusCode::NOT_FOUND, format!("no endpoint at {path} (see /)")),
-    }
 }
 
 async fn get(args: GetArgs) -> Result<(), String> {

@@ -1,7 +1,7 @@
-//! A `paf:http/handler` component (the `service` world) that answers the
-//! httpbin endpoints of `paf serve` ([`httpbin`], the very code the native
-//! command runs): the handler written once, served by the library
-//! component (composed with `wac plug`) or by `paf-host --handler`.
+//! A `paf:http/handler` component (the `service` world) that answers as
+//! `paf serve` does ([`httpbin::answer`], the very code the native command
+//! runs): the handler written once, served by the library component
+//! (composed with `wac plug`) or by `paf-host --handler`.
 //!
 //! Besides them, two misbehaviours a host must survive, answering 500 for
 //! that request: `/trap` traps (a panic aborts a wasm instance) and
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use bindings::exports::paf::http::handler::{Guest, Request, Response};
 use http_body_util::BodyExt;
 use paf::rt::wasi::{self, Wasi};
-use paf::{Body, Incoming, StatusCode};
+use paf::{Body, StatusCode};
 
 mod bindings {
     wit_bindgen::generate!({
@@ -59,7 +59,8 @@ async fn answer(request: Request) -> Result<Response, paf::Error> {
     *http_request.method_mut() = request.method.parse().map_err(|_| invalid("method", &request.method))?;
     *http_request.uri_mut() = request.uri.parse().map_err(|_| invalid("URI", &request.uri))?;
     *http_request.headers_mut() = wasi::from_fields(request.headers)?;
-    let response = wasi::call(paf::service_fn(route), http_request).await?;
+    let handler = paf::service_fn(|req| async move { httpbin::answer(req, &Wasi).await });
+    let response = wasi::call(handler, http_request).await?;
     let (parts, body) = response.into_parts();
     let body: Bytes = body.collect().await?.to_bytes();
     Ok(Response { status: parts.status.as_u16(), headers: wasi::to_fields(&parts.headers), body: body.to_vec() })
@@ -67,16 +68,6 @@ async fn answer(request: Request) -> Result<Response, paf::Error> {
 
 fn invalid(what: &str, value: &str) -> paf::Error {
     paf::Error::InvalidMessage(format!("invalid {what} {value:?}"))
-}
-
-async fn route(req: paf::Request<Incoming>) -> paf::Response<Body> {
-    match httpbin::endpoint(req, &Wasi).await {
-        Ok(response) => response,
-        Err(req) => {
-            let path = req.uri().path();
-            httpbin::text(StatusCode::NOT_FOUND, format!("no endpoint at {path}; the endpoints:\n{}", httpbin::ENDPOINTS))
-        }
-    }
 }
 
 bindings::export!(Httpbin with_types_in bindings);

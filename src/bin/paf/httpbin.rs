@@ -1,13 +1,16 @@
-//! The httpbin-style endpoints of `paf serve`, one small function each,
-//! on any runtime: the native `paf serve` and the WASI command component
-//! (`components/cli`, which includes this file) answer them alike.
+//! httpbin: the test server of `paf serve`, one small function per
+//! endpoint, on any runtime. The native `paf serve`, the WASI command
+//! component (`components/cli`) and the handler component
+//! (`components/httpbin`) include this file, so they answer alike.
 //!
-//! [`endpoint`] answers a request whose path names an endpoint and gives
-//! any other request back, for the caller to serve (a file, its own `/`,
-//! a 404). Bodies are streamed both ways, never read whole into memory:
-//! `/echo` hands the request body straight back as the response body,
-//! `/bytes/{n}` is produced chunk by chunk with a known length (so the
-//! engine sends `Content-Length`), `/stream/{n}` has no length (so the
+//! [`answer`] is the whole of httpbin: the endpoints, `/` (a hello and
+//! the list of endpoints; GET and HEAD only) and a 404 for any other path.
+//! [`endpoint`] answers the endpoints alone and gives any other request
+//! back, for a caller that serves something else there (`paf serve
+//! --root`: files). Bodies are streamed both ways, never read whole into
+//! memory: `/echo` hands the request body straight back as the response
+//! body, `/bytes/{n}` is produced chunk by chunk with a known length (so
+//! the engine sends `Content-Length`), `/stream/{n}` has no length (so the
 //! engine sends it chunked). Bad input is a 4xx with a one-line
 //! explanation, never a panic.
 
@@ -38,14 +41,31 @@ pub const CHUNK: usize = 64 * 1024;
 /// `/bytes/{n}` sends byte `i` as `i % PATTERN_PERIOD`.
 const PATTERN_PERIOD: usize = 251;
 
-/// The endpoints, as `--help` and `/` list them (after `/` itself).
+/// `/` and the endpoints, as `/` and `--help` list them.
 pub const ENDPOINTS: &str = "\
+Endpoints:
+  /               this list
   /echo           the request body and Content-Type, streamed back (any method)
   /bytes/N        N bytes, byte i being i % 251, with Content-Length (N <= 1 GiB)
   /stream/N       N JSON lines, sent chunked (N <= 100000)
   /delay/MS       answers after MS milliseconds (MS <= 60000, any method)
   /status/CODE    answers with that status, 200 to 599 (any method)
   /headers        the request headers as a JSON object";
+
+/// Answers any request: an endpoint, `/`, or a 404 naming the path. `rt`
+/// sleeps for `/delay`.
+pub async fn answer(req: Request<Incoming>, rt: &impl Runtime) -> Response<Reply> {
+    let req = match endpoint(req, rt).await {
+        Ok(response) => return response,
+        Err(req) => req,
+    };
+    match req.uri().path() {
+        "/" => only_get(is_read_only(&req), || {
+            text(StatusCode::OK, format!("Hello from paf serve.\n\n{ENDPOINTS}"))
+        }),
+        path => text(StatusCode::NOT_FOUND, format!("no endpoint at {path} (see /)")),
+    }
+}
 
 /// Answers `req` when its path names an endpoint (`/` is none); gives it
 /// back otherwise. `rt` sleeps for `/delay`.
@@ -55,7 +75,7 @@ pub async fn endpoint(req: Request<Incoming>, rt: &impl Runtime) -> Result<Respo
         Some((name, param)) => (name, Some(param)),
         None => (path.strip_prefix('/').unwrap_or(path), None),
     };
-    let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
+    let read_only = is_read_only(&req);
     Ok(match (name, param) {
         ("echo", None) => echo(req).await,
         ("bytes", Some(n)) => only_get(read_only, || bytes(n)),
@@ -67,7 +87,12 @@ pub async fn endpoint(req: Request<Incoming>, rt: &impl Runtime) -> Result<Respo
     })
 }
 
-pub fn only_get(read_only: bool, endpoint: impl FnOnce() -> Response<Reply>) -> Response<Reply> {
+/// Whether `req` only asks to read (GET or HEAD).
+pub fn is_read_only(req: &Request<Incoming>) -> bool {
+    matches!(*req.method(), Method::GET | Method::HEAD)
+}
+
+fn only_get(read_only: bool, endpoint: impl FnOnce() -> Response<Reply>) -> Response<Reply> {
     if read_only {
         endpoint()
     } else {

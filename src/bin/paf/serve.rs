@@ -1,11 +1,11 @@
 //! `paf serve`: an httpbin-style test server on the paf engine, and a static
 //! file server with `--root`.
 //!
-//! The endpoints are in [`httpbin`], shared with the WASI command
-//! component; [`route`] tries them first, then with `--root DIR` every
-//! other path (`/` included) is a file under DIR, without it such paths
-//! are 404. Files are streamed chunk by chunk with a known length (so the
-//! engine sends `Content-Length`).
+//! The server answers what [`httpbin`] answers, as the WASI components do
+//! (`/`, and 404 for paths that are no endpoint, included); with `--root
+//! DIR` [`route`] tries the endpoints first, then every other path (`/`
+//! included) is a file under DIR. Files are streamed chunk by chunk with a
+//! known length (so the engine sends `Content-Length`).
 //!
 //! Bad input is a 4xx with a one-line explanation, never a panic. Ctrl-C or
 //! SIGTERM flips the server's [`Switch`]: it stops accepting, finishes the
@@ -24,7 +24,7 @@ use bytes::BytesMut;
 use futures_util::future::{select, Either};
 use futures_util::stream::{self, StreamExt};
 use http::header::{self, HeaderValue};
-use crate::httpbin::{self, method_not_allowed, only_get, text, KnownLength, Reply, CHUNK};
+use crate::httpbin::{self, method_not_allowed, text, KnownLength, Reply, CHUNK};
 use paf::alpn;
 use paf::rt::native::{TcpListener, Tokio, UnixListener};
 use paf::tls::ServerTls;
@@ -33,19 +33,17 @@ use paf::{Body, Config, Incoming, Method, Request, Response, StatusCode, Switch}
 use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-/// The `--help` text after the options, and `/` without `--root`.
+/// The `--help` text after the options.
 fn after_help() -> String {
-    format!(
-        "Endpoints:\n  /               this list (with --root: the file DIR/index.html instead)\n{}\n\n{FILES_AND_SIGNALS}",
-        httpbin::ENDPOINTS
-    )
+    format!("{}\n\n{FILES_AND_SIGNALS}", httpbin::ENDPOINTS)
 }
 
 const FILES_AND_SIGNALS: &str = "\
-Endpoints take precedence over files: with --root DIR, every other path is
-a file under DIR (a directory serves its index.html), 404 if there is none;
-without --root, other paths are 404. Paths with '..' segments (also
-percent-encoded) are refused, and so is any file that resolves outside DIR.
+Endpoints take precedence over files: with --root DIR, every other path,
+/ included, is a file under DIR (a directory serves its index.html), 404
+if there is none; without --root, other paths are 404. Paths with '..'
+segments (also percent-encoded) are refused, and so is any file that
+resolves outside DIR.
 
 Ctrl-C or SIGTERM stops accepting connections, finishes the requests in
 flight, then exits 0.";
@@ -219,30 +217,16 @@ fn describe(err: &io::Error) -> String {
 // ---------------------------------------------------------------------------
 // Routing
 
-/// Picks the endpoint for a request: endpoints first, then files.
+/// httpbin, or with `--root` its endpoints first, then files.
 async fn route(req: Request<Incoming>, root: Option<Arc<Root>>) -> Response<Reply> {
-    let req = match httpbin::endpoint(req, &Tokio).await {
-        Ok(response) => return response,
-        Err(req) => req,
+    let Some(root) = root else {
+        return httpbin::answer(req, &Tokio).await;
     };
-    let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
-    match root {
-        Some(root) if read_only => file(&req, &root).await,
-        Some(_) => method_not_allowed(),
-        None if req.uri().path() == "/" => only_get(read_only, hello),
-        None => text(
-            StatusCode::NOT_FOUND,
-            format!("no endpoint at {} (see /)", req.uri().path()),
-        ),
+    match httpbin::endpoint(req, &Tokio).await {
+        Ok(response) => response,
+        Err(req) if httpbin::is_read_only(&req) => file(&req, &root).await,
+        Err(_) => method_not_allowed(),
     }
-}
-
-/// `/`: what this server offers.
-fn hello() -> Response<Reply> {
-    text(
-        StatusCode::OK,
-        format!("Hello from paf serve.\n\n{}", after_help()),
-    )
 }
 
 // ---------------------------------------------------------------------------

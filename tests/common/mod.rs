@@ -1,7 +1,9 @@
 //! What the integration tests share: peer processes killed when a test
 //! ends (waiting until they listen; Python's file server over a small
-//! site), scratch directories, free loopback ports, and a test CA. Each
-//! test crate uses its own part of it.
+//! site), paf's own httpbin servers on each runtime (the native `paf
+//! serve`, `paf.wasm serve` in wasmtime, `paf-host` with the handler
+//! component), scratch directories, free loopback ports, and a test CA.
+//! Each test crate uses its own part of it.
 #![allow(dead_code)]
 
 use std::net::TcpStream;
@@ -26,8 +28,9 @@ impl Drop for Peer {
     }
 }
 
-/// How long a peer may take to start listening.
-const START_LIMIT: Duration = Duration::from_secs(10);
+/// How long a peer may take to start listening (wasmtime may compile a
+/// component first).
+const START_LIMIT: Duration = Duration::from_secs(30);
 
 /// Waits until `ready()` (the peer listens), failing the test if `child`
 /// exits first or takes too long.
@@ -45,6 +48,76 @@ pub fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
 /// Whether something accepts connections on the loopback `port`.
 pub fn listening(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// A process killed when the test ends, however it ends.
+pub struct Process(pub Child);
+
+impl Process {
+    /// Starts `command`, its stdin closed, and waits until it listens on
+    /// the loopback `port`.
+    pub fn listening(mut command: Command, port: u16) -> Process {
+        let child = command.stdin(Stdio::null()).spawn().unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
+        let mut process = Process(child);
+        wait_until(&mut process.0, &format!("{command:?}"), || listening(port));
+        process
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The native `paf serve` on `port`, with `extra` arguments.
+pub fn native_server(port: u16, extra: &[&str]) -> Process {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paf"));
+    command.args(["serve", "--port", &port.to_string()]).args(extra);
+    Process::listening(command, port)
+}
+
+/// `paf.wasm serve` in wasmtime, on `wasi:sockets`, with `extra` arguments.
+pub fn command_component_server(port: u16, extra: &[&str]) -> Process {
+    let mut command = wasmtime();
+    command.args(["run", "-S", "inherit-network", "-S", "allow-ip-name-lookup"]);
+    command.arg(component("paf.wasm")).args(["serve", "--port", &port.to_string()]).args(extra);
+    Process::listening(command, port)
+}
+
+/// `paf-host serve` with the library and httpbin components, with `extra`
+/// arguments.
+pub fn host_server(port: u16, extra: &[&str]) -> Process {
+    let mut command = paf_host();
+    command.arg("serve").arg("--component").arg(component("paf_library.wasm"));
+    command.arg("--handler").arg(component("paf_httpbin.wasm")).arg("--cache").arg(host_cache());
+    command.args(["--port", &port.to_string()]).args(extra);
+    Process::listening(command, port)
+}
+
+/// The wasmtime CLI: `$PAF_WASMTIME`, or `wasmtime` on the `PATH`.
+pub fn wasmtime() -> Command {
+    Command::new(std::env::var_os("PAF_WASMTIME").unwrap_or_else(|| "wasmtime".into()))
+}
+
+/// `paf-host`: `$PAF_HOST`.
+pub fn paf_host() -> Command {
+    Command::new(std::env::var_os("PAF_HOST").expect("PAF_HOST: run scripts/test-wasi"))
+}
+
+/// The component `name` in `$PAF_COMPONENTS`.
+pub fn component(name: &str) -> PathBuf {
+    let dir = std::env::var_os("PAF_COMPONENTS").expect("PAF_COMPONENTS: run scripts/test-wasi");
+    let path = Path::new(&dir).join(name);
+    assert!(path.exists(), "{} is missing: run scripts/test-wasi", path.display());
+    path
+}
+
+/// Where every test's paf-host keeps compiled components: each is
+/// compiled once for all the tests.
+pub fn host_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("paf-host-cache")
 }
 
 /// A deterministic mebibyte, so a checksum mismatch shows.

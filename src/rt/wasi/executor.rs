@@ -1,7 +1,20 @@
 //! A single-threaded executor on `wasi:io/poll`: the ready tasks run until
-//! none is left, then one `poll` call blocks on every pollable a pending
-//! future registered (a socket's readiness, a stream's, a timer) and wakes
-//! the futures whose pollables fired.
+//! none is left, then one `poll` call blocks on the pollables that pending
+//! futures wait for (a socket's readiness, a stream's) and on one clock
+//! pollable for the earliest timer, and wakes the futures whose waits
+//! ended.
+//!
+//! Its contract, which keeps an idle server at no CPU and a busy one from
+//! spinning:
+//! * a pollable is in the list of one `poll` call at most until it fires:
+//!   then it is dropped and its future woken, once. A future that is woken
+//!   and does not look (a timer left behind by a `select`) costs nothing
+//!   more; a ready pollable left in the list would make every later `poll`
+//!   return at once.
+//! * timers are the executor's own, kept by deadline: one
+//!   `monotonic-clock` pollable per `poll` call, however many sleeps are
+//!   pending (each connection has a timeout), rather than a host resource
+//!   per sleep.
 //!
 //! Wakers hold a task's number only, so they are `Send + Sync` as
 //! [`Waker`] requires even though the tasks are not `Send`: a wasm
@@ -30,8 +43,14 @@ struct Executor {
     tasks: RefCell<BTreeMap<u64, Task>>,
     /// Tasks woken since they were last polled, [`MAIN`] included.
     woken: RefCell<BTreeSet<u64>>,
-    /// The pollables pending futures wait for, by registration number.
+    /// The pollables pending futures wait for, by registration number;
+    /// only those that have not fired.
     waiting: RefCell<BTreeMap<u64, Registration>>,
+    /// Registrations whose pollable fired, until their [`Wait`] sees it.
+    fired: RefCell<BTreeSet<u64>>,
+    /// Pending sleeps: by deadline (monotonic nanoseconds), then
+    /// registration number.
+    timers: RefCell<BTreeMap<(u64, u64), Waker>>,
     next_task: Cell<u64>,
     next_registration: Cell<u64>,
 }
@@ -39,7 +58,6 @@ struct Executor {
 struct Registration {
     pollable: Pollable,
     waker: Waker,
-    fired: bool,
 }
 
 thread_local! {
@@ -96,32 +114,75 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
                 EXECUTOR.with(|executor| executor.tasks.borrow_mut().insert(id, task));
             }
         }
-        EXECUTOR.with(Executor::wait_for_pollables);
+        EXECUTOR.with(Executor::wait);
     }
 }
 
 impl Executor {
-    /// Blocks until at least one registered pollable is ready; wakes the
-    /// futures waiting for those.
-    fn wait_for_pollables(&self) {
-        let mut waiting = self.waiting.borrow_mut();
-        let ids: Vec<u64> = waiting.keys().copied().collect();
-        assert!(
-            !ids.is_empty(),
-            "rt::wasi::block_on: deadlock, no task is ready and none waits for anything"
-        );
-        let ready = {
-            let pollables: Vec<&Pollable> = waiting.values().map(|entry| &entry.pollable).collect();
-            poll(&pollables)
+    fn next_registration(&self) -> u64 {
+        let id = self.next_registration.get() + 1;
+        self.next_registration.set(id);
+        id
+    }
+
+    /// Blocks until a pollable fires or the earliest timer is due; wakes
+    /// the futures waiting for those.
+    fn wait(&self) {
+        let earliest = self.timers.borrow().first_key_value().map(|(&(deadline, _), _)| deadline);
+        let clock = earliest.map(monotonic_clock::subscribe_instant);
+        let fired: Vec<u64> = {
+            let waiting = self.waiting.borrow();
+            assert!(
+                !waiting.is_empty() || clock.is_some(),
+                "rt::wasi::block_on: deadlock, no task is ready and none waits for anything"
+            );
+            let mut pollables: Vec<&Pollable> = waiting.values().map(|entry| &entry.pollable).collect();
+            pollables.extend(clock.as_ref());
+            let ids: Vec<u64> = waiting.keys().copied().collect();
+            poll(&pollables).into_iter().filter_map(|index| ids.get(index as usize).copied()).collect()
         };
-        for index in ready {
-            let entry = waiting
-                .get_mut(&ids[index as usize])
-                .expect("poll answers indices into the list it was given");
-            entry.fired = true;
-            entry.waker.wake_by_ref();
+        for id in fired {
+            let entry = self.waiting.borrow_mut().remove(&id).expect("polled registrations are waiting");
+            self.fired.borrow_mut().insert(id);
+            drop(entry.pollable);
+            entry.waker.wake();
+        }
+        if clock.is_some() {
+            self.wake_due_timers();
+        }
+        refill_host_budget();
+    }
+
+    fn wake_due_timers(&self) {
+        let now = monotonic_clock::now();
+        loop {
+            let mut timers = self.timers.borrow_mut();
+            let Some(entry) = timers.first_entry() else { return };
+            if entry.key().0 > now {
+                return;
+            }
+            let waker = entry.remove();
+            drop(timers);
+            waker.wake();
         }
     }
+}
+
+/// Yields to the host's scheduler once, so that the tasks about to run can
+/// use their streams.
+///
+/// wasmtime's streams are tokio resources, and tokio grants a task 128
+/// ready operations per turn of its scheduler (cooperative budgeting); a
+/// component is one task. `poll` spends one for each ready pollable, so
+/// with a hundred connections ready to write it could spend them all,
+/// and then every `check-write` the woken tasks make answers 0 (not
+/// writable) until the component yields: they would wait again at once,
+/// the same pollables would be ready again, and no byte would move (a
+/// livelock seen at 128 connections). A zero-duration clock pollable
+/// yields once when blocked on (wasmtime's way to keep a busy guest from
+/// starving its reactor); elsewhere it is ready at once.
+fn refill_host_budget() {
+    monotonic_clock::subscribe_duration(0).block();
 }
 
 /// A wait for one pollable at a time; what a future that is pending on
@@ -137,31 +198,25 @@ impl Wait {
     /// Ready once the pollable `subscribe` makes is ready; `subscribe` is
     /// only called when no wait is registered yet.
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>, subscribe: impl FnOnce() -> Pollable) -> Poll<()> {
-        EXECUTOR.with(|executor| {
-            let mut waiting = executor.waiting.borrow_mut();
-            match self.registration {
-                Some(id) => {
-                    let entry = waiting.get_mut(&id).expect("a wait's registration lives as long as the wait");
-                    if entry.fired {
-                        waiting.remove(&id);
-                        self.registration = None;
-                        Poll::Ready(())
-                    } else {
-                        entry.waker.clone_from(cx.waker());
-                        Poll::Pending
-                    }
+        EXECUTOR.with(|executor| match self.registration {
+            Some(id) => {
+                if executor.fired.borrow_mut().remove(&id) {
+                    self.registration = None;
+                    return Poll::Ready(());
                 }
-                None => {
-                    let pollable = subscribe();
-                    if pollable.ready() {
-                        return Poll::Ready(());
-                    }
-                    let id = executor.next_registration.get() + 1;
-                    executor.next_registration.set(id);
-                    waiting.insert(id, Registration { pollable, waker: cx.waker().clone(), fired: false });
-                    self.registration = Some(id);
-                    Poll::Pending
-                }
+                let mut waiting = executor.waiting.borrow_mut();
+                let entry = waiting.get_mut(&id).expect("a wait's registration lives as long as the wait");
+                entry.waker.clone_from(cx.waker());
+                Poll::Pending
+            }
+            None => {
+                // Not `pollable.ready()` first: the caller just found its
+                // stream not ready, and `poll` will look.
+                let pollable = subscribe();
+                let id = executor.next_registration();
+                executor.waiting.borrow_mut().insert(id, Registration { pollable, waker: cx.waker().clone() });
+                self.registration = Some(id);
+                Poll::Pending
             }
         })
     }
@@ -171,7 +226,11 @@ impl Drop for Wait {
     fn drop(&mut self) {
         if let Some(id) = self.registration.take() {
             // Not while the executor is being torn down (thread exit).
-            let _ = EXECUTOR.try_with(|executor| executor.waiting.borrow_mut().remove(&id));
+            let _ = EXECUTOR.try_with(|executor| {
+                if !executor.fired.borrow_mut().remove(&id) {
+                    executor.waiting.borrow_mut().remove(&id);
+                }
+            });
         }
     }
 }
@@ -183,10 +242,54 @@ pub(crate) async fn ready(pollable: Pollable) {
     std::future::poll_fn(|cx| wait.poll(cx, || pollable.take().expect("subscribed once"))).await
 }
 
-/// Completes after `duration` (a `wasi:clocks/monotonic-clock` timer).
-pub async fn sleep(duration: Duration) {
+/// Completes after `duration`, on the executor's timers (the
+/// `wasi:clocks` monotonic clock).
+pub fn sleep(duration: Duration) -> Sleep {
     let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-    ready(monotonic_clock::subscribe_duration(nanos)).await
+    Sleep { deadline: monotonic_clock::now().saturating_add(nanos), key: None }
+}
+
+/// The future of [`sleep`].
+#[derive(Debug)]
+pub struct Sleep {
+    deadline: u64,
+    /// Its place among the executor's timers, while it waits.
+    key: Option<(u64, u64)>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        EXECUTOR.with(|executor| {
+            let mut timers = executor.timers.borrow_mut();
+            if monotonic_clock::now() >= self.deadline {
+                if let Some(key) = self.key.take() {
+                    timers.remove(&key);
+                }
+                return Poll::Ready(());
+            }
+            let deadline = self.deadline;
+            let key = *self.key.get_or_insert_with(|| (deadline, executor.next_registration()));
+            match timers.get_mut(&key) {
+                Some(waker) => waker.clone_from(cx.waker()),
+                // New, or woken early (the clock's pollable fires at its
+                // instant; this clock read was earlier): wait again.
+                None => {
+                    timers.insert(key, cx.waker().clone());
+                }
+            }
+            Poll::Pending
+        })
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let _ = EXECUTOR.try_with(|executor| executor.timers.borrow_mut().remove(&key));
+        }
+    }
 }
 
 /// The monotonic clock, since the first time it was read.

@@ -37,8 +37,8 @@
 //! * the `wasip2` crate gives the raw bindings, and a poll-based flow over
 //!   `wasi:io` streams needs only "wake me when this pollable is ready".
 //!
-//! So the executor ([`block_on`], [`spawn`], [`sleep`]) is about a hundred
-//! lines on `wasi:io/poll`, and one flow type, [`Streams`], serves the
+//! So the executor ([`block_on`], [`spawn`], [`sleep`]) is a couple of
+//! hundred lines on `wasi:io/poll`, and one flow type, [`Streams`], serves the
 //! connections of `wasi:sockets` ([`TcpStream`] holds one) and the ones a
 //! host hands to a component through `paf:http` (see `wit/README.md`):
 //! the engine cannot tell them apart. Everything runs on the component's
@@ -68,7 +68,7 @@ mod http;
 mod net;
 mod stream;
 
-pub use executor::{block_on, now, sleep, spawn};
+pub use executor::{block_on, now, sleep, spawn, Sleep};
 pub use http::{call, from_fields, to_fields, Fields};
 pub use net::{connect_tcp, lookup, TcpListener, TcpStream};
 pub use stream::Streams;

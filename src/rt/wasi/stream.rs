@@ -145,25 +145,52 @@ impl AsyncRead for Streams {
 }
 
 impl AsyncWrite for Streams {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
+    }
+
+    /// One `write` call for as much of `bufs` as the stream permits: a
+    /// response head and its body leave in one segment, never two that
+    /// meet Nagle's algorithm and a delayed ACK (`wasi:sockets` has no
+    /// `TCP_NODELAY`).
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let Some(output) = &this.output else {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "the output was shut down")));
         };
-        loop {
+        let permitted = loop {
             match output.check_write() {
                 Ok(0) => match this.write_wait.poll(cx, || output.subscribe()) {
                     Poll::Ready(()) => continue,
                     Poll::Pending => return Poll::Pending,
                 },
-                Ok(permitted) => {
-                    let n = buf.len().min(usize::try_from(permitted).unwrap_or(usize::MAX));
-                    output.write(&buf[..n]).map_err(write_error)?;
-                    return Poll::Ready(Ok(n));
-                }
+                Ok(permitted) => break usize::try_from(permitted).unwrap_or(usize::MAX),
                 Err(err) => return Poll::Ready(Err(write_error(err))),
             }
+        };
+        let total = bufs.iter().map(|buf| buf.len()).sum::<usize>().min(permitted);
+        match bufs.iter().find(|buf| !buf.is_empty()) {
+            None => return Poll::Ready(Ok(0)),
+            Some(first) if first.len() >= total => output.write(&first[..total]),
+            Some(_) => {
+                let mut joined = Vec::with_capacity(total);
+                for buf in bufs {
+                    let take = buf.len().min(total - joined.len());
+                    joined.extend_from_slice(&buf[..take]);
+                }
+                output.write(&joined)
+            }
         }
+        .map_err(write_error)?;
+        Poll::Ready(Ok(total))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -339,8 +339,9 @@ def report(m, h1, plots, h2c, clients, rss, plotted):
     add("## Reproduce")
     add("")
     add("```sh")
-    add("scripts/bench            # installs wrk and h2load (Debian), builds, runs all of the above, rewrites BENCHMARKS.md")
+    add("scripts/bench            # installs wrk and h2load (Debian), builds, runs all of the above and the runtimes section, rewrites BENCHMARKS.md")
     add("BENCH_ROUNDS=5 BENCH_SECONDS=20 scripts/bench   # longer")
+    add("scripts/bench hyper      # only the above; scripts/bench runtimes: only the runtimes section")
     add("```")
     add("")
     add("The commands it ran, in order (ports were picked by the servers):")
@@ -375,7 +376,13 @@ def main():
     clients = client()
     rss = idle_rss()
     plotted = svg_plot(plots, ROOT / "benches" / "latency.svg")
-    (ROOT / "BENCHMARKS.md").write_text(report(m, h1, plots, h2c, clients, rss, plotted))
+    text = report(m, h1, plots, h2c, clients, rss, plotted)
+    # benches/runtimes.py's section (`scripts/bench runtimes`) is kept.
+    old = (ROOT / "BENCHMARKS.md").read_text() if (ROOT / "BENCHMARKS.md").exists() else ""
+    block = re.search(r"^<!-- runtimes:begin -->$.*?^<!-- runtimes:end -->$\n?", old, re.M | re.S)
+    if block:
+        text = text.replace("\n## Reproduce\n", "\n" + block.group(0) + "\n## Reproduce\n", 1)
+    (ROOT / "BENCHMARKS.md").write_text(text)
     log("wrote BENCHMARKS.md")
 
 

@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""Measures paf's WASI runtimes against the native paf and writes their
+section of BENCHMARKS.md.
+
+Called by `scripts/bench runtimes` once everything is built: the native
+`paf` (release), wasmtime, the release components and the release
+`paf-host` (scripts/build-wasi). Four servers answer the same endpoint,
+`GET /bytes/14`, of the same httpbin handler:
+
+- native: `paf serve`;
+- component: `paf.wasm serve` in `wasmtime run`;
+- paf-host: `paf-host serve` with the library component and the httpbin
+  handler component, instantiated afresh for every request;
+- paf-host, composed: `paf-host serve` with `paf_served.wasm` (the library
+  with the handler plugged in by `wac plug`), which shows what the
+  per-request handler instance costs.
+
+wrk loads each at 1, 16, 64 and 256 connections. Every comparison
+alternates the servers over several rounds and keeps the median, because
+the machine is shared; each server runs alone on CPU 0 and wrk on CPU 1
+(taskset), as in benches/run.py.
+
+The section goes between `<!-- runtimes:begin -->` and
+`<!-- runtimes:end -->`: it replaces that block when BENCHMARKS.md has one,
+else it goes before `## Reproduce` (or at the end). benches/run.py keeps
+the block when it rewrites the rest.
+
+Python's standard library only. Overrides: PAF_WASI_CACHE (where
+scripts/build-wasi builds), PAF_COMPONENTS, PAF_WASMTIME, PAF_HOST_BIN,
+BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS (e.g. "1,64"), BENCH_OUTPUT
+(another file than BENCHMARKS.md, for trial runs).
+"""
+
+import http.client
+import os
+import platform
+import re
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+PAF = TARGET / "release" / "paf"
+HOME = Path.home()
+CACHE = Path(os.environ.get("PAF_WASI_CACHE")
+             or Path(os.environ.get("XDG_CACHE_HOME") or HOME / ".cache") / "paf-wasi")
+COMPONENTS = Path(os.environ.get("PAF_COMPONENTS") or CACHE / "components" / "wasm32-wasip2" / "release")
+WASMTIME = Path(os.environ.get("PAF_WASMTIME") or HOME / ".cargo" / "bin" / "wasmtime")
+PAF_HOST = Path(os.environ.get("PAF_HOST_BIN") or CACHE / "host" / "release" / "paf-host")
+# paf-host's compiled components, kept between runs: it compiles each once.
+HOST_CACHE = CACHE / "bench-paf-host"
+OUTPUT = Path(os.environ.get("BENCH_OUTPUT") or ROOT / "BENCHMARKS.md")
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = tuple(int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16,64,256").split(","))
+# wasmtime compiles paf.wasm at start (on the server's one CPU) unless its
+# cache holds it already.
+START_TIMEOUT = float(os.environ.get("BENCH_START_TIMEOUT", "300"))
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+PATH = "/bytes/14"
+BODY = bytes(i % 251 for i in range(14))
+
+SERVERS = ("native", "component", "host", "served")
+NAMES = {
+    "native": "native",
+    "component": "component",
+    "host": "paf-host",
+    "served": "paf-host, composed",
+}
+# The targets of issue 21: the server's req/s over native's, at every
+# concurrency. The composed library has none: it is there for comparison.
+TARGETS = {"component": 0.5, "host": 0.8}
+
+commands_run = []
+
+
+def log(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def run(argv):
+    commands_run.append(argv)
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
+def server_argv(kind, port):
+    port = str(port)
+    if kind == "native":
+        return [str(PAF), "serve", "--port", port]
+    if kind == "component":
+        return [str(WASMTIME), "run", "-S", "inherit-network", "-S", "allow-ip-name-lookup",
+                str(COMPONENTS / "paf.wasm"), "serve", "--port", port]
+    if kind == "host":
+        return [str(PAF_HOST), "serve", "--component", str(COMPONENTS / "paf_library.wasm"),
+                "--handler", str(COMPONENTS / "paf_httpbin.wasm"), "--port", port, "--cache", str(HOST_CACHE)]
+    if kind == "served":
+        return [str(PAF_HOST), "serve", "--component", str(COMPONENTS / "paf_served.wasm"),
+                "--port", port, "--cache", str(HOST_CACHE)]
+    raise ValueError(kind)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One server pinned to the server CPU, started on a free port, waited
+    for until it listens and answers; stopped by its pid."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}{PATH}"
+        argv = ["taskset", "-c", SERVER_CPU, *server_argv(kind, self.port)]
+        commands_run.append(argv)
+        # Its messages go to a file: a pipe nobody reads could fill and stall it.
+        self.stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.stderr, stderr=self.stderr)
+        try:
+            self.wait_until_listening()
+            self.check_answer()
+        except BaseException:
+            self.stop()
+            raise
+
+    def output(self):
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace").strip()[-2000:]
+
+    def wait_until_listening(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{NAMES[self.kind]} exited ({self.process.returncode}) before listening: {self.output()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{NAMES[self.kind]} did not listen on {self.port} within {START_TIMEOUT:.0f} s: {self.output()}")
+            time.sleep(0.05)
+
+    def check_answer(self):
+        """All servers must answer the same: 200 and the same 14 bytes."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request("GET", PATH)
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status != 200 or body != BODY:
+            raise RuntimeError(f"{NAMES[self.kind]} answered {response.status} with {body!r} to GET {PATH}")
+
+    def cpu_seconds(self):
+        """User + system time of the server and its descendants (their
+        threads included; children already reaped through cutime/cstime)."""
+        ticks = 0
+        pending = [self.process.pid]
+        while pending:
+            pid = pending.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += sum(int(f) for f in fields[11:15])
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pending.extend(int(c) for c in (task / "children").read_text().split())
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.stop()
+
+
+def load(argv):
+    return run(["taskset", "-c", LOAD_CPU, *argv])
+
+
+def wrk(url, connections):
+    out = load(["wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s", "--latency", url])
+    errors = [m.group(0).strip() for m in re.finditer(r"Non-2xx or 3xx responses: \d+|Socket errors: [^\n]*", out)]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    if requests == 0:
+        errors.append("no response")
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": requests,
+        "p50_us": wrk_duration(out, "50%"),
+        "p99_us": wrk_duration(out, "99%"),
+        "errors": "; ".join(errors) or None,
+    }
+
+
+def wrk_duration(out, quantile):
+    """A latency of wrk's distribution in µs (NaN when it has none)."""
+    match = re.search(rf"^\s*{quantile}\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+    if not match:
+        return float("nan")
+    value, unit = match.groups()
+    return float(value) * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[unit]
+
+
+def measure(kind, connections):
+    with Server(kind) as server:
+        load(["wrk", "-t1", f"-c{connections}", "-d1s", server.url])  # warm-up
+        before = server.cpu_seconds()
+        result = wrk(server.url, connections)
+        result["cpu_us_per_request"] = (server.cpu_seconds() - before) * 1e6 / max(result["requests"], 1)
+        if server.process.poll() is not None:
+            exited = f"the server exited ({server.process.returncode}) during the run"
+            result["errors"] = f"{result['errors']}; {exited}" if result["errors"] else exited
+    return result
+
+
+def measure_all():
+    runs = {(kind, c): [] for kind in SERVERS for c in CONNECTIONS}
+    for c in CONNECTIONS:
+        for round_ in range(ROUNDS):
+            for kind in SERVERS if round_ % 2 == 0 else reversed(SERVERS):
+                result = measure(kind, c)
+                runs[(kind, c)].append(result)
+                log(f"{NAMES[kind]} -c{c} round {round_ + 1}: {result['rps']:,.0f} req/s, "
+                    f"p99 {result['p99_us']:,.0f} µs, {result['cpu_us_per_request']:.1f} µs CPU/request"
+                    + (f", ERRORS: {result['errors']}" if result["errors"] else ""))
+    return runs
+
+
+def preflight():
+    needed = [PAF, WASMTIME, PAF_HOST] + [COMPONENTS / name for name in
+                                          ("paf.wasm", "paf_library.wasm", "paf_httpbin.wasm", "paf_served.wasm")]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        sys.exit("bench: missing (scripts/bench runtimes builds them): " + ", ".join(missing))
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "load": os.getloadavg(),
+        "wasmtime": run([str(WASMTIME), "--version"]).strip(),
+        "host_wasmtime": locked_version(ROOT / "host" / "Cargo.lock", "wasmtime"),
+    }
+
+
+def locked_version(lock, package):
+    try:
+        match = re.search(rf'name = "{package}"\nversion = "([^"]+)"', lock.read_text())
+    except FileNotFoundError:
+        return None
+    return match.group(1) if match else None
+
+
+# ---------------------------------------------------------------------------
+# The report
+
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def flagged(runs):
+    """How many of a cell's rounds had errors, as a mark for the tables."""
+    bad = sum(1 for r in runs if r["errors"])
+    return f" ⚠ errors in {bad} of {len(runs)}" if bad else ""
+
+
+def ratio_cell(runs, native, target=None):
+    ratio = median_of(runs, "rps") / median_of(native, "rps")
+    text = f"**{ratio:.2f}×**" if target else f"{ratio:.2f}×"
+    if target:
+        text += " — met" if ratio >= target else " — **not met**"
+        if any(r["errors"] for r in runs + native):
+            text += " (with errors)"
+    return text
+
+
+def rps_cell(runs):
+    return f"{median_of(runs, 'rps'):,.0f}{flagged(runs)}"
+
+
+def verdict_line(runs, kind):
+    target = TARGETS[kind]
+    ratios = {c: median_of(runs[(kind, c)], "rps") / median_of(runs[("native", c)], "rps") for c in CONNECTIONS}
+    worst = min(ratios, key=ratios.get)
+    met = all(r >= target for r in ratios.values())
+    errors = any(r["errors"] for c in CONNECTIONS for k in (kind, "native") for r in runs[(k, c)])
+    return (f"- **{NAMES[kind]} ≥ {target}× native at every concurrency: {'met' if met else 'not met'}** "
+            f"(lowest {ratios[worst]:.2f}× at {worst} connection{'s' if worst != 1 else ''})"
+            + (" — some rounds had errors, see below" if errors else ""))
+
+
+def shown(argv):
+    text = " ".join(shlex.quote(str(a)) for a in argv)
+    text = text.replace(str(COMPONENTS), "$COMPONENTS").replace(str(TARGET), "target")
+    text = text.replace(str(HOST_CACHE), "$HOST_CACHE").replace(str(HOME), "~")
+    text = re.sub(r"--port \d+", "--port PORT", text)
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+
+
+def section(m, runs, load_end, started):
+    lines = []
+    add = lines.append
+    add("<!-- runtimes:begin -->")
+    add("## Runtimes: the component and paf-host against native")
+    add("")
+    add(f"Written by `scripts/bench runtimes` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, "
+        f"from one run. Each figure is the median of {ROUNDS} round{'s' if ROUNDS != 1 else ''}; every round starts each server afresh "
+        "and the rounds alternate the order of the servers. "
+        f"All four answer `GET {PATH}` (a 14-byte body with `Content-Length`) from the same httpbin handler:")
+    add("")
+    add("- **native**: `paf serve`, the native command (release), tokio;")
+    add(f"- **component**: `paf.wasm serve`, the command component (release), in `wasmtime run` ({m['wasmtime']}), "
+        "on paf's WASI executor and `wasi:sockets`;")
+    host_wasmtime = f", wasmtime {m['host_wasmtime']} embedded" if m["host_wasmtime"] else ""
+    add(f"- **paf-host**: `paf-host serve` (release{host_wasmtime}) with the library component `paf_library.wasm` "
+        "(one instance per connection) and the handler component `paf_httpbin.wasm`, instantiated afresh for every request;")
+    add("- **paf-host, composed**: the same host with `paf_served.wasm`, the library with the handler plugged in "
+        "(`wac plug`): no instance per request, so what separates it from paf-host is the cost of the per-request handler instance.")
+    add("")
+    add(f"Machine: {m['nproc']} CPUs, {m['cpu']}, kernel {m['kernel']}. Load average at the start: "
+        f"{m['load'][0]:.2f} {m['load'][1]:.2f} {m['load'][2]:.2f}; at the end: "
+        f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f} (the machine is shared). "
+        f"Each server runs alone on CPU {SERVER_CPU} (`taskset -c {SERVER_CPU}`), wrk on CPU {LOAD_CPU}.")
+    add("")
+    add("### Throughput against native")
+    add("")
+    add("| connections | native req/s | component req/s | component / native (target ≥ 0.5×) "
+        "| paf-host req/s | paf-host / native (target ≥ 0.8×) | paf-host / component "
+        "| composed req/s | composed / native |")
+    add("|---|---|---|---|---|---|---|---|---|")
+    for c in CONNECTIONS:
+        native = runs[("native", c)]
+        host_over_component = median_of(runs[("host", c)], "rps") / median_of(runs[("component", c)], "rps")
+        add(f"| {c} | {rps_cell(native)} "
+            f"| {rps_cell(runs[('component', c)])} | {ratio_cell(runs[('component', c)], native, TARGETS['component'])} "
+            f"| {rps_cell(runs[('host', c)])} | {ratio_cell(runs[('host', c)], native, TARGETS['host'])} "
+            f"| {host_over_component:.2f}× "
+            f"| {rps_cell(runs[('served', c)])} | {ratio_cell(runs[('served', c)], native)} |")
+    add("")
+    add(verdict_line(runs, "component"))
+    add(verdict_line(runs, "host"))
+    add("")
+    add("### Latency and CPU time")
+    add("")
+    add("The server's CPU time per request is its user + system time (from `/proc/PID/stat`, its threads and "
+        "children included) over the measured wrk run, divided by the requests: the steadiest figure when the machine is shared.")
+    add("")
+    add("| connections | server | req/s | p50 / p99 latency | server CPU per request | CPU × native |")
+    add("|---|---|---|---|---|---|")
+    for c in CONNECTIONS:
+        native_cpu = median_of(runs[("native", c)], "cpu_us_per_request")
+        for kind in SERVERS:
+            r = runs[(kind, c)]
+            cpu = median_of(r, "cpu_us_per_request")
+            cpu_ratio = f"{cpu / native_cpu:.2f}×" if native_cpu else ""
+            add(f"| {c} | {NAMES[kind]} | {rps_cell(r)} | {median_of(r, 'p50_us'):,.0f} / {median_of(r, 'p99_us'):,.0f} µs "
+                f"| {cpu:.1f} µs | {cpu_ratio} |")
+    add("")
+    errored = [(c, kind, i, r) for c in CONNECTIONS for kind in SERVERS
+               for i, r in enumerate(runs[(kind, c)]) if r["errors"]]
+    if errored:
+        add("**Rounds with errors** (counted in the medians above, flagged ⚠):")
+        add("")
+        for c, kind, i, r in errored:
+            add(f"- {NAMES[kind]}, {c} connections, round {i + 1}: {r['errors']}")
+        add("")
+    add("<details><summary>Every round</summary>")
+    add("")
+    add("| connections | server | round | req/s | p50 µs | p99 µs | CPU µs per request | errors |")
+    add("|---|---|---|---|---|---|---|---|")
+    for c in CONNECTIONS:
+        for kind in SERVERS:
+            for i, r in enumerate(runs[(kind, c)]):
+                add(f"| {c} | {NAMES[kind]} | {i + 1} | {r['rps']:,.0f} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} "
+                    f"| {r['cpu_us_per_request']:.1f} | {r['errors'] or ''} |")
+    add("")
+    add("</details>")
+    add("")
+    add("Reproduce: `scripts/bench runtimes` (installs wasmtime and wac if missing, builds the release components "
+        f"and paf-host through `scripts/build-wasi release`, then runs `benches/runtimes.py`; `BENCH_ROUNDS`, `BENCH_SECONDS`). "
+        "Each server was checked to answer 200 with the expected 14 bytes before it was loaded. The commands it ran, in order "
+        "(each server on a free port it was given; the first wrk against a server is the 1 s warm-up):")
+    add("")
+    add("```sh")
+    add(f"COMPONENTS={shlex.quote(str(COMPONENTS)).replace(str(HOME), '~')}")
+    add(f"HOST_CACHE={shlex.quote(str(HOST_CACHE)).replace(str(HOME), '~')}   # paf-host's compiled components, kept between runs")
+    seen = set()
+    for argv in commands_run:
+        text = shown(argv)
+        if text not in seen:
+            seen.add(text)
+            add(text)
+    add("```")
+    add("<!-- runtimes:end -->")
+    return "\n".join(lines) + "\n"
+
+
+BLOCK = re.compile(r"^<!-- runtimes:begin -->$.*?^<!-- runtimes:end -->$\n?", re.M | re.S)
+
+
+def write_section(path, block):
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if BLOCK.search(text):
+        text = BLOCK.sub(lambda _: block, text, count=1)
+    elif re.search(r"^## Reproduce$", text, re.M):
+        text = re.sub(r"^## Reproduce$", lambda _: block + "\n## Reproduce", text, count=1, flags=re.M)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)
+
+
+def main():
+    preflight()
+    started = time.time()
+    m = machine()
+    log(f"machine: {m['nproc']} CPUs, {m['cpu']}, load {m['load'][0]:.2f}; {m['wasmtime']}")
+    runs = measure_all()
+    load_end = os.getloadavg()
+    log(f"load at the end: {load_end[0]:.2f}")
+    write_section(OUTPUT, section(m, runs, load_end, started))
+    log(f"wrote the runtimes section of {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main()

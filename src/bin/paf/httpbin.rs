@@ -17,7 +17,6 @@
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -41,6 +40,16 @@ const MAX_DELAY_MS: u64 = 60_000;
 pub const CHUNK: usize = 64 * 1024;
 /// `/bytes/{n}` sends byte `i` as `i % PATTERN_PERIOD`.
 const PATTERN_PERIOD: usize = 251;
+/// One period of that pattern.
+const PERIOD: [u8; PATTERN_PERIOD] = {
+    let mut period = [0; PATTERN_PERIOD];
+    let mut i = 0;
+    while i < PATTERN_PERIOD {
+        period[i] = i as u8;
+        i += 1;
+    }
+    period
+};
 
 /// `/` and the endpoints, as `/` and `--help` list them.
 pub const ENDPOINTS: &str = "\
@@ -136,11 +145,16 @@ fn bytes(n: &str) -> Response<Reply> {
         Ok(n) => n,
         Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
-    // Made once: 64 KiB of `%` per request cost ~80 us in a component.
-    static PERIODS: OnceLock<Bytes> = OnceLock::new();
-    let period = PERIODS
-        .get_or_init(|| (0..PATTERN_PERIOD * (CHUNK / PATTERN_PERIOD)).map(|i| (i % PATTERN_PERIOD) as u8).collect())
-        .clone();
+    // As much of the pattern as one chunk takes, copied period by period
+    // (a handler component is instantiated per request: nothing is kept).
+    let whole_periods = PATTERN_PERIOD * (CHUNK / PATTERN_PERIOD);
+    let length = usize::try_from(n).map_or(whole_periods, |n| n.min(whole_periods));
+    let mut pattern = Vec::with_capacity(length.next_multiple_of(PATTERN_PERIOD));
+    while pattern.len() < length {
+        pattern.extend_from_slice(&PERIOD);
+    }
+    pattern.truncate(length);
+    let period = Bytes::from(pattern);
     // Every chunk is a whole number of periods long, so each starts the
     // pattern afresh.
     let chunks = stream::unfold(n, move |left| {

@@ -30,15 +30,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use connection::{BusyWatch, Progress};
+
 use clap::{Parser, Subcommand};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::error::Context as _;
 use wasmtime::{format_err, Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::p2::pipe::{AsyncReadStream, AsyncWriteStream};
-use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod connection;
 
 mod library {
     wasmtime::component::bindgen!({
@@ -61,10 +63,8 @@ mod service {
 
 use library::paf::http::{handler, resolver, types};
 
-/// How often the epoch ticks: the granularity of handler deadlines.
+/// How often the epoch ticks: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// How many bytes an output stream to a connection buffers.
-const WRITE_BUDGET: usize = 64 * 1024;
 
 #[derive(Debug, Parser)]
 #[command(name = "paf-host", version, about = "A wasmtime host for paf's library component")]
@@ -121,6 +121,11 @@ struct ServeArgs {
     /// interrupted (and its request answered 500).
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     handler_timeout: u64,
+    /// How long a connection's instance may compute without moving a byte
+    /// to or from its peer or its handler, in milliseconds, before it is
+    /// killed (and its connection closed).
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    busy_timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -162,6 +167,7 @@ struct Shared {
     handler: Option<service::ServicePre<Instance>>,
     max_memory: usize,
     handler_deadline: u64,
+    busy_limit: Duration,
 }
 
 /// The data of one store: one instance of the library, or of a handler.
@@ -170,6 +176,8 @@ struct Instance {
     table: ResourceTable,
     limits: StoreLimits,
     shared: Option<Arc<Shared>>,
+    /// What moved on the connection this instance serves.
+    progress: Progress,
 }
 
 impl WasiView for Instance {
@@ -195,7 +203,8 @@ fn engine() -> wasmtime::Result<Engine> {
 
 fn store(engine: &Engine, wasi: WasiCtx, max_memory: usize, shared: Option<Arc<Shared>>) -> Store<Instance> {
     let limits = StoreLimitsBuilder::new().memory_size(max_memory).build();
-    let mut store = Store::new(engine, Instance { wasi, table: ResourceTable::new(), limits, shared });
+    let instance = Instance { wasi, table: ResourceTable::new(), limits, shared, progress: Progress::default() };
+    let mut store = Store::new(engine, instance);
     store.limiter(|instance| &mut instance.limits);
     store
 }
@@ -264,6 +273,7 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
         handler,
         max_memory: args.common.max_memory << 20,
         handler_deadline: args.handler_timeout.div_ceil(EPOCH_TICK.as_millis() as u64).max(1),
+        busy_limit: Duration::from_millis(args.busy_timeout),
     });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -309,26 +319,30 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
 /// Serves one connection in a fresh instance of the library component.
 async fn serve_connection<S>(shared: &Arc<Shared>, stream: S, alpn: Option<String>, peer: SocketAddr) -> wasmtime::Result<()>
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let wasi = WasiCtxBuilder::new().inherit_stderr().build();
     let mut store = store(&shared.engine, wasi, shared.max_memory, Some(shared.clone()));
     // The engine inside waits on the host most of the time; when it
-    // computes for long, it yields to the other connections every tick.
-    store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Yield(1)));
+    // computes for long, it yields to the other connections every tick,
+    // and is killed past the busy limit.
+    let mut watch = BusyWatch::new(store.data().progress.clone(), shared.busy_limit, EPOCH_TICK);
+    store.epoch_deadline_callback(move |_| match watch.tick() {
+        Ok(()) => Ok(wasmtime::UpdateDeadline::Yield(1)),
+        Err(why) => Err(format_err!("{why}")),
+    });
     let flow = flow(store.data_mut(), stream, alpn, peer.to_string())?;
     let library = shared.library.instantiate_async(&mut store).await?;
     library.paf_http_server().call_handle_connection(&mut store, &flow).await
 }
 
-/// `stream` as a `paf:http` flow in the instance's resource table.
+/// `stream` as a `paf:http` flow in the instance's resource table, its
+/// bytes counted as the instance's progress.
 fn flow<S>(instance: &mut Instance, stream: S, alpn: Option<String>, peer: String) -> wasmtime::Result<types::Flow>
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (read, write) = tokio::io::split(stream);
-    let input: DynInputStream = Box::new(AsyncReadStream::new(read));
-    let output: DynOutputStream = Box::new(AsyncWriteStream::new(WRITE_BUDGET, write));
+    let (input, output) = connection::streams(stream, instance.progress.clone());
     Ok(types::Flow { input: instance.table.push(input)?, output: instance.table.push(output)?, alpn, peer })
 }
 
@@ -358,7 +372,9 @@ impl handler::Host for Instance {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.paf_http_handler().call_handle(&mut store, &request).await
         };
-        Ok(match answer.await {
+        let answer = answer.await;
+        self.progress.note();
+        Ok(match answer {
             Ok(response) => handler::Response { status: response.status, headers: response.headers, body: response.body },
             Err(err) => {
                 eprintln!("paf-host: the handler failed on {} {}: {err:#}", request.method, request.uri);

@@ -366,3 +366,76 @@ fn a_library_composed_with_its_handler_serves_without_a_host_handler() {
     let (_, tail) = curl(&[&format!("{base}/status/203")]);
     assert_eq!(tail, "1.1 203");
 }
+
+/// The CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // Linux reports in USER_HZ, 100 on every architecture it runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+#[test]
+#[ignore = "needs wasmtime and the components: scripts/test-wasi"]
+fn an_idle_component_server_uses_no_cpu() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let server = command_component_server(port);
+    // Keep-alive connections left open after requests that armed and
+    // dropped timers (the delay, the connection's own timeouts).
+    let mut idle = Vec::new();
+    for path in ["/delay/30", "/bytes/10", "/delay/1", "/status/204"].iter().cycle().take(16) {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(LIMIT)).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).unwrap();
+        assert!(head.starts_with(b"HTTP/1.1 2"), "{path}: {}", String::from_utf8_lossy(&head));
+        idle.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_time(server.0.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_time(server.0.id()) - before;
+    assert!(used < Duration::from_millis(200), "wasmtime used {used:?} of CPU in 2 s while idle");
+    drop(idle);
+    // And once they are gone.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_time(server.0.id());
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_time(server.0.id()) - before;
+    assert!(used < Duration::from_millis(100), "wasmtime used {used:?} of CPU in 1 s after the connections closed");
+    let (_, tail) = curl(&[&format!("http://127.0.0.1:{port}/status/201")]);
+    assert_eq!(tail, "1.1 201");
+}
+
+#[test]
+#[ignore = "needs paf-host and the components composed with wac: scripts/test-wasi"]
+fn paf_host_kills_a_connection_instance_that_computes_past_its_busy_timeout() {
+    let port = free_port();
+    let mut command = paf_host();
+    command.arg("serve").arg("--component").arg(component("paf_served.wasm")).arg("--cache").arg(host_cache());
+    command.args(["--port", &port.to_string(), "--busy-timeout", "1000"]);
+    let _host = Peer::start(command, port);
+    let base = format!("http://127.0.0.1:{port}");
+
+    // The handler is composed into the library: /spin spins in the
+    // connection's own instance, where only the busy timeout can stop it.
+    let started = Instant::now();
+    let spin_url = format!("{base}/spin");
+    let spinning = std::thread::spawn(move || run(Command::new("curl").args(["-sS", "--max-time", "20", &spin_url])));
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let (_, tail) = curl(&[&format!("{base}/status/200")]);
+    assert_eq!(tail, "1.1 200");
+    assert!(asked.elapsed() < Duration::from_secs(2), "a spinning instance held up another connection: {:?}", asked.elapsed());
+
+    let spun = spinning.join().unwrap();
+    let took = started.elapsed();
+    assert!(!spun.status.success(), "a killed instance answers nothing");
+    assert!(took >= Duration::from_secs(1), "killed before its busy timeout: {took:?}");
+    assert!(took < Duration::from_secs(10), "not killed by its busy timeout: {took:?}");
+    let (_, tail) = curl(&[&format!("{base}/status/202")]);
+    assert_eq!(tail, "1.1 202");
+}

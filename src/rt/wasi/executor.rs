@@ -51,6 +51,9 @@ struct Executor {
     /// Pending sleeps: by deadline (monotonic nanoseconds), then
     /// registration number.
     timers: RefCell<BTreeMap<(u64, u64), Waker>>,
+    /// The clock pollable of the earliest timer, kept while that timer is
+    /// the earliest (a host timer made once, not at every poll).
+    clock: RefCell<Option<(u64, Pollable)>>,
     next_task: Cell<u64>,
     next_registration: Cell<u64>,
 }
@@ -129,7 +132,12 @@ impl Executor {
     /// the futures waiting for those.
     fn wait(&self) {
         let earliest = self.timers.borrow().first_key_value().map(|(&(deadline, _), _)| deadline);
-        let clock = earliest.map(monotonic_clock::subscribe_instant);
+        let mut clock = self.clock.borrow_mut();
+        match (earliest, &*clock) {
+            (None, _) => *clock = None,
+            (Some(deadline), Some((subscribed, _))) if *subscribed == deadline => {}
+            (Some(deadline), _) => *clock = Some((deadline, monotonic_clock::subscribe_instant(deadline))),
+        }
         let fired: Vec<u64> = {
             let waiting = self.waiting.borrow();
             assert!(
@@ -137,7 +145,7 @@ impl Executor {
                 "rt::wasi::block_on: deadlock, no task is ready and none waits for anything"
             );
             let mut pollables: Vec<&Pollable> = waiting.values().map(|entry| &entry.pollable).collect();
-            pollables.extend(clock.as_ref());
+            pollables.extend(clock.as_ref().map(|(_, pollable)| pollable));
             let ids: Vec<u64> = waiting.keys().copied().collect();
             poll(&pollables).into_iter().filter_map(|index| ids.get(index as usize).copied()).collect()
         };
@@ -148,6 +156,7 @@ impl Executor {
             entry.waker.wake();
         }
         if clock.is_some() {
+            drop(clock);
             self.wake_due_timers();
         }
         refill_host_budget();

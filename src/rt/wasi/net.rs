@@ -72,8 +72,11 @@ impl AsyncWrite for TcpStream {
         self.streams.is_write_vectored()
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.streams).poll_flush(cx)
+    /// Done once written: a `wasi:sockets` stream hands what it is given
+    /// to the socket as soon as it can (its `flush` does nothing), so a
+    /// flush would only cost two calls to the host per response.
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -395,6 +395,25 @@ impl Body {
         let frames = stream.map_ok(|chunk| Frame::data(chunk.into()));
         Body::new(http_body_util::StreamBody::new(frames))
     }
+
+    /// `bytes`, a whole body, framed as the message they came with: of no
+    /// announced length when `headers` end with `transfer-encoding:
+    /// chunked` (so HTTP/1.1 sends them chunked again, as the stream they
+    /// were), of their length otherwise. For bodies carried whole across
+    /// an interface without streams (the `paf:http/handler` WIT
+    /// interface), so that their framing survives the trip.
+    pub fn framed_as(headers: &HeaderMap, bytes: impl Into<Bytes>) -> Body {
+        let bytes = bytes.into();
+        let chunked = headers.get_all(http::header::TRANSFER_ENCODING).iter().next_back().is_some_and(|value| {
+            let last_coding = value.as_bytes().rsplit(|&b| b == b',').next().unwrap_or_default();
+            last_coding.trim_ascii().eq_ignore_ascii_case(b"chunked")
+        });
+        if !chunked {
+            return Body::from(bytes);
+        }
+        let chunks = (!bytes.is_empty()).then_some(Ok::<_, std::convert::Infallible>(bytes));
+        Body::stream(futures_util::stream::iter(chunks))
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -518,6 +537,31 @@ mod tests {
     use super::*;
     use http_body::Body as _;
     use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn a_whole_body_keeps_the_framing_its_headers_name() {
+        let headers = |te: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for value in te {
+                headers.append(http::header::TRANSFER_ENCODING, http::HeaderValue::from_static(value));
+            }
+            headers
+        };
+        for (te, unsized_) in [
+            (&[][..], false),
+            (&["chunked"], true),
+            (&["gzip, Chunked "], true),
+            (&["chunked", "gzip"], false),
+            (&["chunked, gzip"], false),
+        ] {
+            let body = Body::framed_as(&headers(te), "hello");
+            assert_eq!(body.size_hint().exact().is_none(), unsized_, "{te:?}");
+            assert_eq!(body.collect().await.unwrap().to_bytes(), "hello", "{te:?}");
+        }
+        let mut empty = Body::framed_as(&headers(&["chunked"]), "");
+        assert_eq!((empty.size_hint().exact(), empty.is_end_stream()), (None, false));
+        assert!(empty.frame().await.is_none(), "no empty data frame");
+    }
 
     #[tokio::test]
     async fn channel_body_delivers_frames_then_ends() {

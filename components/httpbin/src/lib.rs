@@ -55,10 +55,13 @@ impl Guest for Httpbin {
 }
 
 async fn answer(request: Request) -> Result<Response, paf::Error> {
-    let mut http_request = paf::Request::new(Body::from(request.body));
+    let headers = wasi::from_fields(request.headers)?;
+    // A body that came chunked goes on as one of no announced length, as
+    // the handler would get it from a socket.
+    let mut http_request = paf::Request::new(Body::framed_as(&headers, request.body));
     *http_request.method_mut() = request.method.parse().map_err(|_| invalid("method", &request.method))?;
     *http_request.uri_mut() = request.uri.parse().map_err(|_| invalid("URI", &request.uri))?;
-    *http_request.headers_mut() = wasi::from_fields(request.headers)?;
+    *http_request.headers_mut() = headers;
     let handler = paf::service_fn(|req| async move { httpbin::answer(req, &Wasi).await });
     let response = wasi::call(handler, http_request).await?;
     let (parts, body) = response.into_parts();

@@ -5,7 +5,8 @@
 //!
 //! * `server.handle-connection(flow)`: HTTP/1.1 or HTTP/2 (by the ALPN the
 //!   host gave, or the h2c preface) on a connection the host accepted;
-//!   each request, its body read whole, goes to the imported `handler`.
+//!   each request, its body read whole, goes to the imported `handler`;
+//!   the fields carry the framing both ways (see the WIT `handler`).
 //! * `client.send(request)`: over the imported `resolver` first (mimic
 //!   priority 90, TLS over it at 45) and the component's own
 //!   `wasi:sockets` after (TCP at 100, TLS at 50), so a host that cannot
@@ -13,11 +14,14 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use exports::paf::http::client::{self, GuestBody};
 use exports::paf::http::server;
+use http::header::CONTENT_LENGTH;
+use http::Method;
 use http_body_util::{BodyExt, Limited};
 use paf::flow::BoxFuture;
 use paf::mimic::{self, req, Ctx, Priority, Value, Witness};
@@ -76,7 +80,17 @@ async fn call_handler(request: paf::Request<Incoming>) -> paf::Response<Body> {
         Ok(headers) => headers,
         Err(err) => return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("the handler answered {err}")),
     };
-    let mut response = paf::Response::new(Body::from(answer.body));
+    let body = if parts.method == Method::HEAD && !headers.contains_key(CONTENT_LENGTH) {
+        // No body follows an answer to HEAD; without a content-length the
+        // length of its GET is unknown, and none is announced (as the
+        // engine does for a streamed body).
+        Body::stream(futures_util::stream::empty::<Result<Bytes, Infallible>>())
+    } else {
+        // A handler that answered `transfer-encoding: chunked` (it
+        // streamed its body) has it sent so, not with a length.
+        Body::framed_as(&headers, answer.body)
+    };
+    let mut response = paf::Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response

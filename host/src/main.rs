@@ -37,7 +37,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::error::Context as _;
-use wasmtime::{format_err, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    format_err, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 mod connection;
@@ -121,6 +123,10 @@ struct ServeArgs {
     /// interrupted (and its request answered 500).
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     handler_timeout: u64,
+    /// How many handler instances may live at once (the size of their
+    /// pool); a request beyond them waits for one to end.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    handler_instances: u32,
     /// How long a connection's instance may compute without moving a byte
     /// to or from its peer or its handler, in milliseconds, before it is
     /// killed (and its connection closed).
@@ -164,10 +170,39 @@ fn main() -> ExitCode {
 struct Shared {
     engine: Engine,
     library: library::LibraryPre<Instance>,
-    handler: Option<service::ServicePre<Instance>>,
+    handler: Option<Handlers>,
     max_memory: usize,
     handler_deadline: u64,
     busy_limit: Duration,
+}
+
+/// The handler component, instantiated per request from a pool of its own.
+struct Handlers {
+    engine: Engine,
+    pre: service::ServicePre<Instance>,
+    /// One permit per slot of the pool: a request beyond them waits.
+    slots: tokio::sync::Semaphore,
+}
+
+/// The pool of handler instances: `instances` at once, each with at most
+/// `max_memory` bytes of linear memory.
+fn handler_pool(instances: u32, max_memory: usize) -> PoolingAllocationConfig {
+    // What a component built by wit-bindgen holds (its module and the
+    // shims of the canonical ABI), with room to spare.
+    const CORE_INSTANCES: u32 = 16;
+    const MEMORIES: u32 = 2;
+    const TABLES: u32 = 4;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * CORE_INSTANCES)
+        .max_core_instances_per_component(CORE_INSTANCES)
+        .total_memories(instances * MEMORIES)
+        .max_memories_per_component(MEMORIES)
+        .total_tables(instances * TABLES)
+        .max_tables_per_component(TABLES)
+        .total_stacks(instances)
+        .max_memory_size(max_memory);
+    pool
 }
 
 /// The data of one store: one instance of the library, or of a handler.
@@ -186,9 +221,15 @@ impl WasiView for Instance {
     }
 }
 
-fn engine() -> wasmtime::Result<Engine> {
+/// An engine whose epoch ticks every [`EPOCH_TICK`]; its instances come
+/// from `pool` when given (reused slots: no memory mapped and unmapped per
+/// instance), else are allocated on demand.
+fn new_engine(pool: Option<PoolingAllocationConfig>) -> wasmtime::Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
+    if let Some(pool) = pool {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     let engine = Engine::new(&config)?;
     let ticker = engine.weak();
     std::thread::spawn(move || {
@@ -253,17 +294,20 @@ fn cache_dir(common: &Common) -> PathBuf {
 }
 
 async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
-    let engine = engine()?;
+    let engine = new_engine(None)?;
     let cache = cache_dir(&args.common);
     let linker = linker(&engine)?;
     let component = load(&engine, &args.common.component, &cache)?;
     let library = library::LibraryPre::new(linker.instantiate_pre(&component)?)?;
+    let max_memory = args.common.max_memory << 20;
     let handler = match &args.handler {
         Some(path) => {
-            let mut handler_linker = Linker::new(&engine);
+            let handler_engine = new_engine(Some(handler_pool(args.handler_instances, max_memory)))?;
+            let mut handler_linker = Linker::new(&handler_engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut handler_linker)?;
-            let component = load(&engine, path, &cache)?;
-            Some(service::ServicePre::new(handler_linker.instantiate_pre(&component)?)?)
+            let component = load(&handler_engine, path, &cache)?;
+            let pre = service::ServicePre::new(handler_linker.instantiate_pre(&component)?)?;
+            Some(Handlers { engine: handler_engine, pre, slots: tokio::sync::Semaphore::new(args.handler_instances as usize) })
         }
         None => None,
     };
@@ -271,7 +315,7 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
         engine: engine.clone(),
         library,
         handler,
-        max_memory: args.common.max_memory << 20,
+        max_memory,
         handler_deadline: args.handler_timeout.div_ceil(EPOCH_TICK.as_millis() as u64).max(1),
         busy_limit: Duration::from_millis(args.busy_timeout),
     });
@@ -355,11 +399,13 @@ impl handler::Host for Instance {
         let Some(shared) = self.shared.clone() else {
             return Ok(error_response("this host has no handler"));
         };
-        let Some(pre) = &shared.handler else {
+        let Some(handlers) = &shared.handler else {
             return Ok(error_response("no handler: give paf-host --handler, or compose one into the component"));
         };
+        // Declared first, dropped last: the slot is free once the store is.
+        let _slot = handlers.slots.acquire().await?;
         let wasi = WasiCtxBuilder::new().inherit_stderr().build();
-        let mut store = store(&shared.engine, wasi, shared.max_memory, None);
+        let mut store = store(&handlers.engine, wasi, shared.max_memory, None);
         store.set_epoch_deadline(shared.handler_deadline);
         store.epoch_deadline_trap();
         let request = service::exports::paf::http::handler::Request {
@@ -369,7 +415,7 @@ impl handler::Host for Instance {
             body: request.body,
         };
         let answer = async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = handlers.pre.instantiate_async(&mut store).await?;
             instance.paf_http_handler().call_handle(&mut store, &request).await
         };
         let answer = answer.await;
@@ -416,7 +462,7 @@ impl resolver::Host for Instance {
 }
 
 async fn get(args: GetArgs) -> wasmtime::Result<()> {
-    let engine = engine()?;
+    let engine = new_engine(None)?;
     let component = load(&engine, &args.common.component, &cache_dir(&args.common))?;
     let library = library::LibraryPre::new(linker(&engine)?.instantiate_pre(&component)?)?;
     let wasi = WasiCtxBuilder::new().inherit_stderr().inherit_network().allow_ip_name_lookup(true).build();

@@ -10,60 +10,17 @@
 //! `PAF_COMPONENTS` and `PAF_HOST`, and runs the ignored tests here.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
 mod common;
-use common::free_port;
+use common::{command_component_server, component, free_port, host_cache, host_server, native_server, paf_host, wasmtime, Process};
 
-/// The bound of every wait for a peer to listen.
+/// The bound of every run of a command, and of every read.
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn wasmtime() -> Command {
-    Command::new(std::env::var_os("PAF_WASMTIME").unwrap_or_else(|| "wasmtime".into()))
-}
-
-fn component(name: &str) -> PathBuf {
-    let dir = std::env::var_os("PAF_COMPONENTS").expect("PAF_COMPONENTS: run scripts/test-wasi");
-    let path = Path::new(&dir).join(name);
-    assert!(path.exists(), "{} is missing: run scripts/test-wasi", path.display());
-    path
-}
-
-fn paf_host() -> Command {
-    Command::new(std::env::var_os("PAF_HOST").expect("PAF_HOST: run scripts/test-wasi"))
-}
-
-/// A child process, killed when dropped.
-struct Peer(Child);
-
-impl Peer {
-    /// Starts `command` and waits until it listens on `port`.
-    fn start(mut command: Command, port: u16) -> Peer {
-        let child = command.stdin(Stdio::null()).spawn().unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
-        let mut peer = Peer(child);
-        let deadline = Instant::now() + LIMIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = peer.0.try_wait() {
-                panic!("{command:?} exited early with {status}");
-            }
-            assert!(Instant::now() < deadline, "{command:?} did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        peer
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 
 /// A scratch directory, removed when dropped.
 struct Scratch(PathBuf);
@@ -139,19 +96,11 @@ fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
-/// `paf.wasm serve` in wasmtime, on `wasi:sockets`.
-fn command_component_server(port: u16) -> Peer {
-    let mut command = wasmtime();
-    command.args(["run", "-S", "inherit-network", "-S", "allow-ip-name-lookup"]);
-    command.arg(component("paf.wasm")).args(["serve", "--h2c", "--port", &port.to_string()]);
-    Peer::start(command, port)
-}
-
 #[test]
 #[ignore = "needs wasmtime and the components: scripts/test-wasi"]
 fn the_command_component_answers_curl_over_http1_and_h2c() {
     let port = free_port();
-    let _server = command_component_server(port);
+    let _server = command_component_server(port, &["--h2c"]);
     let base = format!("http://127.0.0.1:{port}");
 
     let (body, tail) = curl(&[&format!("{base}/bytes/100000")]);
@@ -181,26 +130,11 @@ fn the_command_component_answers_curl_over_http1_and_h2c() {
     assert_eq!(tail, "1.1 404");
 }
 
-/// `paf-host serve` with the library and httpbin components.
-fn host_server(port: u16, cache: &Path, extra: &[&str]) -> Peer {
-    let mut command = paf_host();
-    command.arg("serve").arg("--component").arg(component("paf_library.wasm"));
-    command.arg("--handler").arg(component("paf_httpbin.wasm")).arg("--cache").arg(cache);
-    command.args(["--port", &port.to_string(), "--handler-timeout", "1000"]).args(extra);
-    Peer::start(command, port)
-}
-
-/// Where every test's paf-host keeps compiled components: each is compiled
-/// once for all the tests.
-fn host_cache() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("paf-host-cache")
-}
-
 #[test]
 #[ignore = "needs paf-host and the components: scripts/test-wasi"]
 fn paf_host_serves_the_handler_component_and_survives_traps_and_spins() {
     let port = free_port();
-    let _host = host_server(port, &host_cache(), &[]);
+    let _host = host_server(port, &["--handler-timeout", "1000"]);
     let base = format!("http://127.0.0.1:{port}");
 
     let (body, tail) = curl(&[&format!("{base}/bytes/70000")]);
@@ -239,7 +173,7 @@ fn paf_host_terminates_tls_and_hands_the_alpn_result_to_the_component() {
     let port = free_port();
     let (cert, key) = (scratch.0.join("cert.pem"), scratch.0.join("key.pem"));
     let extra = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
-    let _host = host_server(port, &host_cache(), &extra);
+    let _host = host_server(port, &extra);
     let url = format!("https://localhost:{port}/bytes/20000");
     let ca = scratch.0.join("ca.pem");
     for (version, expected) in [("--http2", "2 200"), ("--http1.1", "1.1 200")] {
@@ -247,13 +181,6 @@ fn paf_host_terminates_tls_and_hands_the_alpn_result_to_the_component() {
         assert_eq!(tail, expected);
         assert!(body == pattern(20_000), "{version}");
     }
-}
-
-/// The native `paf serve`, with h2c.
-fn native_server(port: u16) -> Peer {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_paf"));
-    command.args(["serve", "--h2c", "--port", &port.to_string()]);
-    Peer::start(command, port)
 }
 
 /// `paf.wasm get` in wasmtime, with `dir` readable as `/data`.
@@ -273,7 +200,7 @@ fn component_get(args: &[&str], dir: Option<&Path>) -> Output {
 #[ignore = "needs wasmtime and the components: scripts/test-wasi"]
 fn the_component_client_fetches_from_the_native_server_over_wasi_sockets() {
     let port = free_port();
-    let _server = native_server(port);
+    let _server = native_server(port, &["--h2c"]);
     for host in ["127.0.0.1", "localhost"] {
         let output = component_get(&[&format!("http://{host}:{port}/bytes/200000")], None);
         assert_eq!(String::from_utf8_lossy(&output.stderr).trim(), "HTTP/1.1 200 OK");
@@ -312,7 +239,7 @@ http {{
     let conf = scratch.write("nginx.conf", conf);
     let mut nginx = Command::new("/usr/sbin/nginx");
     nginx.arg("-p").arg(&scratch.0).arg("-e").arg(scratch.0.join("error.log")).arg("-c").arg(conf);
-    let _nginx = Peer::start(nginx, port);
+    let _nginx = Process::listening(nginx, port);
 
     let url = format!("https://localhost:{port}/hello.txt");
     let output = component_get(&["-v", "--cacert", "/data/ca.pem", &url], Some(&scratch.0));
@@ -337,7 +264,7 @@ http {{
 #[ignore = "needs paf-host and the components: scripts/test-wasi"]
 fn the_library_client_fetches_through_the_host_resolver() {
     let port = free_port();
-    let _server = native_server(port);
+    let _server = native_server(port, &["--h2c"]);
     let mut command = paf_host();
     command.arg("get").arg("--component").arg(component("paf_library.wasm")).arg("--cache").arg(host_cache());
     let output = run(command.arg(format!("http://localhost:{port}/bytes/90000")));
@@ -353,7 +280,7 @@ fn a_library_composed_with_its_handler_serves_without_a_host_handler() {
     let mut command = paf_host();
     command.arg("serve").arg("--component").arg(component("paf_served.wasm")).arg("--cache").arg(host_cache());
     command.args(["--port", &port.to_string()]);
-    let _host = Peer::start(command, port);
+    let _host = Process::listening(command, port);
     let base = format!("http://127.0.0.1:{port}");
     let (body, tail) = curl(&["--http2-prior-knowledge", &format!("{base}/bytes/3000")]);
     assert_eq!((tail.as_str(), body == pattern(3000)), ("2 200", true));
@@ -381,7 +308,7 @@ fn cpu_time(pid: u32) -> Duration {
 fn an_idle_component_server_uses_no_cpu() {
     use std::io::{Read, Write};
     let port = free_port();
-    let server = command_component_server(port);
+    let server = command_component_server(port, &["--h2c"]);
     // Keep-alive connections left open after requests that armed and
     // dropped timers (the delay, the connection's own timeouts).
     let mut idle = Vec::new();
@@ -417,7 +344,7 @@ fn paf_host_kills_a_connection_instance_that_computes_past_its_busy_timeout() {
     let mut command = paf_host();
     command.arg("serve").arg("--component").arg(component("paf_served.wasm")).arg("--cache").arg(host_cache());
     command.args(["--port", &port.to_string(), "--busy-timeout", "1000"]);
-    let _host = Peer::start(command, port);
+    let _host = Process::listening(command, port);
     let base = format!("http://127.0.0.1:{port}");
 
     // The handler is composed into the library: /spin spins in the

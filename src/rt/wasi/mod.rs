@@ -90,6 +90,12 @@ impl Runtime for Wasi {
     fn now(&self) -> Duration {
         now()
     }
+
+    /// `wasi:clocks/wall-clock`, for the `Date` header.
+    fn unix_time(&self) -> Option<Duration> {
+        let time = wasip2::clocks::wall_clock::now();
+        Some(Duration::new(time.seconds, time.nanoseconds))
+    }
 }
 
 /// The priority of plain TCP, as natively: after the protocols with a

@@ -20,7 +20,8 @@ alternates the servers over several rounds and keeps the median, because
 the machine is shared; each server runs alone on CPU 0 and wrk on CPU 1
 (taskset), as in benches/run.py.
 
-The section goes between `<!-- runtimes:begin -->` and
+The section, with benches/runtimes-notes.md (the profile, written by hand)
+after its tables, goes between `<!-- runtimes:begin -->` and
 `<!-- runtimes:end -->`: it replaces that block when BENCHMARKS.md has one,
 else it goes before `## Reproduce` (or at the end). benches/run.py keeps
 the block when it rewrites the rest.
@@ -404,6 +405,10 @@ def section(m, runs, load_end, started):
     add("")
     add("</details>")
     add("")
+    notes = ROOT / "benches" / "runtimes-notes.md"
+    if notes.exists():
+        add(notes.read_text().rstrip())
+        add("")
     add("Reproduce: `scripts/bench runtimes` (installs wasmtime and wac if missing, builds the release components "
         f"and paf-host through `scripts/build-wasi release`, then runs `benches/runtimes.py`; `BENCH_ROUNDS`, `BENCH_SECONDS`). "
         "Each server was checked to answer 200 with the expected 14 bytes before it was loaded. The commands it ran, in order "

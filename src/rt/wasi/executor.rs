@@ -12,9 +12,12 @@
 //!   more; a ready pollable left in the list would make every later `poll`
 //!   return at once.
 //! * timers are the executor's own, kept by deadline: one
-//!   `monotonic-clock` pollable per `poll` call, however many sleeps are
+//!   `monotonic-clock` pollable for the earliest, however many sleeps are
 //!   pending (each connection has a timeout), rather than a host resource
-//!   per sleep.
+//!   per sleep;
+//! * after each `poll` it yields to the host once (see
+//!   [`refill_host_budget`]), so that the woken tasks find their streams
+//!   ready when they are.
 //!
 //! Wakers hold a task's number only, so they are `Send + Sync` as
 //! [`Waker`] requires even though the tasks are not `Send`: a wasm

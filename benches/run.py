@@ -16,18 +16,16 @@ Python's standard library only: the plot is hand-written SVG.
 
 import json
 import os
-import platform
 import re
 import resource
 import shlex
-import signal
-import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import benchlib
+from benchlib import LOAD_CPU, ROOT, SERVER_CPU, commands_run, load, log, median_of, run, stop
+
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 PAF = TARGET / "release" / "paf"
 PEER = TARGET / "release" / "peer"
@@ -36,21 +34,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CLIENT_REQUESTS = int(os.environ.get("BENCH_CLIENT_REQUESTS", "50000"))
 IDLE_CONNECTIONS = int(os.environ.get("BENCH_IDLE_CONNECTIONS", "10000"))
-SERVER_CPU = "0"
-LOAD_CPU = "1"
 STACKS = ("paf", "hyper")
-
-commands_run = []
-
-
-def log(message):
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-def run(argv, **kwargs):
-    commands_run.append(argv)
-    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs).stdout
-
 
 class Server:
     """`peer serve STACK` pinned to the server CPU; stopped by its pid."""
@@ -73,23 +57,13 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *_):
         self.stop()
-
-
-def load(argv):
-    return run(["taskset", "-c", LOAD_CPU, *argv])
 
 
 def wrk(url):
@@ -134,10 +108,6 @@ def quantile(ordered, q):
 def paf_bench(url):
     out = load([str(PAF), "bench", url, "-c", "64", "--duration", f"{SECONDS // 2}s", "--json"])
     return json.loads(out)
-
-
-def median_of(runs, key):
-    return statistics.median(r[key] for r in runs)
 
 
 def h1_server():
@@ -196,18 +166,7 @@ def idle_rss():
 
 
 def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = next(line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "kernel": platform.release(),
-        "memory": memory,
-        "load": os.getloadavg(),
-        "rustc": run(["rustc", "--version"]).strip(),
-    }
+    return {**benchlib.machine(), "rustc": run(["rustc", "--version"]).strip()}
 
 
 # ---------------------------------------------------------------------------

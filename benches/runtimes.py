@@ -34,19 +34,18 @@ BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS (e.g. "1,64"), BENCH_OUTPUT
 
 import http.client
 import os
-import platform
 import re
 import shlex
-import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import benchlib
+from benchlib import LOAD_CPU, ROOT, SERVER_CPU, commands_run, load, log, median_of, run, stop
+
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 PAF = TARGET / "release" / "paf"
 HOME = Path.home()
@@ -65,8 +64,6 @@ CONNECTIONS = tuple(int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16,64
 # wasmtime compiles paf.wasm at start (on the server's one CPU) unless its
 # cache holds it already.
 START_TIMEOUT = float(os.environ.get("BENCH_START_TIMEOUT", "300"))
-SERVER_CPU = "0"
-LOAD_CPU = "1"
 PATH = "/bytes/14"
 BODY = bytes(i % 251 for i in range(14))
 
@@ -80,18 +77,6 @@ NAMES = {
 # The targets of issue 21: the server's req/s over native's, at every
 # concurrency. The composed library has none: it is there for comparison.
 TARGETS = {"component": 0.5, "host": 0.8}
-
-commands_run = []
-
-
-def log(message):
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-def run(argv):
-    commands_run.append(argv)
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-
 
 def server_argv(kind, port):
     port = str(port)
@@ -182,13 +167,7 @@ class Server:
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         self.stderr.close()
 
     def __enter__(self):
@@ -196,10 +175,6 @@ class Server:
 
     def __exit__(self, *_):
         self.stop()
-
-
-def load(argv):
-    return run(["taskset", "-c", LOAD_CPU, *argv])
 
 
 def wrk(url, connections):
@@ -260,13 +235,8 @@ def preflight():
 
 
 def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
     return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "kernel": platform.release(),
-        "load": os.getloadavg(),
+        **benchlib.machine(),
         "wasmtime": run([str(WASMTIME), "--version"]).strip(),
         "host_wasmtime": locked_version(ROOT / "host" / "Cargo.lock", "wasmtime"),
     }
@@ -282,10 +252,6 @@ def locked_version(lock, package):
 
 # ---------------------------------------------------------------------------
 # The report
-
-def median_of(runs, key):
-    return statistics.median(r[key] for r in runs)
-
 
 def flagged(runs):
     """How many of a cell's rounds had errors, as a mark for the tables."""
@@ -410,7 +376,7 @@ def section(m, runs, load_end, started):
         add(notes.read_text().rstrip())
         add("")
     add("Reproduce: `scripts/bench runtimes` (installs wasmtime and wac if missing, builds the release components "
-        f"and paf-host through `scripts/build-wasi release`, then runs `benches/runtimes.py`; `BENCH_ROUNDS`, `BENCH_SECONDS`). "
+        "and paf-host through `scripts/build-wasi release`, then runs `benches/runtimes.py`; `BENCH_ROUNDS`, `BENCH_SECONDS`). "
         "Each server was checked to answer 200 with the expected 14 bytes before it was loaded. The commands it ran, in order "
         "(each server on a free port it was given; the first wrk against a server is the 1 s warm-up):")
     add("")

@@ -1,0 +1,61 @@
+"""What benches/run.py and benches/runtimes.py share: running and logging
+commands (each one remembered for the report's "Reproduce" list), the CPU
+pinning of servers and load generators, stopping a server, medians, and a
+description of the machine.
+
+Python's standard library only.
+"""
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Each server runs alone on one CPU, the load generator on the other.
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+
+# Every command run, in order, for the report.
+commands_run = []
+
+
+def log(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def run(argv):
+    commands_run.append(argv)
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
+def load(argv):
+    """Runs a load generator, pinned to its CPU."""
+    return run(["taskset", "-c", LOAD_CPU, *argv])
+
+
+def stop(process):
+    """SIGTERM, then SIGKILL after 5 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def machine():
+    """CPUs, CPU model, kernel, memory and load average."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = next(line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return {"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(), "memory": memory,
+            "load": os.getloadavg()}

@@ -366,3 +366,34 @@ fn paf_host_kills_a_connection_instance_that_computes_past_its_busy_timeout() {
     let (_, tail) = curl(&[&format!("{base}/status/202")]);
     assert_eq!(tail, "1.1 202");
 }
+
+#[test]
+#[ignore = "needs paf-host and the components: scripts/test-wasi"]
+fn paf_host_bounds_its_connections_and_cuts_stalled_tls_handshakes() {
+    use std::io::Read;
+    let scratch = Scratch::new("host-bounds");
+    certificates(&scratch);
+    let port = free_port();
+    let (cert, key) = (scratch.0.join("cert.pem"), scratch.0.join("key.pem"));
+    let extra = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--max-connections", "2"];
+    let _host = host_server(port, &extra);
+
+    // Two connections that never start their handshake take both slots.
+    let started = Instant::now();
+    let stalled: Vec<std::net::TcpStream> =
+        (0..2).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A third waits for a slot: it is answered once the handshake timeout
+    // (10 s) has cut the stalled ones.
+    let ca = scratch.0.join("ca.pem");
+    let (_, tail) = curl(&["--cacert", ca.to_str().unwrap(), "--max-time", "25", &format!("https://localhost:{port}/status/200")]);
+    let waited = started.elapsed();
+    assert_eq!(tail, "2 200");
+    assert!(waited >= Duration::from_secs(9), "answered after {waited:?}: the connection bound did not hold");
+    assert!(waited < Duration::from_secs(20), "answered after {waited:?}: stalled handshakes were not cut");
+    for mut stream in stalled {
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut rest = Vec::new();
+        assert!(stream.read_to_end(&mut rest).is_ok(), "a stalled handshake is closed, not left open");
+    }
+}

@@ -67,6 +67,9 @@ use library::paf::http::{handler, resolver, types};
 
 /// How often the epoch ticks: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How long a client may take over its TLS handshake (as the engine's
+/// header timeout: a peer that sends nothing is dropped).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Parser)]
 #[command(name = "paf-host", version, about = "A wasmtime host for paf's library component")]
@@ -132,6 +135,10 @@ struct ServeArgs {
     /// killed (and its connection closed).
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     busy_timeout: u64,
+    /// How many connections may be open at once; more wait in the
+    /// listen backlog until one ends.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -331,7 +338,9 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("paf-host: listening on {scheme}://{}", listener.local_addr()?);
+    let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections as usize));
     loop {
+        let slot = slots.clone().acquire_owned().await?;
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(err) => {
@@ -345,17 +354,19 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
         tokio::spawn(async move {
             let served = match tls {
                 None => serve_connection(&shared, tcp, None, peer).await,
-                Some(config) => match paf::tls::accept(config, paf::Flow::new(tcp)).await {
-                    Ok(stream) => {
+                Some(config) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, paf::tls::accept(config, paf::Flow::new(tcp))).await {
+                    Ok(Ok(stream)) => {
                         let alpn = stream.session().alpn_str().map(str::to_string);
                         serve_connection(&shared, stream, alpn, peer).await
                     }
-                    Err(err) => Err(format_err!("TLS handshake: {err}")),
+                    Ok(Err(err)) => Err(format_err!("TLS handshake: {err}")),
+                    Err(_) => Err(format_err!("TLS handshake: not done within {HANDSHAKE_TIMEOUT:?}")),
                 },
             };
             if let Err(err) = served {
                 eprintln!("paf-host: connection from {peer}: {err:#}");
             }
+            drop(slot);
         });
     }
 }

@@ -8,6 +8,7 @@ Python's standard library only.
 
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,29 @@ def stop(process):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def h2load(url, seconds, connections=64, streams=10):
+    """HTTP/2 by prior knowledge (h2c): req/s, requests done and failed,
+    and latency percentiles from h2load's per-request log."""
+    log_file = Path(f"/tmp/paf-bench-h2load-{os.getpid()}.log")
+    out = load(["h2load", "-t1", f"-c{connections}", f"-m{streams}", f"-D{seconds}", "--warm-up-time=1",
+                f"--log-file={log_file}", url])
+    rate = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    done = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    durations = sorted(int(line.split("\t")[2]) for line in log_file.read_text().splitlines() if line.strip())
+    log_file.unlink()
+    return {
+        "rps": rate,
+        "requests": int(done.group(3)),
+        "failed": int(done.group(5)) + int(done.group(6)),
+        "p50_us": quantile(durations, 0.50),
+        "p99_us": quantile(durations, 0.99),
+    }
+
+
+def quantile(ordered, q):
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0
 
 
 def median_of(runs, key):

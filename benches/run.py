@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import benchlib
-from benchlib import LOAD_CPU, ROOT, SERVER_CPU, commands_run, load, log, median_of, run, stop
+from benchlib import LOAD_CPU, ROOT, SERVER_CPU, commands_run, h2load, load, log, median_of, run, stop
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 PAF = TARGET / "release" / "paf"
@@ -85,26 +85,6 @@ def wrk_duration(text):
     return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
 
 
-def h2load(url, log_file):
-    out = load(["h2load", "-t1", "-c64", "-m10", f"-D{SECONDS}", "--warm-up-time=1",
-                f"--log-file={log_file}", url])
-    rate = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
-    done = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
-    durations = sorted(int(line.split("\t")[2]) for line in Path(log_file).read_text().splitlines() if line.strip())
-    Path(log_file).unlink()
-    return {
-        "rps": rate,
-        "requests": int(done.group(3)),
-        "failed": int(done.group(5)) + int(done.group(6)),
-        "p50_us": quantile(durations, 0.50),
-        "p99_us": quantile(durations, 0.99),
-    }
-
-
-def quantile(ordered, q):
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0
-
-
 def paf_bench(url):
     out = load([str(PAF), "bench", url, "-c", "64", "--duration", f"{SECONDS // 2}s", "--json"])
     return json.loads(out)
@@ -133,7 +113,7 @@ def h2c_server():
     for round_ in range(ROUNDS):
         for stack in STACKS if round_ % 2 == 0 else reversed(STACKS):
             with Server(stack) as server:
-                result = h2load(server.url, f"/tmp/paf-bench-h2load-{os.getpid()}.log")
+                result = h2load(server.url, SECONDS)
                 runs[stack].append(result)
                 log(f"h2c {stack} round {round_ + 1}: {result['rps']:.0f} req/s, p99 {result['p99_us']:.0f} µs")
     return runs

@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 import benchlib
-from benchlib import LOAD_CPU, ROOT, SERVER_CPU, commands_run, load, log, median_of, run, stop
+from benchlib import LOAD_CPU, ROOT, SERVER_CPU, commands_run, h2load, load, log, median_of, run, stop
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 PAF = TARGET / "release" / "paf"
@@ -77,14 +77,19 @@ NAMES = {
 # The targets of issue 21: the server's req/s over native's, at every
 # concurrency. The composed library has none: it is there for comparison.
 TARGETS = {"component": 0.5, "host": 0.8}
+# HTTP/2: h2load's connections and streams per connection.
+H2_CONNECTIONS, H2_STREAMS = 64, 10
+H2 = "h2c"
 
 def server_argv(kind, port):
+    """How to start `kind` on `port`; each speaks h2c (HTTP/2 by prior
+    knowledge) besides HTTP/1.1 (paf-host's library always does)."""
     port = str(port)
     if kind == "native":
-        return [str(PAF), "serve", "--port", port]
+        return [str(PAF), "serve", "--h2c", "--port", port]
     if kind == "component":
         return [str(WASMTIME), "run", "-S", "inherit-network", "-S", "allow-ip-name-lookup",
-                str(COMPONENTS / "paf.wasm"), "serve", "--port", port]
+                str(COMPONENTS / "paf.wasm"), "serve", "--h2c", "--port", port]
     if kind == "host":
         return [str(PAF_HOST), "serve", "--component", str(COMPONENTS / "paf_library.wasm"),
                 "--handler", str(COMPONENTS / "paf_httpbin.wasm"), "--port", port, "--cache", str(HOST_CACHE)]
@@ -213,8 +218,23 @@ def measure(kind, connections):
     return result
 
 
+def measure_h2c(kind):
+    with Server(kind) as server:
+        before = server.cpu_seconds()
+        result = h2load(server.url, SECONDS, H2_CONNECTIONS, H2_STREAMS)
+        result["cpu_us_per_request"] = (server.cpu_seconds() - before) * 1e6 / max(result["requests"], 1)
+        result["errors"] = f"{result['failed']} failed" if result["failed"] or not result["requests"] else None
+    return result
+
+
 def measure_all():
-    runs = {(kind, c): [] for kind in SERVERS for c in CONNECTIONS}
+    runs = {(kind, c): [] for kind in SERVERS for c in CONNECTIONS + (H2,)}
+    for round_ in range(ROUNDS):
+        for kind in SERVERS if round_ % 2 == 0 else reversed(SERVERS):
+            result = measure_h2c(kind)
+            runs[(kind, H2)].append(result)
+            log(f"{NAMES[kind]} h2c round {round_ + 1}: {result['rps']:,.0f} req/s, "
+                f"{result['cpu_us_per_request']:.1f} µs CPU/request" + (f", ERRORS: {result['errors']}" if result["errors"] else ""))
     for c in CONNECTIONS:
         for round_ in range(ROUNDS):
             for kind in SERVERS if round_ % 2 == 0 else reversed(SERVERS):
@@ -335,6 +355,17 @@ def section(m, runs, load_end, started):
     add(verdict_line(runs, "component"))
     add(verdict_line(runs, "host"))
     add("")
+    add(f"HTTP/2 by prior knowledge, `h2load -t1 -c{H2_CONNECTIONS} -m{H2_STREAMS}` for {SECONDS} s after a 1 s warm-up "
+        "(not a target of the issue; the same servers, the same endpoint):")
+    add("")
+    add("| server | req/s | × native | p50 / p99 latency | server CPU per request |")
+    add("|---|---|---|---|---|")
+    native_h2 = runs[("native", H2)]
+    for kind in SERVERS:
+        r = runs[(kind, H2)]
+        add(f"| {NAMES[kind]} | {rps_cell(r)} | {ratio_cell(r, native_h2)} "
+            f"| {median_of(r, 'p50_us'):,.0f} / {median_of(r, 'p99_us'):,.0f} µs | {median_of(r, 'cpu_us_per_request'):.1f} µs |")
+    add("")
     add("### Latency and CPU time")
     add("")
     add("The server's CPU time per request is its user + system time (from `/proc/PID/stat`, its threads and "
@@ -351,7 +382,7 @@ def section(m, runs, load_end, started):
             add(f"| {c} | {NAMES[kind]} | {rps_cell(r)} | {median_of(r, 'p50_us'):,.0f} / {median_of(r, 'p99_us'):,.0f} µs "
                 f"| {cpu:.1f} µs | {cpu_ratio} |")
     add("")
-    errored = [(c, kind, i, r) for c in CONNECTIONS for kind in SERVERS
+    errored = [(c, kind, i, r) for c in CONNECTIONS + (H2,) for kind in SERVERS
                for i, r in enumerate(runs[(kind, c)]) if r["errors"]]
     if errored:
         add("**Rounds with errors** (counted in the medians above, flagged ⚠):")
@@ -363,7 +394,7 @@ def section(m, runs, load_end, started):
     add("")
     add("| connections | server | round | req/s | p50 µs | p99 µs | CPU µs per request | errors |")
     add("|---|---|---|---|---|---|---|---|")
-    for c in CONNECTIONS:
+    for c in CONNECTIONS + (H2,):
         for kind in SERVERS:
             for i, r in enumerate(runs[(kind, c)]):
                 add(f"| {c} | {NAMES[kind]} | {i + 1} | {r['rps']:,.0f} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} "

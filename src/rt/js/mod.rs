@@ -4,7 +4,8 @@
 //!
 //! * [`Js`]: tasks run on paf's own queue ([`spawn`]: a task woken while
 //!   JS is inside paf runs before paf returns, see [`entered`]), timers
-//!   are `setTimeout`, the clock is `performance.now()`. (Randomness is
+//!   are `setTimeout`, the clock is `performance.now()`, the wall clock
+//!   (a server's `Date` header) `Date.now()`. (Randomness is
 //!   ring's: `crypto.getRandomValues`; rustls reads certificate dates
 //!   from `Date.now()`.) Nothing here, or
 //!   anywhere in the core, reaches `Instant::now`, which panics on this
@@ -107,6 +108,11 @@ impl Runtime for Js {
     /// started.
     fn now(&self) -> Duration {
         Duration::from_secs_f64(monotonic_millis() / 1000.0)
+    }
+
+    /// `Date.now()`, for the `Date` header.
+    fn unix_time(&self) -> Option<Duration> {
+        Duration::try_from_secs_f64(js_sys::Date::now() / 1000.0).ok()
     }
 }
 

@@ -236,9 +236,12 @@ function listening(server, port, host, event) {
 /**
  * Listens on TCP `port` (0 for any; `host` 127.0.0.1 by default) and
  * gives the connections as an async iterable of stream pairs, for serve().
+ * A client's half-close ends only its side: paf answers what it asked
+ * and then closes (Node would otherwise end the socket at the client's
+ * FIN, and the rest of an answer being written fails).
  */
 export function listenTcp(port, host = "127.0.0.1") {
-  return listening(netServer({ noDelay: true }), port, host, "connection");
+  return listening(netServer({ noDelay: true, allowHalfOpen: true }), port, host, "connection");
 }
 
 /**
@@ -246,7 +249,7 @@ export function listenTcp(port, host = "127.0.0.1") {
  * offering HTTP/2 and HTTP/1.1 by ALPN: each pair says which in `alpn`.
  */
 export function listenTls(port, { cert, key }, host = "127.0.0.1") {
-  const server = tls.createServer({ cert, key, ALPNProtocols: ["h2", "http/1.1"] });
+  const server = tls.createServer({ cert, key, ALPNProtocols: ["h2", "http/1.1"], allowHalfOpen: true });
   return listening(server, port, host, "secureConnection");
 }
 

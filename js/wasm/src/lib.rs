@@ -4,7 +4,11 @@
 //! Two modules are built from this crate: the client (feature `client`:
 //! `Client`, `setRoots`) and the server (feature `server`: `serve`), so
 //! that a page or worker that only fetches downloads no server, and one
-//! that only serves no TLS. The tests build both.
+//! that only serves no TLS. The tests build both. A third feature,
+//! `httpbin`, is for tests only and never in the package: the server
+//! module plus `serveHttpbin`, paf's httpbin handler (`src/bin/paf/httpbin.rs`,
+//! included as the WASI components include it), so that the handler of
+//! `paf serve` answers in Node too (`scripts/build-node-httpbin`).
 //!
 //! Thin by design: JS values in, paf's types out, and back. Headers cross
 //! as one string (`"name\nvalue\n..."`, see [`header_text`]), bodies as
@@ -36,6 +40,9 @@ mod client;
 mod roots;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "httpbin")]
+#[path = "../../../src/bin/paf/httpbin.rs"]
+mod httpbin;
 
 /// A body being received, read from JS chunk by chunk or whole (the glue
 /// makes a `ReadableStream` of it, or reads it all at once).

@@ -1,5 +1,9 @@
 //! The server exports (feature `server`): `serve` and its `Server`. A
 //! module of their own, which the npm package loads on the first `serve()`.
+//! With the test-only feature `httpbin`, also `serveHttpbin`: paf's httpbin
+//! handler, answered in Rust, for the cross-runtime tests.
+
+use std::future::Future;
 
 use http::header::HOST;
 use http::{Request, Response};
@@ -68,6 +72,25 @@ impl Server {
 /// when `flows` ends or on `close()`.
 #[wasm_bindgen]
 pub fn serve(flows: JsValue, handler: Function, options: &JsValue) -> Result<Server, JsValue> {
+    serve_with(flows, move |request| answer(handler.clone(), request), options)
+}
+
+/// Serves the stream pairs of `flows` as [`serve`] does, every request
+/// answered by paf's httpbin (`src/bin/paf/httpbin.rs`, the handler of
+/// `paf serve`) in Rust, with no JS handler. Test builds only (feature
+/// `httpbin`): the npm package has no such export.
+#[cfg(feature = "httpbin")]
+#[wasm_bindgen(js_name = serveHttpbin)]
+pub fn serve_httpbin(flows: JsValue, options: &JsValue) -> Result<Server, JsValue> {
+    serve_with(flows, |request| async move { crate::httpbin::answer(request, &Js::new()).await }, options)
+}
+
+/// [`serve`] with `respond` answering each request.
+fn serve_with<F, Fut>(flows: JsValue, respond: F, options: &JsValue) -> Result<Server, JsValue>
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + 'static,
+    Fut: Future<Output = Response<Body>> + 'static,
+{
     let iterator = rt::iterator_of(&flows)?;
     let switch = Switch::new();
     let listener = JsListener::new(iterator, switch.clone(), Js::new());
@@ -92,7 +115,7 @@ pub fn serve(flows: JsValue, handler: Function, options: &JsValue) -> Result<Ser
         }
     }
     let on_error = field(options, "onError").dyn_into::<Function>().ok();
-    let handler = service_fn(move |request| answer(handler.clone(), request)).on_error(
+    let handler = service_fn(respond).on_error(
         move |peer: &str, error: &Error| {
             if let Some(on_error) = &on_error {
                 let _ = on_error.call2(&JsValue::UNDEFINED, &js_error(error), &peer.into());

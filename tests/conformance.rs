@@ -1,16 +1,19 @@
 //! RFC 9112 on the wire, held against every runtime paf serves on: the
-//! native `paf serve`, `paf.wasm serve` in wasmtime (`wasi:sockets`), and
+//! native `paf serve`, `paf.wasm serve` in wasmtime (`wasi:sockets`),
 //! `paf-host` with the library and httpbin components (flows the host
-//! hands in). Each check is one function of a running httpbin server;
-//! [`checks!`] makes a test of every check on every target. The last test
-//! sends the same requests to all three and compares the answers.
+//! hands in), and Node (the npm package's server, `js/wasm`, on its
+//! `listenTcp`). Each is the same httpbin handler. Each check is one
+//! function of a running httpbin server; [`checks!`] makes a test of every
+//! check on every target. The last test sends the same requests to all
+//! four and compares the answers.
 //!
 //! The checks speak raw bytes over blocking sockets, with threads where
 //! connections must be concurrent; every wait on the wire is bounded by
 //! [`WAIT`]. The native tests run with the others; the wasm ones need
-//! wasmtime, the components and paf-host: `scripts/test-wasi` builds those,
-//! sets `PAF_WASMTIME`, `PAF_COMPONENTS` and `PAF_HOST`, and runs the ignored
-//! tests here.
+//! wasmtime, the components, paf-host and the Node build:
+//! `scripts/test-wasi` builds those, sets `PAF_WASMTIME`, `PAF_COMPONENTS`,
+//! `PAF_HOST` and `PAF_NODE_HTTPBIN` (`scripts/build-node-httpbin`), and
+//! runs the ignored tests here.
 
 use std::any::Any;
 use std::fmt;
@@ -20,7 +23,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{command_component_server, free_port, host_server, native_server, Process};
+use common::{command_component_server, free_port, host_server, native_server, node_server, Process};
 
 /// The bound of every wait on the wire: a connect, a read, a write.
 const WAIT: Duration = Duration::from_secs(30);
@@ -34,6 +37,7 @@ macro_rules! checks {
         checks!(@on native, Server::native, []; $($check),*);
         checks!(@on component, Server::component, [ignore = "needs wasmtime and the components: scripts/test-wasi"]; $($check),*);
         checks!(@on host, Server::host, [ignore = "needs paf-host and the components: scripts/test-wasi"]; $($check),*);
+        checks!(@on node, Server::node, [ignore = "needs Node and the httpbin build of js/wasm: scripts/test-wasi"]; $($check),*);
     };
     (@on $target:ident, $start:path, $attributes:tt; $($check:ident),*) => {
         mod $target {
@@ -81,6 +85,10 @@ impl Server {
 
     fn host() -> Server {
         Server::start(host_server)
+    }
+
+    fn node() -> Server {
+        Server::start(node_server)
     }
 
     fn start(start: fn(u16, &[&str]) -> Process) -> Server {
@@ -361,9 +369,14 @@ const SAME_EVERYWHERE: &[&str] = &[
 ];
 
 #[test]
-#[ignore = "needs wasmtime, paf-host and the components: scripts/test-wasi"]
+#[ignore = "needs wasmtime, paf-host, the components and the Node build: scripts/test-wasi"]
 fn every_runtime_answers_alike() {
-    let servers = [("native", Server::native()), ("paf.wasm", Server::component()), ("paf-host", Server::host())];
+    let servers = [
+        ("native", Server::native()),
+        ("paf.wasm", Server::component()),
+        ("paf-host", Server::host()),
+        ("node", Server::node()),
+    ];
     let mut differences = Vec::new();
     for request in SAME_EVERYWHERE {
         let answers: Vec<(&str, Answer)> = servers

@@ -2,7 +2,8 @@
 //! ends (waiting until they listen; Python's file server over a small
 //! site), paf's own httpbin servers on each runtime (the native `paf
 //! serve`, `paf.wasm serve` in wasmtime, `paf-host` with the handler
-//! component), scratch directories, free loopback ports, and a test CA.
+//! component, the npm package's server in Node), scratch directories, free
+//! loopback ports, and a test CA.
 //! Each test crate uses its own part of it.
 #![allow(dead_code)]
 
@@ -93,6 +94,17 @@ pub fn host_server(port: u16, extra: &[&str]) -> Process {
     command.arg("serve").arg("--component").arg(component("paf_library.wasm"));
     command.arg("--handler").arg(component("paf_httpbin.wasm")).arg("--cache").arg(host_cache());
     command.args(["--port", &port.to_string()]).args(extra);
+    Process::listening(command, port)
+}
+
+/// The httpbin handler in Node, on the npm package's `listenTcp`
+/// (`tests/node/httpbin-server.mjs` with the module in
+/// `$PAF_NODE_HTTPBIN`), with `extra` arguments.
+pub fn node_server(port: u16, extra: &[&str]) -> Process {
+    let module = std::env::var_os("PAF_NODE_HTTPBIN").expect("PAF_NODE_HTTPBIN: run scripts/build-node-httpbin");
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/httpbin-server.mjs");
+    let mut command = Command::new("node");
+    command.arg(program).arg(module).args(["--port", &port.to_string()]).args(extra);
     Process::listening(command, port)
 }
 

@@ -9,6 +9,8 @@
 //
 // MODULE_DIR is what scripts/build-node-httpbin prints (PAF_NODE_HTTPBIN);
 // the package's dist/ must be built (the script does it if missing).
+// (Here rather than in js/test/: `node --test test/` runs every module
+// there, and this one serves until killed.)
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";

@@ -165,6 +165,12 @@ pub async fn lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     Ok(found)
 }
 
+/// Connections the host may queue before they are accepted, as tokio's
+/// native listener asks (wasmtime's default, 128, drops the SYNs of a
+/// burst of a few hundred connections: those wait for TCP's retransmission,
+/// a second and more).
+const LISTEN_BACKLOG: u64 = 1024;
+
 /// A TCP listener over `wasi:sockets`, for [`crate::serve`].
 pub struct TcpListener {
     socket: TcpSocket,
@@ -179,6 +185,8 @@ impl TcpListener {
         let socket = create_tcp_socket(family(address)).map_err(failed)?;
         socket.start_bind(&instance_network(), to_wasi(address)).map_err(failed)?;
         finish(&socket, TcpSocket::finish_bind).await.map_err(failed)?;
+        // A host that cannot change it keeps its own.
+        let _ = socket.set_listen_backlog_size(LISTEN_BACKLOG);
         socket.start_listen().map_err(failed)?;
         finish(&socket, TcpSocket::finish_listen).await.map_err(failed)?;
         let local = socket.local_address().map(from_wasi).map_err(failed)?;

@@ -294,6 +294,13 @@ fn a_library_composed_with_its_handler_serves_without_a_host_handler() {
     assert_eq!(tail, "1.1 203");
 }
 
+/// The CPU time (user + system) a process uses over the next `window`.
+fn cpu_used_over(pid: u32, window: Duration) -> Duration {
+    let before = cpu_time(pid);
+    std::thread::sleep(window);
+    cpu_time(pid) - before
+}
+
 /// The CPU time (user + system) a process has used so far.
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -322,16 +329,12 @@ fn an_idle_component_server_uses_no_cpu() {
         idle.push(stream);
     }
     std::thread::sleep(Duration::from_millis(300));
-    let before = cpu_time(server.0.id());
-    std::thread::sleep(Duration::from_secs(2));
-    let used = cpu_time(server.0.id()) - before;
+    let used = cpu_used_over(server.0.id(), Duration::from_secs(2));
     assert!(used < Duration::from_millis(200), "wasmtime used {used:?} of CPU in 2 s while idle");
     drop(idle);
     // And once they are gone.
     std::thread::sleep(Duration::from_millis(300));
-    let before = cpu_time(server.0.id());
-    std::thread::sleep(Duration::from_secs(1));
-    let used = cpu_time(server.0.id()) - before;
+    let used = cpu_used_over(server.0.id(), Duration::from_secs(1));
     assert!(used < Duration::from_millis(100), "wasmtime used {used:?} of CPU in 1 s after the connections closed");
     let (_, tail) = curl(&[&format!("http://127.0.0.1:{port}/status/201")]);
     assert_eq!(tail, "1.1 201");

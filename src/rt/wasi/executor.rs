@@ -15,9 +15,9 @@
 //!   `monotonic-clock` pollable for the earliest, however many sleeps are
 //!   pending (each connection has a timeout), rather than a host resource
 //!   per sleep;
-//! * after each `poll` it yields to the host once (see
-//!   [`refill_host_budget`]), so that the woken tasks find their streams
-//!   ready when they are.
+//! * after a `poll` that reported many pollables, and every 32 tasks, it
+//!   yields to the host once (see [`refill_host_budget`]), so that the
+//!   woken tasks find their streams ready when they are.
 //!
 //! Wakers hold a task's number only, so they are `Send + Sync` as
 //! [`Waker`] requires even though the tasks are not `Send`: a wasm
@@ -172,6 +172,8 @@ impl Executor {
             }
             fired
         };
+        // Each fired pollable took one unit of the budget in `poll`.
+        let spent = fired.len();
         for id in fired {
             let entry = self.waiting.borrow_mut().remove(&id).expect("polled registrations are waiting");
             self.fired.borrow_mut().insert(id);
@@ -182,7 +184,9 @@ impl Executor {
             drop(clock);
             self.wake_due_timers();
         }
-        refill_host_budget();
+        if spent > POLL_CHUNK / 2 {
+            refill_host_budget();
+        }
     }
 
     fn wake_due_timers(&self) {

@@ -273,14 +273,20 @@ fn the_library_client_fetches_through_the_host_resolver() {
     assert!(output.stdout == pattern(90_000));
 }
 
+/// `paf-host serve` with `paf_served.wasm`: the library with the httpbin
+/// handler composed in (no `--handler`), on `port`, with `extra` arguments.
+fn composed_host(port: u16, extra: &[&str]) -> Process {
+    let mut command = paf_host();
+    command.arg("serve").arg("--component").arg(component("paf_served.wasm")).arg("--cache").arg(host_cache());
+    command.args(["--port", &port.to_string()]).args(extra);
+    Process::listening(command, port)
+}
+
 #[test]
 #[ignore = "needs paf-host and the components composed with wac: scripts/test-wasi"]
 fn a_library_composed_with_its_handler_serves_without_a_host_handler() {
     let port = free_port();
-    let mut command = paf_host();
-    command.arg("serve").arg("--component").arg(component("paf_served.wasm")).arg("--cache").arg(host_cache());
-    command.args(["--port", &port.to_string()]);
-    let _host = Process::listening(command, port);
+    let _host = composed_host(port, &[]);
     let base = format!("http://127.0.0.1:{port}");
     let (body, tail) = curl(&["--http2-prior-knowledge", &format!("{base}/bytes/3000")]);
     assert_eq!((tail.as_str(), body == pattern(3000)), ("2 200", true));
@@ -344,10 +350,7 @@ fn an_idle_component_server_uses_no_cpu() {
 #[ignore = "needs paf-host and the components composed with wac: scripts/test-wasi"]
 fn paf_host_kills_a_connection_instance_that_computes_past_its_busy_timeout() {
     let port = free_port();
-    let mut command = paf_host();
-    command.arg("serve").arg("--component").arg(component("paf_served.wasm")).arg("--cache").arg(host_cache());
-    command.args(["--port", &port.to_string(), "--busy-timeout", "1000"]);
-    let _host = Process::listening(command, port);
+    let _host = composed_host(port, &["--busy-timeout", "1000"]);
     let base = format!("http://127.0.0.1:{port}");
 
     // The handler is composed into the library: /spin spins in the

@@ -227,7 +227,7 @@ fn poll_h2_frame(
                 *taken += data.len() as u64;
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
-            Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(crate::h2::error(err)))),
+            Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(Error::from(err)))),
             Poll::Ready(None) => *data_done = true,
         }
     }
@@ -235,7 +235,7 @@ fn poll_h2_frame(
         Poll::Pending => Poll::Pending,
         Poll::Ready(Ok(Some(trailers))) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
         Poll::Ready(Ok(None)) => Poll::Ready(None),
-        Poll::Ready(Err(err)) => Poll::Ready(Some(Err(crate::h2::error(err)))),
+        Poll::Ready(Err(err)) => Poll::Ready(Some(Err(Error::from(err)))),
     }
 }
 

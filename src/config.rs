@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::h1::Limits;
-use crate::h2::Settings;
 
 /// Limits and timeouts of servers and connections.
 ///
@@ -62,6 +61,53 @@ impl Default for Config {
             max_connections: 10_000,
             read_buffer: 16 * 1024,
             body_buffer: 64 * 1024,
+        }
+    }
+}
+
+/// The HTTP/2 settings paf announces (RFC 9113 §6.5.2), the same for
+/// servers and clients. Part of [`Config`](crate::Config) as `config.h2`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// How many streams the peer may have open at once. Default 200
+    /// (RFC 9113 asks for no fewer than 100).
+    pub max_concurrent_streams: u32,
+    /// How many bytes of one stream's body the peer may send before it is
+    /// read (the stream's flow-control window): what a slow reader costs
+    /// at most per stream. Default 256 KiB.
+    pub initial_stream_window: u32,
+    /// The same for all streams of a connection together. Default 1 MiB.
+    pub initial_connection_window: u32,
+    /// The largest frame payload accepted. Default 16 KiB, the protocol's
+    /// minimum; at most 16 MiB − 1.
+    pub max_frame_size: u32,
+    /// The largest header list accepted, as RFC 9113 counts it (names,
+    /// values and 32 bytes per field). Default 64 KiB, as HTTP/1.1's
+    /// [`Limits::max_head_bytes`](crate::h1::Limits::max_head_bytes).
+    pub max_header_list_size: u32,
+    /// How often a connection PINGs its peer, to find one that went away
+    /// without closing (a host that crashed, a NAT or proxy that forgot
+    /// the connection): `None`, the default, sends none, as hyper and Go
+    /// do. When set, pings go out while the connection is open, with or
+    /// without streams.
+    pub keep_alive_interval: Option<Duration>,
+    /// How long a PING waits for its answer before the connection is
+    /// closed as dead, failing its streams with [`Timeout::KeepAlive`](crate::error::Timeout::KeepAlive).
+    /// Default 20 s.
+    pub keep_alive_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_concurrent_streams: 200,
+            initial_stream_window: 256 * 1024,
+            initial_connection_window: 1024 * 1024,
+            max_frame_size: 16 * 1024,
+            max_header_list_size: 64 * 1024,
+            keep_alive_interval: None,
+            keep_alive_timeout: Duration::from_secs(20),
         }
     }
 }

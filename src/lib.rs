@@ -1,20 +1,26 @@
 //! paf: one HTTP/1.1 + HTTP/2 engine, server and client, that runs natively,
 //! as a WASI 0.2 component, in browsers and in edge workers.
 //!
-//! The layers, bottom up (see `DESIGN.md` in the project's shared folder):
+//! The layers, bottom up (each imports only those above it in this list;
+//! `docs/ARCHITECTURE.md` has the rules, checked by `scripts/check-layers`):
 //!
 //! * [`flow`]: the byte-stream type every transport is turned into;
+//! * [`h1`]: the sans-IO HTTP/1.1 connection core, with a server and a
+//!   client role;
 //! * [`mimic`]: the typed resolver context that picks a transport at run time;
-//! * [`h1`]: the sans-IO HTTP/1.1 state machines (server and client);
-//! * [`engine`]: drives the protocol machines over a [`Flow`];
-//! * [`h2`]: HTTP/2 over a [`Flow`], server and client, with the same
-//!   handler and body types;
-//! * [`alpn`]: HTTP/1.1 or HTTP/2 per connection, by ALPN or preface;
-//! * [`serve`](mod@serve): the accept loop, its stop switch and graceful drain;
+//! * [`rt`]: the runtimes (spawn, sleep, the connection timer, listeners,
+//!   raw sockets and streams as flows): no HTTP;
 //! * [`tls`]: rustls over any [`Flow`], client and server;
+//! * [`engine`]: every driver: HTTP/1.1 over a [`Flow`], [`engine::h2`]
+//!   (the `h2` crate) and [`engine::alpn`] (one protocol per connection,
+//!   by ALPN or preface), with the [`Handler`] and [`Serve`] traits;
+//! * [`serve`](mod@serve): the accept loop, its stop switch and graceful drain;
 //! * [`client`]: the high-level client: a URL in, a response out;
-//! * [`rt`]: the platform runtimes (spawn, sleep, sockets), the only
-//!   platform-specific code.
+//! * [`platform`]: what each platform contributes (its transports for
+//!   mimic, the client's platform, handed-in connections), one file each.
+//!
+//! [`Error`], [`Config`], [`Body`] and [`Incoming`] are the vocabulary
+//! every layer shares.
 //!
 //! ```no_run
 //! # #[cfg(not(target_family = "wasm"))]
@@ -28,7 +34,6 @@
 //! # }
 //! ```
 
-pub mod alpn;
 pub mod body;
 pub mod client;
 pub mod config;
@@ -36,8 +41,8 @@ pub mod engine;
 pub mod error;
 pub mod flow;
 pub mod h1;
-pub mod h2;
 pub mod mimic;
+pub mod platform;
 pub mod rt;
 pub mod serve;
 pub mod tls;
@@ -45,7 +50,8 @@ pub mod tls;
 pub use body::{Body, Incoming};
 pub use client::Client;
 pub use config::Config;
-pub use serve::{serve, service_fn, Handler, Serve, Switch};
+pub use engine::{service_fn, Handler, Serve};
+pub use serve::{serve, Switch};
 pub use error::Error;
 pub use flow::{Flow, MaybeSend, MaybeSync};
 pub use http::{self, HeaderMap, Method, Request, Response, StatusCode, Uri, Version};

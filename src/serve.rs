@@ -6,31 +6,15 @@
 //! [`Serve::on_error`] and the loop goes on (its #28); every flow is
 //! dropped, hence closed, when its task ends, on every path (its #72).
 
-use std::future::Future;
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use tokio::sync::{watch, Semaphore};
 
-pub use crate::engine::{service_fn, Handler, ServiceFn};
-use crate::alpn;
-use crate::engine::io::within;
-use crate::flow::{MaybeSend, MaybeSync};
-use crate::rt::Runtime;
-use crate::{Config, Error, Flow};
-
-/// A source of accepted connections: a TCP or Unix listener, a WASI
-/// socket, flows handed in by a host or by JS.
-pub trait Listener: MaybeSend + 'static {
-    /// The runtime the accepted connections run on.
-    type Runtime: Runtime;
-    /// The runtime the accepted connections run on.
-    fn runtime(&self) -> Self::Runtime;
-    /// The next connection, with a name for its peer (for logs).
-    fn accept(&mut self) -> impl Future<Output = io::Result<(Flow, String)>> + MaybeSend + '_;
-}
+use crate::engine::Serve;
+use crate::rt::{within, Listener, Runtime};
+use crate::{Config, Error};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct State {
@@ -91,47 +75,6 @@ impl Switch {
         let mut rx = self.state.subscribe();
         // The sender lives in `self`, so the channel cannot close here.
         let _ = rx.wait_for(|s| condition(s)).await;
-    }
-}
-
-/// What [`serve`] runs on each accepted connection.
-///
-/// A [`Handler`] is one: HTTP/1.1 on the raw connection, and HTTP/2 too
-/// for clients that start with its preface when [`Config::h2c`] is on.
-/// [`alpn::service`] makes the other kind: a TLS handshake (or any other
-/// injection) in the connection's task, then HTTP/1.1 or HTTP/2 as ALPN
-/// decided. The same handler serves both protocols either way.
-pub trait Serve: Clone + MaybeSend + MaybeSync + 'static {
-    /// Serves one accepted connection to its end (the peer is done, or
-    /// `stopping` completed and what was in flight finished), reporting its
-    /// failures as [`Serve::on_error`] does.
-    fn serve_connection<R: Runtime, S: Future<Output = ()> + MaybeSend + 'static>(
-        &self,
-        flow: Flow,
-        peer: String,
-        config: Arc<Config>,
-        rt: R,
-        stopping: S,
-    ) -> impl Future<Output = ()> + MaybeSend + 'static;
-
-    /// Reports a failure: of a connection, or of the listener itself.
-    fn on_error(&self, peer: &str, error: &Error);
-}
-
-impl<H: Handler> Serve for H {
-    fn serve_connection<R: Runtime, S: Future<Output = ()> + MaybeSend + 'static>(
-        &self,
-        flow: Flow,
-        peer: String,
-        config: Arc<Config>,
-        rt: R,
-        stopping: S,
-    ) -> impl Future<Output = ()> + MaybeSend + 'static {
-        alpn::serve_connection(alpn::Plain, self.clone(), flow, peer, config, rt, stopping)
-    }
-
-    fn on_error(&self, peer: &str, error: &Error) {
-        Handler::on_error(self, peer, error)
     }
 }
 

@@ -14,11 +14,13 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, AUTHORIZATION, COOKIE};
-use paf::alpn::Protocol;
-use paf::client::{ClientBuilder, ConnectionInfo, MaxRedirects, Origin, Platform, ResponseExt, SaveExt, Timings, ORIGIN};
+use paf::engine::alpn::Protocol;
+use paf::client::{ClientBuilder, ConnectionInfo, MaxRedirects, Origin, Platform, ResponseExt, Timings, ORIGIN};
+use paf::platform::native::SaveExt;
 use paf::error::{ConnectFailure, Timeout};
 use paf::mimic::{self, req, Ctx};
-use paf::rt::native::{Tokio, ADDRESSES, HOST};
+use paf::platform::{ADDRESSES, HOST};
+use paf::rt::native::Tokio;
 use paf::{service_fn, Body, Client, Config, Error, Flow, Incoming, Request, Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

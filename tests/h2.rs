@@ -175,20 +175,20 @@ async fn h2_pair_with(
     probe: Probe,
     server_config: Config,
     client_config: Config,
-) -> (paf::h2::SendRequest, tokio::task::JoinHandle<Result<(), Error>>, tokio::sync::oneshot::Sender<()>) {
+) -> (paf::engine::h2::SendRequest, tokio::task::JoinHandle<Result<(), Error>>, tokio::sync::oneshot::Sender<()>) {
     let (server_end, client_end) = Flow::pipe(64 * 1024);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let stopping = async move {
             let _ = stopped.await;
         };
-        paf::h2::serve_connection(server_end, handler(probe), &server_config, Tokio, stopping).await
+        paf::engine::h2::serve_connection(server_end, handler(probe), &server_config, Tokio, stopping).await
     });
-    let sender = timeout(LIMIT, paf::h2::handshake(client_end, &client_config, &Tokio)).await.unwrap().unwrap();
+    let sender = timeout(LIMIT, paf::engine::h2::handshake(client_end, &client_config, &Tokio)).await.unwrap().unwrap();
     (sender, server, stop)
 }
 
-async fn h2_pair(probe: Probe) -> paf::h2::SendRequest {
+async fn h2_pair(probe: Probe) -> paf::engine::h2::SendRequest {
     let (sender, server, stop) = h2_pair_with(probe, Config::default(), Config::default()).await;
     // Keep the server running for the test's lifetime.
     std::mem::forget(stop);
@@ -432,9 +432,9 @@ async fn a_client_pinging_keeps_a_live_connection_and_finds_a_dead_one() {
     let (client_end, server_end) = cuttable_link(cut.clone());
     tokio::spawn(async move {
         let server_config = Config::default();
-        paf::h2::serve_connection(server_end, handler(probe), &server_config, Tokio, std::future::pending()).await
+        paf::engine::h2::serve_connection(server_end, handler(probe), &server_config, Tokio, std::future::pending()).await
     });
-    let mut sender = timeout(LIMIT, paf::h2::handshake(client_end, &keep_alive(), &Tokio)).await.unwrap().unwrap();
+    let mut sender = timeout(LIMIT, paf::engine::h2::handshake(client_end, &keep_alive(), &Tokio)).await.unwrap().unwrap();
     // Pings answered, many times over the timeout: the connection lives.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(!sender.is_closed(), "a connection whose peer answers was closed");
@@ -456,9 +456,9 @@ async fn a_server_pinging_drops_a_client_that_went_silent() {
     let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (client_end, server_end) = cuttable_link(cut.clone());
     let served = tokio::spawn(async move {
-        paf::h2::serve_connection(server_end, handler(probe), &keep_alive(), Tokio, std::future::pending()).await
+        paf::engine::h2::serve_connection(server_end, handler(probe), &keep_alive(), Tokio, std::future::pending()).await
     });
-    let mut sender = timeout(LIMIT, paf::h2::handshake(client_end, &Config::default(), &Tokio)).await.unwrap().unwrap();
+    let mut sender = timeout(LIMIT, paf::engine::h2::handshake(client_end, &Config::default(), &Tokio)).await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
     let response = timeout(LIMIT, sender.send(get("/one"))).await.unwrap().unwrap();
     assert_eq!(body_of(response).await, "GET /one");
@@ -475,9 +475,9 @@ async fn a_stalled_preface_is_cut_by_the_header_timeout() {
     let mut config = Config::default();
     config.header_timeout = Duration::from_millis(200);
     let served = tokio::spawn(async move {
-        paf::h2::serve_connection(server_end, handler(probe), &config, Tokio, std::future::pending()).await
+        paf::engine::h2::serve_connection(server_end, handler(probe), &config, Tokio, std::future::pending()).await
     });
-    client_end.write_all(&paf::h2::PREFACE[..10]).await.unwrap();
+    client_end.write_all(&paf::engine::h2::PREFACE[..10]).await.unwrap();
     let result = timeout(LIMIT, served).await.unwrap().unwrap();
     assert!(matches!(result, Err(Error::Timeout(paf::error::Timeout::Header))), "{result:?}");
 }
@@ -545,7 +545,7 @@ impl Server {
     /// HTTPS with ALPN (h2, http/1.1) and a certificate from `ca`.
     async fn start_tls(config: Config, probe: Probe, ca: &Ca) -> Server {
         let tls = ca.server_tls();
-        Server::serving(config, paf::alpn::service(paf::alpn::Tls::new(tls.config()), handler(probe))).await
+        Server::serving(config, paf::engine::alpn::service(paf::engine::alpn::Tls::new(tls.config()), handler(probe))).await
     }
 
     async fn serving(config: Config, service: impl paf::Serve) -> Server {
@@ -598,13 +598,13 @@ async fn tcp(port: u16) -> Flow {
 #[tokio::test]
 async fn serve_speaks_h2c_and_http1_on_one_port() {
     let server = Server::start(h2c()).await;
-    let mut h2 = paf::alpn::handshake(paf::alpn::Protocol::Http2, tcp(server.port).await, &Config::default(), &Tokio)
+    let mut h2 = paf::engine::alpn::handshake(paf::engine::alpn::Protocol::Http2, tcp(server.port).await, &Config::default(), &Tokio)
         .await
         .unwrap();
-    let mut h1 = paf::alpn::handshake(paf::alpn::Protocol::Http1, tcp(server.port).await, &Config::default(), &Tokio)
+    let mut h1 = paf::engine::alpn::handshake(paf::engine::alpn::Protocol::Http1, tcp(server.port).await, &Config::default(), &Tokio)
         .await
         .unwrap();
-    assert_eq!(h2.protocol(), paf::alpn::Protocol::Http2);
+    assert_eq!(h2.protocol(), paf::engine::alpn::Protocol::Http2);
     let over_h2 = timeout(LIMIT, h2.send(get("/version"))).await.unwrap().unwrap();
     assert_eq!(body_of(over_h2).await, "HTTP/2.0");
     let over_h1 = timeout(LIMIT, h1.send(get("/version"))).await.unwrap().unwrap();
@@ -613,7 +613,7 @@ async fn serve_speaks_h2c_and_http1_on_one_port() {
     let response = timeout(LIMIT, h2.send(post("/echo", Body::from(up.clone())))).await.unwrap().unwrap();
     assert_eq!(checksum(&body_of(response).await), checksum(&up));
     let config = Config::default();
-    let one_shot = paf::alpn::run(paf::alpn::Protocol::Http2, get("/x"), tcp(server.port).await, &config, &Tokio);
+    let one_shot = paf::engine::alpn::run(paf::engine::alpn::Protocol::Http2, get("/x"), tcp(server.port).await, &config, &Tokio);
     let response = timeout(LIMIT, one_shot).await.unwrap().unwrap();
     assert_eq!(body_of(response).await, "GET /x");
     server.stop().await;
@@ -622,7 +622,7 @@ async fn serve_speaks_h2c_and_http1_on_one_port() {
 #[tokio::test]
 async fn without_h2c_the_preface_is_not_http1_either() {
     let server = Server::start(Config::default()).await;
-    let sender = paf::h2::handshake(tcp(server.port).await, &Config::default(), &Tokio).await.unwrap();
+    let sender = paf::engine::h2::handshake(tcp(server.port).await, &Config::default(), &Tokio).await.unwrap();
     let mut sender = sender;
     let result = timeout(LIMIT, sender.send(get("/"))).await.unwrap();
     assert!(result.is_err(), "HTTP/2 is off on clear text by default: {result:?}");
@@ -634,9 +634,9 @@ async fn a_stalled_preface_delays_nobody_else() {
     config.header_timeout = Duration::from_millis(500);
     let server = Server::start(config).await;
     let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
-    stalled.write_all(&paf::h2::PREFACE[..5]).await.unwrap();
+    stalled.write_all(&paf::engine::h2::PREFACE[..5]).await.unwrap();
     for _ in 0..20 {
-        let mut sender = paf::h2::handshake(tcp(server.port).await, &Config::default(), &Tokio).await.unwrap();
+        let mut sender = paf::engine::h2::handshake(tcp(server.port).await, &Config::default(), &Tokio).await.unwrap();
         let response = timeout(Duration::from_secs(2), sender.send(get("/ok"))).await.unwrap().unwrap();
         assert_eq!(body_of(response).await, "GET /ok");
     }
@@ -859,17 +859,17 @@ async fn nghttp_h2load_and_openssl_see_h2_selected_by_alpn() {
 async fn the_paf_client_speaks_what_alpn_chose() {
     let (ca, (probe, _)) = (Ca::new("paf h2 test CA"), probe());
     let server = Server::start_tls(Config::default(), probe, &ca).await;
-    let cases: [(&[&[u8]], paf::alpn::Protocol, &str); 3] = [
-        (&[b"h2", b"http/1.1"], paf::alpn::Protocol::Http2, "HTTP/2.0"),
-        (&[b"http/1.1"], paf::alpn::Protocol::Http1, "HTTP/1.1"),
-        (&[], paf::alpn::Protocol::Http1, "HTTP/1.1"),
+    let cases: [(&[&[u8]], paf::engine::alpn::Protocol, &str); 3] = [
+        (&[b"h2", b"http/1.1"], paf::engine::alpn::Protocol::Http2, "HTTP/2.0"),
+        (&[b"http/1.1"], paf::engine::alpn::Protocol::Http1, "HTTP/1.1"),
+        (&[], paf::engine::alpn::Protocol::Http1, "HTTP/1.1"),
     ];
     for (offer, protocol, version) in cases {
         let flow = paf::tls::client_of_flow(ca.client(offer), "localhost", tcp(server.port).await).await.unwrap();
-        assert_eq!(paf::alpn::Protocol::of_flow(&flow), protocol, "offering {offer:?}");
+        assert_eq!(paf::engine::alpn::Protocol::of_flow(&flow), protocol, "offering {offer:?}");
         let request = Request::get(server.https("/version")).body(Body::empty()).unwrap();
         let config = Config::default();
-        let response = timeout(LIMIT, paf::alpn::run(protocol, request, flow, &config, &Tokio)).await.unwrap().unwrap();
+        let response = timeout(LIMIT, paf::engine::alpn::run(protocol, request, flow, &config, &Tokio)).await.unwrap().unwrap();
         assert_eq!(body_of(response).await, version, "offering {offer:?}");
     }
     server.stop().await;
@@ -891,9 +891,9 @@ async fn a_partial_tls_record_delays_nobody_else() {
             let (config, port) = (ca.client(&[b"h2", b"http/1.1"]), server.port);
             tokio::spawn(async move {
                 let flow = paf::tls::client_of_flow(config, "localhost", tcp(port).await).await?;
-                let protocol = paf::alpn::Protocol::of_flow(&flow);
+                let protocol = paf::engine::alpn::Protocol::of_flow(&flow);
                 let request = get(&format!("/client/{i}"));
-                let response = paf::alpn::run(protocol, request, flow, &Config::default(), &Tokio).await?;
+                let response = paf::engine::alpn::run(protocol, request, flow, &Config::default(), &Tokio).await?;
                 response.into_body().bytes().await
             })
         })

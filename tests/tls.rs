@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use paf::mimic::{self, Ctx};
-use paf::rt::native::{self, HOST, PORT, TCP_WITNESS};
+use paf::platform::native::{self, TCP_WITNESS};
+use paf::platform::{HOST, PORT};
 use paf::tls::{self, ClientTls, Endpoint, ServerTls, TlsError};
 use paf::{Error, Flow};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};

@@ -93,8 +93,8 @@ use std::time::Duration;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 
-use crate::alpn::{self, Protocol, SendRequest};
-use crate::engine::io::within;
+use crate::engine::alpn::{self, Protocol, SendRequest};
+use crate::rt::within;
 use crate::error::{ConnectFailure, Http2Error, Reason, Timeout};
 use crate::flow::{MaybeSend, MaybeSync};
 use crate::mimic::{self, Ctx, Failure, FoldFailure, ResolveError, Unavailable};
@@ -103,16 +103,12 @@ use crate::tls::{self, ClientConfig, ClientTls, TlsError};
 use crate::{Body, Config, Error, Incoming};
 
 mod body;
-#[cfg(not(target_family = "wasm"))]
-mod native;
 mod origin;
 mod pool;
 mod redirect;
 mod timings;
 
 pub use body::ResponseExt;
-#[cfg(not(target_family = "wasm"))]
-pub use native::SaveExt;
 pub use origin::{IntoUrl, Origin, Scheme, Url, ORIGIN};
 pub use timings::{ConnectionInfo, Probe, Timings, PROBE};
 
@@ -554,7 +550,7 @@ impl Platform {
     /// ```no_run
     /// use paf::client::{ClientBuilder, Platform};
     /// use paf::mimic::req;
-    /// use paf::rt::native::{ADDRESSES, PORT};
+    /// use paf::platform::{ADDRESSES, PORT};
     /// // Every name resolves to this machine: no lookup at all.
     /// let platform = Platform::native().map_context(|_origin, ctx| {
     ///     ctx.remove_folds(&ADDRESSES).fold(&ADDRESSES, req(&PORT), |port: u16| async move {

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use http::Uri;
 
 use crate::mimic::Value;
-use crate::tls::Global;
+use crate::rt::Global;
 use crate::Error;
 
 /// The scheme of an origin.

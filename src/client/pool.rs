@@ -14,9 +14,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use super::Origin;
-use crate::alpn::{Protocol, SendRequest};
+use crate::engine::alpn::{Protocol, SendRequest};
 use crate::engine::client::SendRequest as Http1;
-use crate::h2::SendRequest as Http2;
+use crate::engine::h2::SendRequest as Http2;
 use crate::tls::Session;
 
 /// A connection, and what TLS negotiated for it.

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::rt::AnyRuntime;
-use crate::alpn::Protocol;
+use crate::engine::alpn::Protocol;
 use crate::mimic::Value;
-use crate::tls::Global;
+use crate::rt::Global;
 use crate::rt::Runtime;
 use crate::tls::Session;
 

@@ -25,8 +25,8 @@ use std::time::Duration;
 use http::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
 
-use super::io::{poll_body_into, read_step, within, write_step, Timer};
-use super::server::body_size;
+use super::io::{body_size, poll_body_into, read_step, write_step};
+use crate::rt::{within, Timer};
 use super::upgrade;
 use crate::body::BodySender;
 use crate::error::Timeout;

@@ -6,12 +6,16 @@
 //! back-pressure. [`client::handshake`] is the low-level client over one
 //! flow. Neither knows HTTP beyond moving bytes and arming timeouts.
 
+pub mod alpn;
 pub mod client;
 pub(crate) mod date;
+pub mod h2;
 mod handler;
 pub(crate) mod io;
 pub mod server;
+mod service;
 pub mod upgrade;
 
 pub use handler::{service_fn, Handler, ServiceFn};
+pub use service::Serve;
 pub(crate) use handler::{call_caught, panic_message, Caught};

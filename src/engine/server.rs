@@ -14,7 +14,8 @@ use std::task::{Context, Poll};
 use http::header::{HeaderValue, CONNECTION};
 use http::{Request, StatusCode};
 
-use super::io::{poll_body_into, read_step, within, write_step, Timer};
+use super::io::{body_size, poll_body_into, read_step, write_step};
+use crate::rt::{within, Timer};
 use super::{call_caught, date, panic_message, upgrade, Caught, Handler};
 use crate::body::BodySender;
 use crate::error::Timeout;
@@ -337,16 +338,5 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             None => drop(flow),
         }
         Ok(())
-    }
-}
-
-/// What the response body says of its own length.
-pub(crate) fn body_size<B: http_body::Body>(body: &B) -> BodySize {
-    if body.is_end_stream() {
-        BodySize::Empty
-    } else if let Some(n) = body.size_hint().exact() {
-        BodySize::Known(n)
-    } else {
-        BodySize::Unknown
     }
 }

@@ -2,12 +2,21 @@
 //!
 //! The engine and the serve loop need three things from a platform: a way to
 //! spawn a task, a way to sleep (every timeout is a sleep), and a listener.
-//! [`Runtime`] is the first two; [`crate::serve::Listener`] is the third.
+//! [`Runtime`] is the first two; [`Listener`] is the third.
 //! `rt::native` implements them on tokio; the wasm runtimes live next to it.
 
+use std::future::Future;
+use std::io;
 use std::time::Duration;
 
 use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
+use crate::Flow;
+
+mod global;
+mod timer;
+
+pub use global::Global;
+pub(crate) use timer::{within, Timer};
 
 #[cfg(not(target_family = "wasm"))]
 pub mod native;
@@ -94,4 +103,15 @@ impl Runtime for AnyRuntime {
     fn unix_time(&self) -> Option<Duration> {
         self.0.unix_time_dyn()
     }
+}
+
+/// A source of accepted connections: a TCP or Unix listener, a WASI
+/// socket, flows handed in by a host or by JS.
+pub trait Listener: MaybeSend + 'static {
+    /// The runtime the accepted connections run on.
+    type Runtime: Runtime;
+    /// The runtime the accepted connections run on.
+    fn runtime(&self) -> Self::Runtime;
+    /// The next connection, with a name for its peer (for logs).
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Flow, String)>> + MaybeSend + '_;
 }

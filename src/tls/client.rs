@@ -12,7 +12,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use super::error::{Hex, NoTrustedRoots, PinMismatch};
+use crate::error::tls::{Hex, NoTrustedRoots, PinMismatch};
 use super::{client_provider, pem, TlsError, DEFAULT_ALPN};
 
 /// A client TLS configuration under construction: whom to trust and which

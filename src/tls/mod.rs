@@ -15,7 +15,7 @@
 //!   ([`TLS_PRIORITY`]). Its [`Endpoint`] carries the configuration, the
 //!   server name and how to open the underlying flow, so this module knows
 //!   no platform: `rt::native` derives it from a TCP address
-//!   (`rt::native::https_ctx`).
+//!   (`platform::native::https_ctx`).
 //!
 //! The server name is checked against the certificate and sent as SNI,
 //! except for an IP literal, which is checked against the certificate's IP
@@ -53,15 +53,14 @@ use crate::flow::Transport;
 use crate::{Error, Flow};
 
 mod client;
-mod error;
 mod pem;
 mod protocol;
 mod server;
 
 pub use client::{certificate_sha256, default_client_config, ClientTls};
-pub use error::TlsError;
+pub use crate::error::TlsError;
 pub use protocol::{
-    Endpoint, Global, Open, OpenFlow, CONFIG, SERVER_NAME, TLS, TLS_PRIORITY, TLS_WITNESS,
+    Endpoint, Open, OpenFlow, CONFIG, SERVER_NAME, TLS, TLS_PRIORITY, TLS_WITNESS,
 };
 pub use rustls::{self, ClientConfig, ServerConfig};
 pub use server::ServerTls;

@@ -2,14 +2,14 @@
 
 use std::fmt;
 use std::future::Future;
-use std::ops::Deref;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use rustls::ClientConfig;
 
 use super::{connect, TlsStream};
 use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
 use crate::mimic::{self, Priority, Protocol, Value, Witness};
+use crate::rt::Global;
 use crate::{BoxError, Flow};
 
 /// The priority of TLS: before plain TCP (100), after Unix sockets (40).
@@ -33,7 +33,7 @@ impl<F> Open for F where
 
 /// The endpoint of TLS: everything needed to connect, so that this layer
 /// knows no platform. A platform's fold derives it (see
-/// `rt::native::TLS_OVER_TCP`), or a caller builds it with
+/// `platform::native::TLS_OVER_TCP`), or a caller builds it with
 /// [`Endpoint::new`] over any flow.
 #[derive(Clone)]
 pub struct Endpoint {
@@ -109,36 +109,3 @@ impl Protocol for Tls {
         })
     }
 }
-
-/// A value made on first use and shared by the whole program, for the
-/// statics above: a [`LazyLock`].
-///
-/// On wasm, mimic values are not `Sync` (a protocol there may hold JS or
-/// WASI handles), which a static requires; but without the `atomics`
-/// target feature a wasm program has a single thread, so nothing is ever
-/// shared between threads and `Global` is `Sync` there all the same.
-pub struct Global<T> {
-    lazy: LazyLock<T>,
-}
-
-impl<T> Global<T> {
-    /// A value that `make` builds on first use.
-    pub const fn new(make: fn() -> T) -> Global<T> {
-        Global {
-            lazy: LazyLock::new(make),
-        }
-    }
-}
-
-impl<T> Deref for Global<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.lazy
-    }
-}
-
-// SAFETY: without the atomics feature, a wasm module runs on one thread
-// (std cannot spawn another), so no reference ever crosses threads.
-#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
-unsafe impl<T> Sync for Global<T> {}

@@ -21,8 +21,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use http::header::{self, HeaderValue};
 use http_body_util::BodyExt;
-use paf::alpn::Protocol;
+use paf::engine::alpn::Protocol;
 use paf::client::ClientBuilder;
+use paf::platform;
 use paf::rt::wasi::{self, TcpListener, Wasi};
 use paf::tls::ClientTls;
 use paf::{Body, Config, Request, Switch, Uri};
@@ -112,7 +113,7 @@ async fn get(args: GetArgs) -> Result<(), String> {
         let pem = std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
         client_tls = client_tls.only_roots_pem(&pem).map_err(|err| format!("{}: {err}", path.display()))?;
     }
-    let mut client = ClientBuilder::new(wasi::platform())
+    let mut client = ClientBuilder::new(platform::wasi::platform())
         .tls(client_tls)
         .http2_prior_knowledge(args.http2_prior_knowledge)
         .max_redirects(0);

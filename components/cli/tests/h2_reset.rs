@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
-use paf::alpn::{self, Protocol};
+use paf::engine::alpn::{self, Protocol};
 use paf::rt::wasi::{self, Wasi};
-use paf::serve::Serve;
+use paf::Serve;
 use paf::{Body, Config, Flow, Incoming, Request, Response};
 
 /// An endless body for `/endless`, a short one elsewhere.

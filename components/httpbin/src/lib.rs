@@ -13,6 +13,7 @@ mod httpbin;
 use bytes::Bytes;
 use bindings::exports::paf::http::handler::{Guest, Request, Response};
 use http_body_util::BodyExt;
+use paf::platform::wasi::{call, from_fields, to_fields};
 use paf::rt::wasi::{self, Wasi};
 use paf::{Body, StatusCode};
 
@@ -55,7 +56,7 @@ impl Guest for Httpbin {
 }
 
 async fn answer(request: Request) -> Result<Response, paf::Error> {
-    let headers = wasi::from_fields(request.headers)?;
+    let headers = from_fields(request.headers)?;
     // A body that came chunked goes on as one of no announced length, as
     // the handler would get it from a socket.
     let mut http_request = paf::Request::new(Body::framed_as(&headers, request.body));
@@ -63,10 +64,10 @@ async fn answer(request: Request) -> Result<Response, paf::Error> {
     *http_request.uri_mut() = request.uri.parse().map_err(|_| invalid("URI", &request.uri))?;
     *http_request.headers_mut() = headers;
     let handler = paf::service_fn(|req| async move { httpbin::answer(req, &Wasi).await });
-    let response = wasi::call(handler, http_request).await?;
+    let response = call(handler, http_request).await?;
     let (parts, body) = response.into_parts();
     let body: Bytes = body.collect().await?.to_bytes();
-    Ok(Response { status: parts.status.as_u16(), headers: wasi::to_fields(&parts.headers), body: body.to_vec() })
+    Ok(Response { status: parts.status.as_u16(), headers: to_fields(&parts.headers), body: body.to_vec() })
 }
 
 fn invalid(what: &str, value: &str) -> paf::Error {

@@ -25,8 +25,11 @@ use http::Method;
 use http_body_util::{BodyExt, Limited};
 use paf::flow::BoxFuture;
 use paf::mimic::{self, req, Ctx, Priority, Value, Witness};
-use paf::rt::wasi::{self, Streams, HOST, PORT};
-use paf::tls::{self, Endpoint, Global, TlsStream};
+use paf::platform::wasi::{from_fields, serve_handed_in, to_fields};
+use paf::platform::{HOST, PORT};
+use paf::rt::wasi::{self, Streams};
+use paf::rt::Global;
+use paf::tls::{self, Endpoint, TlsStream};
 use paf::client::ClientBuilder;
 use paf::{Body, BoxError, Client, Config, Incoming, StatusCode};
 use bindings::paf::http::{handler, resolver, types};
@@ -54,7 +57,7 @@ impl server::Guest for Library {
         let streams = into_streams(connection);
         let mut config = Config::default();
         config.h2c = true;
-        wasi::block_on(wasi::serve_handed_in(streams, paf::service_fn(call_handler), Arc::new(config)));
+        wasi::block_on(serve_handed_in(streams, paf::service_fn(call_handler), Arc::new(config)));
     }
 }
 
@@ -72,11 +75,11 @@ async fn call_handler(request: paf::Request<Incoming>) -> paf::Response<Body> {
     let answer = handler::handle(&handler::Request {
         method: parts.method.to_string(),
         uri: parts.uri.to_string(),
-        headers: wasi::to_fields(&parts.headers),
+        headers: to_fields(&parts.headers),
         body: body.to_vec(),
     });
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = match wasi::from_fields(answer.headers) {
+    let headers = match from_fields(answer.headers) {
         Ok(headers) => headers,
         Err(err) => return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("the handler answered {err}")),
     };
@@ -110,13 +113,13 @@ impl client::Guest for Library {
             let mut http_request = paf::Request::new(Body::from(request.body));
             *http_request.method_mut() = request.method.parse().map_err(|_| format!("invalid method {:?}", request.method))?;
             *http_request.uri_mut() = request.uri.parse().map_err(|err| format!("invalid URL {}: {err}", request.uri))?;
-            *http_request.headers_mut() = wasi::from_fields(request.headers).map_err(|err| err.to_string())?;
+            *http_request.headers_mut() = from_fields(request.headers).map_err(|err| err.to_string())?;
             let response = CLIENT.request(http_request).await.map_err(|err| err.to_string())?;
             let (parts, body) = response.into_parts();
             Ok(client::Response {
                 status: parts.status.as_u16(),
                 version: format!("{:?}", parts.version),
-                headers: wasi::to_fields(&parts.headers),
+                headers: to_fields(&parts.headers),
                 body: client::Body::new(ResponseBody { body: RefCell::new(body), pending: RefCell::default() }),
             })
         })
@@ -125,7 +128,7 @@ impl client::Guest for Library {
 
 /// The client of every `send`: its connections are pooled between calls.
 static CLIENT: Global<Client> = Global::new(|| {
-    ClientBuilder::new(wasi::platform()).context(HOST_RESOLVER.clone()).max_redirects(0).build()
+    ClientBuilder::new(paf::platform::wasi::platform()).context(HOST_RESOLVER.clone()).max_redirects(0).build()
 });
 
 /// A response body, read by the caller piece by piece: each read runs the

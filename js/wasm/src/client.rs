@@ -3,9 +3,10 @@
 
 use http::{Method, Request, Response};
 use js_sys::{Array, Function};
-use paf::alpn::Protocol;
+use paf::engine::alpn::Protocol;
 use paf::client::{ClientBuilder, ConnectionInfo, MaxRedirects};
 use paf::mimic::Ctx;
+use paf::platform::js as platform;
 use paf::rt::js::{self as rt, Connect};
 use paf::{Config, Incoming};
 use wasm_bindgen::prelude::*;
@@ -60,8 +61,8 @@ impl Client {
         if option("insecure").is_truthy() {
             tls = tls.dangerous_accept_any_certificate();
         }
-        let mut builder = ClientBuilder::new(rt::platform())
-            .context(Ctx::new().add(&rt::CONNECT, Connect::new(connect)))
+        let mut builder = ClientBuilder::new(platform::platform())
+            .context(Ctx::new().add(&platform::CONNECT, Connect::new(connect)))
             .tls(tls);
         let alpn = option("alpn");
         if !alpn.is_undefined() {

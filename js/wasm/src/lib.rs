@@ -15,7 +15,7 @@
 //! `Uint8Array`s, JS `ReadableStream`s ([`paf::rt::js::ReadableBody`]) or
 //! [`BodyReader`]s; the standard `Request` and `Response` objects are made
 //! on the JS side. Connections, TLS, HTTP/1.1 and HTTP/2 are paf's
-//! (`paf::Client` on [`paf::rt::js::platform`], `paf::serve` on a
+//! (`paf::Client` on [`paf::platform::js::platform`], `paf::serve` on a
 //! [`paf::rt::js::JsListener`]).
 
 use std::cell::RefCell;

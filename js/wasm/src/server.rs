@@ -8,7 +8,7 @@ use std::future::Future;
 use http::header::HOST;
 use http::{Request, Response};
 use js_sys::{Function, Promise};
-use paf::alpn;
+use paf::engine::alpn;
 use paf::rt::js::{self as rt, Js, JsListener};
 use paf::{service_fn, Body, Config, Error, Incoming, Switch};
 use wasm_bindgen::prelude::*;
@@ -93,7 +93,8 @@ where
 {
     let iterator = rt::iterator_of(&flows)?;
     let switch = Switch::new();
-    let listener = JsListener::new(iterator, switch.clone(), Js::new());
+    let stop = switch.clone();
+    let listener = JsListener::new(iterator, move || stop.stop(), Js::new());
     let mut config = Config::default();
     config.h2c = field(options, "h2c").as_bool() != Some(false);
     let times = [
@@ -122,7 +123,7 @@ where
             }
         },
     );
-    let service = alpn::service(rt::PairAlpn, handler);
+    let service = alpn::service(paf::platform::js::PairAlpn, handler);
     let running = switch.clone();
     let closed = future_to_promise(async move {
         paf::serve(listener, service, config, running).await.map_err(|err| js_error(&err))?;

@@ -33,7 +33,7 @@ fn failing() -> Body {
 /// An HTTP/2 connection over an in-memory pipe to a server answering
 /// `/endless` and `/failing` with such bodies, `/ignore` without reading
 /// the request body, and anything else with "ok".
-async fn connect() -> paf::h2::SendRequest {
+async fn connect() -> paf::engine::h2::SendRequest {
     let (client, server) = Flow::pipe(64 * 1024);
     let handler = service_fn(|request: Request<Incoming>| async move {
         match request.uri().path() {
@@ -48,17 +48,17 @@ async fn connect() -> paf::h2::SendRequest {
     });
     wasm_bindgen_futures::spawn_local(async move {
         let config = Config::default();
-        let _ = paf::h2::serve_connection(server, handler, &config, Js::new(), std::future::pending()).await;
+        let _ = paf::engine::h2::serve_connection(server, handler, &config, Js::new(), std::future::pending()).await;
     });
-    paf::h2::handshake(client, &Config::default(), &Js::new()).await.unwrap()
+    paf::engine::h2::handshake(client, &Config::default(), &Js::new()).await.unwrap()
 }
 
-async fn get(sender: &mut paf::h2::SendRequest, path: &str, body: Body) -> Result<Response<Incoming>, Error> {
+async fn get(sender: &mut paf::engine::h2::SendRequest, path: &str, body: Body) -> Result<Response<Incoming>, Error> {
     let request = Request::post(format!("http://pipe.test{path}")).body(body).unwrap();
     sender.send(request).await
 }
 
-async fn still_serves(sender: &mut paf::h2::SendRequest) {
+async fn still_serves(sender: &mut paf::engine::h2::SendRequest) {
     let response = get(sender, "/", Body::empty()).await.unwrap();
     assert_eq!(response.into_body().bytes().await.unwrap(), "ok");
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use js_sys::{Array, Function, Object, Reflect};
-use paf::alpn::{self, Protocol};
+use paf::engine::alpn::{self, Protocol};
 use paf::client::{ClientBuilder, ConnectionInfo};
 use paf::mimic::{self, Ctx};
 use paf::rt::js::{self as rt, Connect, Js, JsListener, JsStream, StreamPair};
@@ -469,7 +469,8 @@ impl PipeServer {
     fn new(service: impl paf::Serve) -> PipeServer {
         let js = pipe_server_js();
         let switch = Switch::new();
-        let listener = JsListener::new(rt::iterator_of(&get(&js, "flows")).unwrap(), switch.clone(), Js::new());
+        let stop = switch.clone();
+        let listener = JsListener::new(rt::iterator_of(&get(&js, "flows")).unwrap(), move || stop.stop(), Js::new());
         let mut config = Config::default();
         config.h2c = true;
         let running = switch.clone();
@@ -489,11 +490,11 @@ impl Drop for PipeServer {
 #[wasm_bindgen_test]
 async fn mimic_calls_the_js_connect_function_with_the_host_and_the_port() {
     let server = PipeServer::new(hello());
-    let ctx = rt::ctx(Connect::new(server.connect.clone()))
-        .add(&rt::HOST, "[::1]".to_string())
-        .add(&rt::PORT, 8080);
+    let ctx = paf::platform::js::ctx(Connect::new(server.connect.clone()))
+        .add(&paf::platform::HOST, "[::1]".to_string())
+        .add(&paf::platform::PORT, 8080);
     let flow = mimic::resolve(&ctx).await.unwrap();
-    assert!(rt::STREAM_WITNESS.is(&flow));
+    assert!(paf::platform::js::STREAM_WITNESS.is(&flow));
     assert_eq!(server.calls.length(), 1);
     let call = server.calls.get(0);
     assert_eq!(get(&call, "host").as_string().as_deref(), Some("::1"), "no brackets for JS");
@@ -506,18 +507,18 @@ async fn mimic_calls_the_js_connect_function_with_the_host_and_the_port() {
 
 #[wasm_bindgen_test]
 async fn a_refused_connection_is_said_with_the_js_message() {
-    let ctx = rt::ctx(Connect::new(refusing_connect()))
-        .add(&rt::HOST, "127.0.0.1".to_string())
-        .add(&rt::PORT, 1);
+    let ctx = paf::platform::js::ctx(Connect::new(refusing_connect()))
+        .add(&paf::platform::HOST, "127.0.0.1".to_string())
+        .add(&paf::platform::PORT, 1);
     let err = mimic::resolve(&ctx).await.unwrap_err();
     assert_eq!(err.to_string(), "js: connect ECONNREFUSED 127.0.0.1:1");
-    let missing = mimic::resolve(&rt::ctx(Connect::new(refusing_connect()))).await.unwrap_err();
+    let missing = mimic::resolve(&paf::platform::js::ctx(Connect::new(refusing_connect()))).await.unwrap_err();
     assert!(missing.to_string().contains("missing host"), "{missing}");
 }
 
 fn client(server: &PipeServer, tls: ClientTls, prior_knowledge: bool) -> paf::Client {
-    ClientBuilder::new(rt::platform())
-        .context(Ctx::new().add(&rt::CONNECT, Connect::new(server.connect.clone())))
+    ClientBuilder::new(paf::platform::js::platform())
+        .context(Ctx::new().add(&paf::platform::js::CONNECT, Connect::new(server.connect.clone())))
         .tls(tls)
         .http2_prior_knowledge(prior_knowledge)
         .build()

@@ -232,18 +232,18 @@ async fn h1_exchange(
 /// the first of them that finds it missing or closed.
 #[derive(Default)]
 struct H2Connection {
-    sender: tokio::sync::Mutex<Option<paf::h2::SendRequest>>,
+    sender: tokio::sync::Mutex<Option<paf::engine::h2::SendRequest>>,
 }
 
 impl H2Connection {
-    async fn sender(&self, shared: &Shared) -> Result<paf::h2::SendRequest, &'static str> {
+    async fn sender(&self, shared: &Shared) -> Result<paf::engine::h2::SendRequest, &'static str> {
         let mut slot = self.sender.lock().await;
         if let Some(sender) = slot.as_ref().filter(|sender| !sender.is_closed()) {
             return Ok(sender.clone());
         }
         *slot = None;
         let flow = connect(&shared.addresses).await?;
-        let sender = paf::h2::handshake(flow, &shared.config, &Tokio).await.map_err(|err| error_kind(&err))?;
+        let sender = paf::engine::h2::handshake(flow, &shared.config, &Tokio).await.map_err(|err| error_kind(&err))?;
         Ok(slot.insert(sender).clone())
     }
 }

@@ -146,7 +146,7 @@ fn client(args: &Args) -> Result<Client, String> {
         .connect_timeout(seconds("--connect-timeout", args.connect_timeout)?)
         .request_timeout(seconds("--max-time", args.max_time)?);
     if args.http1 {
-        builder = builder.alpn(vec![paf::alpn::Protocol::Http1]);
+        builder = builder.alpn(vec![paf::engine::alpn::Protocol::Http1]);
     }
     if let Some(path) = &args.unix_socket {
         builder = builder.unix_socket(path);
@@ -206,8 +206,8 @@ fn report(args: &Args, response: &Response<Incoming>) {
                 n => format!(", after {n} redirect(s)"),
             };
             let protocol = match info.protocol {
-                paf::alpn::Protocol::Http1 => "HTTP/1",
-                paf::alpn::Protocol::Http2 => "HTTP/2",
+                paf::engine::alpn::Protocol::Http1 => "HTTP/1",
+                paf::engine::alpn::Protocol::Http2 => "HTTP/2",
             };
             eprintln!("* {protocol} connection{reused}{redirects}");
             if let Some(tls) = &info.tls {

@@ -8,8 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::stream::{io_error, JsStream, StreamPair};
 use super::Js;
-use crate::alpn::{Info, Protocol};
-use crate::serve::{Listener, Switch};
+use crate::rt::Listener;
 use crate::Flow;
 
 #[wasm_bindgen]
@@ -26,21 +25,22 @@ extern "C" {
 /// queue of in-page pipes, the pairs a worker receives): a [`Listener`]
 /// for [`serve`](crate::serve).
 ///
-/// When the iterator is done, the listener flips the server's switch: the
-/// server stops as on [`Switch::stop`] (the requests in flight finish).
+/// When the iterator is done, the listener calls its `done` function (the
+/// JS server stops its serve loop's switch there: the requests in flight
+/// finish) and accepts nothing more.
 /// A pair's `peer` property, if any, names it in logs.
 #[derive(Debug)]
 pub struct JsListener {
     iterator: FlowIterator,
-    switch: Switch,
+    done: Done,
     runtime: Js,
     accepted: u64,
 }
 
 impl JsListener {
-    /// Takes the pairs of `iterator`, stopping `switch` after the last.
-    pub fn new(iterator: FlowIterator, switch: Switch, runtime: Js) -> JsListener {
-        JsListener { iterator, switch, runtime, accepted: 0 }
+    /// Takes the pairs of `iterator`, calling `done` after the last.
+    pub fn new(iterator: FlowIterator, done: impl Fn() + 'static, runtime: Js) -> JsListener {
+        JsListener { iterator, done: Done(Box::new(done)), runtime, accepted: 0 }
     }
 }
 
@@ -56,8 +56,8 @@ impl Listener for JsListener {
         let next = JsFuture::from(Promise::resolve(&next)).await.map_err(io_error)?;
         let field = |name: &str| Reflect::get(&next, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
         if !next.is_object() || field("done").is_truthy() {
-            self.switch.stop();
-            // The serve loop sees the switch before it asks again.
+            (self.done.0)();
+            // The serve loop sees that it is stopping before it asks again.
             std::future::pending::<()>().await;
         }
         let pair = field("value");
@@ -69,24 +69,6 @@ impl Listener for JsListener {
         self.accepted += 1;
         let peer = stream.peer().map_or_else(|| format!("js#{}", self.accepted), str::to_owned);
         Ok((Flow::new(stream), peer))
-    }
-}
-
-/// How a server takes the pairs of a [`JsListener`] ([`alpn::service`]
-/// with it): HTTP/2 or HTTP/1.1 as the pair's `alpn` property says (TLS
-/// done by the platform: `node:tls`, `Deno.listenTls`), and without it
-/// by the first bytes (HTTP/2 by prior knowledge when [`Config::h2c`] is
-/// on).
-///
-/// [`alpn::service`]: crate::alpn::service
-/// [`Config::h2c`]: crate::Config::h2c
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PairAlpn;
-
-impl Info for PairAlpn {
-    fn protocol(&self, flow: &Flow) -> Option<Protocol> {
-        let alpn = flow.downcast_ref::<JsStream>()?.alpn()?;
-        Some(Protocol::from_alpn(Some(alpn.as_bytes())))
     }
 }
 
@@ -103,4 +85,13 @@ pub fn iterator_of(flows: &JsValue) -> Result<FlowIterator, JsValue> {
         return Ok(flows.clone().unchecked_into());
     }
     Err(js_sys::TypeError::new("flows must be an (async) iterable of { readable, writable } pairs").into())
+}
+
+/// What a [`JsListener`] calls after its last pair.
+struct Done(Box<dyn Fn()>);
+
+impl std::fmt::Debug for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Done")
+    }
 }

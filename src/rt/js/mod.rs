@@ -17,13 +17,10 @@
 //!   shutdown, JS errors as [`std::io::Error`]s. A pair that also has a
 //!   `socket` (events in, calls out, as Node's sockets: paf's Node
 //!   adapters give one) is used through it, without a promise per chunk.
-//! * [`STREAM`]: the same registered with mimic; its endpoint carries a
-//!   JS `connect({host, port})` function ([`CONNECT`]) that mimic calls.
-//!   [`ctx`] and [`https_ctx`] derive it (and TLS in wasm over it) from
-//!   [`HOST`] and [`PORT`].
+//! * [`Connect`]: a JS `connect({host, port})` function giving stream
+//!   pairs (`platform::js` registers it with mimic).
 //! * [`JsListener`]: a server's connections from a JS (async) iterator of
-//!   stream pairs; [`PairAlpn`] serves each with the protocol its `alpn`
-//!   property names (TLS done by the platform), or by its first bytes.
+//!   stream pairs.
 //! * [`ReadableBody`]: a JS `ReadableStream` as a body to send.
 
 use std::cell::RefCell;
@@ -43,9 +40,9 @@ mod listener;
 mod socket;
 mod stream;
 
-pub use connect::*;
+pub use connect::Connect;
 pub use executor::{entered, spawn};
-pub use listener::{iterator_of, FlowIterator, JsListener, PairAlpn};
+pub use listener::{iterator_of, FlowIterator, JsListener};
 pub use stream::{JsStream, ReadableBody, StreamPair};
 
 #[wasm_bindgen(inline_js = r#"

@@ -1,5 +1,5 @@
 //! The native runtime: tokio tasks and timers, TCP and Unix listeners, and
-//! (in `connect`) the TCP and Unix transports registered with mimic.
+//! (in `net`) the resolver and the TCP and Unix connects.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use crate::flow::BoxFuture;
 use crate::rt::Runtime;
-use crate::serve::Listener;
+use crate::rt::Listener;
 use crate::Flow;
 
-mod connect;
-pub use connect::*;
-mod tls;
-pub use tls::*;
+mod net;
+#[cfg(unix)]
+pub use net::connect_unix;
+pub use net::{connect_tcp, lookup};
 
 /// The tokio runtime paf runs on natively (the ambient one: call from
 /// inside a tokio runtime).

@@ -16,7 +16,7 @@ use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
 use super::executor::ready;
 use super::{Streams, Wasi};
-use crate::serve::Listener;
+use crate::rt::Listener;
 use crate::Flow;
 
 /// A TCP connection over `wasi:sockets`.

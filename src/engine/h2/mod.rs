@@ -66,52 +66,7 @@ pub use server::serve_connection;
 /// it announces HTTP/2 by prior knowledge (h2c).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// The HTTP/2 settings paf announces (RFC 9113 §6.5.2), the same for
-/// servers and clients. Part of [`Config`](crate::Config) as `config.h2`.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Settings {
-    /// How many streams the peer may have open at once. Default 200
-    /// (RFC 9113 asks for no fewer than 100).
-    pub max_concurrent_streams: u32,
-    /// How many bytes of one stream's body the peer may send before it is
-    /// read (the stream's flow-control window): what a slow reader costs
-    /// at most per stream. Default 256 KiB.
-    pub initial_stream_window: u32,
-    /// The same for all streams of a connection together. Default 1 MiB.
-    pub initial_connection_window: u32,
-    /// The largest frame payload accepted. Default 16 KiB, the protocol's
-    /// minimum; at most 16 MiB − 1.
-    pub max_frame_size: u32,
-    /// The largest header list accepted, as RFC 9113 counts it (names,
-    /// values and 32 bytes per field). Default 64 KiB, as HTTP/1.1's
-    /// [`Limits::max_head_bytes`](crate::h1::Limits::max_head_bytes).
-    pub max_header_list_size: u32,
-    /// How often a connection PINGs its peer, to find one that went away
-    /// without closing (a host that crashed, a NAT or proxy that forgot
-    /// the connection): `None`, the default, sends none, as hyper and Go
-    /// do. When set, pings go out while the connection is open, with or
-    /// without streams.
-    pub keep_alive_interval: Option<Duration>,
-    /// How long a PING waits for its answer before the connection is
-    /// closed as dead, failing its streams with [`Timeout::KeepAlive`].
-    /// Default 20 s.
-    pub keep_alive_timeout: Duration,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            max_concurrent_streams: 200,
-            initial_stream_window: 256 * 1024,
-            initial_connection_window: 1024 * 1024,
-            max_frame_size: 16 * 1024,
-            max_header_list_size: 64 * 1024,
-            keep_alive_interval: None,
-            keep_alive_timeout: Duration::from_secs(20),
-        }
-    }
-}
+pub use crate::config::Settings;
 
 /// The PINGs of one connection (RFC 9113 §6.7), when
 /// [`Settings::keep_alive_interval`] asks for them: one every interval,
@@ -168,27 +123,6 @@ impl<R: Runtime> KeepAlive<R> {
             self.ping_out = true;
             self.sleep = self.rt.sleep(self.timeout);
         }
-    }
-}
-
-/// An h2 error as a paf error: resets and GOAWAYs keep their reason and
-/// who sent them.
-pub(crate) fn error(err: ::h2::Error) -> Error {
-    if err.is_io() {
-        return match err.into_io() {
-            Some(io) => Error::Io(io),
-            None => Error::Closed,
-        };
-    }
-    let by_peer = err.is_remote();
-    match err.reason() {
-        Some(reason) if err.is_go_away() => {
-            Http2Error::GoAway { reason: Reason::from(u32::from(reason)), by_peer }.into()
-        }
-        Some(reason) => {
-            Http2Error::StreamReset { reason: Reason::from(u32::from(reason)), by_peer }.into()
-        }
-        None => Http2Error::Protocol(err.to_string()).into(),
     }
 }
 
@@ -256,18 +190,18 @@ where
         let next = std::future::poll_fn(|cx| {
             // A peer that resets the stream stops a body that is slow to come.
             if let Poll::Ready(reset) = stream.poll_reset(cx) {
-                return Poll::Ready(Err(reset.map_or_else(error, reset_by_peer)));
+                return Poll::Ready(Err(reset.map_or_else(Error::from, reset_by_peer)));
             }
             body.as_mut().poll_frame(cx).map(|frame| Ok(frame.map(|f| f.map_err(Error::body))))
         });
         let frame = match next.await? {
-            None => return stream.send_data(Bytes::new(), true).map_err(error),
+            None => return stream.send_data(Bytes::new(), true).map_err(Error::from),
             Some(frame) => frame?,
         };
         let mut data = match frame.into_data() {
             Ok(mut data) => data.copy_to_bytes(data.remaining()),
             Err(frame) => match frame.into_trailers() {
-                Ok(trailers) => return stream.send_trailers(trailers).map_err(error),
+                Ok(trailers) => return stream.send_trailers(trailers).map_err(Error::from),
                 Err(_) => continue,
             },
         };
@@ -283,7 +217,7 @@ where
                 let granted = wait_capacity(stream, rt, stall).await?;
                 data.split_to(granted.min(data.len()))
             };
-            stream.send_data(chunk, last && data.is_empty()).map_err(error)?;
+            stream.send_data(chunk, last && data.is_empty()).map_err(Error::from)?;
             if data.is_empty() {
                 break;
             }
@@ -316,11 +250,11 @@ fn poll_capacity(
         return match stream.poll_capacity(cx) {
             Poll::Ready(Some(Ok(0))) => continue,
             Poll::Ready(Some(Ok(n))) => Poll::Ready(Ok(n)),
-            Poll::Ready(Some(Err(err))) => Poll::Ready(Err(error(err))),
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Err(Error::from(err))),
             // No more capacity ever: the stream was reset or closed.
             Poll::Ready(None) => Poll::Ready(Err(match stream.poll_reset(cx) {
                 Poll::Ready(Ok(reason)) => reset_by_peer(reason),
-                Poll::Ready(Err(err)) => error(err),
+                Poll::Ready(Err(err)) => Error::from(err),
                 Poll::Pending => Error::Closed,
             })),
             Poll::Pending if sleep.as_mut().poll(cx).is_ready() => {
@@ -335,7 +269,7 @@ fn poll_capacity(
 /// Applies the settings both sides share to an h2 builder.
 macro_rules! configure {
     ($builder:expr, $config:expr) => {{
-        let settings: &$crate::h2::Settings = &$config.h2;
+        let settings: &$crate::engine::h2::Settings = &$config.h2;
         $builder
             .max_concurrent_streams(settings.max_concurrent_streams)
             .initial_window_size(settings.initial_stream_window)
@@ -377,7 +311,7 @@ mod tests {
         let err = Error::from(Http2Error::GoAway { reason: Reason::from(0x1u32), by_peer: false });
         assert_eq!(err.to_string(), "connection closed by this side (GOAWAY): PROTOCOL_ERROR");
         assert_eq!(Reason::from(0x42u32).to_string(), "unknown error code 0x42");
-        let h2_reset = error(::h2::Error::from(::h2::Reason::REFUSED_STREAM));
+        let h2_reset = Error::from(::h2::Error::from(::h2::Reason::REFUSED_STREAM));
         assert!(matches!(
             h2_reset,
             Error::Http2(Http2Error::StreamReset { reason: Reason::REFUSED_STREAM, .. })

@@ -30,12 +30,12 @@ use bytes::Bytes;
 use http::{Request, Response};
 use tokio::io::AsyncReadExt;
 
-use crate::engine::io::within;
+use crate::rt::within;
 use crate::engine::{client as h1_client, server as h1_server, Handler};
 use crate::error::Timeout;
 use crate::flow::{MaybeSend, MaybeSync};
 use crate::rt::Runtime;
-use crate::serve::Serve;
+use crate::engine::Serve;
 use crate::tls;
 use crate::{Body, Config, Error, Flow, Incoming};
 
@@ -173,7 +173,7 @@ pub struct Service<I, H> {
 /// });
 /// let listener = paf::rt::native::TcpListener::bind("127.0.0.1:8443").await?;
 /// let tls = paf::tls::ServerTls::from_pem(cert_pem, key_pem)?;
-/// let service = paf::alpn::service(paf::alpn::Tls::new(tls.config()), handler);
+/// let service = paf::engine::alpn::service(paf::engine::alpn::Tls::new(tls.config()), handler);
 /// paf::serve(listener, service, paf::Config::default(), paf::Switch::new()).await
 /// # }
 /// ```
@@ -241,7 +241,7 @@ where
             h1_server::serve_connection(flow, handler.clone(), config, rt, stopping).await
         }
         Protocol::Http2 => {
-            crate::h2::serve_connection(flow, handler.clone(), config, rt, stopping).await
+            crate::engine::h2::serve_connection(flow, handler.clone(), config, rt, stopping).await
         }
     };
     if let Err(err) = served {
@@ -254,7 +254,7 @@ where
 /// flow back with those bytes in front, unread. Never reads past the
 /// preface.
 async fn sniff_preface(mut flow: Flow) -> std::io::Result<(Protocol, Flow)> {
-    let preface = crate::h2::PREFACE;
+    let preface = crate::engine::h2::PREFACE;
     let mut buf = [0u8; 24];
     debug_assert_eq!(buf.len(), preface.len());
     let mut filled = 0;
@@ -277,7 +277,7 @@ pub enum SendRequest {
     /// One request at a time.
     Http1(h1_client::SendRequest),
     /// Many requests at once, one stream each.
-    Http2(crate::h2::SendRequest),
+    Http2(crate::engine::h2::SendRequest),
 }
 
 impl SendRequest {
@@ -318,7 +318,7 @@ pub async fn handshake<R: Runtime>(
 ) -> Result<SendRequest, Error> {
     Ok(match protocol {
         Protocol::Http1 => SendRequest::Http1(h1_client::handshake(flow, config, rt)),
-        Protocol::Http2 => SendRequest::Http2(crate::h2::handshake(flow, config, rt).await?),
+        Protocol::Http2 => SendRequest::Http2(crate::engine::h2::handshake(flow, config, rt).await?),
     })
 }
 
@@ -360,7 +360,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_preface_selects_http2_and_is_replayed() {
-        let mut input = crate::h2::PREFACE.to_vec();
+        let mut input = crate::engine::h2::PREFACE.to_vec();
         input.extend_from_slice(b"\0\0\0\x04");
         let leaked: &'static [u8] = Box::leak(input.into_boxed_slice());
         assert_eq!(sniff(leaked).await, (Protocol::Http2, leaked.to_vec()));

@@ -18,8 +18,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::{HeaderValue, HOST};
 use http::{Method, Request, StatusCode};
 
-use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers, KeepAlive};
-use crate::engine::io::{within, Timer};
+use super::{configure, content_length, send_body, set_content_length, strip_connection_headers, KeepAlive};
+use crate::rt::{within, Timer};
 use crate::engine::{call_caught, date, panic_message, Handler};
 use crate::error::Timeout;
 use crate::rt::Runtime;
@@ -54,7 +54,7 @@ where
     configure!(builder, config);
     let mut conn = match within(&rt, config.header_timeout, builder.handshake::<_, Bytes>(flow)).await {
         None => return Err(Error::Timeout(Timeout::Header)),
-        Some(conn) => conn.map_err(error)?,
+        Some(conn) => conn.map_err(Error::from)?,
     };
     let mut stopping = std::pin::pin!(stopping);
     let mut stop_requested = false;
@@ -73,7 +73,7 @@ where
                 streams.push(answer(handler.clone(), request, respond, config, rt.clone()));
                 continue;
             }
-            Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(error(err))),
+            Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(Error::from(err))),
             Poll::Ready(None) => return Poll::Ready(Ok(())),
             Poll::Pending => {}
         }
@@ -156,7 +156,7 @@ async fn answer<H: Handler, R: Runtime>(
     let mut stream = match respond.send_response(head, no_body) {
         Ok(stream) => stream,
         Err(err) => {
-            tracing::debug!(err = %error(err), "cannot send the response head");
+            tracing::debug!(err = %Error::from(err), "cannot send the response head");
             respond.send_reset(::h2::Reason::INTERNAL_ERROR);
             return;
         }

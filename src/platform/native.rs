@@ -1,61 +1,54 @@
-//! The native transports, registered with [`mimic`]: TCP and Unix sockets,
-//! and the DNS fold that turns a host name and a port into addresses.
+//! The native platform: tokio, and its transports registered with mimic
+//! — TCP, Unix sockets, TLS over either — and the client's
+//! [`Platform::native`].
 //!
-//! The values, as in mimic's own TCP example:
+//! The values (the shared ones are in [`crate::platform`]):
 //!
-//! * [`HOST`] (a domain name or an IP literal, `[::1]` brackets allowed) and
-//!   [`PORT`]: what a URL gives;
-//! * [`ADDRESSES`]: the socket addresses they resolve to. [`DNS`] derives
-//!   them from the host and the port (an IP literal skips the lookup). Just
-//!   data: no protocol connects to addresses by itself;
 //! * [`TCP`]: the endpoint of plain TCP, the addresses to try in order.
-//!   [`PLAIN_TCP`] derives it from [`ADDRESSES`]; [`ctx`] has both folds;
+//!   [`PLAIN_TCP`] derives it from [`ADDRESSES`], which [`DNS`] derives
+//!   from [`HOST`] and [`PORT`](super::PORT) (an IP literal skips the lookup);
+//!   [`ctx`] has both folds;
+//! * [`TLS_OVER_TCP`]: the [`tls::TLS`](crate::tls::TLS) endpoint over TCP to
+//!   [`ADDRESSES`]; [`https_ctx`] has it and [`DNS`], and no plain TCP;
 //! * [`UNIX`]: the endpoint of Unix sockets, a path.
 //!
-//! Keeping addresses apart from the TCP endpoint lets a client use DNS
-//! without offering plain TCP (for `https`, where a TLS protocol derives
-//! its own endpoint from [`ADDRESSES`]: a failed handshake must not fall
-//! back to cleartext).
-//!
 //! ```no_run
-//! use paf::mimic;
-//! use paf::rt::native::{self, HOST, PORT, TCP_WITNESS};
+//! use paf::{mimic, tls};
+//! use paf::platform::{native, HOST, PORT};
 //! # async fn run() -> Result<(), paf::Error> {
 //! let ctx = native::ctx().add(&HOST, "example.com".to_string()).add(&PORT, 80);
 //! let flow = mimic::resolve(&ctx).await?;
-//! let tcp = TCP_WITNESS.repr(&flow).expect("plain TCP is the only protocol here");
+//! let tcp = native::TCP_WITNESS.repr(&flow).expect("plain TCP is the only protocol here");
 //! println!("connected to {}", tcp.peer_addr()?);
+//!
+//! let ctx = native::https_ctx().add(&HOST, "example.com".to_string()).add(&PORT, 443);
+//! let flow = mimic::resolve(&ctx).await?;
+//! let session = tls::session(&flow).expect("TLS is the only protocol here");
+//! println!("{} with ALPN {:?}", session.version, session.alpn_str());
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! # Replacing DNS
-//!
-//! * Give the addresses (or the TCP endpoint) yourself: a value in the
-//!   context beats every fold, so no lookup happens:
-//!   `ctx.add(&ADDRESSES, vec![addr])`.
-//! * Add your own fold for [`ADDRESSES`] on top of [`DNS`]: newer folds are
-//!   tried first, and when yours declines (`Ok(None)`) the system resolver
-//!   is tried.
-//! * Or replace it: `ctx.remove_folds(&ADDRESSES).fold(&ADDRESSES, ...)`,
-//!   or build a context without [`DNS`].
-//!
-//! No timeout is applied here: the caller wraps [`mimic::resolve`] in one.
+//! DNS is replaced as [`dns`](crate::platform::dns) says. No timeout is
+//! applied here: the caller wraps [`mimic::resolve`] in one.
 
-use std::fmt::Display;
-use std::io;
-use std::net::{IpAddr, SocketAddr};
-#[cfg(unix)]
-use std::path::PathBuf;
-use std::sync::LazyLock;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
+use http::Response;
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
 
+use super::{dns, plain, tls_over, to_origin, ADDRESSES, HOST};
+use crate::client::{Client, ClientBuilder, Origin, Platform, ResponseExt};
 use crate::flow::BoxFuture;
-use crate::mimic::{self, req, Ctx, Priority, Protocol, Value, Witness};
-use crate::BoxError;
+use crate::mimic::{self, Ctx, Priority, Protocol, Value, Witness};
+use crate::rt::native::{connect_tcp, lookup, Tokio};
+#[cfg(unix)]
+use crate::rt::native::connect_unix;
+use crate::rt::Global;
+use crate::{BoxError, Error, Flow, Incoming};
 
 /// The priority of plain TCP: after the protocols with a lower number. A
 /// TLS protocol over TCP should take a lower number (between
@@ -67,153 +60,67 @@ pub const TCP_PRIORITY: Priority = Priority::new(100);
 #[cfg(unix)]
 pub const UNIX_PRIORITY: Priority = Priority::new(40);
 
-/// The host to connect to: a domain name, or an IP literal (`127.0.0.1`,
-/// `::1` or `[::1]`).
-pub static HOST: LazyLock<Value<String>> = LazyLock::new(|| Value::new("host"));
-
-/// The port to connect to.
-pub static PORT: LazyLock<Value<u16>> = LazyLock::new(|| Value::new("port"));
-
-/// The socket addresses [`HOST`] and [`PORT`] resolve to, in the order to
-/// try them. Derived by [`DNS`].
-pub static ADDRESSES: LazyLock<Value<Vec<SocketAddr>>> = LazyLock::new(|| Value::new("addresses"));
-
-static TCP_PROTOCOL: LazyLock<(Value<Vec<SocketAddr>>, Witness<TcpStream>)> =
-    LazyLock::new(|| mimic::register("tcp", TCP_PRIORITY, Tcp));
+static TCP_PROTOCOL: Global<(Value<Vec<SocketAddr>>, Witness<TcpStream>)> =
+    Global::new(|| mimic::register("tcp", TCP_PRIORITY, Tcp));
 
 /// The endpoint of plain TCP: addresses tried in order until one accepts
 /// (a name often resolves to `::1` and `127.0.0.1`, and a server listens
 /// on one of them). The flow is a [`TcpStream`] with `TCP_NODELAY` set.
-pub static TCP: LazyLock<Value<Vec<SocketAddr>>> = LazyLock::new(|| TCP_PROTOCOL.0.clone());
+pub static TCP: Global<Value<Vec<SocketAddr>>> = Global::new(|| TCP_PROTOCOL.0.clone());
 
 /// Recognises plain TCP flows: `TCP_WITNESS.repr(&flow)` is the
 /// [`TcpStream`].
-pub static TCP_WITNESS: LazyLock<Witness<TcpStream>> = LazyLock::new(|| TCP_PROTOCOL.1.clone());
+pub static TCP_WITNESS: Global<Witness<TcpStream>> = Global::new(|| TCP_PROTOCOL.1.clone());
 
 #[cfg(unix)]
-static UNIX_PROTOCOL: LazyLock<(Value<PathBuf>, Witness<UnixStream>)> =
-    LazyLock::new(|| mimic::register("unix", UNIX_PRIORITY, Unix));
+static UNIX_PROTOCOL: Global<(Value<PathBuf>, Witness<UnixStream>)> =
+    Global::new(|| mimic::register("unix", UNIX_PRIORITY, Unix));
 
 /// The endpoint of Unix sockets: the socket's path.
 #[cfg(unix)]
-pub static UNIX: LazyLock<Value<PathBuf>> = LazyLock::new(|| UNIX_PROTOCOL.0.clone());
+pub static UNIX: Global<Value<PathBuf>> = Global::new(|| UNIX_PROTOCOL.0.clone());
 
 /// Recognises Unix socket flows: `UNIX_WITNESS.repr(&flow)` is the
 /// [`UnixStream`].
 #[cfg(unix)]
-pub static UNIX_WITNESS: LazyLock<Witness<UnixStream>> = LazyLock::new(|| UNIX_PROTOCOL.1.clone());
+pub static UNIX_WITNESS: Global<Witness<UnixStream>> = Global::new(|| UNIX_PROTOCOL.1.clone());
 
-/// A context holding one fold: [`ADDRESSES`] from [`HOST`] and [`PORT`],
-/// through the system resolver (see [`lookup`]). Merge it under yours, or
-/// use [`with_dns`].
-pub static DNS: LazyLock<Ctx> = LazyLock::new(|| {
-    Ctx::new().fold(
-        &ADDRESSES,
-        (req(&HOST), req(&PORT)),
-        |(host, port): (String, u16)| async move { Ok(Some(lookup(&host, port).await?)) },
-    )
-});
+/// A context holding one fold: [`ADDRESSES`] from [`HOST`] and [`PORT`](super::PORT),
+/// through the system resolver ([`lookup`]). Merge it under yours, or use
+/// [`with_dns`].
+pub static DNS: Global<Ctx> = Global::new(|| dns(|host, port| async move { lookup(&host, port).await }));
 
 /// A context holding one fold: the [`TCP`] endpoint from [`ADDRESSES`]
 /// (plain TCP wherever addresses are known).
-pub static PLAIN_TCP: LazyLock<Ctx> = LazyLock::new(|| {
-    Ctx::new().fold(&TCP, req(&ADDRESSES), |addresses| async move {
-        Ok(Some(addresses))
+pub static PLAIN_TCP: Global<Ctx> = Global::new(|| plain(&TCP, &ADDRESSES));
+
+/// A context holding one fold: the [`tls::TLS`](crate::tls::TLS) endpoint over TCP to
+/// [`ADDRESSES`] (see [`tls_over`]).
+pub static TLS_OVER_TCP: Global<Ctx> = Global::new(|| {
+    tls_over(&ADDRESSES, |addresses: Vec<SocketAddr>| async move {
+        Ok(Flow::new(connect_tcp(&addresses).await?))
     })
 });
 
 /// A context for plain TCP to a host and a port: [`DNS`] and
-/// [`PLAIN_TCP`]. Add [`HOST`] and [`PORT`] (or [`ADDRESSES`], or [`TCP`])
+/// [`PLAIN_TCP`]. Add [`HOST`] and [`PORT`](super::PORT) (or [`ADDRESSES`], or [`TCP`])
 /// and resolve.
 pub fn ctx() -> Ctx {
     DNS.merge(&PLAIN_TCP)
+}
+
+/// A context for TLS to a host and a port: [`DNS`] and [`TLS_OVER_TCP`],
+/// and no plain TCP, so a failed handshake never falls back to clear text.
+/// Add [`HOST`] and [`PORT`](super::PORT) (and [`tls::CONFIG`](crate::tls::CONFIG) to trust other roots)
+/// and resolve.
+pub fn https_ctx() -> Ctx {
+    DNS.merge(&TLS_OVER_TCP)
 }
 
 /// `ctx` with the [`DNS`] fold under it (its own folds for [`ADDRESSES`], if
 /// any, are tried first).
 pub fn with_dns(ctx: &Ctx) -> Ctx {
     DNS.merge(ctx)
-}
-
-/// The socket addresses of `host` (a domain name or an IP literal, with or
-/// without brackets) and `port`. An IP literal is not looked up.
-///
-/// The error reads "could not resolve host example.invalid: ...".
-pub async fn lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    if let Some(ip) = ip_literal(host) {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    if host.is_empty() {
-        let message = "could not resolve host: the host name is empty";
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
-    }
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|err| io::Error::new(err.kind(), format!("could not resolve host {host}: {err}")))?
-        .collect();
-    if addresses.is_empty() {
-        let message = format!("could not resolve host {host}: it has no address");
-        return Err(io::Error::new(io::ErrorKind::NotFound, message));
-    }
-    Ok(addresses)
-}
-
-/// `host` as an IP address, if it is one (`[::1]` as URLs write IPv6).
-fn ip_literal(host: &str) -> Option<IpAddr> {
-    match host
-        .strip_prefix('[')
-        .and_then(|host| host.strip_suffix(']'))
-    {
-        Some(bracketed) => bracketed.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6),
-        None => host.parse().ok(),
-    }
-}
-
-/// Connects to the first of `addresses` that accepts, with `TCP_NODELAY`
-/// set (HTTP writes whole messages; Nagle would only delay them). For a
-/// protocol over TCP, TLS for example.
-///
-/// The error names the addresses: "connection refused to 127.0.0.1:1".
-pub async fn connect_tcp(addresses: &[SocketAddr]) -> io::Result<TcpStream> {
-    let mut failures = Vec::new();
-    for &address in addresses {
-        match TcpStream::connect(address).await {
-            Ok(stream) => {
-                if let Err(err) = stream.set_nodelay(true) {
-                    // Only slower, still correct: keep the connection.
-                    tracing::debug!(%address, %err, "could not set TCP_NODELAY");
-                }
-                return Ok(stream);
-            }
-            Err(err) => failures.push((address, err)),
-        }
-    }
-    Err(connect_error(failures))
-}
-
-/// Connects to the Unix socket at `path`.
-///
-/// The error names the path: "connection refused to unix socket /run/x".
-#[cfg(unix)]
-pub async fn connect_unix(path: &std::path::Path) -> io::Result<UnixStream> {
-    UnixStream::connect(path)
-        .await
-        .map_err(|err| connect_error(vec![(format!("unix socket {}", path.display()), err)]))
-}
-
-/// One error for the failed tries to connect to each target, in order.
-fn connect_error(failures: Vec<(impl Display, io::Error)>) -> io::Error {
-    let Some(kind) = failures.first().map(|(_, err)| err.kind()) else {
-        return io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
-    };
-    let described: Vec<String> = failures
-        .iter()
-        .map(|(target, err)| match err.kind() {
-            io::ErrorKind::ConnectionRefused => format!("connection refused to {target}"),
-            _ => format!("could not connect to {target}: {err}"),
-        })
-        .collect();
-    io::Error::new(kind, described.join("; "))
 }
 
 /// Plain TCP, as registered with mimic.
@@ -223,10 +130,7 @@ impl Protocol for Tcp {
     type Endpoint = Vec<SocketAddr>;
     type Transport = TcpStream;
 
-    fn connect<'a>(
-        &'a self,
-        addresses: &'a Vec<SocketAddr>,
-    ) -> BoxFuture<'a, Result<TcpStream, BoxError>> {
+    fn connect<'a>(&'a self, addresses: &'a Vec<SocketAddr>) -> BoxFuture<'a, Result<TcpStream, BoxError>> {
         Box::pin(async move { Ok(connect_tcp(addresses).await?) })
     }
 }
@@ -245,6 +149,90 @@ impl Protocol for Unix {
     }
 }
 
+impl Client {
+    /// A client with the defaults, on the native platform
+    /// ([`Platform::native`]). Call it inside a tokio runtime.
+    pub fn new() -> Client {
+        Client::builder().build()
+    }
+
+    /// A builder on the native platform.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new(Platform::native())
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Platform {
+    /// tokio, and per origin:
+    ///
+    /// * `http`: [`HOST`] and [`PORT`](super::PORT), the system's DNS ([`ADDRESSES`])
+    ///   and plain TCP ([`ctx`]);
+    /// * `https`: the same with TLS over TCP instead, and no plain TCP
+    ///   ([`https_ctx`]);
+    /// * a Unix socket: [`UNIX`] (under TLS for `https`, checking the
+    ///   certificate against the origin's host).
+    pub fn native() -> Platform {
+        Platform::new(Tokio, native_context)
+    }
+}
+
+fn native_context(origin: &Origin) -> Ctx {
+    if let Some(path) = origin.unix_socket() {
+        return unix_context(origin, path);
+    }
+    to_origin(if origin.is_tls() { https_ctx() } else { ctx() }, origin)
+}
+
+/// The path of a Unix socket TLS runs over: data, not an endpoint, so that
+/// an `https` context offers no clear text.
+#[cfg(unix)]
+static SOCKET_PATH: Global<Value<PathBuf>> = Global::new(|| Value::new("unix-path"));
+
+#[cfg(unix)]
+static TLS_OVER_UNIX: Global<Ctx> = Global::new(|| {
+    tls_over(&SOCKET_PATH, |path: PathBuf| async move { Ok(Flow::new(connect_unix(&path).await?)) })
+});
+
+/// The socket at `path`: [`UNIX`], or for `https` the [`tls::TLS`](crate::tls::TLS)
+/// endpoint over it, checking the certificate against the origin's host.
+#[cfg(unix)]
+fn unix_context(origin: &Origin, path: &Path) -> Ctx {
+    if !origin.is_tls() {
+        return Ctx::new().add(&UNIX, path.to_path_buf());
+    }
+    TLS_OVER_UNIX.add(&SOCKET_PATH, path.to_path_buf()).add(&HOST, origin.host().to_string())
+}
+
+/// No Unix sockets here: the context holds nothing, resolving says so.
+#[cfg(not(unix))]
+fn unix_context(_: &Origin, _: &Path) -> Ctx {
+    Ctx::new()
+}
+
+/// Writing a response's body to a file (native only).
+#[allow(async_fn_in_trait)] // called where it is awaited; no Send bound to promise
+pub trait SaveExt {
+    /// Creates (or truncates) the file at `path` and writes the body to
+    /// it as it arrives; gives the number of bytes written.
+    async fn save(self, path: impl AsRef<Path>) -> Result<u64, Error>;
+}
+
+impl SaveExt for Response<Incoming> {
+    async fn save(self, path: impl AsRef<Path>) -> Result<u64, Error> {
+        let path = path.as_ref();
+        let mut file = tokio::fs::File::create(path).await.map_err(|err| {
+            Error::Io(std::io::Error::new(err.kind(), format!("cannot create {}: {err}", path.display())))
+        })?;
+        self.copy_to(&mut file).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(unix)]
@@ -254,6 +242,8 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+    use crate::mimic::req;
+    use crate::platform::PORT;
 
     /// A port on 127.0.0.1 where nothing listens (just freed).
     async fn closed_port() -> u16 {
@@ -271,22 +261,6 @@ mod tests {
             .expect("resolution should not hang")
             .unwrap_err()
             .to_string()
-    }
-
-    #[test]
-    fn ip_literals_skip_dns_and_lose_their_brackets() {
-        assert_eq!(ip_literal("127.0.0.1"), Some(IpAddr::from([127, 0, 0, 1])));
-        assert_eq!(
-            ip_literal("[::1]"),
-            Some(IpAddr::from(std::net::Ipv6Addr::LOCALHOST))
-        );
-        assert_eq!(
-            ip_literal("::1"),
-            Some(IpAddr::from(std::net::Ipv6Addr::LOCALHOST))
-        );
-        assert_eq!(ip_literal("[127.0.0.1]"), None, "brackets are for IPv6");
-        assert_eq!(ip_literal("localhost"), None);
-        assert_eq!(ip_literal("example.com"), None);
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@
 //! # async fn run() -> Result<(), paf::Error> {
 //! use paf::{Body, Request};
 //! let tcp = tokio::net::TcpStream::connect("127.0.0.1:8080").await?;
-//! let mut sender = paf::h2::handshake(
+//! let mut sender = paf::engine::h2::handshake(
 //!     paf::Flow::new(tcp), &paf::Config::default(), &paf::rt::native::Tokio).await?;
 //! let request = Request::get("http://127.0.0.1:8080/").body(Body::empty()).unwrap();
 //! let response = sender.send(request).await?;
@@ -33,10 +33,10 @@ use http::header::HOST;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri, Version};
 
-use super::{configure, content_length, error, send_body, set_content_length, strip_connection_headers, KeepAlive};
+use super::{configure, content_length, send_body, set_content_length, strip_connection_headers, KeepAlive};
 use futures_util::task::AtomicWaker;
 
-use crate::engine::io::{within, Timer};
+use crate::rt::{within, Timer};
 use crate::error::Timeout;
 use crate::rt::{AnyRuntime, Runtime};
 use crate::{Body, Config, Error, Flow, Incoming};
@@ -99,7 +99,7 @@ pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Resul
     let handshake = builder.handshake::<_, Bytes>(flow);
     let (inner, mut connection) = match within(rt, config.body_timeout, handshake).await {
         None => return Err(Error::Timeout(Timeout::Body)),
-        Some(result) => result.map_err(error)?,
+        Some(result) => result.map_err(Error::from)?,
     };
     let closed = Arc::new(AtomicBool::new(false));
     let dead = Arc::new(AtomicBool::new(false));
@@ -129,7 +129,7 @@ pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Resul
         })
         .await;
         if let Err(err) = ended {
-            tracing::debug!(err = %error(err), "HTTP/2 client connection ended");
+            tracing::debug!(err = %Error::from(err), "HTTP/2 client connection ended");
         }
         closed_by_driver.store(true, Ordering::Release);
     }));
@@ -156,7 +156,7 @@ impl SendRequest {
         let mut sender = self.inner.clone().ready().await.map_err(|err| self.failure(err))?;
         let empty = http_body::Body::is_end_stream(&body);
         let (response, mut stream) =
-            sender.send_request(Request::from_parts(parts, ()), empty).map_err(error)?;
+            sender.send_request(Request::from_parts(parts, ()), empty).map_err(Error::from)?;
         // The body's own failure explains the reset that follows it better.
         let body_failure = Arc::new(Mutex::new(None));
         if !empty {
@@ -192,7 +192,7 @@ impl SendRequest {
         if self.dead.load(Ordering::Acquire) {
             return Error::Timeout(Timeout::KeepAlive);
         }
-        error(err)
+        Error::from(err)
     }
 
     /// Whether the connection has ended; a closed sender fails every send.

@@ -42,7 +42,7 @@ pub enum TlsError {
     #[error("{0} (check the server's certificate and this machine's clock)")]
     Expired(CertificateError),
     /// The server's leaf certificate is not the one pinned with
-    /// [`ClientTls::pin_sha256`](super::ClientTls::pin_sha256).
+    /// [`ClientTls::pin_sha256`](crate::tls::ClientTls::pin_sha256).
     #[error(
         "certificate does not match the pinned SHA-256: the server presented {}",
         Hex(presented)

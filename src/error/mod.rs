@@ -3,9 +3,14 @@
 
 use std::io;
 
-use crate::h1::ParseError;
 use crate::mimic::ResolveError;
 use crate::BoxError;
+
+mod parse;
+pub(crate) mod tls;
+
+pub use parse::ParseError;
+pub use tls::TlsError;
 
 /// Everything that can go wrong in paf.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +29,7 @@ pub enum Error {
     /// A TLS handshake failed, or a certificate, key or server name cannot
     /// be used; the message says which and what to do.
     #[error("TLS: {0}")]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] TlsError),
     /// A timeout from [`Config`](crate::Config) expired.
     #[error("timed out: {0}")]
     Timeout(Timeout),
@@ -108,7 +113,7 @@ pub enum Timeout {
     #[error("the response did not come within the request timeout")]
     Request,
     /// An HTTP/2 PING went unanswered for the keep-alive timeout: the
-    /// peer is gone ([`Settings::keep_alive_interval`](crate::h2::Settings::keep_alive_interval)).
+    /// peer is gone ([`Settings::keep_alive_interval`](crate::engine::h2::Settings::keep_alive_interval)).
     #[error("the peer did not answer a PING within the keep-alive timeout")]
     KeepAlive,
 }
@@ -253,6 +258,27 @@ impl Error {
         match err.downcast::<Error>() {
             Ok(err) => *err,
             Err(err) => Error::Body(err),
+        }
+    }
+}
+
+/// An h2 error as a paf error: resets and GOAWAYs keep their reason and
+/// who sent them.
+impl From<h2::Error> for Error {
+    fn from(err: h2::Error) -> Error {
+        if err.is_io() {
+            return match err.into_io() {
+                Some(io) => Error::Io(io),
+                None => Error::Closed,
+            };
+        }
+        let by_peer = err.is_remote();
+        match err.reason() {
+            Some(reason) if err.is_go_away() => {
+                Http2Error::GoAway { reason: Reason::from(u32::from(reason)), by_peer }.into()
+            }
+            Some(reason) => Http2Error::StreamReset { reason: Reason::from(u32::from(reason)), by_peer }.into(),
+            None => Http2Error::Protocol(err.to_string()).into(),
         }
     }
 }

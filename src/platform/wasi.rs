@@ -1,0 +1,167 @@
+//! The WASI 0.2 platform (a component in wasmtime or another host):
+//! TCP over `wasi:sockets` registered with mimic, with the DNS of
+//! `wasi:sockets/ip-name-lookup` and TLS (rustls, in the component) over
+//! it; the client's [`platform`]; and the server side of the `paf:http`
+//! WIT package (see `wit/README.md`): [`serve_handed_in`] serves a
+//! connection a host handed in, [`call`] answers a request given whole.
+//!
+//! ```no_run
+//! use paf::platform::{wasi, HOST, PORT};
+//! paf::rt::wasi::block_on(async {
+//!     let ctx = wasi::https_ctx().add(&HOST, "example.com".to_string()).add(&PORT, 443);
+//!     let flow = paf::mimic::resolve(&ctx).await?;
+//!     # drop(flow);
+//!     Ok::<_, paf::Error>(())
+//! })
+//! # .unwrap();
+//! ```
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response};
+
+use super::{dns, plain, tls_over, to_origin, ADDRESSES};
+use crate::client::{Origin, Platform};
+use crate::engine::alpn::{self, Info, Protocol};
+use crate::flow::BoxFuture;
+use crate::mimic::{self, Ctx, Priority, Value, Witness};
+use crate::rt::wasi::{connect_tcp, lookup, spawn, Streams, TcpStream, Wasi};
+use crate::rt::Global;
+use crate::{Body, BoxError, Config, Error, Flow, Handler, Incoming, Serve};
+
+/// The priority of plain TCP, as natively: after the protocols with a
+/// lower number (TLS, a host's resolver).
+pub const TCP_PRIORITY: Priority = Priority::new(100);
+
+static TCP_PROTOCOL: Global<(Value<Vec<SocketAddr>>, Witness<TcpStream>)> =
+    Global::new(|| mimic::register("tcp", TCP_PRIORITY, Tcp));
+
+/// The endpoint of TCP over `wasi:sockets`: addresses tried in order.
+pub static TCP: Global<Value<Vec<SocketAddr>>> = Global::new(|| TCP_PROTOCOL.0.clone());
+
+/// Recognises TCP flows: `TCP_WITNESS.repr(&flow)` is the [`TcpStream`].
+pub static TCP_WITNESS: Global<Witness<TcpStream>> = Global::new(|| TCP_PROTOCOL.1.clone());
+
+/// A context holding one fold: [`ADDRESSES`] from the host and the port
+/// through `wasi:sockets/ip-name-lookup` (see [`lookup`]).
+pub static DNS: Global<Ctx> = Global::new(|| dns(|host, port| async move { lookup(&host, port).await }));
+
+/// A context holding one fold: the [`TCP`] endpoint from [`ADDRESSES`].
+pub static PLAIN_TCP: Global<Ctx> = Global::new(|| plain(&TCP, &ADDRESSES));
+
+/// A context holding one fold: the [`tls::TLS`](crate::tls::TLS) endpoint
+/// over TCP to [`ADDRESSES`] (see [`tls_over`]). rustls runs inside the
+/// component.
+pub static TLS_OVER_TCP: Global<Ctx> = Global::new(|| {
+    tls_over(&ADDRESSES, |addresses: Vec<SocketAddr>| async move {
+        Ok(Flow::new(connect_tcp(&addresses).await?))
+    })
+});
+
+/// A context for plain TCP to a host and a port: [`DNS`] and [`PLAIN_TCP`].
+pub fn ctx() -> Ctx {
+    DNS.merge(&PLAIN_TCP)
+}
+
+/// A context for TLS to a host and a port: [`DNS`] and [`TLS_OVER_TCP`],
+/// and no plain TCP, so a failed handshake never falls back to clear text.
+pub fn https_ctx() -> Ctx {
+    DNS.merge(&TLS_OVER_TCP)
+}
+
+/// The [`Client`](crate::Client)'s platform in a component: the [`Wasi`]
+/// runtime, and per origin [`ctx`] (`http`) or [`https_ctx`] (`https`)
+/// with its host and port; there are no Unix sockets here. Put a context
+/// of your own on top with
+/// [`ClientBuilder::context`](crate::client::ClientBuilder::context): a
+/// host's resolver, for instance.
+pub fn platform() -> Platform {
+    Platform::new(Wasi, |origin: &Origin| {
+        if origin.unix_socket().is_some() {
+            return Ctx::new();
+        }
+        to_origin(if origin.is_tls() { https_ctx() } else { ctx() }, origin)
+    })
+}
+
+/// TCP over `wasi:sockets`, as registered with mimic.
+struct Tcp;
+
+impl mimic::Protocol for Tcp {
+    type Endpoint = Vec<SocketAddr>;
+    type Transport = TcpStream;
+
+    fn connect<'a>(&'a self, addresses: &'a Vec<SocketAddr>) -> BoxFuture<'a, Result<TcpStream, BoxError>> {
+        Box::pin(async move { Ok(connect_tcp(addresses).await?) })
+    }
+}
+
+/// How a component serves the [`Streams`] its host handed in: the protocol
+/// is the ALPN result the host gave (`h2` is HTTP/2, anything else
+/// HTTP/1.1); without one the first bytes decide, as on clear text
+/// (HTTP/2 by prior knowledge when [`Config::h2c`] is on).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HandedIn;
+
+impl Info for HandedIn {
+    fn protocol(&self, flow: &Flow) -> Option<Protocol> {
+        let alpn = flow.downcast_ref::<Streams>()?.alpn()?;
+        Some(Protocol::from_alpn(Some(alpn)))
+    }
+}
+
+/// Serves `handler` on one connection the host handed in, to its end.
+pub fn serve_handed_in<H: Handler>(
+    streams: Streams,
+    handler: H,
+    config: Arc<Config>,
+) -> impl Future<Output = ()> {
+    let peer = streams.peer().to_string();
+    let service = alpn::service(HandedIn, handler);
+    async move {
+        let flow = Flow::new(streams);
+        service.serve_connection(flow, peer, config, Wasi, std::future::pending()).await
+    }
+}
+
+/// Answers `request` with `handler`, through an in-memory HTTP/1.1
+/// connection: the handler gets a real [`Incoming`], as from a socket.
+/// For a component that receives requests whole (the `paf:http/handler`
+/// interface) and wants to answer them with a paf [`Handler`]. A request
+/// without `Host` gets `localhost`.
+pub async fn call<H: Handler>(handler: H, mut request: Request<Body>) -> Result<Response<Incoming>, Error> {
+    const PIPE_CAPACITY: usize = 64 * 1024;
+    let (client, server) = Flow::pipe(PIPE_CAPACITY);
+    let config = Arc::new(Config::default());
+    let connection = handler.serve_connection(server, "in-memory".to_string(), config.clone(), Wasi, std::future::pending());
+    spawn(connection);
+    if !request.headers().contains_key(header::HOST) {
+        request.headers_mut().insert(header::HOST, HeaderValue::from_static("localhost"));
+    }
+    alpn::run(Protocol::Http1, request, client, &config, &Wasi).await
+}
+
+/// Header fields as the `paf:http` WIT package carries them: names (lower
+/// case) and values, in order, a name repeated for each of its values.
+pub type Fields = Vec<(String, Vec<u8>)>;
+
+/// `headers` as [`Fields`].
+pub fn to_fields(headers: &HeaderMap) -> Fields {
+    headers.iter().map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec())).collect()
+}
+
+/// [`Fields`] as headers; an invalid name or value is an
+/// [`Error::InvalidMessage`] that names it.
+pub fn from_fields(fields: Fields) -> Result<HeaderMap, Error> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for (name, value) in fields {
+        let invalid = || Error::InvalidMessage(format!("invalid header field {name:?}"));
+        let value = HeaderValue::from_bytes(&value).map_err(|_| invalid())?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}

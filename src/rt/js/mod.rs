@@ -118,8 +118,7 @@ impl Runtime for Js {
 /// and dropping one is a push and a pop, and costs no call to JS unless
 /// it is the new earliest. Most sleeps are timeouts dropped long before
 /// they are due (a request's, say); one that fires makes the timer scan
-/// the slab for the next deadline. (A BTreeMap of deadlines cost ~2 us
-/// per request in Node, 6 % of a small request's CPU.)
+/// the slab for the next deadline.
 struct Timers {
     background: bool,
     slots: Vec<Slot>,

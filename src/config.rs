@@ -66,7 +66,7 @@ impl Default for Config {
 }
 
 /// The HTTP/2 settings paf announces (RFC 9113 §6.5.2), the same for
-/// servers and clients. Part of [`Config`](crate::Config) as `config.h2`.
+/// servers and clients. Part of [`Config`] as `config.h2`.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Settings {

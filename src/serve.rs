@@ -85,8 +85,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Serves `service` on every connection of `listener` until `switch` is
 /// stopped; then drains the requests in flight and returns.
 ///
-/// `service` is a [`Handler`] for HTTP/1.1 (and h2c when [`Config::h2c`]
-/// is on), or an [`alpn::service`] for TLS with HTTP/1.1 and HTTP/2 by
+/// `service` is a [`Handler`](crate::Handler) for HTTP/1.1 (and h2c when [`Config::h2c`]
+/// is on), or an [`alpn::service`](crate::engine::alpn::service) for TLS with HTTP/1.1 and HTTP/2 by
 /// ALPN; see [`Serve`].
 pub async fn serve<L: Listener, S: Serve>(
     mut listener: L,

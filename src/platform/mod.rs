@@ -1,6 +1,6 @@
 //! What each platform contributes to paf: how a client reaches a host, and
 //! how a server gets its connections. One file per platform —
-//! [`native`] (tokio), `wasi` (a WASI 0.2 component), `js` (wasm in a JS
+//! `native` (tokio), `wasi` (a WASI 0.2 component), `js` (wasm in a JS
 //! engine) — over the raw transports of its runtime in [`crate::rt`].
 //!
 //! The transport vocabulary every platform shares is declared here, once,

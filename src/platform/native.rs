@@ -29,7 +29,7 @@
 //! # }
 //! ```
 //!
-//! DNS is replaced as [`dns`](crate::platform::dns) says. No timeout is
+//! DNS is replaced as [`dns`] says. No timeout is
 //! applied here: the caller wraps [`mimic::resolve`] in one.
 
 use std::net::SocketAddr;

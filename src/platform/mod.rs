@@ -32,6 +32,10 @@ use crate::rt::Global;
 use crate::tls::{self, Endpoint};
 use crate::Flow;
 
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[macro_use]
+mod tcp;
+
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod js;
 #[cfg(not(target_family = "wasm"))]

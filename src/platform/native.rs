@@ -5,11 +5,11 @@
 //! The values (the shared ones are in [`crate::platform`]):
 //!
 //! * [`TCP`]: the endpoint of plain TCP, the addresses to try in order.
-//!   [`PLAIN_TCP`] derives it from [`ADDRESSES`], which [`DNS`] derives
+//!   [`PLAIN_TCP`] derives it from [`ADDRESSES`](super::ADDRESSES), which [`DNS`] derives
 //!   from [`HOST`] and [`PORT`](super::PORT) (an IP literal skips the lookup);
 //!   [`ctx`] has both folds;
 //! * [`TLS_OVER_TCP`]: the [`tls::TLS`](crate::tls::TLS) endpoint over TCP to
-//!   [`ADDRESSES`]; [`https_ctx`] has it and [`DNS`], and no plain TCP;
+//!   [`ADDRESSES`](super::ADDRESSES); [`https_ctx`] has it and [`DNS`], and no plain TCP;
 //! * [`UNIX`]: the endpoint of Unix sockets, a path.
 //!
 //! ```no_run
@@ -29,10 +29,9 @@
 //! # }
 //! ```
 //!
-//! DNS is replaced as [`dns`] says. No timeout is
+//! DNS is replaced as [`dns`](super::dns) says. No timeout is
 //! applied here: the caller wraps [`mimic::resolve`] in one.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use http::Response;
@@ -40,7 +39,7 @@ use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
 
-use super::{dns, plain, tls_over, to_origin, ADDRESSES, HOST};
+use super::{tls_over, to_origin, HOST};
 use crate::client::{Client, ClientBuilder, Origin, Platform, ResponseExt};
 use crate::flow::BoxFuture;
 use crate::mimic::{self, Ctx, Priority, Protocol, Value, Witness};
@@ -50,27 +49,12 @@ use crate::rt::native::connect_unix;
 use crate::rt::Global;
 use crate::{BoxError, Error, Flow, Incoming};
 
-/// The priority of plain TCP: after the protocols with a lower number. A
-/// TLS protocol over TCP should take a lower number (between
-/// [`UNIX_PRIORITY`] and this one) to be tried first.
-pub const TCP_PRIORITY: Priority = Priority::new(100);
+tcp_transports!(TcpStream, lookup, connect_tcp);
 
 /// The priority of Unix sockets: a socket path is the most specific thing a
 /// context can hold (as with curl's `--unix-socket`), so it comes first.
 #[cfg(unix)]
 pub const UNIX_PRIORITY: Priority = Priority::new(40);
-
-static TCP_PROTOCOL: Global<(Value<Vec<SocketAddr>>, Witness<TcpStream>)> =
-    Global::new(|| mimic::register("tcp", TCP_PRIORITY, Tcp));
-
-/// The endpoint of plain TCP: addresses tried in order until one accepts
-/// (a name often resolves to `::1` and `127.0.0.1`, and a server listens
-/// on one of them). The flow is a [`TcpStream`] with `TCP_NODELAY` set.
-pub static TCP: Global<Value<Vec<SocketAddr>>> = Global::new(|| TCP_PROTOCOL.0.clone());
-
-/// Recognises plain TCP flows: `TCP_WITNESS.repr(&flow)` is the
-/// [`TcpStream`].
-pub static TCP_WITNESS: Global<Witness<TcpStream>> = Global::new(|| TCP_PROTOCOL.1.clone());
 
 #[cfg(unix)]
 static UNIX_PROTOCOL: Global<(Value<PathBuf>, Witness<UnixStream>)> =
@@ -85,54 +69,10 @@ pub static UNIX: Global<Value<PathBuf>> = Global::new(|| UNIX_PROTOCOL.0.clone()
 #[cfg(unix)]
 pub static UNIX_WITNESS: Global<Witness<UnixStream>> = Global::new(|| UNIX_PROTOCOL.1.clone());
 
-/// A context holding one fold: [`ADDRESSES`] from [`HOST`] and [`PORT`](super::PORT),
-/// through the system resolver ([`lookup`]). Merge it under yours, or use
-/// [`with_dns`].
-pub static DNS: Global<Ctx> = Global::new(|| dns(|host, port| async move { lookup(&host, port).await }));
-
-/// A context holding one fold: the [`TCP`] endpoint from [`ADDRESSES`]
-/// (plain TCP wherever addresses are known).
-pub static PLAIN_TCP: Global<Ctx> = Global::new(|| plain(&TCP, &ADDRESSES));
-
-/// A context holding one fold: the [`tls::TLS`](crate::tls::TLS) endpoint over TCP to
-/// [`ADDRESSES`] (see [`tls_over`]).
-pub static TLS_OVER_TCP: Global<Ctx> = Global::new(|| {
-    tls_over(&ADDRESSES, |addresses: Vec<SocketAddr>| async move {
-        Ok(Flow::new(connect_tcp(&addresses).await?))
-    })
-});
-
-/// A context for plain TCP to a host and a port: [`DNS`] and
-/// [`PLAIN_TCP`]. Add [`HOST`] and [`PORT`](super::PORT) (or [`ADDRESSES`], or [`TCP`])
-/// and resolve.
-pub fn ctx() -> Ctx {
-    DNS.merge(&PLAIN_TCP)
-}
-
-/// A context for TLS to a host and a port: [`DNS`] and [`TLS_OVER_TCP`],
-/// and no plain TCP, so a failed handshake never falls back to clear text.
-/// Add [`HOST`] and [`PORT`](super::PORT) (and [`tls::CONFIG`](crate::tls::CONFIG) to trust other roots)
-/// and resolve.
-pub fn https_ctx() -> Ctx {
-    DNS.merge(&TLS_OVER_TCP)
-}
-
-/// `ctx` with the [`DNS`] fold under it (its own folds for [`ADDRESSES`], if
+/// `ctx` with the [`DNS`] fold under it (its own folds for [`ADDRESSES`](super::ADDRESSES), if
 /// any, are tried first).
 pub fn with_dns(ctx: &Ctx) -> Ctx {
     DNS.merge(ctx)
-}
-
-/// Plain TCP, as registered with mimic.
-struct Tcp;
-
-impl Protocol for Tcp {
-    type Endpoint = Vec<SocketAddr>;
-    type Transport = TcpStream;
-
-    fn connect<'a>(&'a self, addresses: &'a Vec<SocketAddr>) -> BoxFuture<'a, Result<TcpStream, BoxError>> {
-        Box::pin(async move { Ok(connect_tcp(addresses).await?) })
-    }
 }
 
 /// Unix sockets, as registered with mimic.
@@ -171,7 +111,7 @@ impl Default for Client {
 impl Platform {
     /// tokio, and per origin:
     ///
-    /// * `http`: [`HOST`] and [`PORT`](super::PORT), the system's DNS ([`ADDRESSES`])
+    /// * `http`: [`HOST`] and [`PORT`](super::PORT), the system's DNS ([`ADDRESSES`](super::ADDRESSES))
     ///   and plain TCP ([`ctx`]);
     /// * `https`: the same with TLS over TCP instead, and no plain TCP
     ///   ([`https_ctx`]);
@@ -243,7 +183,7 @@ mod tests {
 
     use super::*;
     use crate::mimic::req;
-    use crate::platform::PORT;
+    use crate::platform::{ADDRESSES, PORT};
 
     /// A port on 127.0.0.1 where nothing listens (just freed).
     async fn closed_port() -> u16 {

@@ -17,60 +17,19 @@
 //! ```
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
 
-use super::{dns, plain, tls_over, to_origin, ADDRESSES};
+use super::to_origin;
 use crate::client::{Origin, Platform};
 use crate::engine::alpn::{self, Info, Protocol};
-use crate::flow::BoxFuture;
-use crate::mimic::{self, Ctx, Priority, Value, Witness};
+use crate::mimic::Ctx;
 use crate::rt::wasi::{connect_tcp, lookup, spawn, Streams, TcpStream, Wasi};
-use crate::rt::Global;
-use crate::{Body, BoxError, Config, Error, Flow, Handler, Incoming, Serve};
+use crate::{Body, Config, Error, Flow, Handler, Incoming, Serve};
 
-/// The priority of plain TCP, as natively: after the protocols with a
-/// lower number (TLS, a host's resolver).
-pub const TCP_PRIORITY: Priority = Priority::new(100);
-
-static TCP_PROTOCOL: Global<(Value<Vec<SocketAddr>>, Witness<TcpStream>)> =
-    Global::new(|| mimic::register("tcp", TCP_PRIORITY, Tcp));
-
-/// The endpoint of TCP over `wasi:sockets`: addresses tried in order.
-pub static TCP: Global<Value<Vec<SocketAddr>>> = Global::new(|| TCP_PROTOCOL.0.clone());
-
-/// Recognises TCP flows: `TCP_WITNESS.repr(&flow)` is the [`TcpStream`].
-pub static TCP_WITNESS: Global<Witness<TcpStream>> = Global::new(|| TCP_PROTOCOL.1.clone());
-
-/// A context holding one fold: [`ADDRESSES`] from the host and the port
-/// through `wasi:sockets/ip-name-lookup` (see [`lookup`]).
-pub static DNS: Global<Ctx> = Global::new(|| dns(|host, port| async move { lookup(&host, port).await }));
-
-/// A context holding one fold: the [`TCP`] endpoint from [`ADDRESSES`].
-pub static PLAIN_TCP: Global<Ctx> = Global::new(|| plain(&TCP, &ADDRESSES));
-
-/// A context holding one fold: the [`tls::TLS`](crate::tls::TLS) endpoint
-/// over TCP to [`ADDRESSES`] (see [`tls_over`]). rustls runs inside the
-/// component.
-pub static TLS_OVER_TCP: Global<Ctx> = Global::new(|| {
-    tls_over(&ADDRESSES, |addresses: Vec<SocketAddr>| async move {
-        Ok(Flow::new(connect_tcp(&addresses).await?))
-    })
-});
-
-/// A context for plain TCP to a host and a port: [`DNS`] and [`PLAIN_TCP`].
-pub fn ctx() -> Ctx {
-    DNS.merge(&PLAIN_TCP)
-}
-
-/// A context for TLS to a host and a port: [`DNS`] and [`TLS_OVER_TCP`],
-/// and no plain TCP, so a failed handshake never falls back to clear text.
-pub fn https_ctx() -> Ctx {
-    DNS.merge(&TLS_OVER_TCP)
-}
+tcp_transports!(TcpStream, lookup, connect_tcp);
 
 /// The [`Client`](crate::Client)'s platform in a component: the [`Wasi`]
 /// runtime, and per origin [`ctx`] (`http`) or [`https_ctx`] (`https`)
@@ -85,18 +44,6 @@ pub fn platform() -> Platform {
         }
         to_origin(if origin.is_tls() { https_ctx() } else { ctx() }, origin)
     })
-}
-
-/// TCP over `wasi:sockets`, as registered with mimic.
-struct Tcp;
-
-impl mimic::Protocol for Tcp {
-    type Endpoint = Vec<SocketAddr>;
-    type Transport = TcpStream;
-
-    fn connect<'a>(&'a self, addresses: &'a Vec<SocketAddr>) -> BoxFuture<'a, Result<TcpStream, BoxError>> {
-        Box::pin(async move { Ok(connect_tcp(addresses).await?) })
-    }
 }
 
 /// How a component serves the [`Streams`] its host handed in: the protocol

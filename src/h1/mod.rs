@@ -24,6 +24,7 @@
 //! until close) without copying them, and `input` owns the receive buffer.
 
 mod client;
+mod conn;
 mod decode;
 mod encode;
 mod fields;
@@ -35,9 +36,10 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-pub use client::{ClientConn, ClientEvent};
+pub use client::{Client, ClientConn, ClientEvent};
+pub use conn::{Conn, Phase, Role};
 pub use queue::WriteQueue;
-pub use server::{ServerConn, ServerEvent};
+pub use server::{Server, ServerConn, ServerEvent};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri, Version};

@@ -34,7 +34,8 @@ use bytes::Bytes;
 use http::header::{HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
-use super::conn::{invalid, sealed, Conn, Phase, Read, Role, Write};
+use super::conn::sealed::{self, Part};
+use super::conn::{invalid, Conn, Phase, Read, Role, Write};
 use super::decode::BodyDecoder;
 use super::encode::{BodyEncoder, HeadWriter};
 use super::fields::Present;
@@ -83,20 +84,59 @@ impl sealed::Role for Client {
 
     fn open(_: &mut ClientConn) {}
 
-    fn data(data: Bytes) -> ClientEvent {
-        ClientEvent::Data(data)
-    }
-
-    fn trailers(fields: HeaderMap) -> ClientEvent {
-        ClientEvent::Trailers(fields)
-    }
-
-    fn end() -> ClientEvent {
-        ClientEvent::End
+    fn body_event(part: Part) -> ClientEvent {
+        match part {
+            Part::Data(data) => ClientEvent::Data(data),
+            Part::Trailers(fields) => ClientEvent::Trailers(fields),
+            Part::End => ClientEvent::End,
+        }
     }
 
     fn start(conn: &mut ClientConn, head: Bytes) -> Result<ClientEvent, ParseError> {
-        conn.start_response(head)
+        let raw = parse::response(&head, &conn.limits, &mut conn.role.names)?;
+        let status = raw.status;
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            if status == StatusCode::CONTINUE {
+                conn.role.request.awaiting_continue = false;
+            }
+            conn.read = Read::Head(HeadScanner::new(HeadKind::Response));
+            return Ok(ClientEvent::Informational(response_head(
+                raw,
+                BodyLength::Empty,
+            )));
+        }
+        let upgrade = conn.role.request.wants_upgrade
+            && (status == StatusCode::SWITCHING_PROTOCOLS
+                || (conn.role.request.is_connect && status.is_success()));
+        if status == StatusCode::SWITCHING_PROTOCOLS && !upgrade {
+            return Err(ParseError::Malformed(
+                "101 Switching Protocols without an upgrade request",
+            ));
+        }
+        if conn.role.request.awaiting_continue {
+            // RFC 9110 §10.1.1: a final status instead of 100 Continue; the
+            // server will not read a body it did not ask for.
+            conn.role.request.awaiting_continue = false;
+            conn.role.request.body_abandoned = true;
+            conn.keep_alive = false;
+        }
+        if upgrade {
+            conn.upgrade = Upgrade::Pending;
+            conn.read = Read::Closed;
+            conn.upgrade_end_pending = true;
+            return Ok(ClientEvent::Response(response_head(raw, BodyLength::Empty)));
+        }
+        let present = Present::of(&raw.headers);
+        let (body, framing_closes) = conn.response_body_length(&raw, &present)?;
+        let closes = present.connection_has(&raw.headers, "close");
+        let stays_open = if raw.version == Version::HTTP_11 {
+            !closes
+        } else {
+            present.connection_has(&raw.headers, "keep-alive") && !closes
+        };
+        conn.keep_alive &= stays_open && !framing_closes;
+        conn.read = Read::Body(BodyDecoder::new(body));
+        Ok(ClientEvent::Response(response_head(raw, body)))
     }
 
     fn fail(conn: &mut ClientConn, error: ParseError) -> ClientEvent {
@@ -252,52 +292,6 @@ impl ClientConn {
             && self.input.buf.is_empty()
     }
 
-    fn start_response(&mut self, head: Bytes) -> Result<ClientEvent, ParseError> {
-        let raw = parse::response(&head, &self.limits, &mut self.role.names)?;
-        let status = raw.status;
-        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
-            if status == StatusCode::CONTINUE {
-                self.role.request.awaiting_continue = false;
-            }
-            self.read = Read::Head(HeadScanner::new(HeadKind::Response));
-            return Ok(ClientEvent::Informational(response_head(
-                raw,
-                BodyLength::Empty,
-            )));
-        }
-        let upgrade = self.role.request.wants_upgrade
-            && (status == StatusCode::SWITCHING_PROTOCOLS
-                || (self.role.request.is_connect && status.is_success()));
-        if status == StatusCode::SWITCHING_PROTOCOLS && !upgrade {
-            return Err(ParseError::Malformed(
-                "101 Switching Protocols without an upgrade request",
-            ));
-        }
-        if self.role.request.awaiting_continue {
-            // RFC 9110 §10.1.1: a final status instead of 100 Continue; the
-            // server will not read a body it did not ask for.
-            self.role.request.awaiting_continue = false;
-            self.role.request.body_abandoned = true;
-            self.keep_alive = false;
-        }
-        if upgrade {
-            self.upgrade = Upgrade::Pending;
-            self.read = Read::Closed;
-            self.upgrade_end_pending = true;
-            return Ok(ClientEvent::Response(response_head(raw, BodyLength::Empty)));
-        }
-        let present = Present::of(&raw.headers);
-        let (body, framing_closes) = self.response_body_length(&raw, &present)?;
-        let closes = present.connection_has(&raw.headers, "close");
-        let stays_open = if raw.version == Version::HTTP_11 {
-            !closes
-        } else {
-            present.connection_has(&raw.headers, "keep-alive") && !closes
-        };
-        self.keep_alive &= stays_open && !framing_closes;
-        self.read = Read::Body(BodyDecoder::new(body));
-        Ok(ClientEvent::Response(response_head(raw, body)))
-    }
 
     /// How a final response's body is framed (RFC 9112 §6.3), and whether
     /// that framing means the connection closes after it.

@@ -14,6 +14,7 @@ use super::encode::BodyEncoder;
 use super::input::{Decoded, Input, Upgrade};
 use super::scan::HeadScanner;
 use super::{Limits, ParseError, WriteQueue};
+use sealed::Part;
 
 /// One side of an HTTP/1.1 connection: [`ServerConn`](super::ServerConn)
 /// (`Conn<Server>`) or [`ClientConn`](super::ClientConn) (`Conn<Client>`).
@@ -93,6 +94,14 @@ pub(super) mod sealed {
     use super::{Conn, Phase};
     use crate::h1::ParseError;
 
+    /// A piece of the peer's body.
+    #[derive(Debug)]
+    pub enum Part {
+        Data(Bytes),
+        Trailers(HeaderMap),
+        End,
+    }
+
     /// What differs between the roles; the core calls it.
     pub trait Role: Sized + std::fmt::Debug {
         /// What the peer's bytes mean.
@@ -107,9 +116,8 @@ pub(super) mod sealed {
         fn new() -> Self;
         /// Sets up a new connection (which expects nothing from the peer).
         fn open(conn: &mut Conn<Self>);
-        fn data(data: Bytes) -> Self::Event;
-        fn trailers(fields: HeaderMap) -> Self::Event;
-        fn end() -> Self::Event;
+        /// A piece of the peer's body as an event.
+        fn body_event(part: Part) -> Self::Event;
         /// A head from the peer has arrived.
         fn start(conn: &mut Conn<Self>, head: Bytes) -> Result<Self::Event, ParseError>;
         /// The peer's bytes are invalid: what happens, and the event.
@@ -199,7 +207,7 @@ impl<R: Role> Conn<R> {
         if self.upgrade != Upgrade::None {
             // The peer's body ends where the new protocol starts.
             let pending = std::mem::take(&mut self.upgrade_end_pending);
-            return pending.then(R::end);
+            return pending.then(|| R::body_event(Part::End));
         }
         let result = match &mut self.read {
             Read::Idle if !self.input.buf.is_empty() => Err(ParseError::Malformed(
@@ -222,12 +230,12 @@ impl<R: Role> Conn<R> {
                 Err(error) => Err(error),
             },
             Read::Body(decoder) => match self.input.body(decoder, &self.limits) {
-                Ok(Decoded::Data(data)) => Ok(R::data(data)),
-                Ok(Decoded::Trailers(fields)) => Ok(R::trailers(fields)),
+                Ok(Decoded::Data(data)) => Ok(R::body_event(Part::Data(data))),
+                Ok(Decoded::Trailers(fields)) => Ok(R::body_event(Part::Trailers(fields))),
                 Ok(Decoded::End) => {
                     self.read = Read::Done;
                     R::received(self);
-                    Ok(R::end())
+                    Ok(R::body_event(Part::End))
                 }
                 Ok(Decoded::NeedMore) if !self.input.eof => return None,
                 Ok(Decoded::NeedMore) if self.close => {

@@ -37,7 +37,8 @@ use bytes::Bytes;
 use http::header::TRANSFER_ENCODING;
 use http::{HeaderMap, Method, StatusCode, Version};
 
-use super::conn::{invalid, sealed, Conn, Phase, Read, Role, Write};
+use super::conn::sealed::{self, Part};
+use super::conn::{invalid, Conn, Phase, Read, Role, Write};
 use super::decode::BodyDecoder;
 use super::encode::{is_framing, BodyEncoder, HeadWriter};
 use super::fields::Present;
@@ -89,24 +90,66 @@ impl sealed::Role for Server {
         conn.read = Read::Head(HeadScanner::new(HeadKind::Request));
     }
 
-    fn data(data: Bytes) -> ServerEvent {
-        ServerEvent::Data(data)
-    }
-
-    fn trailers(fields: HeaderMap) -> ServerEvent {
-        ServerEvent::Trailers(fields)
-    }
-
-    fn end() -> ServerEvent {
-        ServerEvent::End
+    fn body_event(part: Part) -> ServerEvent {
+        match part {
+            Part::Data(data) => ServerEvent::Data(data),
+            Part::Trailers(fields) => ServerEvent::Trailers(fields),
+            Part::End => ServerEvent::End,
+        }
     }
 
     fn start(conn: &mut ServerConn, head: Bytes) -> Result<ServerEvent, ParseError> {
-        conn.start_request(head)
+        let raw = parse::request(&head, &conn.limits)?;
+        let present = Present::of(&raw.headers);
+        if present.hosts > 1 || (present.hosts == 0 && raw.version == Version::HTTP_11) {
+            return Err(ParseError::BadHost);
+        }
+        let body = request_body_length(&raw.headers, &present, raw.version)?;
+        let http11 = raw.version == Version::HTTP_11;
+        let is_connect = raw.method == Method::CONNECT;
+        let keep_alive = !present.connection_has(&raw.headers, "close")
+            && (http11 || present.connection_has(&raw.headers, "keep-alive"));
+        let upgrade = is_connect
+            || (http11 && present.upgrade && present.connection_has(&raw.headers, "upgrade"));
+        // RFC 9110 §10.1.1: an HTTP/1.0 client cannot expect 100 Continue.
+        let expect_continue = http11 && present.expects_continue(&raw.headers);
+        conn.role.served = true;
+        conn.role.request = Exchange {
+            version: raw.version,
+            is_head: raw.method == Method::HEAD,
+            is_connect,
+            wants_upgrade: upgrade,
+            expect_continue,
+            continue_sent: false,
+            end_emitted: false,
+            keep_alive,
+        };
+        conn.keep_alive = keep_alive;
+        conn.read = Read::Body(BodyDecoder::new(body));
+        conn.write = Write::Waiting;
+        Ok(ServerEvent::Request(RequestHead {
+            method: raw.method,
+            uri: raw.uri,
+            version: raw.version,
+            headers: raw.headers,
+            body,
+            expect_continue,
+            upgrade,
+        }))
     }
 
+    /// A peer error: answer it if no response to this request has begun,
+    /// then close.
     fn fail(conn: &mut ServerConn, error: ParseError) -> ServerEvent {
-        conn.fail(error)
+        if matches!(conn.write, Write::Idle | Write::Waiting) && error != ParseError::Incomplete {
+            let status = error.status();
+            let mut head = HeadWriter::status_line(conn.out.head_buffer(), status, &HeaderMap::new());
+            head.field("connection", b"close");
+            head.content_length(0);
+            conn.out.push_head(head.finish());
+        }
+        conn.shut();
+        ServerEvent::Error(error)
     }
 
     fn received(conn: &mut ServerConn) {
@@ -289,45 +332,6 @@ impl ServerConn {
         matches!(self.read, Read::Head(_)) && !self.input.buf.is_empty() && !self.close
     }
 
-    fn start_request(&mut self, head: Bytes) -> Result<ServerEvent, ParseError> {
-        let raw = parse::request(&head, &self.limits)?;
-        let present = Present::of(&raw.headers);
-        if present.hosts > 1 || (present.hosts == 0 && raw.version == Version::HTTP_11) {
-            return Err(ParseError::BadHost);
-        }
-        let body = request_body_length(&raw.headers, &present, raw.version)?;
-        let http11 = raw.version == Version::HTTP_11;
-        let is_connect = raw.method == Method::CONNECT;
-        let keep_alive = !present.connection_has(&raw.headers, "close")
-            && (http11 || present.connection_has(&raw.headers, "keep-alive"));
-        let upgrade = is_connect
-            || (http11 && present.upgrade && present.connection_has(&raw.headers, "upgrade"));
-        // RFC 9110 §10.1.1: an HTTP/1.0 client cannot expect 100 Continue.
-        let expect_continue = http11 && present.expects_continue(&raw.headers);
-        self.role.served = true;
-        self.role.request = Exchange {
-            version: raw.version,
-            is_head: raw.method == Method::HEAD,
-            is_connect,
-            wants_upgrade: upgrade,
-            expect_continue,
-            continue_sent: false,
-            end_emitted: false,
-            keep_alive,
-        };
-        self.keep_alive = keep_alive;
-        self.read = Read::Body(BodyDecoder::new(body));
-        self.write = Write::Waiting;
-        Ok(ServerEvent::Request(RequestHead {
-            method: raw.method,
-            uri: raw.uri,
-            version: raw.version,
-            headers: raw.headers,
-            body,
-            expect_continue,
-            upgrade,
-        }))
-    }
 
     fn send_interim(&mut self, status: StatusCode, headers: &HeaderMap) {
         if self.role.request.version == Version::HTTP_10 {
@@ -379,19 +383,6 @@ impl ServerConn {
         }
     }
 
-    /// A peer error: answer it if no response to this request has begun,
-    /// then close.
-    fn fail(&mut self, error: ParseError) -> ServerEvent {
-        if matches!(self.write, Write::Idle | Write::Waiting) && error != ParseError::Incomplete {
-            let status = error.status();
-            let mut head = HeadWriter::status_line(self.out.head_buffer(), status, &HeaderMap::new());
-            head.field("connection", b"close");
-            head.content_length(0);
-            self.out.push_head(head.finish());
-        }
-        self.shut();
-        ServerEvent::Error(error)
-    }
 }
 
 /// How a request's body is framed (RFC 9112 §6.3), refusing every ambiguity.

@@ -27,11 +27,16 @@ fn flush(out: &mut crate::h1::WriteQueue) {
     out.take_all();
 }
 
-fn respond(conn: &mut ServerConn, headers: &HeaderMap) {
-    conn.send_response(StatusCode::OK, headers, BodySize::Known(2))
+/// A server that received `request` and queued a `200` with body `ok`.
+fn answered(request: &[u8]) -> ServerConn {
+    let mut conn = server();
+    conn.receive(request);
+    drain_server(&mut conn);
+    conn.send_response(StatusCode::OK, &HeaderMap::new(), BodySize::Known(2))
         .unwrap();
     conn.send_data(Bytes::from_static(b"ok")).unwrap();
     conn.send_end().unwrap();
+    conn
 }
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n";
@@ -61,19 +66,13 @@ fn a_handler_thinking_is_no_phase() {
 
 #[test]
 fn queued_output_is_the_body_phase() {
-    let mut conn = server();
-    conn.receive(GET);
-    drain_server(&mut conn);
-    respond(&mut conn, &HeaderMap::new());
+    let conn = answered(GET);
     assert_eq!(conn.phase(false), Some(Phase::Body));
 }
 
 #[test]
 fn after_a_keep_alive_exchange_the_server_is_idle() {
-    let mut conn = server();
-    conn.receive(GET);
-    drain_server(&mut conn);
-    respond(&mut conn, &HeaderMap::new());
+    let mut conn = answered(GET);
     flush(conn.output());
     assert!(!conn.wants_close());
     assert_eq!(conn.phase(true), Some(Phase::Idle));
@@ -85,10 +84,7 @@ fn after_a_keep_alive_exchange_the_server_is_idle() {
 
 #[test]
 fn after_the_last_exchange_there_is_nothing_to_wait_for() {
-    let mut conn = server();
-    conn.receive(b"GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
-    drain_server(&mut conn);
-    respond(&mut conn, &HeaderMap::new());
+    let mut conn = answered(b"GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
     assert_eq!(conn.phase(true), Some(Phase::Body));
     flush(conn.output());
     assert!(conn.wants_close());

@@ -1,34 +1,5 @@
-//! The client side of an HTTP/1.1 connection, sans IO.
-//!
-//! # Contract with the driver
-//!
-//! * One exchange at a time (no pipelining): [`send_request`](ClientConn::send_request)
-//!   is accepted only when [`is_idle`](ClientConn::is_idle).
-//! * Events per exchange: `Informational`* (1xx other than 101), then
-//!   `Response`, `Data`*, `Trailers`?, `End` (`End` also for bodiless and
-//!   upgrade responses). A response may arrive while the request body is
-//!   still being sent.
-//! * The request body goes out only while [`may_send_body`](ClientConn::may_send_body):
-//!   with `Expect: 100-continue` that waits for a `100` or
-//!   [`continue_anyway`](ClientConn::continue_anyway). If a final response
-//!   comes first, the body is abandoned: `send_data`/`send_end` are then
-//!   accepted and dropped, and the connection closes after the exchange.
-//! * Response framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204,
-//!   304; an upgrade for 101 (to a request that asked for one) and for a
-//!   2xx to CONNECT; chunked when it is the final transfer coding; until
-//!   close when another coding is final or nothing gives a length; else
-//!   `Content-Length`. A coding before `chunked` is not undone: the data is
-//!   passed on as it came.
-//! * [`wants_close`](ClientConn::wants_close) turns true once the exchange
-//!   is over (or failed) and the connection must not be reused: the
-//!   response said `Connection: close` or is HTTP/1.0 without keep-alive,
-//!   its body was delimited by closing, `Content-Length` came with
-//!   `Transfer-Encoding`, the request said `Connection: close`, or the
-//!   request body was not sent. If the server ends its response and closes
-//!   while the body is still being sent, it is true at the response's `End`.
-//! * A peer error gives one `Error` event, then nothing: close.
-//! * Bytes from the server with no request outstanding are an error (a
-//!   pooled connection that got e.g. a `408` must not be reused).
+//! The client role of an HTTP/1.1 connection, sans IO: sending requests,
+//! what a response head means, the events it gives.
 
 use bytes::Bytes;
 use http::header::{HOST, TRANSFER_ENCODING};
@@ -61,7 +32,41 @@ pub enum ClientEvent {
     Error(ParseError),
 }
 
-/// The client side of one HTTP/1.1 connection. See the module docs.
+/// The client side of one HTTP/1.1 connection.
+///
+/// # Contract with the driver
+///
+/// * One exchange at a time (no pipelining): [`send_request`](ClientConn::send_request)
+///   is accepted only when [`is_idle`](ClientConn::is_idle).
+/// * Events per exchange: `Informational`* (1xx other than 101), then
+///   `Response`, `Data`*, `Trailers`?, `End` (`End` also for bodiless and
+///   upgrade responses). A response may arrive while the request body is
+///   still being sent.
+/// * The request body goes out only while [`may_send_body`](ClientConn::may_send_body):
+///   with `Expect: 100-continue` that waits for a `100` or
+///   [`continue_anyway`](ClientConn::continue_anyway). If a final response
+///   comes first, the body is abandoned: `send_data`/`send_end` are then
+///   accepted and dropped, and the connection closes after the exchange.
+/// * Response framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204,
+///   304; an upgrade for 101 (to a request that asked for one) and for a
+///   2xx to CONNECT; chunked when it is the final transfer coding; until
+///   close when another coding is final or nothing gives a length; else
+///   `Content-Length`. A coding before `chunked` is not undone: the data is
+///   passed on as it came.
+/// * [`wants_close`](ClientConn::wants_close) turns true once the exchange
+///   is over (or failed) and the connection must not be reused: the
+///   response said `Connection: close` or is HTTP/1.0 without keep-alive,
+///   its body was delimited by closing, `Content-Length` came with
+///   `Transfer-Encoding`, the request said `Connection: close`, or the
+///   request body was not sent. If the server ends its response and closes
+///   while the body is still being sent, it is true at the response's `End`.
+/// * A peer error gives one `Error` event, then nothing: close.
+/// * Bytes from the server with no request outstanding are an error (a
+///   pooled connection that got e.g. a `408` must not be reused).
+/// * [`phase`](ClientConn::phase) is `Idle` with no request outstanding,
+///   `Body` while output is queued or response body bytes there is room for
+///   are awaited, and `None` otherwise: the server taking its time to answer
+///   is the caller's to bound.
 pub type ClientConn = Conn<Client>;
 
 /// The client role of a [`Conn`]: it sends requests and reads responses.

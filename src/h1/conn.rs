@@ -18,9 +18,9 @@ use sealed::Part;
 
 /// One side of an HTTP/1.1 connection: [`ServerConn`](super::ServerConn)
 /// (`Conn<Server>`) or [`ClientConn`](super::ClientConn) (`Conn<Client>`).
-/// The methods here are the same for both; each role adds its own (see
-/// the [`server`](super::Server) and [`client`](super::Client) roles' module
-/// docs for the contract with the driver).
+/// The methods here are the same for both; each role adds its own. The
+/// contract with the driver is on [`ServerConn`](super::ServerConn) and
+/// [`ClientConn`](super::ClientConn).
 #[derive(Debug)]
 pub struct Conn<R> {
     pub(super) limits: Limits,

@@ -1,37 +1,5 @@
-//! The server side of an HTTP/1.1 connection, sans IO.
-//!
-//! # Contract with the driver
-//!
-//! * [`receive`](ServerConn::receive) only appends to a buffer; parsing is
-//!   lazy, in [`poll_event`](ServerConn::poll_event). Call `poll_event`
-//!   when the consumer of body data has room (events are pulled), and until
-//!   it returns `None` after [`receive_eof`](ServerConn::receive_eof).
-//! * Each request gives `Request`, then `Data`*, `Trailers`? and `End`
-//!   (`End` also for bodiless requests). The next pipelined `Request` comes
-//!   only once this request's `End` was emitted *and* its response is fully
-//!   queued ([`send_end`](ServerConn::send_end), or the head of a response
-//!   without body bytes); its bytes wait in the buffer meanwhile.
-//! * A response without body bytes on the wire (HEAD, 1xx, 204, 304, an
-//!   empty body, an upgrade) is complete when its head is queued; `send_data`
-//!   (dropped) and `send_end` (no-op) are still accepted for it until the
-//!   next `send_response`, even after the next `Request` was polled.
-//! * [`wants_read`](ServerConn::wants_read) is false once closing, closed,
-//!   upgraded or at EOF, and while `limits.max_buffer` bytes are buffered —
-//!   except while a head is being read, where the head limits bound the
-//!   buffer instead (so a head up to `max_head_bytes` can always arrive).
-//! * [`wants_close`](ServerConn::wants_close): once the output is written,
-//!   close the transport. It turns true only when nothing more will be
-//!   queued: after the last response is complete, or after an error.
-//! * A peer error gives one `Error` event; if no response to that request
-//!   had started, the machine queues `<status> + connection: close` itself
-//!   (not for [`ParseError::Incomplete`]: the peer is gone). Then nothing
-//!   more: `send_*` return [`crate::Error::Closed`].
-//! * A response completed while the request body is not all buffered closes
-//!   the connection after it: where the next request starts is unknown.
-//! * After a `101` (or a 2xx to CONNECT) to a request that asked for it, the
-//!   connection is upgraded: `poll_event` gives at most the request's `End`,
-//!   [`take_upgrade`](ServerConn::take_upgrade) gives the bytes buffered
-//!   past the request once.
+//! The server role of an HTTP/1.1 connection, sans IO: what a request head
+//! means, the events it gives, sending responses.
 
 use bytes::Bytes;
 use http::header::TRANSFER_ENCODING;
@@ -63,7 +31,44 @@ pub enum ServerEvent {
     Error(ParseError),
 }
 
-/// The server side of one HTTP/1.1 connection. See the module docs.
+/// The server side of one HTTP/1.1 connection.
+///
+/// # Contract with the driver
+///
+/// * [`receive`](ServerConn::receive) only appends to a buffer; parsing is
+///   lazy, in [`poll_event`](ServerConn::poll_event). Call `poll_event`
+///   when the consumer of body data has room (events are pulled), and until
+///   it returns `None` after [`receive_eof`](ServerConn::receive_eof).
+/// * Each request gives `Request`, then `Data`*, `Trailers`? and `End`
+///   (`End` also for bodiless requests). The next pipelined `Request` comes
+///   only once this request's `End` was emitted *and* its response is fully
+///   queued ([`send_end`](ServerConn::send_end), or the head of a response
+///   without body bytes); its bytes wait in the buffer meanwhile.
+/// * A response without body bytes on the wire (HEAD, 1xx, 204, 304, an
+///   empty body, an upgrade) is complete when its head is queued; `send_data`
+///   (dropped) and `send_end` (no-op) are still accepted for it until the
+///   next `send_response`, even after the next `Request` was polled.
+/// * [`wants_read`](ServerConn::wants_read) is false once closing, closed,
+///   upgraded or at EOF, and while `limits.max_buffer` bytes are buffered —
+///   except while a head is being read, where the head limits bound the
+///   buffer instead (so a head up to `max_head_bytes` can always arrive).
+/// * [`wants_close`](ServerConn::wants_close): once the output is written,
+///   close the transport. It turns true only when nothing more will be
+///   queued: after the last response is complete, or after an error.
+/// * A peer error gives one `Error` event; if no response to that request
+///   had started, the machine queues `<status> + connection: close` itself
+///   (not for [`ParseError::Incomplete`]: the peer is gone). Then nothing
+///   more: `send_*` return [`crate::Error::Closed`].
+/// * A response completed while the request body is not all buffered closes
+///   the connection after it: where the next request starts is unknown.
+/// * After a `101` (or a 2xx to CONNECT) to a request that asked for it, the
+///   connection is upgraded: `poll_event` gives at most the request's `End`,
+///   [`take_upgrade`](ServerConn::take_upgrade) gives the bytes buffered
+///   past the request once.
+/// * [`phase`](ServerConn::phase) is `Head` on a new connection and while a
+///   head arrives, `Idle` between requests once one was read, `Body` while
+///   output is queued or request body bytes there is room for are awaited,
+///   and `None` while the response is the handler's to give.
 pub type ServerConn = Conn<Server>;
 
 /// The server role of a [`Conn`]: it reads requests and sends responses.

@@ -25,7 +25,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
 
-use super::io::{body_size, poll_body_into, read_step, write_step};
+use super::io::{body_size, poll_body_into, read_step, timeout, write_step};
 use crate::rt::{within, Timer};
 use super::upgrade;
 use crate::body::BodySender;
@@ -313,23 +313,12 @@ impl<R: Runtime> Driver<R> {
         read_step(flow, &mut self.conn, &mut self.eof, self.config.read_buffer, false, cx)
     }
 
-    /// Which timeout applies to what the connection waits for now. The
-    /// server taking its time to answer is the caller's to bound (the
-    /// high-level client's request timeout), not a stall.
-    fn phase(&mut self) -> Option<(Timeout, Duration)> {
-        let waiting_on_peer = !self.conn.output().is_empty()
-            || self.response_body.as_ref().is_some_and(BodySender::has_room)
-                && self.conn.wants_read();
-        let exchanging = self.response.is_some()
-            || self.request_body.is_some()
-            || self.response_body.is_some();
-        if waiting_on_peer {
-            Some((Timeout::Body, self.config.body_timeout))
-        } else if exchanging {
-            None
-        } else {
-            Some((Timeout::Idle, self.config.idle_timeout))
-        }
+    /// The timeout the machine's phase calls for. The server taking its
+    /// time to answer is the caller's to bound (the high-level client's
+    /// request timeout), not a stall.
+    fn phase(&self) -> Option<(Timeout, Duration)> {
+        let body_room = self.response_body.as_ref().is_some_and(BodySender::has_room);
+        self.conn.phase(body_room).map(|phase| timeout(phase, &self.config))
     }
 
     /// Gives the connection's failure to whoever waits on this exchange.

@@ -1,15 +1,17 @@
 //! What the server and client drivers share: moving queued bytes to the
-//! flow and reading from it.
+//! flow, reading from it, and the timeout of each phase the h1 machine says.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::h1::WriteQueue;
-use crate::Flow;
+use crate::error::Timeout;
+use crate::h1::{Conn, Phase, Role, WriteQueue};
+use crate::{Config, Flow};
 
 /// How many buffers go into one vectored write.
 const MAX_IOVECS: usize = 64;
@@ -82,48 +84,19 @@ fn poll_read_into(
 /// before a read.
 const MIN_SPARE: usize = 1024;
 
-/// Either side of an HTTP/1.1 connection, as the drivers move bytes and
-/// bodies through it.
-pub(crate) trait Conn {
-    fn output(&mut self) -> &mut WriteQueue;
-    fn receive_into<T>(&mut self, read: impl FnOnce(&mut BytesMut) -> T) -> T;
-    fn receive_eof(&mut self);
-    fn send_data(&mut self, data: bytes::Bytes) -> Result<(), crate::Error>;
-    fn send_trailers(&mut self, trailers: &http::HeaderMap) -> Result<(), crate::Error>;
-    fn send_end(&mut self) -> Result<(), crate::Error>;
+/// The timeout of a phase the machine is in, from the configuration.
+pub(crate) fn timeout(phase: Phase, config: &Config) -> (Timeout, Duration) {
+    match phase {
+        Phase::Idle => (Timeout::Idle, config.idle_timeout),
+        Phase::Head => (Timeout::Header, config.header_timeout),
+        Phase::Body => (Timeout::Body, config.body_timeout),
+    }
 }
-
-macro_rules! conn {
-    ($conn:ty) => {
-        impl Conn for $conn {
-            fn output(&mut self) -> &mut WriteQueue {
-                <$conn>::output(self)
-            }
-            fn receive_into<T>(&mut self, read: impl FnOnce(&mut BytesMut) -> T) -> T {
-                <$conn>::receive_into(self, read)
-            }
-            fn receive_eof(&mut self) {
-                <$conn>::receive_eof(self)
-            }
-            fn send_data(&mut self, data: bytes::Bytes) -> Result<(), crate::Error> {
-                <$conn>::send_data(self, data)
-            }
-            fn send_trailers(&mut self, trailers: &http::HeaderMap) -> Result<(), crate::Error> {
-                <$conn>::send_trailers(self, trailers)
-            }
-            fn send_end(&mut self) -> Result<(), crate::Error> {
-                <$conn>::send_end(self)
-            }
-        }
-    };
-}
-conn!(crate::h1::ServerConn);
-conn!(crate::h1::ClientConn);
 
 /// Writes what `conn` has queued to `flow`. Ok(true) when bytes moved.
 pub(crate) fn write_step(
     flow: &mut Flow,
-    conn: &mut impl Conn,
+    conn: &mut Conn<impl Role>,
     cx: &mut Context<'_>,
 ) -> Result<bool, crate::Error> {
     match poll_write_queue(flow, conn.output(), cx) {
@@ -138,7 +111,7 @@ pub(crate) fn write_step(
 /// resetting a connection nothing is exchanged on).
 pub(crate) fn read_step(
     flow: &mut Flow,
-    conn: &mut impl Conn,
+    conn: &mut Conn<impl Role>,
     eof: &mut bool,
     chunk: usize,
     reset_is_end: bool,
@@ -166,7 +139,7 @@ pub(crate) fn read_step(
 /// message and clears `body` when it is done. Ok(true) when frames moved.
 pub(crate) fn poll_body_into<B>(
     body: &mut Option<Pin<Box<B>>>,
-    conn: &mut impl Conn,
+    conn: &mut Conn<impl Role>,
     high_water: usize,
     cx: &mut Context<'_>,
 ) -> Result<bool, crate::Error>

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use http::header::{HeaderValue, CONNECTION};
 use http::{Request, StatusCode};
 
-use super::io::{body_size, poll_body_into, read_step, write_step};
+use super::io::{body_size, poll_body_into, read_step, timeout, write_step};
 use crate::rt::{within, Timer};
 use super::{call_caught, date, panic_message, upgrade, Caught, Handler};
 use crate::body::BodySender;
@@ -46,7 +46,6 @@ where
         config,
         rt: rt.clone(),
         timer: Timer::new(rt.clone()),
-        served_one: false,
         eof: false,
         stopping: Box::pin(stopping),
         stop_requested: false,
@@ -83,7 +82,6 @@ struct Driver<'c, H: Handler, R, S> {
     config: &'c Config,
     rt: R,
     timer: Timer<R>,
-    served_one: bool,
     eof: bool,
     stopping: Pin<Box<S>>,
     stop_requested: bool,
@@ -192,7 +190,6 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
     }
 
     fn start_exchange(&mut self, head: RequestHead) {
-        self.served_one = true;
         let (request_body, body) = match head.body {
             BodyLength::Empty => (None, Incoming::empty()),
             BodyLength::Known(n) => match self.conn.take_whole_body() {
@@ -312,23 +309,12 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         read_step(flow, &mut self.conn, &mut self.eof, self.config.read_buffer, reset_is_end, cx)
     }
 
-    /// Which timeout applies to what the connection waits for now.
-    fn phase(&mut self) -> Option<(Timeout, std::time::Duration)> {
-        let config = self.config;
-        // A handler that is thinking is its own business; a peer that
-        // neither sends the body we wait for nor reads what we write is not.
-        let waiting_on_peer = !self.conn.output().is_empty()
-            || self.request_body().is_some_and(BodySender::has_room) && self.conn.wants_read();
-        if self.exchange.is_some() {
-            return waiting_on_peer.then_some((Timeout::Body, config.body_timeout));
-        }
-        if !self.conn.output().is_empty() {
-            Some((Timeout::Body, config.body_timeout))
-        } else if self.conn.is_idle() && self.served_one {
-            Some((Timeout::Idle, config.idle_timeout))
-        } else {
-            Some((Timeout::Header, config.header_timeout))
-        }
+    /// The timeout the machine's phase calls for. A handler that is
+    /// thinking is its own business; a peer that neither sends the body we
+    /// wait for nor reads what we write is not.
+    fn phase(&self) -> Option<(Timeout, std::time::Duration)> {
+        let body_room = self.request_body().is_some_and(BodySender::has_room);
+        self.conn.phase(body_room).map(|phase| timeout(phase, self.config))
     }
 
     fn hand_over_upgrade(&mut self, prefix: bytes::Bytes) -> Result<(), Error> {

@@ -1,46 +1,19 @@
-//! The client side of an HTTP/1.1 connection, sans IO.
-//!
-//! # Contract with the driver
-//!
-//! * One exchange at a time (no pipelining): [`send_request`](ClientConn::send_request)
-//!   is accepted only when [`is_idle`](ClientConn::is_idle).
-//! * Events per exchange: `Informational`* (1xx other than 101), then
-//!   `Response`, `Data`*, `Trailers`?, `End` (`End` also for bodiless and
-//!   upgrade responses). A response may arrive while the request body is
-//!   still being sent.
-//! * The request body goes out only while [`may_send_body`](ClientConn::may_send_body):
-//!   with `Expect: 100-continue` that waits for a `100` or
-//!   [`continue_anyway`](ClientConn::continue_anyway). If a final response
-//!   comes first, the body is abandoned: `send_data`/`send_end` are then
-//!   accepted and dropped, and the connection closes after the exchange.
-//! * Response framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204,
-//!   304; an upgrade for 101 (to a request that asked for one) and for a
-//!   2xx to CONNECT; chunked when it is the final transfer coding; until
-//!   close when another coding is final or nothing gives a length; else
-//!   `Content-Length`. A coding before `chunked` is not undone: the data is
-//!   passed on as it came.
-//! * [`wants_close`](ClientConn::wants_close) turns true once the exchange
-//!   is over (or failed) and the connection must not be reused: the
-//!   response said `Connection: close` or is HTTP/1.0 without keep-alive,
-//!   its body was delimited by closing, `Content-Length` came with
-//!   `Transfer-Encoding`, the request said `Connection: close`, or the
-//!   request body was not sent. If the server ends its response and closes
-//!   while the body is still being sent, it is true at the response's `End`.
-//! * A peer error gives one `Error` event, then nothing: close.
-//! * Bytes from the server with no request outstanding are an error (a
-//!   pooled connection that got e.g. a `408` must not be reused).
+//! The client role of an HTTP/1.1 connection, sans IO: sending requests,
+//! what a response head means, the events it gives.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
+use super::conn::sealed::{self, Part};
+use super::conn::{invalid, Conn, Phase, Read, Role, Write};
 use super::decode::BodyDecoder;
 use super::encode::{BodyEncoder, HeadWriter};
 use super::fields::Present;
-use super::input::{Decoded, Input, Upgrade};
+use super::input::Upgrade;
 use super::parse::{self, RawResponse};
 use super::scan::{HeadKind, HeadScanner};
-use super::{BodyLength, BodySize, Limits, ParseError, ResponseHead, WriteQueue};
+use super::{BodyLength, BodySize, ParseError, ResponseHead};
 
 /// What the peer's bytes meant.
 #[derive(Debug)]
@@ -59,42 +32,151 @@ pub enum ClientEvent {
     Error(ParseError),
 }
 
-/// The client side of one HTTP/1.1 connection. See the module docs.
+/// The client side of one HTTP/1.1 connection.
+///
+/// # Contract with the driver
+///
+/// * One exchange at a time (no pipelining): [`send_request`](ClientConn::send_request)
+///   is accepted only when [`is_idle`](ClientConn::is_idle).
+/// * Events per exchange: `Informational`* (1xx other than 101), then
+///   `Response`, `Data`*, `Trailers`?, `End` (`End` also for bodiless and
+///   upgrade responses). A response may arrive while the request body is
+///   still being sent.
+/// * The request body goes out only while [`may_send_body`](ClientConn::may_send_body):
+///   with `Expect: 100-continue` that waits for a `100` or
+///   [`continue_anyway`](ClientConn::continue_anyway). If a final response
+///   comes first, the body is abandoned: `send_data`/`send_end` are then
+///   accepted and dropped, and the connection closes after the exchange.
+/// * Response framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204,
+///   304; an upgrade for 101 (to a request that asked for one) and for a
+///   2xx to CONNECT; chunked when it is the final transfer coding; until
+///   close when another coding is final or nothing gives a length; else
+///   `Content-Length`. A coding before `chunked` is not undone: the data is
+///   passed on as it came.
+/// * [`wants_close`](ClientConn::wants_close) turns true once the exchange
+///   is over (or failed) and the connection must not be reused: the
+///   response said `Connection: close` or is HTTP/1.0 without keep-alive,
+///   its body was delimited by closing, `Content-Length` came with
+///   `Transfer-Encoding`, the request said `Connection: close`, or the
+///   request body was not sent. If the server ends its response and closes
+///   while the body is still being sent, it is true at the response's `End`.
+/// * A peer error gives one `Error` event, then nothing: close.
+/// * Bytes from the server with no request outstanding are an error (a
+///   pooled connection that got e.g. a `408` must not be reused).
+/// * [`phase`](ClientConn::phase) is `Idle` with no request outstanding,
+///   `Body` while output is queued or response body bytes there is room for
+///   are awaited, and `None` otherwise: the server taking its time to answer
+///   is the caller's to bound.
+pub type ClientConn = Conn<Client>;
+
+/// The client role of a [`Conn`]: it sends requests and reads responses.
 #[derive(Debug)]
-pub struct ClientConn {
-    limits: Limits,
-    input: Input,
-    read: Read,
-    write: Write,
-    out: WriteQueue,
+pub struct Client {
     request: Exchange,
-    /// Whether the connection may carry another exchange after this one.
-    keep_alive: bool,
-    close: bool,
-    upgrade: Upgrade,
-    /// The framing of a request body that was complete with the head (no
-    /// body), kept to accept the driver's `send_end` (and empty data) for it.
-    completed_at_head: Option<BodyEncoder>,
     names: parse::NameCache,
 }
 
-#[derive(Debug)]
-enum Read {
-    /// No request is outstanding.
-    Idle,
-    Head(HeadScanner),
-    Body(BodyDecoder),
-    /// The response is complete; the request body is still being sent.
-    Done,
-    Closed,
-}
+impl Role for Client {}
 
-#[derive(Debug)]
-enum Write {
-    Idle,
-    Body(BodyEncoder),
-    Done,
-    Closed,
+impl sealed::Role for Client {
+    type Event = ClientEvent;
+    const NOT_SENDING: &'static str = "no request body is being sent";
+    const EOF_IN_HEAD_CLOSES: bool = false;
+
+    fn new() -> Self {
+        Client { request: Exchange::default(), names: parse::NameCache::default() }
+    }
+
+    fn open(_: &mut ClientConn) {}
+
+    fn body_event(part: Part) -> ClientEvent {
+        match part {
+            Part::Data(data) => ClientEvent::Data(data),
+            Part::Trailers(fields) => ClientEvent::Trailers(fields),
+            Part::End => ClientEvent::End,
+        }
+    }
+
+    fn start(conn: &mut ClientConn, head: Bytes) -> Result<ClientEvent, ParseError> {
+        let raw = parse::response(&head, &conn.limits, &mut conn.role.names)?;
+        let status = raw.status;
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            if status == StatusCode::CONTINUE {
+                conn.role.request.awaiting_continue = false;
+            }
+            conn.read = Read::Head(HeadScanner::new(HeadKind::Response));
+            return Ok(ClientEvent::Informational(response_head(
+                raw,
+                BodyLength::Empty,
+            )));
+        }
+        let upgrade = conn.role.request.wants_upgrade
+            && (status == StatusCode::SWITCHING_PROTOCOLS
+                || (conn.role.request.is_connect && status.is_success()));
+        if status == StatusCode::SWITCHING_PROTOCOLS && !upgrade {
+            return Err(ParseError::Malformed(
+                "101 Switching Protocols without an upgrade request",
+            ));
+        }
+        if conn.role.request.awaiting_continue {
+            // RFC 9110 §10.1.1: a final status instead of 100 Continue; the
+            // server will not read a body it did not ask for.
+            conn.role.request.awaiting_continue = false;
+            conn.role.request.body_abandoned = true;
+            conn.keep_alive = false;
+        }
+        if upgrade {
+            conn.upgrade = Upgrade::Pending;
+            conn.read = Read::Closed;
+            conn.upgrade_end_pending = true;
+            return Ok(ClientEvent::Response(response_head(raw, BodyLength::Empty)));
+        }
+        let present = Present::of(&raw.headers);
+        let (body, framing_closes) = conn.response_body_length(&raw, &present)?;
+        let closes = present.connection_has(&raw.headers, "close");
+        let stays_open = if raw.version == Version::HTTP_11 {
+            !closes
+        } else {
+            present.connection_has(&raw.headers, "keep-alive") && !closes
+        };
+        conn.keep_alive &= stays_open && !framing_closes;
+        conn.read = Read::Body(BodyDecoder::new(body));
+        Ok(ClientEvent::Response(response_head(raw, body)))
+    }
+
+    fn fail(conn: &mut ClientConn, error: ParseError) -> ClientEvent {
+        conn.shut();
+        ClientEvent::Error(error)
+    }
+
+    fn received(conn: &mut ClientConn) {
+        conn.finish_exchange_if_done();
+    }
+
+    fn sent(conn: &mut ClientConn) {
+        conn.write = Write::Done;
+        conn.finish_exchange_if_done();
+    }
+
+    /// The server taking its time to answer is the caller's to bound (a
+    /// request timeout), not a stall: only an idle connection has a timeout.
+    fn waiting_phase(conn: &ClientConn) -> Option<Phase> {
+        matches!(conn.read, Read::Idle).then_some(Phase::Idle)
+    }
+
+    /// A final response came before `100 Continue`: the body is not sent.
+    fn drops_body(&self) -> bool {
+        self.request.body_abandoned
+    }
+
+    fn may_queue(&self) -> Result<(), crate::Error> {
+        if self.request.awaiting_continue {
+            return Err(invalid(
+                "the request body must wait for 100 Continue (see may_send_body)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What reading the current response depends on.
@@ -106,32 +188,9 @@ struct Exchange {
     awaiting_continue: bool,
     /// A final response came before `100 Continue`: the body is not sent.
     body_abandoned: bool,
-    /// The `End` of an upgrade response is still to be given.
-    upgrade_end_pending: bool,
-}
-
-fn invalid(message: &str) -> crate::Error {
-    crate::Error::InvalidMessage(message.to_owned())
 }
 
 impl ClientConn {
-    /// A new connection, ready for its first request.
-    pub fn new(limits: Limits) -> Self {
-        ClientConn {
-            limits,
-            input: Input::default(),
-            read: Read::Idle,
-            write: Write::Idle,
-            out: WriteQueue::default(),
-            request: Exchange::default(),
-            keep_alive: true,
-            close: false,
-            upgrade: Upgrade::None,
-            completed_at_head: None,
-            names: parse::NameCache::default(),
-        }
-    }
-
     /// Queues a request head.
     ///
     /// The target is origin-form (path and query, `/` if empty), `*` when
@@ -189,14 +248,13 @@ impl ClientConn {
         self.out.push_head(head.finish());
 
         let has_body = !encoder.is_complete();
-        self.request = Exchange {
+        self.role.request = Exchange {
             is_head: method == Method::HEAD,
             is_connect,
             wants_upgrade: is_connect
                 || (present.upgrade && present.connection_has(headers, "upgrade")),
             awaiting_continue: has_body && present.expects_continue(headers),
             body_abandoned: false,
-            upgrade_end_pending: false,
         };
         self.keep_alive = !present.connection_has(headers, "close");
         self.completed_at_head = (!has_body).then_some(encoder);
@@ -213,192 +271,13 @@ impl ClientConn {
     /// `100 Continue`, and after a final response that makes it moot).
     pub fn may_send_body(&self) -> bool {
         matches!(self.write, Write::Body(_))
-            && !self.request.awaiting_continue
-            && !self.request.body_abandoned
+            && !self.role.request.awaiting_continue
+            && !self.role.request.body_abandoned
     }
 
     /// The driver's `100 Continue` wait ran out: send the body anyway.
     pub fn continue_anyway(&mut self) {
-        self.request.awaiting_continue = false;
-    }
-
-    /// Queues a chunk of the request body. Dropped if the body was
-    /// abandoned; an error while waiting for `100 Continue`, and past the
-    /// request's `content-length` (after which the connection closes).
-    pub fn send_data(&mut self, data: Bytes) -> Result<(), crate::Error> {
-        if self.request.body_abandoned {
-            return Ok(());
-        }
-        match &mut self.write {
-            Write::Body(_) if self.request.awaiting_continue => Err(invalid(
-                "the request body must wait for 100 Continue (see may_send_body)",
-            )),
-            Write::Body(encoder) => {
-                let result = encoder.data(data, &mut self.out);
-                if result.is_err() {
-                    // The server would wait for bytes that never come.
-                    self.shut();
-                }
-                result
-            }
-            // A body framed as empty (no body, `content-length: 0`) was
-            // complete with the head.
-            _ => match &mut self.completed_at_head {
-                Some(encoder) => encoder.data(data, &mut self.out),
-                None => self.not_sending(),
-            },
-        }
-    }
-
-    /// Queues trailers (chunked bodies; dropped otherwise). The body still
-    /// ends with [`send_end`](Self::send_end).
-    pub fn send_trailers(&mut self, trailers: &HeaderMap) -> Result<(), crate::Error> {
-        if self.request.body_abandoned {
-            return Ok(());
-        }
-        match &mut self.write {
-            Write::Body(encoder) => encoder.trailers(trailers, &mut self.out),
-            _ if self.completed_at_head.is_some() => Ok(()),
-            _ => self.not_sending(),
-        }
-    }
-
-    /// Ends the request body. Ending it short of its `content-length` is an
-    /// error, after which the connection closes.
-    pub fn send_end(&mut self) -> Result<(), crate::Error> {
-        if self.request.body_abandoned {
-            return Ok(());
-        }
-        match &mut self.write {
-            Write::Body(encoder) => match encoder.end(&mut self.out) {
-                Ok(()) => {
-                    self.write = Write::Done;
-                    self.finish_exchange_if_done();
-                    Ok(())
-                }
-                Err(error) => {
-                    self.shut();
-                    Err(error)
-                }
-            },
-            _ if self.completed_at_head.take().is_some() => Ok(()),
-            _ => self.not_sending(),
-        }
-    }
-
-    fn not_sending(&self) -> Result<(), crate::Error> {
-        match self.write {
-            Write::Closed => Err(crate::Error::Closed),
-            _ => Err(invalid("no request body is being sent")),
-        }
-    }
-
-    /// Feeds bytes read from the transport. Only buffers them: call
-    /// [`poll_event`](Self::poll_event) to parse.
-    pub fn receive(&mut self, data: &[u8]) {
-        if !self.close || self.upgrade == Upgrade::Pending {
-            self.input.receive(data);
-        }
-    }
-
-    /// [`receive`](Self::receive) without a copy: `read` appends to the
-    /// connection's own buffer (a driver reading from the transport
-    /// straight into it, reserving room first if it likes) and its result
-    /// is returned. What it appended counts as received.
-    pub fn receive_into<T>(&mut self, read: impl FnOnce(&mut BytesMut) -> T) -> T {
-        let accept = !self.close || self.upgrade == Upgrade::Pending;
-        self.input.receive_into(accept, read)
-    }
-
-    /// The transport reached end of stream: ends a body delimited by
-    /// closing; in the middle of a response `poll_event` reports
-    /// [`ParseError::Incomplete`]; when idle the connection closes.
-    pub fn receive_eof(&mut self) {
-        self.input.eof = true;
-        if matches!(self.read, Read::Idle) && self.input.buf.is_empty() {
-            self.shut();
-        }
-    }
-
-    /// The next event, if the buffered bytes make one.
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        if self.upgrade != Upgrade::None {
-            let pending = std::mem::take(&mut self.request.upgrade_end_pending);
-            return pending.then_some(ClientEvent::End);
-        }
-        let result = match &mut self.read {
-            Read::Idle if !self.input.buf.is_empty() => Err(ParseError::Malformed(
-                "bytes from the server with no request outstanding",
-            )),
-            Read::Idle => {
-                if self.input.eof {
-                    self.shut();
-                }
-                return None;
-            }
-            Read::Head(scanner) => match self.input.head(scanner, &self.limits) {
-                Ok(None) if !self.input.eof => return None,
-                Ok(None) => Err(ParseError::Incomplete),
-                Ok(Some(head)) => self.start_response(head),
-                Err(error) => Err(error),
-            },
-            Read::Body(decoder) => match self.input.body(decoder, &self.limits) {
-                Ok(Decoded::Data(data)) => Ok(ClientEvent::Data(data)),
-                Ok(Decoded::Trailers(fields)) => Ok(ClientEvent::Trailers(fields)),
-                Ok(Decoded::End) => {
-                    self.read = Read::Done;
-                    self.finish_exchange_if_done();
-                    Ok(ClientEvent::End)
-                }
-                Ok(Decoded::NeedMore) if !self.input.eof => return None,
-                Ok(Decoded::NeedMore) => Err(ParseError::Incomplete),
-                Err(error) => Err(error),
-            },
-            Read::Done | Read::Closed => return None,
-        };
-        Some(result.unwrap_or_else(|error| {
-            self.shut();
-            ClientEvent::Error(error)
-        }))
-    }
-
-    /// The body of the response just started, when all of it is in the
-    /// buffer already (a `Content-Length` body that came with its head, as
-    /// a small response does): taken at once, as its `Data` and `End`
-    /// events would give it, so that the driver needs no channel to the
-    /// reader.
-    pub fn take_whole_body(&mut self) -> Option<Bytes> {
-        let Read::Body(decoder) = &self.read else { return None };
-        let body = self.input.take_whole(decoder, self.upgrade)?;
-        self.read = Read::Done;
-        self.finish_exchange_if_done();
-        Some(body)
-    }
-
-    /// Whether the driver should read more from the transport: false once
-    /// closing, closed, upgraded or at EOF, and while `limits.max_buffer`
-    /// bytes are buffered (except while a head is being read, which the
-    /// head limits bound).
-    pub fn wants_read(&self) -> bool {
-        if self.close || self.input.eof || self.upgrade != Upgrade::None {
-            return false;
-        }
-        match self.read {
-            Read::Closed => false,
-            Read::Head(_) => self.input.has_room_for_head(&self.limits),
-            Read::Idle | Read::Body(_) | Read::Done => self.input.has_room(&self.limits),
-        }
-    }
-
-    /// The bytes to write.
-    pub fn output(&mut self) -> &mut WriteQueue {
-        &mut self.out
-    }
-
-    /// Whether the connection must close once the output is written: the
-    /// exchange is over (or failed) and the connection cannot be reused.
-    pub fn wants_close(&self) -> bool {
-        self.close
+        self.role.request.awaiting_continue = false;
     }
 
     /// Whether the connection stays open once the exchange in progress is
@@ -418,58 +297,6 @@ impl ClientConn {
             && self.input.buf.is_empty()
     }
 
-    /// After a `101` (or a 2xx to CONNECT): the bytes read past the
-    /// response, to put in front of the upgraded flow. `Some` once.
-    pub fn take_upgrade(&mut self) -> Option<Bytes> {
-        self.upgrade.take(&mut self.input)
-    }
-
-    fn start_response(&mut self, head: Bytes) -> Result<ClientEvent, ParseError> {
-        let raw = parse::response(&head, &self.limits, &mut self.names)?;
-        let status = raw.status;
-        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
-            if status == StatusCode::CONTINUE {
-                self.request.awaiting_continue = false;
-            }
-            self.read = Read::Head(HeadScanner::new(HeadKind::Response));
-            return Ok(ClientEvent::Informational(response_head(
-                raw,
-                BodyLength::Empty,
-            )));
-        }
-        let upgrade = self.request.wants_upgrade
-            && (status == StatusCode::SWITCHING_PROTOCOLS
-                || (self.request.is_connect && status.is_success()));
-        if status == StatusCode::SWITCHING_PROTOCOLS && !upgrade {
-            return Err(ParseError::Malformed(
-                "101 Switching Protocols without an upgrade request",
-            ));
-        }
-        if self.request.awaiting_continue {
-            // RFC 9110 §10.1.1: a final status instead of 100 Continue; the
-            // server will not read a body it did not ask for.
-            self.request.awaiting_continue = false;
-            self.request.body_abandoned = true;
-            self.keep_alive = false;
-        }
-        if upgrade {
-            self.upgrade = Upgrade::Pending;
-            self.read = Read::Closed;
-            self.request.upgrade_end_pending = true;
-            return Ok(ClientEvent::Response(response_head(raw, BodyLength::Empty)));
-        }
-        let present = Present::of(&raw.headers);
-        let (body, framing_closes) = self.response_body_length(&raw, &present)?;
-        let closes = present.connection_has(&raw.headers, "close");
-        let stays_open = if raw.version == Version::HTTP_11 {
-            !closes
-        } else {
-            present.connection_has(&raw.headers, "keep-alive") && !closes
-        };
-        self.keep_alive &= stays_open && !framing_closes;
-        self.read = Read::Body(BodyDecoder::new(body));
-        Ok(ClientEvent::Response(response_head(raw, body)))
-    }
 
     /// How a final response's body is framed (RFC 9112 §6.3), and whether
     /// that framing means the connection closes after it.
@@ -479,7 +306,7 @@ impl ClientConn {
         present: &Present,
     ) -> Result<(BodyLength, bool), ParseError> {
         let status = raw.status;
-        if self.request.is_head
+        if self.role.request.is_head
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED
@@ -512,7 +339,7 @@ impl ClientConn {
         if !matches!(self.read, Read::Done) {
             return;
         }
-        let body_done = matches!(self.write, Write::Done) || self.request.body_abandoned;
+        let body_done = matches!(self.write, Write::Done) || self.role.request.body_abandoned;
         if self.keep_alive && !self.input.eof {
             if body_done {
                 self.read = Read::Idle;
@@ -521,12 +348,6 @@ impl ClientConn {
         } else {
             self.shut();
         }
-    }
-
-    fn shut(&mut self) {
-        self.read = Read::Closed;
-        self.write = Write::Closed;
-        self.close = true;
     }
 }
 

@@ -1,12 +1,14 @@
 //! Sans-IO HTTP/1.1 (RFC 9112), server and client, on `httparse`.
 //!
 //! The machines here never see a socket or a clock: the driver feeds them
-//! the bytes it read ([`ServerConn::receive`]), takes events out
-//! ([`ServerConn::poll_event`]), hands them the messages to send, and writes
-//! whatever they queue in their [`WriteQueue`]. Every rule of RFC 9112 lives
-//! here and is tested with byte fixtures; the driver in [`crate::engine`]
-//! only moves bytes and arms timeouts. Each role's module documents its
-//! contract with the driver.
+//! the bytes it read ([`Conn::receive`]), takes events out
+//! ([`Conn::poll_event`]), hands them the messages to send, and writes
+//! whatever they queue in their [`WriteQueue`]. They also say which timer
+//! phase they are in ([`Conn::phase`]): the driver owns the clock and only
+//! arms the timeout of that [`Phase`]. Every rule of RFC 9112 lives here and
+//! is tested with byte fixtures; the driver in [`crate::engine`] only moves
+//! bytes and arms timeouts. [`ServerConn`] and [`ClientConn`] document each
+//! role's contract with the driver.
 //!
 //! Parsing is strict where leniency lets requests be smuggled: a message
 //! with both `Content-Length` and `Transfer-Encoding`, differing or malformed
@@ -16,14 +18,23 @@
 //! with one status response and then closes; it never guesses where the
 //! next message starts.
 //!
-//! The two roles share one core and differ only in what a head means:
-//! `scan` finds where a head ends (enforcing limits and line rules before
-//! anything is parsed, so a slow or oversized head never grows the buffer
-//! past the limits), `parse` turns it into `http` types, `fields` reads the
-//! framing fields, `decode` and `encode` frame bodies (by length, chunked,
-//! until close) without copying them, and `input` owns the receive buffer.
+//! Both roles are one connection core, [`Conn`], with a role type that
+//! holds what differs ([`ServerConn`] is `Conn<Server>`, [`ClientConn`] is
+//! `Conn<Client>`). By file:
+//!
+//! - `conn`: the core — receiving, delimiting heads, decoding the peer's
+//!   body, framing our own, closing, upgrading, the timer phase.
+//! - `server`, `client`: the roles — what a request or response head means,
+//!   the events, sending a response or a request, when an exchange is over.
+//! - `scan`: where a head ends (enforcing limits and line rules before
+//!   anything is parsed, so a slow or oversized head never grows the buffer
+//!   past the limits); `parse`: a head into `http` types; `fields`: the
+//!   framing fields.
+//! - `decode`, `encode`: body framing (by length, chunked, until close)
+//!   without copying; `input`: the receive buffer; `queue`: the output.
 
 mod client;
+mod conn;
 mod decode;
 mod encode;
 mod fields;
@@ -35,9 +46,10 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-pub use client::{ClientConn, ClientEvent};
+pub use client::{Client, ClientConn, ClientEvent};
+pub use conn::{Conn, Phase, Role};
 pub use queue::WriteQueue;
-pub use server::{ServerConn, ServerEvent};
+pub use server::{Server, ServerConn, ServerEvent};
 pub use crate::error::ParseError;
 
 use bytes::Bytes;

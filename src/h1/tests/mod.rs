@@ -1,4 +1,5 @@
 //! Byte-level fixtures for both roles.
 
 mod client;
+mod phase;
 mod server;

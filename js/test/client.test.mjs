@@ -194,6 +194,28 @@ describe("against paf serve", () => {
     await assert.rejects(client.fetch("http://never.test/"), { code: "ETIMEDOUT" });
   });
 
+  test("errors: a name not found, a refusal and a TLS failure have their codes, over http and https", async () => {
+    const closed = await (await import("./peers.mjs")).freePort();
+    const fails = (url, code, message, init) =>
+      assert.rejects(request(url, init), (error) => {
+        assert.equal(error.code, code, `${url}: ${error.message}`);
+        assert.match(error.message, message, url);
+        // Under TLS, the connection failed, not TLS: the message says so.
+        if (code !== "ERR_TLS") assert.doesNotMatch(error.message, /\btls\b/i, url);
+        return true;
+      });
+    for (const scheme of ["http", "https"]) {
+      await fails(`${scheme}://nonexistent.invalid/`, "ENOTFOUND", /ENOTFOUND nonexistent\.invalid/);
+      await fails(`${scheme}://127.0.0.1:${closed}/`, "ECONNREFUSED", /ECONNREFUSED/);
+    }
+    // A certificate the client does not trust, over HTTP/2 and HTTP/1.1.
+    for (const alpn of [["h2", "http/1.1"], ["http/1.1"]]) {
+      await fails(`https://127.0.0.1:${tls.port}/`, "ERR_TLS", /unknown authority/, { alpn });
+    }
+    // Plain HTTP where TLS is expected.
+    await fails(`https://127.0.0.1:${plain.port}/`, "ERR_TLS", /does not speak TLS/);
+  });
+
   test("options: connectTimeout, idleTimeout, maxIdlePerOrigin; bad values refused", async () => {
     const stalled = new Client({ connectTimeout: 100, timeout: 10_000, connect: () => new Promise(() => {}) });
     const start = performance.now();

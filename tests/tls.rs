@@ -303,7 +303,7 @@ async fn an_untrusted_certificate_is_refused_as_an_unknown_authority() {
     assert_eq!(
         err.to_string(),
         "TLS: certificate signed by an unknown authority (trust the CA that signed it: \
-         --cacert, ClientTls::add_roots_pem, or tls.ca in JavaScript)"
+         --cacert, or ClientTls::add_roots_pem)"
     );
     // Another CA is no better, and adding the right one to the defaults works.
     let other = Ca::new();
@@ -711,7 +711,7 @@ async fn https_resolves_to_tls_and_http_to_plain_tcp() {
     assert_eq!(
         err.to_string(),
         "tls: certificate signed by an unknown authority (trust the CA that signed it: \
-         --cacert, ClientTls::add_roots_pem, or tls.ca in JavaScript)"
+         --cacert, or ClientTls::add_roots_pem)"
     );
 }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use paf::error::ConnectFailure;
 use paf::mimic::{self, Ctx};
 use paf::platform::native::{self, TCP_WITNESS};
 use paf::platform::{HOST, PORT};
@@ -303,7 +304,7 @@ async fn an_untrusted_certificate_is_refused_as_an_unknown_authority() {
     assert_eq!(
         err.to_string(),
         "TLS: certificate signed by an unknown authority (trust the CA that signed it: \
-         --cacert, ClientTls::add_roots_pem, or tls.ca in JavaScript)"
+         --cacert, or ClientTls::add_roots_pem)"
     );
     // Another CA is no better, and adding the right one to the defaults works.
     let other = Ca::new();
@@ -711,7 +712,7 @@ async fn https_resolves_to_tls_and_http_to_plain_tcp() {
     assert_eq!(
         err.to_string(),
         "tls: certificate signed by an unknown authority (trust the CA that signed it: \
-         --cacert, ClientTls::add_roots_pem, or tls.ca in JavaScript)"
+         --cacert, or ClientTls::add_roots_pem)"
     );
 }
 
@@ -735,12 +736,34 @@ async fn a_failed_tls_connection_never_falls_back_to_clear_text() {
         err.to_string(),
         "tls: the peer does not speak TLS (is it a plain HTTP server? then use http://)"
     );
+    assert_eq!(ConnectFailure::of(&err), ConnectFailure::Tls);
+}
+
+#[tokio::test]
+async fn a_flow_that_cannot_be_opened_under_tls_is_not_a_tls_failure() {
+    // Refused: said as the TCP connection's failure, not TLS's.
     let refused = free_port();
     let err = resolve(&https("127.0.0.1", refused)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("tls: connection refused to 127.0.0.1:{refused}")
+        format!("connection refused to 127.0.0.1:{refused}")
     );
+    assert_eq!(ConnectFailure::of(&err), ConnectFailure::Refused);
+
+    // A name not found by a transport that looks names up itself (as a JS
+    // connect function does): DNS, whether TLS runs over it or not.
+    let not_found = || async {
+        let message = "getaddrinfo ENOTFOUND nonexistent.invalid";
+        Err::<Flow, _>(std::io::Error::new(std::io::ErrorKind::NotFound, message).into())
+    };
+    let endpoint = Endpoint::new(ClientTls::new().build(), "nonexistent.invalid", not_found);
+    let err = resolve(&Ctx::new().add(&tls::TLS, endpoint)).await.unwrap_err();
+    assert_eq!(err.to_string(), "getaddrinfo ENOTFOUND nonexistent.invalid");
+    assert_eq!(ConnectFailure::of(&err), ConnectFailure::Dns);
+
+    // A DNS lookup that fails natively (a fold): DNS too.
+    let err = resolve(&https("nonexistent.invalid", 443)).await.unwrap_err();
+    assert_eq!(ConnectFailure::of(&err), ConnectFailure::Dns, "{err}");
 }
 
 #[tokio::test]

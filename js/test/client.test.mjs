@@ -150,7 +150,8 @@ describe("against paf serve", () => {
     const url = `https://127.0.0.1:${tls.port}/`;
     await assert.rejects(request(url), (error) => {
       assert.equal(error.code, "ERR_TLS");
-      assert.match(error.message, /certificate/);
+      assert.match(error.message, /unknown authority \(trust the CA that signed it: tls: \{ ca \}/);
+      assert.doesNotMatch(error.message, /--cacert|ClientTls|add_roots_pem/);
       return true;
     });
     const response = await request(url, { tls: { insecure: true } });
@@ -165,6 +166,8 @@ describe("against paf serve", () => {
       await assert.rejects(request(url), (error) => {
         assert.equal(error.code, "ERR_TLS");
         assert.match(error.message, /no trusted root certificates/);
+        assert.match(error.message, /setRoots\(\)/);
+        assert.doesNotMatch(error.message, /--cacert|ClientTls|add_roots_pem/);
         return true;
       });
       // tls.ca still adds to them.
@@ -179,6 +182,7 @@ describe("against paf serve", () => {
       assert.ok(mozillaRoots.length > 100);
       setRoots(mozillaRoots);
       await assert.rejects(request(url), /unknown authority/);
+      assert.throws(() => new Client({ tls: { ca: "not PEM" } }), { name: "TypeError", message: /^tls\.ca: / });
       setRoots("not PEM");
       assert.throws(() => new Client(), /setRoots/);
     } finally {
@@ -192,6 +196,28 @@ describe("against paf serve", () => {
     await assert.rejects(request("ftp://127.0.0.1/"), { code: "ERR_INVALID_URL" });
     const client = new Client({ timeout: 200, connect: () => new Promise(() => {}) });
     await assert.rejects(client.fetch("http://never.test/"), { code: "ETIMEDOUT" });
+  });
+
+  test("errors: a name not found, a refusal and a TLS failure have their codes, over http and https", async () => {
+    const closed = await (await import("./peers.mjs")).freePort();
+    const fails = (url, code, message, init) =>
+      assert.rejects(request(url, init), (error) => {
+        assert.equal(error.code, code, `${url}: ${error.message}`);
+        assert.match(error.message, message, url);
+        // Under TLS, the connection failed, not TLS: the message says so.
+        if (code !== "ERR_TLS") assert.doesNotMatch(error.message, /\btls\b/i, url);
+        return true;
+      });
+    for (const scheme of ["http", "https"]) {
+      await fails(`${scheme}://nonexistent.invalid/`, "ENOTFOUND", /ENOTFOUND nonexistent\.invalid/);
+      await fails(`${scheme}://127.0.0.1:${closed}/`, "ECONNREFUSED", /ECONNREFUSED/);
+    }
+    // A certificate the client does not trust, over HTTP/2 and HTTP/1.1.
+    for (const alpn of [["h2", "http/1.1"], ["http/1.1"]]) {
+      await fails(`https://127.0.0.1:${tls.port}/`, "ERR_TLS", /unknown authority/, { alpn });
+    }
+    // Plain HTTP where TLS is expected.
+    await fails(`https://127.0.0.1:${plain.port}/`, "ERR_TLS", /does not speak TLS/);
   });
 
   test("options: connectTimeout, idleTimeout, maxIdlePerOrigin; bad values refused", async () => {

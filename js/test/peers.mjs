@@ -88,9 +88,13 @@ async function start(name, command, args, port) {
   };
 }
 
-/** The native `paf serve` (PAF_BIN, or the debug build of this repo). */
+/**
+ * The native `paf serve` (PAF_BIN, or the debug build of this repo, in
+ * CARGO_TARGET_DIR when that is set, as `cargo build` puts it there).
+ */
 export async function pafServe(...args) {
-  const binary = process.env.PAF_BIN ?? join(repo, "target", "debug", "paf");
+  const target = process.env.CARGO_TARGET_DIR ?? join(repo, "target");
+  const binary = process.env.PAF_BIN ?? join(target, "debug", "paf");
   const port = await freePort();
   return start("paf serve", binary, ["serve", "--port", String(port), ...args], port);
 }

@@ -97,9 +97,9 @@ use crate::engine::alpn::{self, Protocol, SendRequest};
 use crate::rt::within;
 use crate::error::{ConnectFailure, Http2Error, Reason, Timeout};
 use crate::flow::{MaybeSend, MaybeSync};
-use crate::mimic::{self, Ctx, Failure, FoldFailure, ResolveError, Unavailable};
+use crate::mimic::{self, Ctx, ResolveError};
 use crate::rt::{AnyRuntime, Runtime};
-use crate::tls::{self, ClientConfig, TlsError};
+use crate::tls::{self, ClientConfig};
 use crate::{Body, Config, Error, Incoming};
 
 mod body;
@@ -458,58 +458,10 @@ fn is_idempotent(method: &Method) -> bool {
 
 /// A resolution failure as [`Error::Connect`], with the likeliest cause.
 fn connect_error(origin: &Origin, err: ResolveError) -> Error {
-    let kind = err
-        .attempts()
-        .iter()
-        .map(|attempt| failure_kind(&attempt.failure))
-        .min_by_key(|kind| match kind {
-            ConnectFailure::Tls => 0,
-            ConnectFailure::Refused => 1,
-            ConnectFailure::Dns => 2,
-            _ => 3,
-        })
-        .unwrap_or(ConnectFailure::Other);
     Error::Connect {
         origin: origin.to_string(),
-        kind,
+        kind: ConnectFailure::of(&err),
         source: err,
-    }
-}
-
-fn failure_kind(failure: &Failure) -> ConnectFailure {
-    match failure {
-        Failure::Connect(err) => {
-            if err.downcast_ref::<TlsError>().is_some() {
-                ConnectFailure::Tls
-            } else if err
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
-            {
-                ConnectFailure::Refused
-            } else {
-                ConnectFailure::Other
-            }
-        }
-        // A derivation that failed (rather than lacked something) is a
-        // lookup: DNS, or whatever the context resolves names with.
-        Failure::Unavailable(why) => {
-            if derivation_failed(why) {
-                ConnectFailure::Dns
-            } else {
-                ConnectFailure::Other
-            }
-        }
-    }
-}
-
-fn derivation_failed(why: &Unavailable) -> bool {
-    match why {
-        Unavailable::Folds { failures, .. } => failures.iter().any(|failure| match failure {
-            FoldFailure::Failed { .. } => true,
-            FoldFailure::Lacked { why, .. } => derivation_failed(why),
-            _ => false,
-        }),
-        _ => false,
     }
 }
 

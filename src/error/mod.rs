@@ -3,7 +3,7 @@
 
 use std::io;
 
-use crate::mimic::ResolveError;
+use crate::mimic::{Failure, FoldFailure, ResolveError, Unavailable};
 use crate::BoxError;
 
 mod parse;
@@ -123,7 +123,9 @@ pub enum Timeout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectFailure {
-    /// The host name could not be resolved to an address.
+    /// The host name could not be resolved to an address: a lookup that
+    /// failed (deriving the addresses), or a transport that looks names up
+    /// itself and answered "not found" (a JS `connect`'s `ENOTFOUND`).
     Dns,
     /// Nothing accepts connections at the address (or the socket path).
     Refused,
@@ -132,6 +134,69 @@ pub enum ConnectFailure {
     Tls,
     /// Anything else (an unreachable network, a transport of the user's).
     Other,
+}
+
+impl ConnectFailure {
+    /// The likeliest reason of a failed resolution, over all the
+    /// protocols it tried: a TLS failure first (the server was reached),
+    /// then a refusal, then a name not found.
+    ///
+    /// A protocol's connect error is classified by what it is, looked for
+    /// along its [`source`](std::error::Error::source) chain: a
+    /// [`TlsError`] is [`Tls`](Self::Tls); an I/O error
+    /// `ConnectionRefused` is [`Refused`](Self::Refused) and `NotFound`
+    /// (how paf's platforms say a name was not found) is
+    /// [`Dns`](Self::Dns). So a failure to open the flow under TLS
+    /// ([`mimic::Underlying`](crate::mimic::Underlying)) keeps its own
+    /// kind rather than counting as TLS's.
+    pub fn of(err: &ResolveError) -> ConnectFailure {
+        err.attempts()
+            .iter()
+            .map(|attempt| ConnectFailure::of_failure(&attempt.failure))
+            .min_by_key(|kind| match kind {
+                ConnectFailure::Tls => 0,
+                ConnectFailure::Refused => 1,
+                ConnectFailure::Dns => 2,
+                ConnectFailure::Other => 3,
+            })
+            .unwrap_or(ConnectFailure::Other)
+    }
+
+    fn of_failure(failure: &Failure) -> ConnectFailure {
+        match failure {
+            Failure::Connect(err) => ConnectFailure::of_connect(&**err),
+            // A derivation that failed (rather than lacked something) is a
+            // lookup: DNS, or whatever the context resolves names with.
+            Failure::Unavailable(why) if derivation_failed(why) => ConnectFailure::Dns,
+            _ => ConnectFailure::Other,
+        }
+    }
+
+    fn of_connect(err: &(dyn std::error::Error + 'static)) -> ConnectFailure {
+        let mut next = Some(err);
+        while let Some(err) = next {
+            if err.is::<TlsError>() {
+                return ConnectFailure::Tls;
+            }
+            match err.downcast_ref::<io::Error>().map(io::Error::kind) {
+                Some(io::ErrorKind::ConnectionRefused) => return ConnectFailure::Refused,
+                Some(io::ErrorKind::NotFound) => return ConnectFailure::Dns,
+                _ => next = err.source(),
+            }
+        }
+        ConnectFailure::Other
+    }
+}
+
+fn derivation_failed(why: &Unavailable) -> bool {
+    match why {
+        Unavailable::Folds { failures, .. } => failures.iter().any(|failure| match failure {
+            FoldFailure::Failed { .. } => true,
+            FoldFailure::Lacked { why, .. } => derivation_failed(why),
+            _ => false,
+        }),
+        _ => false,
+    }
 }
 
 /// How an HTTP/2 stream or connection ended abnormally.

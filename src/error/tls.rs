@@ -23,9 +23,13 @@ pub enum TlsError {
         presented: Vec<String>,
     },
     /// The certificate chain does not lead to a trusted root.
+    ///
+    /// This message and the others that advise name the command line's
+    /// options and this crate's methods; a binding (the npm package) says
+    /// the advice in its own terms.
     #[error(
         "certificate signed by an unknown authority (trust the CA that signed it: --cacert, \
-         ClientTls::add_roots_pem, or tls.ca in JavaScript)"
+         or ClientTls::add_roots_pem)"
     )]
     UnknownAuthority,
     /// No root is trusted, so no certificate chain can be checked: this
@@ -33,8 +37,7 @@ pub enum TlsError {
     /// as in the npm package) and none were added.
     #[error(
         "no trusted root certificates to check the server's certificate against: add them with \
-         ClientTls::add_roots_pem (in JavaScript: setRoots(), with Node's roots or paf/roots, \
-         or tls.ca)"
+         ClientTls::add_roots_pem"
     )]
     NoRoots,
     /// The certificate is outside its validity period (expired or not yet

@@ -47,6 +47,30 @@ pub enum Failure {
     Connect(SharedError),
 }
 
+/// A protocol's connect error that is not the protocol's own: the flow it
+/// runs over (the TCP connection under TLS, say) could not be opened.
+///
+/// A protocol layered over another flow wraps the opening's error in it,
+/// so that the failure is said as what it is: a [`ResolveError`] of one
+/// attempt shows it without the protocol's name in front ("connection
+/// refused to ...", not "tls: connection refused to ..."), and
+/// [`source`](Error::source) gives the error inside, for a program to
+/// classify (a refusal, a name not found, ...).
+#[derive(Debug)]
+pub struct Underlying(pub crate::BoxError);
+
+impl fmt::Display for Underlying {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl Error for Underlying {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
 /// Why a value could not be obtained.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -186,10 +210,14 @@ impl fmt::Display for ResolveError {
                     write!(f, " (it holds: {})", self.context.join(", "))
                 }
             }
-            [attempt] => {
-                write!(f, "{}: ", attempt.protocol)?;
-                write_failure(f, &attempt.failure, 0)
-            }
+            [attempt] => match &attempt.failure {
+                // The flow under the protocol failed: not the protocol's doing.
+                Failure::Connect(error) if error.is::<Underlying>() => write!(f, "{error}"),
+                failure => {
+                    write!(f, "{}: ", attempt.protocol)?;
+                    write_failure(f, failure, 0)
+                }
+            },
             attempts => {
                 write!(
                     f,

@@ -122,7 +122,7 @@ mod resolve;
 mod tests;
 
 pub use args::{dft, opt, req, Arg, Args, Dft, Opt, Req};
-pub use error::{Attempt, Failure, FoldFailure, ResolveError, Unavailable};
+pub use error::{Attempt, Failure, FoldFailure, ResolveError, Unavailable, Underlying};
 pub use protocol::{protocol_fn, register, Priority, Protocol, ProtocolFn, Witness};
 pub use resolve::{resolve, MAX_DEPTH};
 

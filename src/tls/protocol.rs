@@ -8,7 +8,7 @@ use rustls::ClientConfig;
 
 use super::{connect, TlsStream};
 use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
-use crate::mimic::{self, Priority, Protocol, Value, Witness};
+use crate::mimic::{self, Priority, Protocol, Underlying, Value, Witness};
 use crate::rt::Global;
 use crate::{BoxError, Flow};
 
@@ -103,8 +103,9 @@ impl Protocol for Tls {
 
     fn connect<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, Result<TlsStream, BoxError>> {
         Box::pin(async move {
-            // A failure to open stays as it is ("connection refused to ...").
-            let flow = (endpoint.open)().await?;
+            // A failure to open the flow is not TLS's: it is said as it is
+            // ("connection refused to ..."), and classified by what it is.
+            let flow = (endpoint.open)().await.map_err(Underlying)?;
             Ok(connect(endpoint.config.clone(), &endpoint.server_name, flow).await?)
         })
     }

@@ -56,7 +56,7 @@ impl Client {
         let option = |name: &str| field(options, name);
         let mut tls = roots::client_tls()?;
         if let Some(ca) = option("ca").as_string() {
-            tls = tls.add_roots_pem(ca.as_bytes()).map_err(|err| type_error(&err.to_string()))?;
+            tls = tls.add_roots_pem(ca.as_bytes()).map_err(|err| type_error(&format!("tls.ca: {err}")))?;
         }
         if option("insecure").is_truthy() {
             tls = tls.dangerous_accept_any_certificate();

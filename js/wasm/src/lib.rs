@@ -29,7 +29,11 @@ use http::HeaderMap;
 use http_body::Body as _;
 use js_sys::{Object, Promise, Reflect, Uint8Array};
 use paf::error::ConnectFailure;
+#[cfg(feature = "client")]
+use paf::mimic::Failure;
 use paf::rt::js::ReadableBody;
+#[cfg(feature = "client")]
+use paf::tls::TlsError;
 use paf::{Body, Error, Incoming};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -327,9 +331,58 @@ fn js_error(err: &Error) -> JsValue {
         Error::TooManyRedirects { .. } | Error::InsecureRedirect { .. } => "ERR_REDIRECT",
         _ => "ERR_PAF",
     };
-    let error = js_sys::Error::new(&err.to_string());
+    let error = js_sys::Error::new(&message(err));
     set(&error, "code", &code.into());
     error.into()
+}
+
+/// The message of `err`, with the advice of a TLS failure said in JS
+/// terms: paf's own names the command line's options and Rust's methods
+/// (`--cacert`, `ClientTls::add_roots_pem`), which a JS user has not got.
+/// (The server module has no TLS: node:tls or the platform does it.)
+fn message(err: &Error) -> String {
+    let message = err.to_string();
+    #[cfg(feature = "client")]
+    if let Some((tls, advice)) = tls_error(err).and_then(|tls| Some((tls, advice(tls)?))) {
+        return message.replace(&tls.to_string(), advice);
+    }
+    message
+}
+
+#[cfg(feature = "client")]
+/// The TLS failure in `err`, if it is one: a handshake (`Error::Tls`) or
+/// a connection whose TLS attempt failed.
+fn tls_error(err: &Error) -> Option<&TlsError> {
+    match err {
+        Error::Tls(tls) => Some(tls),
+        Error::Connect { source, .. } => source.attempts().iter().find_map(|attempt| match &attempt.failure {
+            Failure::Connect(failure) => failure.downcast_ref::<TlsError>(),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(feature = "client")]
+/// What a [`TlsError`] that advises says in JS.
+fn advice(tls: &TlsError) -> Option<&'static str> {
+    Some(match tls {
+        TlsError::UnknownAuthority => {
+            "certificate signed by an unknown authority (trust the CA that signed it: \
+             tls: { ca } in request()'s init or new Client()'s options, or setRoots())"
+        }
+        TlsError::NoRoots => {
+            "no trusted root certificates to check the server's certificate against: give them \
+             with setRoots() (paf/roots has Mozilla's; in Node, paf sets Node's on load), or \
+             tls: { ca }"
+        }
+        TlsError::CaUsedAsServerCertificate => {
+            "the server's certificate is a CA certificate (CA:TRUE), which cannot identify a \
+             server: give the server a leaf certificate signed by that CA, and the client the CA \
+             (tls: { ca }); the package's README shows how to make both with openssl"
+        }
+        _ => return None,
+    })
 }
 
 fn type_error(message: &str) -> JsValue {

@@ -50,7 +50,7 @@ pub mod tls;
 pub use body::{Body, Incoming};
 pub use client::Client;
 pub use config::Config;
-pub use engine::{service_fn, Handler, Serve};
+pub use engine::{service_fn, Connection, Handler, Serve};
 pub use serve::{serve, Switch};
 pub use error::Error;
 pub use flow::{Flow, MaybeSend, MaybeSync};

@@ -113,7 +113,7 @@ pub async fn serve<L: Listener, S: Serve>(
             Either::Left((accepted, _)) => accepted,
             Either::Right(_) => break,
         };
-        let (flow, peer) = match accepted {
+        let (flow, endpoints) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
                 service.on_error("listener", &Error::Io(err));
@@ -125,7 +125,8 @@ pub async fn serve<L: Listener, S: Serve>(
             let switch = switch.clone();
             async move { switch.stopped().await }
         };
-        let connection = service.serve_connection(flow, peer.clone(), config.clone(), rt.clone(), stopping);
+        let peer = endpoints.peer.clone();
+        let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), stopping);
         let switch = switch.clone();
         rt.spawn(Box::pin(async move {
             if let Either::Right(_) = select(std::pin::pin!(connection), std::pin::pin!(switch.forced())).await {

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use paf::engine::{client as h1_client, server as h1_server};
 use paf::error::{Http2Error, Reason};
 use paf::rt::native::{TcpListener, Tokio};
-use paf::{service_fn, Body, Config, Error, Flow, Incoming, Request, Response, StatusCode, Switch};
+use paf::{service_fn, Body, Config, Connection, Error, Flow, Incoming, Request, Response, StatusCode, Switch};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, Barrier, Notify};
 use tokio::time::timeout;
@@ -85,6 +85,7 @@ async fn handle(probe: Probe, req: Request<Incoming>) -> Response<Body> {
     match path.as_str() {
         "/echo" => Response::new(Body::from(req.into_body())),
         "/panic" => panic!("the handler broke"),
+        "/connection" => Response::new(Body::from(connection_facts(&req))),
         "/sum" => match req.into_body().bytes().await {
             Ok(body) => Response::new(Body::from(format!("{} {:x}", body.len(), checksum(&body)))),
             Err(err) => status(StatusCode::BAD_REQUEST, err.to_string()),
@@ -155,6 +156,22 @@ fn status(code: StatusCode, text: String) -> Response<Body> {
     let mut response = Response::new(Body::from(text));
     *response.status_mut() = code;
     response
+}
+
+/// The [`Connection`] a request came on, one fact per line.
+fn connection_facts(req: &Request<Incoming>) -> String {
+    let Some(conn) = Connection::of(req) else { return "no connection facts".to_string() };
+    let mut facts = vec![
+        format!("peer {}", conn.peer().ip().map_or("none".to_string(), |address| address.ip().to_string())),
+        format!("local {}", conn.local().map_or("none".to_string(), |address| address.to_string())),
+        format!("protocol {}", conn.protocol()),
+    ];
+    if let Some(tls) = conn.tls() {
+        facts.push(format!("tls {} {}", tls.version, tls.alpn_str().unwrap_or("no-alpn")));
+        facts.push(format!("cipher {}", tls.cipher_suite));
+        facts.push(format!("sni {}", tls.server_name.as_deref().unwrap_or("none")));
+    }
+    facts.join("\n")
 }
 
 fn handler(probe: Probe) -> impl paf::Handler {
@@ -799,6 +816,30 @@ async fn curl_over_tls_gets_h2_or_http1_as_alpn_decides() {
     let big = server.https("/big?1048576");
     curl_tls(&server, &ca_file, &["--http2", "-o", down.path(), &big]).await;
     assert_eq!(checksum(&std::fs::read(&down.0).unwrap()), checksum(&noise(MIB, 7)));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_request_carries_its_connection_facts() {
+    let (ca, (probe, _)) = (Ca::new("paf h2 test CA"), probe());
+    let server = Server::start_tls(Config::default(), probe, &ca).await;
+    let ca_file = TempFile::new("ca.pem", ca.pem.as_bytes());
+    let local = format!("local 127.0.0.1:{}", server.port);
+    for (flag, protocol, alpn) in [("--http2", "HTTP/2", "h2"), ("--http1.1", "HTTP/1.1", "http/1.1")] {
+        let facts = curl_tls(&server, &ca_file, &[flag, &server.https("/connection")]).await;
+        let lines: Vec<&str> = facts.lines().collect();
+        assert_eq!(lines[..3], ["peer 127.0.0.1", local.as_str(), &format!("protocol {protocol}")], "{facts}");
+        assert!(lines[3].starts_with("tls TLSv1.") && lines[3].ends_with(alpn), "{facts}");
+        assert!(lines[4].starts_with("cipher TLS"), "{facts}");
+        assert_eq!(lines[5], "sni localhost", "{facts}");
+    }
+    server.stop().await;
+
+    let server = Server::start(h2c()).await;
+    let facts = stdout(&run("curl", &["-sS", "--http2-prior-knowledge", &server.url("/connection")]).await);
+    assert_eq!(facts, format!("peer 127.0.0.1\nlocal 127.0.0.1:{}\nprotocol HTTP/2", server.port));
+    let facts = stdout(&run("curl", &["-sS", &server.url("/connection")]).await);
+    assert_eq!(facts, format!("peer 127.0.0.1\nlocal 127.0.0.1:{}\nprotocol HTTP/1.1", server.port));
     server.stop().await;
 }
 

@@ -31,10 +31,11 @@ use http::{Request, Response};
 use tokio::io::AsyncReadExt;
 
 use crate::rt::within;
-use crate::engine::{client as h1_client, server as h1_server, Handler};
+use crate::engine::connection::WithConnection;
+use crate::engine::{client as h1_client, server as h1_server, Connection, Handler};
 use crate::error::Timeout;
 use crate::flow::{MaybeSend, MaybeSync};
-use crate::rt::Runtime;
+use crate::rt::{Endpoints, Runtime};
 use crate::engine::Serve;
 use crate::tls;
 use crate::{Body, Config, Error, Flow, Incoming};
@@ -185,12 +186,12 @@ impl<I: Info, H: Handler> Serve for Service<I, H> {
     fn serve_connection<R: Runtime, S: Future<Output = ()> + MaybeSend + 'static>(
         &self,
         flow: Flow,
-        accepted_as: String,
+        endpoints: Endpoints,
         config: Arc<Config>,
         rt: R,
         stopping: S,
     ) -> impl Future<Output = ()> + MaybeSend + 'static {
-        serve_connection(self.info.clone(), self.handler.clone(), flow, accepted_as, config, rt, stopping)
+        serve_connection(self.info.clone(), self.handler.clone(), flow, endpoints, config, rt, stopping)
     }
 
     fn on_error(&self, peer: &str, error: &Error) {
@@ -200,13 +201,14 @@ impl<I: Info, H: Handler> Serve for Service<I, H> {
 
 /// Serves one accepted transport to its end: injects it, picks the
 /// protocol, runs it until the peer is done or `stopping` completes (then
-/// the requests in flight finish). Failures go to [`Handler::on_error`]
-/// with the peer's name.
+/// the requests in flight finish). Each request carries the
+/// [`Connection`]; failures go to [`Handler::on_error`] with the peer's
+/// name.
 pub(crate) async fn serve_connection<I, H, R, S>(
     info: I,
     handler: H,
     flow: Flow,
-    accepted_as: String,
+    endpoints: Endpoints,
     config: Arc<Config>,
     rt: R,
     stopping: S,
@@ -217,6 +219,7 @@ where
     R: Runtime,
     S: Future<Output = ()>,
 {
+    let accepted_as = endpoints.peer.to_string();
     let flow = match within(&rt, config.header_timeout, info.inject(flow)).await {
         Some(Ok(flow)) => flow,
         Some(Err(err)) => return handler.on_error(&accepted_as, &err),
@@ -235,13 +238,15 @@ where
         None => (Protocol::Http1, flow),
     };
     tracing::trace!(%peer, %protocol, "connection");
+    let connection = Connection::new(endpoints, protocol, tls::session(&flow));
+    let with_connection = WithConnection { handler: handler.clone(), connection };
     let config = &*config;
     let served = match protocol {
         Protocol::Http1 => {
-            h1_server::serve_connection(flow, handler.clone(), config, rt, stopping).await
+            h1_server::serve_connection(flow, with_connection, config, rt, stopping).await
         }
         Protocol::Http2 => {
-            crate::engine::h2::serve_connection(flow, handler.clone(), config, rt, stopping).await
+            crate::engine::h2::serve_connection(flow, with_connection, config, rt, stopping).await
         }
     };
     if let Err(err) = served {

@@ -8,6 +8,7 @@
 
 pub mod alpn;
 pub mod client;
+mod connection;
 pub(crate) mod date;
 pub mod h2;
 mod handler;
@@ -17,5 +18,6 @@ mod service;
 pub mod upgrade;
 
 pub use handler::{service_fn, Handler, ServiceFn};
+pub use connection::Connection;
 pub use service::Serve;
 pub(crate) use handler::{call_caught, panic_message, Caught};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::alpn;
 use super::Handler;
 use crate::flow::{MaybeSend, MaybeSync};
-use crate::rt::Runtime;
+use crate::rt::{Endpoints, Runtime};
 use crate::{Config, Error, Flow};
 
 /// What [`serve`](fn@crate::serve) runs on each accepted connection.
@@ -25,7 +25,7 @@ pub trait Serve: Clone + MaybeSend + MaybeSync + 'static {
     fn serve_connection<R: Runtime, S: Future<Output = ()> + MaybeSend + 'static>(
         &self,
         flow: Flow,
-        peer: String,
+        endpoints: Endpoints,
         config: Arc<Config>,
         rt: R,
         stopping: S,
@@ -39,12 +39,12 @@ impl<H: Handler> Serve for H {
     fn serve_connection<R: Runtime, S: Future<Output = ()> + MaybeSend + 'static>(
         &self,
         flow: Flow,
-        peer: String,
+        endpoints: Endpoints,
         config: Arc<Config>,
         rt: R,
         stopping: S,
     ) -> impl Future<Output = ()> + MaybeSend + 'static {
-        alpn::serve_connection(alpn::Plain, self.clone(), flow, peer, config, rt, stopping)
+        alpn::serve_connection(alpn::Plain, self.clone(), flow, endpoints, config, rt, stopping)
     }
 
     fn on_error(&self, peer: &str, error: &Error) {

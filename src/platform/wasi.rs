@@ -27,6 +27,7 @@ use crate::client::{Origin, Platform};
 use crate::engine::alpn::{self, Info, Protocol};
 use crate::mimic::Ctx;
 use crate::rt::wasi::{connect_tcp, lookup, spawn, Streams, TcpStream, Wasi};
+use crate::rt::Endpoints;
 use crate::{Body, Config, Error, Flow, Handler, Incoming, Serve};
 
 tcp_transports!(TcpStream, lookup, connect_tcp);
@@ -66,11 +67,11 @@ pub fn serve_handed_in<H: Handler>(
     handler: H,
     config: Arc<Config>,
 ) -> impl Future<Output = ()> {
-    let peer = streams.peer().to_string();
+    let endpoints = Endpoints::named(streams.peer());
     let service = alpn::service(HandedIn, handler);
     async move {
         let flow = Flow::new(streams);
-        service.serve_connection(flow, peer, config, Wasi, std::future::pending()).await
+        service.serve_connection(flow, endpoints, config, Wasi, std::future::pending()).await
     }
 }
 
@@ -83,7 +84,7 @@ pub async fn call<H: Handler>(handler: H, mut request: Request<Body>) -> Result<
     const PIPE_CAPACITY: usize = 64 * 1024;
     let (client, server) = Flow::pipe(PIPE_CAPACITY);
     let config = Arc::new(Config::default());
-    let connection = handler.serve_connection(server, "in-memory".to_string(), config.clone(), Wasi, std::future::pending());
+    let connection = handler.serve_connection(server, Endpoints::named("in-memory"), config.clone(), Wasi, std::future::pending());
     spawn(connection);
     if !request.headers().contains_key(header::HOST) {
         request.headers_mut().insert(header::HOST, HeaderValue::from_static("localhost"));

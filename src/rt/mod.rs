@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
@@ -112,6 +113,84 @@ pub trait Listener: MaybeSend + 'static {
     type Runtime: Runtime;
     /// The runtime the accepted connections run on.
     fn runtime(&self) -> Self::Runtime;
-    /// The next connection, with a name for its peer (for logs).
-    fn accept(&mut self) -> impl Future<Output = io::Result<(Flow, String)>> + MaybeSend + '_;
+    /// The next connection, with its two ends.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Flow, Endpoints)>> + MaybeSend + '_;
+}
+
+/// Who is at the other end of a connection: an IP address and a port, or
+/// a name where there is none (the peer of a Unix socket, a flow a host or
+/// JS handed in without an address).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// An IP peer.
+    Ip(SocketAddr),
+    /// A peer known by a name only.
+    Name(String),
+}
+
+impl Peer {
+    /// The peer a name stands for: an IP peer when the name is an address
+    /// and a port (`127.0.0.1:80`, `[::1]:80`, or `::1:80` as Node writes
+    /// it), else the name itself.
+    pub fn from_name(name: &str) -> Peer {
+        if let Ok(address) = name.parse() {
+            return Peer::Ip(address);
+        }
+        let address = name.rsplit_once(':').and_then(|(ip, port)| Some(SocketAddr::new(ip.parse().ok()?, port.parse().ok()?)));
+        address.map_or_else(|| Peer::Name(name.to_owned()), Peer::Ip)
+    }
+
+    /// The peer's address, for an IP peer.
+    pub fn ip(&self) -> Option<SocketAddr> {
+        match self {
+            Peer::Ip(address) => Some(*address),
+            Peer::Name(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Ip(address) => address.fmt(f),
+            Peer::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// The two ends of an accepted connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The other end.
+    pub peer: Peer,
+    /// This end's address, where it has one.
+    pub local: Option<SocketAddr>,
+}
+
+impl Endpoints {
+    /// A connection from `peer` to `local`.
+    pub fn new(peer: Peer, local: Option<SocketAddr>) -> Endpoints {
+        Endpoints { peer, local }
+    }
+
+    /// A connection known only by the peer's name (see [`Peer::from_name`]).
+    pub fn named(name: &str) -> Endpoints {
+        Endpoints { peer: Peer::from_name(name), local: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Peer;
+
+    #[test]
+    fn a_peer_name_that_is_an_address_is_an_ip_peer() {
+        assert_eq!(Peer::from_name("127.0.0.1:80"), Peer::Ip(([127, 0, 0, 1], 80).into()));
+        assert_eq!(Peer::from_name("[::1]:8080").to_string(), "[::1]:8080");
+        assert_eq!(Peer::from_name("::ffff:10.0.0.1:443").ip().map(|a| a.port()), Some(443));
+        assert_eq!(Peer::from_name("::1:8080").to_string(), "[::1]:8080");
+        assert_eq!(Peer::from_name("unix"), Peer::Name("unix".into()));
+        assert_eq!(Peer::from_name("js#3"), Peer::Name("js#3".into()));
+        assert_eq!(Peer::from_name("host:99999"), Peer::Name("host:99999".into()));
+    }
 }

@@ -32,7 +32,7 @@ fn dropped_bodies_reset_their_streams_and_the_connection_goes_on() {
         config.h2c = true;
         let connection = paf::service_fn(handler).serve_connection(
             server,
-            "pipe".to_string(),
+            paf::rt::Endpoints::named("pipe"),
             Arc::new(config),
             Wasi,
             std::future::pending(),

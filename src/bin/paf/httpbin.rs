@@ -24,8 +24,8 @@ use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use http::header::{self, HeaderValue};
 use http_body::{Frame, SizeHint};
-use paf::rt::Runtime;
-use paf::{Body, Incoming, Method, Request, Response, StatusCode};
+use paf::rt::{Peer, Runtime};
+use paf::{Body, Connection, Incoming, Method, Request, Response, StatusCode};
 
 /// The response body of every endpoint.
 pub type Reply = Body;
@@ -60,7 +60,8 @@ Endpoints:
   /stream/N       N JSON lines, sent chunked (N <= 100000)
   /delay/MS       answers after MS milliseconds (MS <= 60000, any method)
   /status/CODE    answers with that status, 200 to 599 (any method)
-  /headers        the request headers as a JSON object";
+  /headers        the request headers as a JSON object
+  /ip             the peer's address (or name) as JSON (\"origin\")";
 
 /// Answers any request: an endpoint, `/`, or a 404 naming the path. `rt`
 /// sleeps for `/delay`.
@@ -93,6 +94,7 @@ pub async fn endpoint(req: Request<Incoming>, rt: &impl Runtime) -> Result<Respo
         ("delay", Some(ms)) => delay(ms, rt).await,
         ("status", Some(code)) => status(code),
         ("headers", None) => only_get(read_only, || headers(&req)),
+        ("ip", None) => only_get(read_only, || ip(&req)),
         _ => return Err(req),
     })
 }
@@ -241,7 +243,22 @@ fn headers(req: &Request<Incoming>) -> Response<Reply> {
             )
         })
         .collect();
-    let json = format!("{{\n{}\n}}\n", fields.join(",\n"));
+    json(format!("{{\n{}\n}}\n", fields.join(",\n")))
+}
+
+/// `/ip`: where the request came from, as httpbin says it: the peer's IP
+/// address, or its name where it has none (a Unix socket's peer).
+fn ip(req: &Request<Incoming>) -> Response<Reply> {
+    let origin = match Connection::of(req).map(Connection::peer) {
+        Some(Peer::Ip(address)) => address.ip().to_string(),
+        Some(Peer::Name(name)) => name.clone(),
+        None => "unknown".to_string(),
+    };
+    json(format!("{{\n  \"origin\": {}\n}}\n", json_string(&origin)))
+}
+
+/// A JSON response.
+fn json(json: String) -> Response<Reply> {
     let mut response = Response::new(Body::new(Body::from(json)));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -8,7 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::stream::{io_error, JsStream, StreamPair};
 use super::Js;
-use crate::rt::Listener;
+use crate::rt::{Endpoints, Listener, Peer};
 use crate::Flow;
 
 #[wasm_bindgen]
@@ -51,7 +51,7 @@ impl Listener for JsListener {
         self.runtime
     }
 
-    async fn accept(&mut self) -> io::Result<(Flow, String)> {
+    async fn accept(&mut self) -> io::Result<(Flow, Endpoints)> {
         let next = self.iterator.next().map_err(io_error)?;
         let next = JsFuture::from(Promise::resolve(&next)).await.map_err(io_error)?;
         let field = |name: &str| Reflect::get(&next, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
@@ -67,8 +67,11 @@ impl Listener for JsListener {
         }
         let stream = JsStream::new(pair.unchecked_ref::<StreamPair>())?;
         self.accepted += 1;
-        let peer = stream.peer().map_or_else(|| format!("js#{}", self.accepted), str::to_owned);
-        Ok((Flow::new(stream), peer))
+        let endpoints = match stream.peer() {
+            Some(name) => Endpoints::named(name),
+            None => Endpoints::new(Peer::Name(format!("js#{}", self.accepted)), None),
+        };
+        Ok((Flow::new(stream), endpoints))
     }
 }
 

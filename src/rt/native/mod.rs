@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::flow::BoxFuture;
 use crate::rt::Runtime;
-use crate::rt::Listener;
+use crate::rt::{Endpoints, Listener, Peer};
 use crate::Flow;
 
 mod net;
@@ -73,11 +73,12 @@ impl Listener for TcpListener {
         Tokio
     }
 
-    async fn accept(&mut self) -> io::Result<(Flow, String)> {
+    async fn accept(&mut self) -> io::Result<(Flow, Endpoints)> {
         let (stream, peer) = self.inner.accept().await?;
         // Small responses must not wait for Nagle's algorithm.
         stream.set_nodelay(true)?;
-        Ok((Flow::new(stream), peer.to_string()))
+        let local = stream.local_addr().ok();
+        Ok((Flow::new(stream), Endpoints::new(Peer::Ip(peer), local)))
     }
 }
 
@@ -101,8 +102,8 @@ impl Listener for UnixListener {
         Tokio
     }
 
-    async fn accept(&mut self) -> io::Result<(Flow, String)> {
+    async fn accept(&mut self) -> io::Result<(Flow, Endpoints)> {
         let (stream, _) = self.inner.accept().await?;
-        Ok((Flow::new(stream), "unix".to_string()))
+        Ok((Flow::new(stream), Endpoints::new(Peer::Name("unix".to_string()), None)))
     }
 }

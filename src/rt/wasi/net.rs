@@ -16,7 +16,7 @@ use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
 use super::executor::ready;
 use super::{Streams, Wasi};
-use crate::rt::Listener;
+use crate::rt::{Endpoints, Listener, Peer};
 use crate::Flow;
 
 /// A TCP connection over `wasi:sockets`.
@@ -226,10 +226,10 @@ impl Listener for TcpListener {
         Wasi
     }
 
-    async fn accept(&mut self) -> io::Result<(Flow, String)> {
+    async fn accept(&mut self) -> io::Result<(Flow, Endpoints)> {
         let stream = TcpListener::accept(self).await?;
-        let peer = stream.peer_addr().to_string();
-        Ok((Flow::new(stream), peer))
+        let endpoints = Endpoints::new(Peer::Ip(stream.peer_addr()), Some(self.local));
+        Ok((Flow::new(stream), endpoints))
     }
 }
 

@@ -1,0 +1,97 @@
+//! [`Connection`]: the facts of the connection a request came on, in every
+//! request a server hands to its handler, on every platform.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::Request;
+
+use super::alpn::Protocol;
+use super::Handler;
+use crate::rt::{Endpoints, Peer};
+use crate::tls::Session;
+use crate::{Error, Incoming};
+
+/// The connection a request came on: its peer, its local address, the
+/// protocol, and the TLS session when there is one. Every request a paf
+/// server hands to a handler carries it in its extensions; it is cheap to
+/// clone (one per connection, shared by its requests).
+///
+/// ```
+/// use paf::{service_fn, Body, Connection, Incoming, Request, Response};
+/// let handler = service_fn(|req: Request<Incoming>| async move {
+///     let conn = Connection::of(&req).expect("a paf server puts it there");
+///     let tls = conn.tls().map_or("clear text", |session| session.version);
+///     Response::new(Body::from(format!("{} over {} ({tls})\n", conn.peer(), conn.protocol())))
+/// });
+/// # let _ = handler;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Connection(Arc<Facts>);
+
+#[derive(Debug)]
+struct Facts {
+    endpoints: Endpoints,
+    protocol: Protocol,
+    tls: Option<Session>,
+}
+
+impl Connection {
+    /// The facts of a connection between `endpoints`, speaking `protocol`,
+    /// over `tls` when it has a session.
+    pub fn new(endpoints: Endpoints, protocol: Protocol, tls: Option<Session>) -> Connection {
+        Connection(Arc::new(Facts { endpoints, protocol, tls }))
+    }
+
+    /// The connection `request` came on, if a paf server received it.
+    pub fn of<B>(request: &Request<B>) -> Option<&Connection> {
+        request.extensions().get::<Connection>()
+    }
+
+    /// The other end: an address and a port, or a name (a Unix socket's
+    /// peer, a flow a host or JS handed in without an address).
+    pub fn peer(&self) -> &Peer {
+        &self.0.endpoints.peer
+    }
+
+    /// This end's address, where it has one.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.0.endpoints.local
+    }
+
+    /// HTTP/1.1 or HTTP/2.
+    pub fn protocol(&self) -> Protocol {
+        self.0.protocol
+    }
+
+    /// The TLS session (version, cipher suite, ALPN, the name the client
+    /// asked for, its certificates) when paf terminated TLS on this
+    /// connection; `None` on clear text, and where the platform terminated
+    /// TLS (a host, `node:tls`).
+    pub fn tls(&self) -> Option<&Session> {
+        self.0.tls.as_ref()
+    }
+}
+
+/// A handler whose requests carry `connection`.
+#[derive(Clone)]
+pub(crate) struct WithConnection<H> {
+    pub(crate) handler: H,
+    pub(crate) connection: Connection,
+}
+
+impl<H: Handler> Handler for WithConnection<H> {
+    type Body = H::Body;
+    type Data = H::Data;
+    type Error = H::Error;
+    type Future = H::Future;
+
+    fn call(&self, mut request: Request<Incoming>) -> H::Future {
+        request.extensions_mut().insert(self.connection.clone());
+        self.handler.call(request)
+    }
+
+    fn on_error(&self, peer: &str, error: &Error) {
+        self.handler.on_error(peer, error)
+    }
+}

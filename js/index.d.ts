@@ -164,6 +164,29 @@ export interface ServeOptions {
   maxConnections?: number;
 }
 
+/** The connection a request came on: the second argument of a `serve()` handler. */
+export interface ConnectionInfo {
+  /** The peer: `"127.0.0.1:50412"`, or a name where it has no address (an in-memory pair). */
+  peer: string;
+  /** This end's address, where it has one. */
+  local?: string;
+  /** "HTTP/1.1" or "HTTP/2". */
+  protocol: "HTTP/1.1" | "HTTP/2";
+  /** What TLS negotiated, when the connection is TLS (`listenTls`). */
+  tls?: {
+    /** "TLSv1.3" or "TLSv1.2". */
+    version: string;
+    /** The cipher suite's IANA name, as rustls names it ("TLS13_AES_256_GCM_SHA384"). */
+    cipher: string;
+    /** "h2" or "http/1.1". */
+    alpn?: string;
+    /** The name the client asked for (SNI). */
+    serverName?: string;
+    /** The client's certificates (DER), its own first; empty when it presented none. */
+    peerCertificates: Uint8Array[];
+  };
+}
+
 export interface Server {
   /** Stops accepting; the requests in flight finish. */
   close(): void;
@@ -180,7 +203,7 @@ export interface Server {
  */
 export function serve(
   flows: AsyncIterable<StreamPair> | Iterable<StreamPair>,
-  handler: (request: Request) => Response | Promise<Response>,
+  handler: (request: Request, info: ConnectionInfo) => Response | Promise<Response>,
   options?: ServeOptions,
 ): Server;
 

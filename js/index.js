@@ -508,7 +508,9 @@ export function request(input, init = {}) {
 
 /**
  * Serves the stream pairs of `flows` (an async iterable, such as
- * `listenTcp(port)`) with `handler(request) => Response | Promise<Response>`.
+ * `listenTcp(port)`) with `handler(request, info) => Response | Promise<Response>`,
+ * where `info` is the connection the request came on: `{ peer, local,
+ * protocol, tls }` (see ConnectionInfo in index.d.ts).
  * HTTP/2 or HTTP/1.1 per connection: by the pair's `alpn` property when
  * the platform did TLS, else by the first bytes (`h2c: false` turns HTTP/2
  * off there). A handler that throws costs its request a 500 and is
@@ -525,7 +527,7 @@ export function serve(flows, handler, { onError, ...limits } = {}) {
       if (hasBody) body = raw.body ? readableOf(raw.body, raw.bytes) : raw.bytes;
       else raw.body?.cancel();
       const request = new Request(raw.url, { method: raw.method, headers: pairs(raw.headers), body, duplex: "half" });
-      const response = await handler(request);
+      const response = await handler(request, { peer: raw.peer, local: raw.local, protocol: raw.protocol, tls: raw.tls });
       if (!(response instanceof Response)) throw new TypeError("the handler must give a Response");
       return { status: response.status, headers: joined(response.headers), body: response.body };
     } catch (error) {

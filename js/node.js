@@ -47,7 +47,24 @@ function pairOf(socket, reads = undefined) {
       return web ? undefined : pushSocket(socket, reads, () => (attached = true));
     },
     peer: `${socket.remoteAddress}:${socket.remotePort}`,
+    local: `${socket.localAddress}:${socket.localPort}`,
     alpn: socket.alpnProtocol || undefined,
+    tls: socket.encrypted ? tlsOf(socket) : undefined,
+  };
+}
+
+/** What node:tls negotiated on a server's socket, as a pair's `tls`. */
+function tlsOf(socket) {
+  const certificates = [];
+  for (let cert = socket.getPeerCertificate(true); cert?.raw; cert = cert.issuerCertificate) {
+    certificates.push(new Uint8Array(cert.raw));
+    if (cert.issuerCertificate === cert) break; // a self-signed root ends the chain
+  }
+  return {
+    version: socket.getProtocol(),
+    cipher: socket.getCipher()?.standardName,
+    servername: socket.servername || undefined,
+    certificates,
   };
 }
 

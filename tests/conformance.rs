@@ -342,6 +342,7 @@ const SAME_EVERYWHERE: &[&str] = &[
     "POST /bytes/10 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
     "GET /bytes/x HTTP/1.1\r\nHost: a\r\n\r\n",
     "GET /bytes/2000000000 HTTP/1.1\r\nHost: a\r\n\r\n",
+    "GET /ip HTTP/1.1\r\nHost: a\r\n\r\n",
     "GET /stream/3 HTTP/1.1\r\nHost: a\r\n\r\n",
     "GET /stream/many HTTP/1.1\r\nHost: a\r\n\r\n",
     "GET /stream/0 HTTP/1.1\r\nHost: a\r\n\r\n",

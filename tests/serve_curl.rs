@@ -850,6 +850,9 @@ fn sigint_stops_an_idle_server_and_unix_sockets_work() {
         "{}",
         reply.text()
     );
+    // A Unix socket's peer has no address: handlers see it by name.
+    let reply = curl(&["--unix-socket", path_str(&socket), &server.url("/ip")]).ok();
+    assert_eq!(reply.text(), "{\n  \"origin\": \"unix\"\n}\n");
     server.signal("INT");
     let exit = server.wait_exit();
     assert_eq!(

@@ -424,6 +424,7 @@ impl handler::Host for Instance {
             uri: request.uri,
             headers: request.headers,
             body: request.body,
+            peer: request.peer,
         };
         let answer = async {
             let instance = handlers.pre.instantiate_async(&mut store).await?;

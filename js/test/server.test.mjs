@@ -14,9 +14,13 @@ import { certificates, scratch } from "./peers.mjs";
 const run = promisify(execFile);
 
 /** Answers with what it was asked, streaming /count/N chunks. */
-async function handler(request) {
+async function handler(request, info) {
   const url = new URL(request.url);
   if (url.pathname === "/fail") throw new Error("the handler failed on purpose");
+  if (url.pathname === "/info") {
+    const tls = info.tls && { ...info.tls, peerCertificates: info.tls.peerCertificates.length };
+    return Response.json({ ...info, tls });
+  }
   if (url.pathname.startsWith("/count/")) {
     let left = Number(url.pathname.slice("/count/".length));
     const body = new ReadableStream({
@@ -131,6 +135,17 @@ describe("a paf server in Node", () => {
     assert.equal(JSON.parse(json).path, "/c2");
     assert.equal(version, "2");
   });
+
+  test("a handler gets the connection's facts: peer, local address, protocol", async () => {
+    for (const [flag, protocol] of [["--http1.1", "HTTP/1.1"], ["--http2-prior-knowledge", "HTTP/2"]]) {
+      const { stdout } = await run("curl", ["-sS", flag, `http://127.0.0.1:${port}/info`]);
+      const info = JSON.parse(stdout);
+      assert.match(info.peer, /^127\.0\.0\.1:\d+$/, stdout);
+      assert.equal(info.local, `127.0.0.1:${port}`, stdout);
+      assert.equal(info.protocol, protocol, stdout);
+      assert.equal(info.tls, undefined, stdout);
+    }
+  });
 });
 
 describe("TLS by node:tls (listenTls), the protocol by ALPN", () => {
@@ -151,6 +166,22 @@ describe("TLS by node:tls (listenTls), the protocol by ALPN", () => {
       const [json, version] = stdout.split("\n");
       assert.equal(JSON.parse(json).path, "/tls");
       assert.equal(version, expected, flag);
+    }
+  });
+
+  test("a handler gets what node:tls negotiated: version, cipher, ALPN, SNI", async () => {
+    for (const [flag, alpn, protocol] of [["--http2", "h2", "HTTP/2"], ["--http1.1", "http/1.1", "HTTP/1.1"]]) {
+      const resolve = `localhost:${port}:127.0.0.1`;
+      const { stdout } = await run("curl", ["-sS", flag, "--cacert", certs.caFile, "--resolve", resolve, `https://localhost:${port}/info`]);
+      const info = JSON.parse(stdout);
+      assert.equal(info.protocol, protocol, stdout);
+      assert.match(info.peer, /^127\.0\.0\.1:\d+$/, stdout);
+      assert.match(info.tls.version, /^TLSv1\.[23]$/, stdout);
+      assert.match(info.tls.cipher, /^TLS(13)?_/, stdout);
+      assert.notEqual(info.tls.cipher, "other", stdout);
+      assert.equal(info.tls.alpn, alpn, stdout);
+      assert.equal(info.tls.serverName, "localhost", stdout);
+      assert.equal(info.tls.peerCertificates, 0, stdout);
     }
   });
 

@@ -99,6 +99,13 @@ pub trait Info: Clone + MaybeSend + MaybeSync + 'static {
     /// nothing was negotiated and the first bytes decide.
     fn protocol(&self, flow: &Flow) -> Option<Protocol>;
 
+    /// The TLS session of the injected flow, for the requests'
+    /// [`Connection`]: paf's own ([`tls::session`]) by default; a platform
+    /// that terminated TLS itself says what it negotiated.
+    fn session(&self, flow: &Flow) -> Option<tls::Session> {
+        tls::session(flow)
+    }
+
     /// The peer's name in logs and in [`Handler::on_error`]; by default the
     /// name the listener gave (`accepted_as`).
     fn peer(&self, flow: &Flow, accepted_as: &str) -> String {
@@ -238,7 +245,7 @@ where
         None => (Protocol::Http1, flow),
     };
     tracing::trace!(%peer, %protocol, "connection");
-    let connection = Connection::new(endpoints, protocol, tls::session(&flow));
+    let connection = Connection::new(endpoints, protocol, info.session(&flow));
     let with_connection = WithConnection { handler: handler.clone(), connection };
     let config = &*config;
     let served = match protocol {

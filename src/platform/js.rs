@@ -14,6 +14,8 @@ use crate::flow::BoxFuture;
 use crate::mimic::{self, req, Ctx, Priority, Value, Witness};
 use crate::rt::js::{Connect, Js, JsStream};
 use crate::rt::Global;
+use crate::tls::rustls::pki_types::CertificateDer;
+use crate::tls::Session;
 use crate::{BoxError, Flow};
 
 /// The priority of [`STREAM`]: that of plain TCP natively (TLS, at 50, is
@@ -136,5 +138,14 @@ impl Info for PairAlpn {
     fn protocol(&self, flow: &Flow) -> Option<Protocol> {
         let alpn = flow.downcast_ref::<JsStream>()?.alpn()?;
         Some(Protocol::from_alpn(Some(alpn.as_bytes())))
+    }
+
+    /// What the platform's TLS negotiated, from the pair's `tls` property.
+    fn session(&self, flow: &Flow) -> Option<Session> {
+        let stream = flow.downcast_ref::<JsStream>()?;
+        let tls = stream.tls()?;
+        let certificates = tls.certificates.iter().map(|der| CertificateDer::from(der.clone())).collect();
+        let alpn = stream.alpn().map(|alpn| alpn.as_bytes().to_vec());
+        Some(Session::negotiated_elsewhere(&tls.version, &tls.cipher, alpn, tls.server_name.clone(), certificates))
     }
 }

@@ -78,13 +78,15 @@ pub fn serve_handed_in<H: Handler>(
 /// Answers `request` with `handler`, through an in-memory HTTP/1.1
 /// connection: the handler gets a real [`Incoming`], as from a socket.
 /// For a component that receives requests whole (the `paf:http/handler`
-/// interface) and wants to answer them with a paf [`Handler`]. A request
-/// without `Host` gets `localhost`.
-pub async fn call<H: Handler>(handler: H, mut request: Request<Body>) -> Result<Response<Incoming>, Error> {
+/// interface) and wants to answer them with a paf [`Handler`], whose
+/// requests carry a [`Connection`](crate::Connection) from `peer` (see
+/// [`Peer::from_name`](crate::rt::Peer::from_name)). A request without
+/// `Host` gets `localhost`.
+pub async fn call<H: Handler>(handler: H, mut request: Request<Body>, peer: &str) -> Result<Response<Incoming>, Error> {
     const PIPE_CAPACITY: usize = 64 * 1024;
     let (client, server) = Flow::pipe(PIPE_CAPACITY);
     let config = Arc::new(Config::default());
-    let connection = handler.serve_connection(server, Endpoints::named("in-memory"), config.clone(), Wasi, std::future::pending());
+    let connection = handler.serve_connection(server, Endpoints::named(peer), config.clone(), Wasi, std::future::pending());
     spawn(connection);
     if !request.headers().contains_key(header::HOST) {
         request.headers_mut().insert(header::HOST, HeaderValue::from_static("localhost"));

@@ -228,6 +228,29 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session a platform's own TLS negotiated (`node:tls`, a host's),
+    /// described by its names: `version` as `"TLSv1.3"` or `"TLSv1.2"`, and
+    /// `cipher_suite` by its IANA name (OpenSSL's standard name for TLS
+    /// 1.3 suites, `TLS_AES_128_GCM_SHA256`, is read as rustls's
+    /// `TLS13_AES_128_GCM_SHA256`). Other names read as `"unknown"` and
+    /// `"other"`, as for a rustls session.
+    pub fn negotiated_elsewhere(
+        version: &str,
+        cipher_suite: &str,
+        alpn: Option<Vec<u8>>,
+        server_name: Option<String>,
+        peer_certificates: Vec<CertificateDer<'static>>,
+    ) -> Session {
+        let version = ["TLSv1.3", "TLSv1.2"].into_iter().find(|known| *known == version).unwrap_or("unknown");
+        let tls13_name = cipher_suite.strip_prefix("TLS_").map(|rest| format!("TLS13_{rest}"));
+        let cipher_suite = SUITES
+            .into_iter()
+            .map(|(_, name)| name)
+            .find(|name| *name == cipher_suite || Some(*name) == tls13_name.as_deref())
+            .unwrap_or("other");
+        Session { alpn, version, cipher_suite, peer_certificates, server_name }
+    }
+
     /// The negotiated ALPN protocol as text, if any and if it is UTF-8.
     pub fn alpn_str(&self) -> Option<&str> {
         self.alpn
@@ -269,27 +292,24 @@ fn session_of(state: &CommonState) -> Session {
     }
 }
 
-/// The IANA name of a cipher suite that ring's provider has (rustls's
-/// `CipherSuite::as_str` knows them all, ~350 names that would weigh on the
-/// wasm builds); `"other"` for a suite of another provider.
+/// The cipher suites ring's provider has, with their IANA names (rustls's
+/// `CipherSuite::as_str` and `Debug` know them all, ~350 names that would
+/// weigh on the wasm builds).
+const SUITES: [(CipherSuite, &str); 9] = [
+    (CipherSuite::TLS13_AES_128_GCM_SHA256, "TLS13_AES_128_GCM_SHA256"),
+    (CipherSuite::TLS13_AES_256_GCM_SHA384, "TLS13_AES_256_GCM_SHA384"),
+    (CipherSuite::TLS13_CHACHA20_POLY1305_SHA256, "TLS13_CHACHA20_POLY1305_SHA256"),
+    (CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+    (CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+    (CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
+    (CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+    (CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
+    (CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+];
+
+/// The IANA name of `suite`; `"other"` for a suite of another provider.
 fn suite_name(suite: CipherSuite) -> &'static str {
-    use CipherSuite as C;
-    match suite {
-        C::TLS13_AES_128_GCM_SHA256 => "TLS13_AES_128_GCM_SHA256",
-        C::TLS13_AES_256_GCM_SHA384 => "TLS13_AES_256_GCM_SHA384",
-        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS13_CHACHA20_POLY1305_SHA256",
-        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
-            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
-        }
-        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => {
-            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
-        }
-        _ => "other",
-    }
+    SUITES.into_iter().find(|(known, _)| *known == suite).map_or("other", |(_, name)| name)
 }
 
 /// `host` as rustls wants it: an IP literal (brackets removed) or a DNS

@@ -64,7 +64,7 @@ async fn answer(request: Request) -> Result<Response, paf::Error> {
     *http_request.uri_mut() = request.uri.parse().map_err(|_| invalid("URI", &request.uri))?;
     *http_request.headers_mut() = headers;
     let handler = paf::service_fn(|req| async move { httpbin::answer(req, &Wasi).await });
-    let response = call(handler, http_request).await?;
+    let response = call(handler, http_request, &request.peer).await?;
     let (parts, body) = response.into_parts();
     let body: Bytes = body.collect().await?.to_bytes();
     Ok(Response { status: parts.status.as_u16(), headers: to_fields(&parts.headers), body: body.to_vec() })

@@ -31,7 +31,7 @@ use paf::rt::wasi::{self, Streams};
 use paf::rt::Global;
 use paf::tls::{self, Endpoint, TlsStream};
 use paf::client::ClientBuilder;
-use paf::{Body, BoxError, Client, Config, Incoming, StatusCode};
+use paf::{Body, BoxError, Client, Config, Connection, Incoming, StatusCode};
 use bindings::paf::http::{handler, resolver, types};
 
 mod bindings {
@@ -77,6 +77,7 @@ async fn call_handler(request: paf::Request<Incoming>) -> paf::Response<Body> {
         uri: parts.uri.to_string(),
         headers: to_fields(&parts.headers),
         body: body.to_vec(),
+        peer: parts.extensions.get::<Connection>().map_or_else(String::new, |conn| conn.peer().to_string()),
     });
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = match from_fields(answer.headers) {

@@ -10,15 +10,18 @@ use http::{Request, Response};
 use js_sys::{Function, Promise};
 use paf::engine::alpn;
 use paf::rt::js::{self as rt, Js, JsListener};
-use paf::{service_fn, Body, Config, Error, Incoming, Switch};
+use paf::{service_fn, Body, Config, Connection, Error, Incoming, Switch};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use crate::{body_of, body_to_js, field, header_map, header_text, js_error, millis, protocol_name, type_error};
 
 #[wasm_bindgen(inline_js = r#"
-export function incomingRequest(method, url, headers, protocol, body, bytes) {
-  return { method, url, headers, protocol, body, bytes };
+export function incomingRequest(method, url, headers, protocol, body, bytes, peer, local, tls) {
+  return { method, url, headers, protocol, body, bytes, peer, local, tls };
+}
+export function tlsInfo(version, cipher, alpn, serverName, peerCertificates) {
+  return { version, cipher, alpn, serverName, peerCertificates };
 }
 "#)]
 extern "C" {
@@ -32,6 +35,19 @@ extern "C" {
         protocol: &str,
         body: &JsValue,
         bytes: &JsValue,
+        peer: &str,
+        local: Option<String>,
+        tls: &JsValue,
+    ) -> JsValue;
+
+    /// A TLS session as a handler of [`serve`] sees it.
+    #[wasm_bindgen(js_name = tlsInfo)]
+    fn tls_info(
+        version: &str,
+        cipher: &str,
+        alpn: Option<String>,
+        server_name: Option<String>,
+        peer_certificates: js_sys::Array,
     ) -> JsValue;
 }
 
@@ -152,6 +168,13 @@ async fn answer(handler: Function, request: Request<Incoming>) -> Response<Body>
 
 fn request_to_js(request: Request<Incoming>) -> JsValue {
     let (parts, body) = request.into_parts();
+    let connection = parts.extensions.get::<Connection>();
+    let peer = connection.map_or_else(String::new, |conn| conn.peer().to_string());
+    let local = connection.and_then(Connection::local).map(|address| address.to_string());
+    let tls = connection.and_then(Connection::tls).map_or(JsValue::UNDEFINED, |session| {
+        let certificates = session.peer_certificates.iter().map(|der| js_sys::Uint8Array::from(der.as_ref())).collect();
+        tls_info(session.version, session.cipher_suite, session.alpn_str().map(str::to_owned), session.server_name.clone(), certificates)
+    });
     let url = match (parts.uri.scheme(), parts.uri.authority()) {
         (Some(_), Some(_)) => parts.uri.to_string(),
         // HTTP/1.1 gives the path; the scheme is unknown there, TLS being
@@ -164,7 +187,7 @@ fn request_to_js(request: Request<Incoming>) -> JsValue {
     };
     let (body, bytes) = body_to_js(body);
     let headers = header_text(&parts.headers);
-    incoming_request(parts.method.as_str(), &url, &headers, protocol_name(parts.version), &body, &bytes)
+    incoming_request(parts.method.as_str(), &url, &headers, protocol_name(parts.version), &body, &bytes, &peer, local, &tls)
 }
 
 /// The response a handler answered with, `{ status, headers, body }`.

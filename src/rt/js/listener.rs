@@ -28,7 +28,7 @@ extern "C" {
 /// When the iterator is done, the listener calls its `done` function (the
 /// JS server stops its serve loop's switch there: the requests in flight
 /// finish) and accepts nothing more.
-/// A pair's `peer` property, if any, names it in logs.
+/// A pair's `peer` and `local` properties, if any, are its two ends.
 #[derive(Debug)]
 pub struct JsListener {
     iterator: FlowIterator,
@@ -67,10 +67,8 @@ impl Listener for JsListener {
         }
         let stream = JsStream::new(pair.unchecked_ref::<StreamPair>())?;
         self.accepted += 1;
-        let endpoints = match stream.peer() {
-            Some(name) => Endpoints::named(name),
-            None => Endpoints::new(Peer::Name(format!("js#{}", self.accepted)), None),
-        };
+        let peer = stream.peer().map_or_else(|| Peer::Name(format!("js#{}", self.accepted)), Peer::from_name);
+        let endpoints = Endpoints::new(peer, stream.local().and_then(|local| Peer::from_name(local).ip()));
         Ok((Flow::new(stream), endpoints))
     }
 }

@@ -43,7 +43,7 @@ mod stream;
 pub use connect::Connect;
 pub use executor::{entered, spawn};
 pub use listener::{iterator_of, FlowIterator, JsListener};
-pub use stream::{JsStream, ReadableBody, StreamPair};
+pub use stream::{JsStream, PairTls, ReadableBody, StreamPair};
 
 #[wasm_bindgen(inline_js = r#"
 export function startTimer(ms, callback, background) {

@@ -299,7 +299,44 @@ pub struct JsStream {
     /// What is left of the chunk being read.
     chunk: Option<Chunk>,
     peer: Option<String>,
+    local: Option<String>,
     alpn: Option<String>,
+    tls: Option<PairTls>,
+}
+
+/// What the platform's TLS negotiated for a pair, from its `tls` property
+/// (`{ version, cipher, servername, certificates }`, as paf's `listenTls`
+/// gives it): names as the platform gives them, certificates as DER.
+#[derive(Debug, Clone, Default)]
+pub struct PairTls {
+    /// `"TLSv1.3"`, `"TLSv1.2"`.
+    pub version: String,
+    /// The cipher suite's standard name.
+    pub cipher: String,
+    /// The name the client asked for with SNI.
+    pub server_name: Option<String>,
+    /// The client's certificates, its own first (DER).
+    pub certificates: Vec<Vec<u8>>,
+}
+
+impl PairTls {
+    fn of(tls: &JsValue) -> Option<PairTls> {
+        if !tls.is_object() {
+            return None;
+        }
+        let field = |name: &str| js_sys::Reflect::get(tls, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+        let certificates = js_sys::Array::from(&field("certificates"))
+            .iter()
+            .filter_map(|der| der.dyn_into::<Uint8Array>().ok())
+            .map(|der| der.to_vec())
+            .collect();
+        Some(PairTls {
+            version: field("version").as_string().unwrap_or_default(),
+            cipher: field("cipher").as_string().unwrap_or_default(),
+            server_name: field("servername").as_string(),
+            certificates,
+        })
+    }
 }
 
 /// A chunk received, its length read once (each read is a call to JS).
@@ -335,7 +372,26 @@ impl JsStream {
                 }
             }
         };
-        Ok(JsStream { io, chunk: None, peer: field("peer").as_string(), alpn: field("alpn").as_string() })
+        let tls = PairTls::of(&field("tls"));
+        Ok(JsStream {
+            io,
+            chunk: None,
+            peer: field("peer").as_string(),
+            local: field("local").as_string(),
+            alpn: field("alpn").as_string(),
+            tls,
+        })
+    }
+
+    /// What the platform's TLS negotiated for the pair, from its `tls`
+    /// property, if it has one.
+    pub fn tls(&self) -> Option<&PairTls> {
+        self.tls.as_ref()
+    }
+
+    /// The pair's `local` property, if it has one: this end's address.
+    pub fn local(&self) -> Option<&str> {
+        self.local.as_deref()
     }
 
     /// The pair's `peer` property, if it has one (a name for logs).

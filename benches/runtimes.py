@@ -86,7 +86,7 @@ def server_argv(kind, port):
     knowledge) besides HTTP/1.1 (paf-host's library always does)."""
     port = str(port)
     if kind == "native":
-        return [str(PAF), "serve", "--h2c", "--port", port]
+        return [str(PAF), "serve", "--h2c", "--quiet", "--port", port]
     if kind == "component":
         return [str(WASMTIME), "run", "-S", "inherit-network", "-S", "allow-ip-name-lookup",
                 str(COMPONENTS / "paf.wasm"), "serve", "--h2c", "--port", port]

@@ -32,6 +32,8 @@ struct Server {
     base: String,
     /// Every stderr line after the "listening" one.
     stderr: Arc<Mutex<Vec<String>>>,
+    /// Every stdout line (the access log).
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -45,16 +47,24 @@ impl Server {
         let mut child = Command::new(PAF)
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start {PAF}: {err}"));
         let stderr = child.stderr.take().expect("stderr is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
         let mut server = Server {
             child: Some(child),
             base: String::new(),
             stderr: Arc::default(),
+            stdout: Arc::default(),
         };
+        let lines = server.stdout.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
         let (tx, rx) = mpsc::channel();
         let rest = server.stderr.clone();
         thread::spawn(move || {
@@ -836,6 +846,47 @@ fn sigterm_drains_the_request_in_flight_then_exits_0() {
         "paf serve exit status after SIGTERM: {exit:?}"
     );
     assert!(signalled.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn serve_logs_one_access_line_per_request_in_either_format() {
+    let mut server = Server::start(&["--h2c"]);
+    curl(&["--http1.1", &server.url("/bytes/100")]).ok();
+    curl(&["--http2-prior-knowledge", &server.url("/status/404?x=1")]).ok();
+    curl(&["-I", &server.url("/")]).ok();
+    server.signal("TERM");
+    server.wait_exit();
+    let lines = server.stdout.lock().unwrap().clone();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let common = is_common_line(&lines[0], "127.0.0.1 - - [", "] \"GET /bytes/100 HTTP/1.1\" 200 100 ");
+    assert!(common, "{}", lines[0]);
+    assert!(is_common_line(&lines[1], "127.0.0.1 - - [", "] \"GET /status/404?x=1 HTTP/2\" 404 14 "), "{}", lines[1]);
+    assert!(is_common_line(&lines[2], "127.0.0.1 - - [", "] \"HEAD / HTTP/1.1\" 200 0 "), "{}", lines[2]);
+
+    let mut server = Server::start(&["--log-format", "json"]);
+    curl(&[&server.url("/status/201")]).ok();
+    server.signal("TERM");
+    server.wait_exit();
+    let lines = server.stdout.lock().unwrap().clone();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let line = &lines[0];
+    for field in ["\"method\":\"GET\"", "\"path\":\"/status/201\"", "\"protocol\":\"HTTP/1.1\"", "\"status\":201", "\"bytes\":12"] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    assert!(line.starts_with("{\"time\":") && line.contains("\"peer\":\"127.0.0.1:") && line.contains("\"duration_ms\":"), "{line}");
+
+    let mut server = Server::start(&["--quiet"]);
+    curl(&[&server.url("/")]).ok();
+    server.signal("TERM");
+    server.wait_exit();
+    assert!(server.stdout.lock().unwrap().is_empty(), "--quiet logs nothing");
+}
+
+/// `line` is `start`, a date, `middle`, then a duration in seconds.
+fn is_common_line(line: &str, start: &str, middle: &str) -> bool {
+    let Some(rest) = line.strip_prefix(start) else { return false };
+    let Some((date, rest)) = rest.split_once(middle) else { return false };
+    date.len() == "06/Dec/2026:07:50:00 +0000".len() && rest.parse::<f64>().is_ok_and(|secs| secs >= 0.0)
 }
 
 #[test]

@@ -295,7 +295,7 @@ fn parse_number(text: &str, what: &str, max: u64) -> Result<u64, String> {
 }
 
 /// `text` as a JSON string literal.
-fn json_string(text: &str) -> String {
+pub fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod access_log;
 mod bench;
 mod get;
 mod httpbin;

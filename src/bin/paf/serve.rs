@@ -24,6 +24,7 @@ use bytes::BytesMut;
 use futures_util::future::{select, Either};
 use futures_util::stream::{self, StreamExt};
 use http::header::{self, HeaderValue};
+use crate::access_log::{Entry, LogFormat};
 use crate::httpbin::{self, method_not_allowed, text, KnownLength, Reply, CHUNK};
 use paf::engine::alpn;
 use paf::rt::native::{TcpListener, Tokio, UnixListener};
@@ -80,6 +81,12 @@ pub struct Args {
     /// preface (prior knowledge, as `curl --http2-prior-knowledge`).
     #[arg(long, conflicts_with = "tls_cert")]
     h2c: bool,
+    /// The access log's format: one line per request on stdout.
+    #[arg(long, value_enum, default_value = "common", value_name = "FORMAT")]
+    log_format: LogFormat,
+    /// No access log.
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Runs `paf serve` until Ctrl-C or SIGTERM.
@@ -88,7 +95,8 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         Some(dir) => Some(Arc::new(Root::open(dir)?)),
         None => None,
     };
-    let handler = paf::service_fn(move |req| route(req, root.clone()));
+    let log = (!args.quiet).then_some(args.log_format);
+    let handler = paf::service_fn(move |req| logged(req, root.clone(), log));
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(load_tls(cert, key)?),
         _ => None,
@@ -216,6 +224,17 @@ fn describe(err: &io::Error) -> String {
 
 // ---------------------------------------------------------------------------
 // Routing
+
+/// [`route`], with its line in the access log when there is one.
+async fn logged(req: Request<Incoming>, root: Option<Arc<Root>>, log: Option<LogFormat>) -> Response<Reply> {
+    match log {
+        Some(format) => {
+            let entry = Entry::start(format, &req);
+            entry.finish(route(req, root).await)
+        }
+        None => route(req, root).await,
+    }
+}
 
 /// httpbin, or with `--root` its endpoints first, then files.
 async fn route(req: Request<Incoming>, root: Option<Arc<Root>>) -> Response<Reply> {

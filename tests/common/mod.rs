@@ -72,10 +72,11 @@ impl Drop for Process {
     }
 }
 
-/// The native `paf serve` on `port`, with `extra` arguments.
+/// The native `paf serve` on `port`, with `extra` arguments and no access
+/// log (the tests' thousands of requests would fill their output).
 pub fn native_server(port: u16, extra: &[&str]) -> Process {
     let mut command = Command::new(env!("CARGO_BIN_EXE_paf"));
-    command.args(["serve", "--port", &port.to_string()]).args(extra);
+    command.args(["serve", "--quiet", "--port", &port.to_string()]).args(extra);
     Process::listening(command, port)
 }
 

@@ -156,3 +156,51 @@ fn failed<B, D: Buf>(status: StatusCode) -> Response<Either<B, Empty<D>>> {
     *response.status_mut() = status;
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+    use crate::Body;
+
+    fn request() -> Request<Incoming> {
+        Request::new(Incoming::empty())
+    }
+
+    #[tokio::test]
+    async fn a_service_answers_and_a_failing_one_costs_its_request_a_500() {
+        let hello = ::tower::service_fn(|_: Request<Incoming>| async { Ok::<_, Infallible>(Response::new(Body::from("hello"))) });
+        let response = service(hello).call(request()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(matches!(response.body(), Either::Left(_)));
+
+        let failing = ::tower::service_fn(|_: Request<Incoming>| async { Err::<Response<Body>, _>("broken") });
+        let response = service(failing).call(request()).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    /// A service that is never ready: a load shedder with no capacity.
+    #[derive(Clone)]
+    struct Shedding;
+
+    impl Service<Request<Incoming>> for Shedding {
+        type Response = Response<Body>;
+        type Error = &'static str;
+        type Future = std::future::Ready<Result<Response<Body>, &'static str>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), &'static str>> {
+            Poll::Ready(Err("overloaded"))
+        }
+
+        fn call(&mut self, _: Request<Incoming>) -> Self::Future {
+            unreachable!("called without being ready")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_that_is_not_ready_costs_its_request_a_503() {
+        let response = service(Shedding).call(request()).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

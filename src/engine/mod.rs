@@ -15,6 +15,8 @@ mod handler;
 pub(crate) mod io;
 pub mod server;
 mod service;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod upgrade;
 
 pub use handler::{service_fn, Handler, ServiceFn};

@@ -16,6 +16,6 @@ pub mod server;
 mod service;
 pub mod upgrade;
 
-pub use handler::{service_fn, Handler, ServiceFn};
+pub use handler::{service_fn, ErrorHook, Handler, ServiceFn};
 pub use service::Serve;
-pub(crate) use handler::{call_caught, panic_message, Caught};
+pub(crate) use handler::{call_caught, head_for_hook, panic_message, shaped_response, Caught};

@@ -135,6 +135,20 @@ async fn the_connection_still_closes_after_a_malformed_request() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn the_hook_sees_the_head_of_the_request_it_answers() {
+    let server = hooked().await;
+    // A malformed body: the request's head was read.
+    let answer = raw_exchange(server.addr(), b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").await;
+    assert_shaped(&answer.replace("\r\n", "\n"), 400, "/up");
+    // A valid request answered, then an invalid head: not the first's.
+    let answer = raw_exchange(server.addr(), b"GET /first HTTP/1.1\r\nHost: a\r\n\r\nGET /second HTTP/1.1\r\n\r\n").await;
+    let (first, second) = answer.split_once("GET /first").expect("the first request is answered");
+    assert!(first.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert_shaped(&second.replace("\r\n", "\n"), 400, "-");
+    server.stop().await;
+}
+
 /// What each error case gets from a server, as raw bytes.
 async fn answers(server: &Server) -> Vec<String> {
     let cases: [&[u8]; 5] = [

@@ -18,7 +18,9 @@ use crate::{BoxError, Error, Incoming};
 ///
 /// Make one from a closure with [`service_fn`]. A handler answers every
 /// request with a response (errors are responses too); failures of the
-/// connection itself go to [`Handler::on_error`].
+/// connection itself go to [`Handler::on_error`], and the responses paf
+/// gives on its own (a malformed request, a panic) can be shaped by
+/// [`Handler::error_hook`].
 pub trait Handler: Clone + MaybeSend + MaybeSync + 'static {
     /// The response body.
     type Body: http_body::Body<Data = Self::Data, Error = Self::Error> + MaybeSend + 'static;

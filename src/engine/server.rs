@@ -172,7 +172,10 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
                         tx.abort(Error::Parse(err.clone()));
                     }
                     let error = Error::Parse(err);
-                    let head = self.exchange.as_ref().and_then(|ex| ex.request_head.as_ref());
+                    // The request still waiting for its answer failed
+                    // in its body; otherwise the next head was invalid.
+                    let current = self.exchange.as_ref().filter(|ex| ex.response.is_some());
+                    let head = current.and_then(|ex| ex.request_head.as_ref());
                     shape_error(&self.handler, &self.rt, &mut self.conn, &error, head);
                     self.failed.get_or_insert(error);
                 }

@@ -51,6 +51,11 @@ impl WriteQueue {
         self.withdrawable = self.bufs.back().map_or(0, Bytes::len);
     }
 
+    /// Whether [`withdraw`](Self::withdraw) would take a head back.
+    pub(super) fn is_withdrawable(&self) -> bool {
+        self.withdrawable != 0
+    }
+
     /// Takes back the head of [`push_withdrawable_head`](Self::push_withdrawable_head)
     /// if none of it was written and nothing follows it; whether it did.
     pub(super) fn withdraw(&mut self) -> bool {

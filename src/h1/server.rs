@@ -336,14 +336,17 @@ impl ServerConn {
     /// the error, or some of it was already written. A `status` that
     /// cannot carry a body (1xx, 204, 304) is refused too.
     pub fn answer_error(&mut self, status: StatusCode, headers: &HeaderMap, body: Bytes) -> bool {
-        if status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        let no_body = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        if no_body || !self.may_answer_error() {
             return false;
         }
         let to_head = match self.write {
             Write::Idle => false,
             Write::Waiting => self.role.request.is_head,
-            Write::Closed if self.out.withdraw() => self.role.failed_head,
-            _ => return false,
+            _ => {
+                self.out.withdraw();
+                self.role.failed_head
+            }
         };
         let mut head = HeadWriter::status_line(self.out.head_buffer(), status, headers);
         head.fields(headers, |name| is_framing(name) || name == CONNECTION);
@@ -355,6 +358,16 @@ impl ServerConn {
         }
         self.shut();
         true
+    }
+
+    /// Whether [`answer_error`](Self::answer_error) would be accepted now
+    /// (with a status that can carry a body).
+    pub fn may_answer_error(&self) -> bool {
+        match self.write {
+            Write::Idle | Write::Waiting => true,
+            Write::Closed => self.out.is_withdrawable(),
+            Write::Body(_) | Write::Done => false,
+        }
     }
 
     /// Whether the connection is between requests with nothing buffered and

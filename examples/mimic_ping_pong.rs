@@ -22,7 +22,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// The server: answers `ping N` with `pong N` on every connection.
 async fn pong(mut listener: impl Listener) {
-    while let Ok((flow, peer)) = listener.accept().await {
+    while let Ok((flow, endpoints)) = listener.accept().await {
+        let peer = endpoints.peer;
         tokio::spawn(async move {
             let mut flow = BufReader::new(flow);
             let mut line = String::new();

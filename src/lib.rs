@@ -50,11 +50,13 @@ pub mod tls;
 pub use body::{Body, Incoming};
 pub use client::Client;
 pub use config::Config;
-pub use engine::{service_fn, Connection, Handler, Serve};
+pub use engine::{service_fn, Connection, ErrorHook, Handler, Serve};
 pub use serve::{serve, Switch};
 pub use error::Error;
 pub use flow::{Flow, MaybeSend, MaybeSync};
 pub use http::{self, HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+/// The bytes of a body (the `bytes` crate's), as an [`ErrorHook`] gives them.
+pub use bytes::Bytes;
 
 
 /// The boxed error type bodies use for their failures.

@@ -15,6 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+mod common;
+use common::serving::raw_exchange;
+
 const LIMIT: Duration = Duration::from_secs(10);
 
 async fn echo(req: Request<Incoming>) -> Response<Body> {
@@ -188,14 +191,6 @@ async fn start_server(
     let task = tokio::spawn(paf::serve(listener, handler, config, switch.clone()));
     timeout(LIMIT, switch.initialized()).await.unwrap();
     (addr, switch, task)
-}
-
-async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut answer = Vec::new();
-    timeout(LIMIT, stream.read_to_end(&mut answer)).await.unwrap().unwrap();
-    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[tokio::test]

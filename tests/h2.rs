@@ -14,13 +14,14 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use paf::engine::{client as h1_client, server as h1_server};
 use paf::error::{Http2Error, Reason};
-use paf::rt::native::{TcpListener, Tokio};
-use paf::{service_fn, Body, Config, Connection, Error, Flow, Incoming, Request, Response, StatusCode, Switch};
+use paf::rt::native::Tokio;
+use paf::{service_fn, Body, Config, Connection, Error, Flow, Incoming, Request, Response, StatusCode};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, Barrier, Notify};
 use tokio::time::timeout;
 
 mod common;
+use common::serving::{run, stdout, Server};
 use common::Ca;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -542,13 +543,6 @@ async fn one_handler_answers_alike_over_http1_and_http2() {
     assert_eq!(body_of(response).await, "Some(\"test.example\")", ":authority is the host");
 }
 
-/// `paf::serve` on loopback with h2c on; stops when the guard drops.
-struct Server {
-    port: u16,
-    switch: Switch,
-    task: Option<tokio::task::JoinHandle<Result<(), Error>>>,
-}
-
 impl Server {
     async fn start(config: Config) -> Server {
         let (probe, _) = probe();
@@ -563,41 +557,6 @@ impl Server {
     async fn start_tls(config: Config, probe: Probe, ca: &Ca) -> Server {
         let tls = ca.server_tls();
         Server::serving(config, paf::engine::alpn::service(paf::engine::alpn::Tls::new(tls.config()), handler(probe))).await
-    }
-
-    async fn serving(config: Config, service: impl paf::Serve) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let switch = Switch::new();
-        let task = tokio::spawn(paf::serve(listener, service, config, switch.clone()));
-        timeout(LIMIT, switch.initialized()).await.unwrap();
-        Server { port, switch, task: Some(task) }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// An `https://localhost` URL (the certificate's name).
-    fn https(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
-    }
-
-    /// curl's `--resolve` for [`Server::https`].
-    fn resolve(&self) -> String {
-        format!("localhost:{}:127.0.0.1", self.port)
-    }
-
-    async fn stop(mut self) {
-        self.switch.stop();
-        let task = self.task.take().unwrap();
-        timeout(LIMIT, task).await.expect("serve returned").unwrap().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.switch.stop();
     }
 }
 
@@ -664,30 +623,6 @@ async fn a_stalled_preface_delays_nobody_else() {
 }
 
 // ---- real peers: curl, nghttp, h2load -------------------------------------
-
-/// Runs a command to its end within the limit (it fails, never skips,
-/// when the tool is missing: `scripts/setup` installs it).
-async fn run(program: &str, args: &[&str]) -> std::process::Output {
-    let child = tokio::process::Command::new(program)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let output = timeout(LIMIT, child)
-        .await
-        .unwrap_or_else(|_| panic!("{program} {args:?} did not finish in time"))
-        .unwrap_or_else(|e| panic!("cannot run {program} (scripts/setup installs it): {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 struct TempFile(std::path::PathBuf);
 

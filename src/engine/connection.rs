@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::Request;
 
 use super::alpn::Protocol;
-use super::Handler;
+use super::{ErrorHook, Handler};
 use crate::rt::{Endpoints, Peer};
 use crate::tls::Session;
 use crate::{Error, Incoming};
@@ -93,5 +93,9 @@ impl<H: Handler> Handler for WithConnection<H> {
 
     fn on_error(&self, peer: &str, error: &Error) {
         self.handler.on_error(peer, error)
+    }
+
+    fn error_hook(&self) -> Option<&dyn ErrorHook> {
+        self.handler.error_hook()
     }
 }

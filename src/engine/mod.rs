@@ -19,7 +19,7 @@ mod service;
 pub mod tower;
 pub mod upgrade;
 
-pub use handler::{service_fn, Handler, ServiceFn};
 pub use connection::Connection;
+pub use handler::{service_fn, ErrorHook, Handler, ServiceFn};
 pub use service::Serve;
-pub(crate) use handler::{call_caught, panic_message, Caught};
+pub(crate) use handler::{call_caught, head_for_hook, panic_message, shaped_response, Caught};

@@ -12,11 +12,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::header::{HeaderValue, CONNECTION};
+use http::request::Parts;
 use http::{Request, StatusCode};
 
 use super::io::{body_size, poll_body_into, read_step, timeout, write_step};
 use crate::rt::{within, Timer};
-use super::{call_caught, date, panic_message, upgrade, Caught, Handler};
+use super::{call_caught, date, head_for_hook, panic_message, shaped_response, upgrade, Caught, Handler};
 use crate::body::BodySender;
 use crate::error::Timeout;
 use crate::h1::{BodyLength, BodySize, RequestHead, ServerConn, ServerEvent};
@@ -73,6 +74,8 @@ struct Exchange<H: Handler> {
     connect: bool,
     /// A HEAD: the response body is never sent.
     head: bool,
+    /// The request head, kept for the handler's error hook if it has one.
+    request_head: Option<Parts>,
 }
 
 struct Driver<'c, H: Handler, R, S> {
@@ -130,6 +133,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             return match self.timer.poll(phase, cx) {
                 None => Poll::Pending,
                 Some(Timeout::Idle) => Poll::Ready(Ok(())),
+                Some(Timeout::Header) if self.answer_header_timeout() => continue,
                 Some(timeout) => Poll::Ready(Err(Error::Timeout(timeout))),
             };
         }
@@ -167,7 +171,13 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
                     if let Some(tx) = self.exchange.as_mut().and_then(|ex| ex.request_body.take()) {
                         tx.abort(Error::Parse(err.clone()));
                     }
-                    self.failed.get_or_insert(Error::Parse(err));
+                    let error = Error::Parse(err);
+                    // The request still waiting for its answer failed
+                    // in its body; otherwise the next head was invalid.
+                    let current = self.exchange.as_ref().filter(|ex| ex.response.is_some());
+                    let head = current.and_then(|ex| ex.request_head.as_ref());
+                    shape_error(&self.handler, &self.rt, &mut self.conn, &error, head);
+                    self.failed.get_or_insert(error);
                 }
             }
         }
@@ -216,6 +226,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             request.extensions_mut().insert(on_upgrade);
             pending
         });
+        let request_head = head_for_hook(&self.handler, &request);
         let response = Box::pin(call_caught(&self.handler, request));
         self.exchange = Some(Exchange {
             request_body,
@@ -225,6 +236,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             upgrade,
             connect,
             head: is_head,
+            request_head,
         });
     }
 
@@ -237,12 +249,24 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         let response = match response {
             Ok(response) => response,
             Err(panic) => {
-                let mut headers = http::HeaderMap::new();
+                let error = Error::HandlerPanicked(panic_message(&*panic));
+                let (status, mut headers, body) = match shaped_response(&self.handler, &error, ex.request_head.as_ref()) {
+                    Some(response) => {
+                        let (mut parts, body) = response.into_parts();
+                        date::stamp(&self.rt, &mut parts.headers);
+                        (parts.status, parts.headers, body)
+                    }
+                    None => (StatusCode::INTERNAL_SERVER_ERROR, http::HeaderMap::new(), bytes::Bytes::new()),
+                };
                 headers.insert(CONNECTION, HeaderValue::from_static("close"));
-                if self.conn.send_response(StatusCode::INTERNAL_SERVER_ERROR, &headers, BodySize::Empty).is_ok() {
+                let size = if body.is_empty() { BodySize::Empty } else { BodySize::Known(body.len() as u64) };
+                if self.conn.send_response(status, &headers, size).is_ok() {
+                    if !body.is_empty() {
+                        self.conn.send_data(body)?;
+                    }
                     self.conn.send_end()?;
                 }
-                self.failed.get_or_insert(Error::HandlerPanicked(panic_message(&*panic)));
+                self.failed.get_or_insert(error);
                 return Ok(true);
             }
         };
@@ -317,6 +341,20 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         self.conn.phase(body_room).map(|phase| timeout(phase, self.config))
     }
 
+    /// A head that stalls gets the error hook's `408`, if it gives one
+    /// (paf's own answer is to close); true when one is queued.
+    fn answer_header_timeout(&mut self) -> bool {
+        if !self.conn.is_reading_head() {
+            return false;
+        }
+        let error = Error::Timeout(Timeout::Header);
+        if !shape_error(&self.handler, &self.rt, &mut self.conn, &error, None) {
+            return false;
+        }
+        self.failed.get_or_insert(error);
+        true
+    }
+
     fn hand_over_upgrade(&mut self, prefix: bytes::Bytes) -> Result<(), Error> {
         let flow = self.flow.take().expect("flow present while driving");
         match self.exchange.take().and_then(|ex| ex.upgrade) {
@@ -325,4 +363,23 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         }
         Ok(())
     }
+}
+
+/// Queues the error hook's response to `error` in place of the machine's
+/// own, if the machine may still answer and the hook gives one; whether it
+/// did.
+fn shape_error<H: Handler, R: Runtime>(
+    handler: &H,
+    rt: &R,
+    conn: &mut ServerConn,
+    error: &Error,
+    head: Option<&Parts>,
+) -> bool {
+    if !conn.may_answer_error() {
+        return false;
+    }
+    let Some(response) = shaped_response(handler, error, head) else { return false };
+    let (mut parts, body) = response.into_parts();
+    date::stamp(rt, &mut parts.headers);
+    conn.answer_error(parts.status, &parts.headers, body)
 }

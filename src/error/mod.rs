@@ -317,6 +317,30 @@ impl std::fmt::Debug for Reason {
 }
 
 impl Error {
+    /// The status of the response a server answers this error with, when
+    /// it answers one: a malformed request's (400, 414, 431, 501, 505: see
+    /// [`ParseError::status`]), `500` for a handler that panicked, `408`
+    /// for a request head that did not arrive within the header timeout
+    /// (paf closes such a connection without a response unless an
+    /// [`ErrorHook`](crate::ErrorHook) gives one). `None` for the errors
+    /// no response can answer: a transport failure, a peer gone in the
+    /// middle of a message, an HTTP/2 reset, a client's errors.
+    ///
+    /// ```
+    /// use paf::{Error, StatusCode};
+    /// let err = Error::HandlerPanicked("oops".into());
+    /// assert_eq!(err.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+    /// ```
+    pub fn status(&self) -> Option<http::StatusCode> {
+        match self {
+            Error::Parse(ParseError::Incomplete) => None,
+            Error::Parse(err) => Some(err.status()),
+            Error::HandlerPanicked(_) => Some(http::StatusCode::INTERNAL_SERVER_ERROR),
+            Error::Timeout(Timeout::Header) => Some(http::StatusCode::REQUEST_TIMEOUT),
+            _ => None,
+        }
+    }
+
     /// Wraps any body error, keeping a paf error as it is.
     pub(crate) fn body(err: impl Into<BoxError>) -> Error {
         let err = err.into();

@@ -14,11 +14,16 @@ pub struct WriteQueue {
     /// What is left of the buffer the last head was written into: heads
     /// are cut from it, so that most cost no allocation.
     head_spare: BytesMut,
+    /// The length of the last buffer when it may still be taken back (a
+    /// response the machine queued on its own, none of it written); 0
+    /// otherwise.
+    withdrawable: usize,
 }
 
 impl WriteQueue {
     /// Appends bytes to write.
     pub fn push(&mut self, bytes: Bytes) {
+        self.withdrawable = 0;
         if !bytes.is_empty() {
             self.len += bytes.len();
             self.bufs.push_back(bytes);
@@ -36,6 +41,31 @@ impl WriteQueue {
         let head = buf.split().freeze();
         self.head_spare = buf;
         self.push(head);
+    }
+
+    /// Queues a head like [`push_head`](Self::push_head) that
+    /// [`withdraw`](Self::withdraw) may take back until any of it is
+    /// written or something is queued after it.
+    pub(super) fn push_withdrawable_head(&mut self, buf: BytesMut) {
+        self.push_head(buf);
+        self.withdrawable = self.bufs.back().map_or(0, Bytes::len);
+    }
+
+    /// Whether [`withdraw`](Self::withdraw) would take a head back.
+    pub(super) fn is_withdrawable(&self) -> bool {
+        self.withdrawable != 0
+    }
+
+    /// Takes back the head of [`push_withdrawable_head`](Self::push_withdrawable_head)
+    /// if none of it was written and nothing follows it; whether it did.
+    pub(super) fn withdraw(&mut self) -> bool {
+        let n = std::mem::take(&mut self.withdrawable);
+        if n == 0 {
+            return false;
+        }
+        self.bufs.pop_back();
+        self.len -= n;
+        true
     }
 
     /// How many bytes are queued.
@@ -66,6 +96,10 @@ impl WriteQueue {
     /// Drops the first `n` bytes, which the driver has written.
     pub fn advance(&mut self, mut n: usize) {
         assert!(n <= self.len, "advanced past the queued bytes");
+        if n > self.len - self.withdrawable {
+            // Written, if only in part: no longer taken back.
+            self.withdrawable = 0;
+        }
         self.len -= n;
         while n > 0 {
             let front = self.bufs.front_mut().expect("len counts the buffers");
@@ -86,6 +120,7 @@ impl WriteQueue {
             out.extend_from_slice(&buf);
         }
         self.len = 0;
+        self.withdrawable = 0;
         out
     }
 }
@@ -107,5 +142,29 @@ mod tests {
         assert_eq!(q.front(), b"efg");
         assert_eq!(q.take_all(), b"efg");
         assert!(q.is_empty());
+    }
+
+    fn head(bytes: &[u8]) -> BytesMut {
+        BytesMut::from(bytes)
+    }
+
+    #[test]
+    fn a_withdrawable_head_is_taken_back_only_while_unwritten_and_last() {
+        let mut q = WriteQueue::default();
+        q.push(Bytes::from_static(b"before"));
+        q.push_withdrawable_head(head(b"error"));
+        q.advance(6);
+        assert!(q.withdraw(), "untouched: taken back");
+        assert!(q.is_empty());
+
+        q.push_withdrawable_head(head(b"error"));
+        q.advance(1);
+        assert!(!q.withdraw(), "partly written");
+        assert_eq!(q.take_all(), b"rror");
+
+        q.push_withdrawable_head(head(b"error"));
+        q.push(Bytes::from_static(b"after"));
+        assert!(!q.withdraw(), "something follows it");
+        assert_eq!(q.take_all(), b"errorafter");
     }
 }

@@ -2,7 +2,7 @@
 //! means, the events it gives, sending responses.
 
 use bytes::Bytes;
-use http::header::TRANSFER_ENCODING;
+use http::header::{CONNECTION, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::conn::sealed::{self, Part};
@@ -78,6 +78,8 @@ pub struct Server {
     /// A request head has been read (the driver's cue for the idle
     /// timeout rather than the header timeout between requests).
     served: bool,
+    /// The request the machine answered with an error status was a HEAD.
+    failed_head: bool,
 }
 
 impl Role for Server {}
@@ -88,7 +90,7 @@ impl sealed::Role for Server {
     const EOF_IN_HEAD_CLOSES: bool = true;
 
     fn new() -> Self {
-        Server { request: Exchange::default(), served: false }
+        Server { request: Exchange::default(), served: false, failed_head: false }
     }
 
     fn open(conn: &mut ServerConn) {
@@ -151,7 +153,8 @@ impl sealed::Role for Server {
             let mut head = HeadWriter::status_line(conn.out.head_buffer(), status, &HeaderMap::new());
             head.field("connection", b"close");
             head.content_length(0);
-            conn.out.push_head(head.finish());
+            conn.role.failed_head = matches!(conn.write, Write::Waiting) && conn.role.request.is_head;
+            conn.out.push_withdrawable_head(head.finish());
         }
         conn.shut();
         ServerEvent::Error(error)
@@ -318,6 +321,53 @@ impl ServerConn {
             self.write = Write::Body(encoder);
         }
         Ok(())
+    }
+
+    /// Answers a request that will not be served, then closes: `status`,
+    /// the `headers` except the framing fields (`content-length`,
+    /// `transfer-encoding`, `connection`), `connection: close`,
+    /// `content-length` and `body` (not sent to a HEAD request).
+    ///
+    /// Right after an [`Error`](ServerEvent::Error) event it replaces the
+    /// status response the machine queued for it; otherwise it is
+    /// accepted while no response has started (a driver that answers its
+    /// header timeout with `408`). Returns false, queueing nothing, when it
+    /// is too late: a response has started, the machine queued none for
+    /// the error, or some of it was already written. A `status` that
+    /// cannot carry a body (1xx, 204, 304) is refused too.
+    pub fn answer_error(&mut self, status: StatusCode, headers: &HeaderMap, body: Bytes) -> bool {
+        let no_body = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        if no_body || !self.may_answer_error() {
+            return false;
+        }
+        let to_head = match self.write {
+            Write::Idle => false,
+            Write::Waiting => self.role.request.is_head,
+            _ => {
+                self.out.withdraw();
+                self.role.failed_head
+            }
+        };
+        let mut head = HeadWriter::status_line(self.out.head_buffer(), status, headers);
+        head.fields(headers, |name| is_framing(name) || name == CONNECTION);
+        head.field("connection", b"close");
+        head.content_length(body.len() as u64);
+        self.out.push_head(head.finish());
+        if !to_head {
+            self.out.push(body);
+        }
+        self.shut();
+        true
+    }
+
+    /// Whether [`answer_error`](Self::answer_error) would be accepted now
+    /// (with a status that can carry a body).
+    pub fn may_answer_error(&self) -> bool {
+        match self.write {
+            Write::Idle | Write::Waiting => true,
+            Write::Closed => self.out.is_withdrawable(),
+            Write::Body(_) | Write::Done => false,
+        }
     }
 
     /// Whether the connection is between requests with nothing buffered and

@@ -3,9 +3,12 @@
 //! site), paf's own httpbin servers on each runtime (the native `paf
 //! serve`, `paf.wasm serve` in wasmtime, `paf-host` with the handler
 //! component, the npm package's server in Node), scratch directories, free
-//! loopback ports, and a test CA.
+//! loopback ports, a test CA, and `paf::serve` in the test's own runtime
+//! with real peers against it (`serving`).
 //! Each test crate uses its own part of it.
 #![allow(dead_code)]
+
+pub mod serving;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -20,10 +20,10 @@ use http::{Method, Request, StatusCode};
 
 use super::{configure, content_length, send_body, set_content_length, strip_connection_headers, KeepAlive};
 use crate::rt::{within, Timer};
-use crate::engine::{call_caught, date, panic_message, Handler};
+use crate::engine::{call_caught, date, head_for_hook, panic_message, shaped_response, Handler};
 use crate::error::Timeout;
 use crate::rt::Runtime;
-use crate::{Config, Error, Flow, Incoming};
+use crate::{Body, Config, Error, Flow, Incoming};
 
 /// Serves HTTP/2 on one flow until the peer closes, an error or the idle
 /// timeout ends it, or `stopping` completes: then a GOAWAY tells the peer
@@ -118,7 +118,9 @@ async fn answer<H: Handler, R: Runtime>(
 ) {
     let head_only = request.method() == Method::HEAD;
     let cancel_on_reset = request.body().is_end_stream();
-    let mut call = std::pin::pin!(call_caught(&handler, incoming_request(request)));
+    let request = incoming_request(request);
+    let request_head = head_for_hook(&handler, &request);
+    let mut call = std::pin::pin!(call_caught(&handler, request));
     let response = std::future::poll_fn(|cx| {
         if cancel_on_reset {
             if let Poll::Ready(reset) = respond.poll_reset(cx) {
@@ -134,6 +136,10 @@ async fn answer<H: Handler, R: Runtime>(
             // The panic costs this stream a 500, not the connection's others.
             let err = Error::HandlerPanicked(panic_message(&*panic));
             tracing::error!(%err, "handler panicked");
+            if let Some(response) = shaped_response(&handler, &err, request_head.as_ref()) {
+                let (parts, body) = response.into_parts();
+                return send_response(respond, parts, Body::from(body), head_only, config, rt).await;
+            }
             let mut head = http::Response::new(());
             *head.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             date::stamp(&rt, head.headers_mut());
@@ -145,7 +151,23 @@ async fn answer<H: Handler, R: Runtime>(
             return;
         }
     };
-    let (mut parts, body) = response.into_parts();
+    let (parts, body) = response.into_parts();
+    send_response(respond, parts, body, head_only, config, rt).await
+}
+
+/// Sends a response's head, then streams its body.
+async fn send_response<B, R>(
+    mut respond: ::h2::server::SendResponse<Bytes>,
+    mut parts: http::response::Parts,
+    body: B,
+    head_only: bool,
+    config: &Config,
+    rt: R,
+) where
+    B: http_body::Body,
+    B::Error: Into<crate::BoxError>,
+    R: Runtime,
+{
     date::stamp(&rt, &mut parts.headers);
     strip_connection_headers(&mut parts.headers);
     set_content_length(&mut parts.headers, &body);

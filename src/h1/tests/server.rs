@@ -1148,6 +1148,61 @@ fn idle_and_reading_head() {
     assert!(conn.is_idle());
 }
 
+#[test]
+fn an_error_response_is_the_drivers_to_shape_but_always_closes() {
+    let shaped = headers(&[
+        ("content-type", "text/plain"),
+        ("content-length", "999"),
+        ("transfer-encoding", "chunked"),
+        ("connection", "keep-alive"),
+    ]);
+    // Replacing the 400 the machine queued for a malformed head.
+    let mut conn = server();
+    conn.receive(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(poll_all(&mut conn), vec![Ev::Error(ParseError::BadHost)]);
+    assert!(conn.answer_error(StatusCode::IM_A_TEAPOT, &shaped, Bytes::from_static(b"short and stout")));
+    assert_eq!(
+        output(&mut conn),
+        "HTTP/1.1 418 I'm a teapot\r\ncontent-type: text/plain\r\nconnection: close\r\n\
+         content-length: 15\r\n\r\nshort and stout"
+    );
+    assert!(conn.wants_close() && poll_all(&mut conn).is_empty(), "the pipelined request is not read");
+    assert!(!conn.answer_error(StatusCode::IM_A_TEAPOT, &shaped, Bytes::new()), "once");
+
+    // Too late once some of the machine's response is written.
+    let mut conn = server();
+    conn.receive(b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(poll_all(&mut conn), vec![Ev::Error(ParseError::BadHost)]);
+    conn.output().advance(1);
+    assert!(!conn.answer_error(StatusCode::IM_A_TEAPOT, &shaped, Bytes::new()));
+    assert_eq!(output(&mut conn), "TTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+
+    // A 408 for a head that stalled: no request, no response started.
+    let mut conn = server();
+    conn.receive(b"GET / HTTP/1.1\r\nHo");
+    assert!(poll_all(&mut conn).is_empty());
+    assert!(!conn.answer_error(StatusCode::NO_CONTENT, &HeaderMap::new(), Bytes::new()), "no body allowed");
+    assert!(conn.answer_error(StatusCode::REQUEST_TIMEOUT, &HeaderMap::new(), Bytes::from_static(b"late")));
+    assert_eq!(output(&mut conn), "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 4\r\n\r\nlate");
+    assert!(conn.wants_close());
+
+    // A HEAD whose body turned out malformed: the fields, no body.
+    let mut conn = server();
+    conn.receive(b"HEAD / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    assert_eq!(poll_all(&mut conn), vec![req("HEAD", "/"), Ev::Error(ParseError::BadChunk)]);
+    assert!(conn.answer_error(StatusCode::BAD_REQUEST, &HeaderMap::new(), Bytes::from_static(b"bad")));
+    assert_eq!(output(&mut conn), "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 3\r\n\r\n");
+
+    // An incomplete message is not answered, so not replaced either.
+    let mut conn = server();
+    conn.receive(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab");
+    conn.receive_eof();
+    let events = poll_all(&mut conn);
+    assert_eq!(events.last(), Some(&Ev::Error(ParseError::Incomplete)), "{events:?}");
+    assert!(!conn.answer_error(StatusCode::BAD_REQUEST, &HeaderMap::new(), Bytes::new()));
+    assert_eq!(output(&mut conn), "");
+}
+
 /// A mix of everything that must parse the same however it is split.
 const MIXED: &[u8] = b"\r\nGET /1 HTTP/1.1\r\nHost: a\r\nX-Long: 0123456789\r\n\r\n\
     POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\nhello world!\

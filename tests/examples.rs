@@ -129,3 +129,18 @@ fn serve_tower_answers_over_http1_and_h2c() {
          stopped\n"
     );
 }
+
+#[test]
+fn tls_connection_logs_what_each_request_knows_of_its_connection() {
+    let output = run("tls_connection");
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), 4, "{output}");
+    for (server, client, protocol, alpn) in [(lines[0], lines[1], "HTTP/2", "h2"), (lines[2], lines[3], "HTTP/1.1", "http/1.1")] {
+        let (head, tls) = server.split_once(", TLSv1.3 ").expect(&output);
+        assert_eq!(head, format!("server: GET /facts from 127.0.0.1:PORT to 127.0.0.1:PORT over {protocol}"), "{output}");
+        let (cipher, names) = tls.split_once(", ").expect(&output);
+        assert!(cipher.starts_with("TLS13_"), "{output}");
+        assert_eq!(names, format!("ALPN {alpn}, SNI localhost"), "{output}");
+        assert_eq!(client, format!("client: 200 OK hello over {protocol}"), "{output}");
+    }
+}

@@ -7,7 +7,8 @@ use crate::h1::Limits;
 /// Limits and timeouts of servers and connections.
 ///
 /// Every field has a safe default; set only what you need to change:
-/// `Config { header_timeout: Duration::from_secs(5), ..Config::default() }`.
+/// `let mut config = Config::default(); config.header_timeout = Duration::from_secs(5);`
+/// (the struct is `non_exhaustive`: it gains fields without breaking you).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::header::{HeaderValue, DATE};
 use http::HeaderMap;
 
-use crate::rt::Runtime;
+use crate::rt::{Runtime, UtcTime};
 
 thread_local! {
     /// The second last formatted, and its header value.
@@ -39,26 +39,16 @@ pub(crate) fn stamp<R: Runtime>(rt: &R, headers: &mut HeaderMap) {
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` for a time since the Unix epoch.
 fn imf_fixdate(since_epoch: Duration) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let secs = since_epoch.as_secs();
-    let days = secs / 86_400;
-    let (hour, minute, second) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    // Howard Hinnant's days-to-civil, for days since 1970-01-01.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let t = UtcTime::from_unix(since_epoch);
     format!(
-        "{}, {day:02} {} {year} {hour:02}:{minute:02}:{second:02} GMT",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        t.weekday_name(),
+        t.day,
+        t.month_name(),
+        t.year,
+        t.hour,
+        t.minute,
+        t.second
     )
 }
 

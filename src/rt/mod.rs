@@ -13,9 +13,11 @@ use std::time::Duration;
 use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
 use crate::Flow;
 
+mod calendar;
 mod global;
 mod timer;
 
+pub use calendar::UtcTime;
 pub use global::Global;
 pub(crate) use timer::{within, Timer};
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::{Buf, Bytes};
 use http_body::{Frame, SizeHint};
 use crate::httpbin::json_string;
+use paf::rt::UtcTime;
 use paf::{Body, Connection, Incoming, Request, Response};
 
 /// How each line is written.
@@ -135,26 +136,8 @@ impl Drop for Counted {
 
 /// `[06/Dec/2026:07:50:00 +0000]`'s inside, from the time since the epoch.
 fn common_time(since_epoch: Duration) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let secs = since_epoch.as_secs();
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    let t = UtcTime::from_unix(since_epoch);
+    format!("{:02}/{}/{}:{:02}:{:02}:{:02} +0000", t.day, t.month_name(), t.year, t.hour, t.minute, t.second)
 }
 
 #[cfg(test)]

@@ -756,7 +756,7 @@ async fn a_client_certificate_is_presented_to_nginx_and_paf_get_too() {
         path.display().to_string()
     };
     let clients_ca = write("clients-ca.pem", &clients.pem);
-    let (alice, alice_key) = clients.client("alice");
+    let (alice, alice_key) = clients.client_certificate("alice");
     let nginx = Nginx::with(&format!(
         "ssl_client_certificate {clients_ca}; ssl_verify_client on;
     location = /whoami {{ return 200 \"$ssl_client_verify $ssl_client_s_dn\"; }}"

@@ -210,7 +210,7 @@ impl Ca {
 
     /// A client certificate (mutual TLS) with the common name `name`,
     /// signed by this CA: its PEM and its key's.
-    pub fn client(&self, name: &str) -> (String, String) {
+    pub fn client_certificate(&self, name: &str) -> (String, String) {
         use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);

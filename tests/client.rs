@@ -746,6 +746,41 @@ fn paf_get_follows_posts_and_shows_what_happened() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), INDEX, "{}", stderr(&out));
 }
 
+#[tokio::test]
+async fn a_client_certificate_is_presented_to_nginx_and_paf_get_too() {
+    let clients = Ca::new("paf mTLS clients CA");
+    let dir = scratch_dir("client-mtls");
+    let write = |name: &str, pem: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.display().to_string()
+    };
+    let clients_ca = write("clients-ca.pem", &clients.pem);
+    let (alice, alice_key) = clients.client_certificate("alice");
+    let nginx = Nginx::with(&format!(
+        "ssl_client_certificate {clients_ca}; ssl_verify_client on;
+    location = /whoami {{ return 200 \"$ssl_client_verify $ssl_client_s_dn\"; }}"
+    ));
+
+    for (offered, spoken) in [(vec![Protocol::Http2, Protocol::Http1], Protocol::Http2), (vec![Protocol::Http1], Protocol::Http1)] {
+        let client = nginx.client().alpn(offered).identity(alice.as_bytes(), alice_key.as_bytes()).unwrap().build();
+        let response = bounded(client.get(nginx.https("/whoami"))).await.unwrap();
+        assert_eq!(info(&response).protocol, spoken);
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(bounded(response.text()).await.unwrap(), "SUCCESS CN=alice");
+    }
+
+    // nginx answers a client without a certificate with a 400.
+    let response = bounded(nginx.client().build().get(nginx.https("/whoami"))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let (cert, key) = (write("alice.pem", &alice), write("alice.key", &alice_key));
+    let ca = nginx.peer.dir.join("ca.pem").display().to_string();
+    let out = paf_get(&["--cacert", &ca, "--cert", &cert, "--key", &key, &nginx.https("/whoami")]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SUCCESS CN=alice", "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn paf_get_fails_in_one_line_each_its_own_way() {
     let nginx = Nginx::start();

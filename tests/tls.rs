@@ -14,6 +14,7 @@ use paf::error::ConnectFailure;
 use paf::mimic::{self, Ctx};
 use paf::platform::native::{self, TCP_WITNESS};
 use paf::platform::{HOST, PORT};
+use paf::engine::alpn;
 use paf::tls::{self, ClientTls, Endpoint, ServerTls, TlsError};
 use paf::{Error, Flow};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
@@ -781,4 +782,346 @@ async fn the_tls_endpoint_can_be_given_over_any_flow() {
     });
     let flow = resolve(&Ctx::new().add(&tls::TLS, endpoint)).await.unwrap();
     assert_eq!(tls::session(&flow).unwrap().alpn_str(), Some("h2"));
+}
+
+// Client certificates (mutual TLS): curl, openssl s_client, paf's client
+// and `paf get` present one to paf's server, library and `paf serve`.
+
+/// What the mTLS server's handshakes gave: the session, or the server's
+/// error as text.
+type Handshakes = tokio::sync::mpsc::UnboundedReceiver<Result<tls::Session, String>>;
+
+/// TLS as [`alpn::Tls`] does it, each handshake's outcome sent on a
+/// channel: the client certificates the server saw are read from there.
+#[derive(Clone)]
+struct Recorded {
+    tls: alpn::Tls,
+    handshakes: tokio::sync::mpsc::UnboundedSender<Result<tls::Session, String>>,
+}
+
+impl alpn::Info for Recorded {
+    fn inject(&self, flow: Flow) -> impl std::future::Future<Output = Result<Flow, Error>> + Send {
+        let (tls, handshakes) = (self.tls.clone(), self.handshakes.clone());
+        async move {
+            let flow = tls.inject(flow).await;
+            let outcome = match &flow {
+                Ok(flow) => Ok(tls::session(flow).expect("a TLS flow")),
+                Err(err) => Err(err.to_string()),
+            };
+            let _ = handshakes.send(outcome);
+            flow
+        }
+    }
+
+    fn protocol(&self, flow: &Flow) -> Option<alpn::Protocol> {
+        self.tls.protocol(flow)
+    }
+}
+
+/// paf's HTTP server on a loopback port with `server`'s TLS, answering
+/// every request `hello over HTTP/x`; stopped when the switch is dropped.
+async fn https_server(server: &ServerTls) -> (u16, Handshakes, paf::Switch) {
+    let listener = paf::rt::native::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sender, handshakes) = tokio::sync::mpsc::unbounded_channel();
+    let info = Recorded {
+        tls: alpn::Tls::new(server.config()),
+        handshakes: sender,
+    };
+    let handler = paf::service_fn(|req: paf::Request<paf::Incoming>| async move {
+        paf::Response::new(paf::Body::from(format!("hello over {:?}", req.version())))
+    });
+    let switch = paf::Switch::new();
+    let service = alpn::service(info, handler);
+    tokio::spawn(paf::serve(listener, service, paf::Config::default(), switch.clone()));
+    (port, handshakes, switch)
+}
+
+async fn next_handshake(handshakes: &mut Handshakes) -> Result<tls::Session, String> {
+    timeout(LIMIT, handshakes.recv())
+        .await
+        .expect("the server should report its handshake")
+        .expect("the server is running")
+}
+
+/// The first certificate the client presented, as the server saw it.
+fn presented(session: &tls::Session) -> Option<&[u8]> {
+    session.peer_certificates.first().map(|der| der.as_ref())
+}
+
+/// A CA with a server certificate and two client certificates, and a
+/// client certificate from another CA (`stranger`), all written to files.
+struct Mtls {
+    ca: Ca,
+    server: Leaf,
+    alice: Leaf,
+    bob: Leaf,
+    dir: Scratch,
+}
+
+impl Mtls {
+    fn new() -> Mtls {
+        let ca = Ca::new();
+        let (server, alice, bob) = (ca.leaf("server"), ca.leaf("alice"), ca.leaf("bob"));
+        let stranger = Ca::new().leaf("stranger");
+        let dir = Scratch::new("mtls");
+        dir.write("ca.pem", &ca.pem());
+        for (name, leaf) in [("server", &server), ("alice", &alice), ("bob", &bob), ("stranger", &stranger)] {
+            dir.write(&format!("{name}.pem"), &leaf.cert_pem);
+            dir.write(&format!("{name}.key"), &leaf.key_pem);
+        }
+        Mtls { ca, server, alice, bob, dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.0.join(name).display().to_string()
+    }
+
+    fn required(&self) -> ServerTls {
+        self.server.server_tls().require_client_certs(self.ca.pem().as_bytes()).unwrap()
+    }
+
+    /// curl to `port` trusting the CA, with `--cert NAME.pem --key
+    /// NAME.key` for `Some(NAME)`, and `protocol` (`--http2`,
+    /// `--http1.1`): the status (0 when there was no answer), the HTTP
+    /// version and the body.
+    async fn curl(&self, port: u16, client: Option<&str>, protocol: &str) -> (u16, String, String) {
+        let mut command = Command::new("curl");
+        command.kill_on_drop(true).stdin(Stdio::null());
+        command.args(["-sS", "--max-time", "10", protocol, "--cacert", &self.path("ca.pem")]);
+        if let Some(name) = client {
+            command.args(["--cert", &self.path(&format!("{name}.pem"))]);
+            command.args(["--key", &self.path(&format!("{name}.key"))]);
+        }
+        command.args(["-w", "\n%{http_code} %{http_version}"]);
+        command.arg(format!("https://localhost:{port}/"));
+        let output = timeout(LIMIT, command.output()).await.unwrap().expect("curl is installed (scripts/setup)");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, last) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+        let (status, version) = last.split_once(' ').unwrap_or((last, ""));
+        (status.parse().unwrap_or(0), version.to_string(), body.to_string())
+    }
+}
+
+#[tokio::test]
+async fn a_server_requiring_client_certificates_serves_curl_with_one_over_h2_and_http1() {
+    let mtls = Mtls::new();
+    let (port, mut handshakes, _switch) = https_server(&mtls.required()).await;
+
+    for (protocol, version, alpn, client) in [("--http2", "2", "h2", "alice"), ("--http1.1", "1.1", "http/1.1", "bob")] {
+        let (status, got, body) = mtls.curl(port, Some(client), protocol).await;
+        assert_eq!((status, got.as_str()), (200, version), "{body}");
+        let session = next_handshake(&mut handshakes).await.unwrap();
+        assert_eq!(session.alpn_str(), Some(alpn));
+        let expected = if client == "alice" { &mtls.alice } else { &mtls.bob };
+        assert_eq!(presented(&session), Some(&expected.der[..]), "the server saw {client}'s certificate");
+    }
+
+    let (status, _, _) = mtls.curl(port, None, "--http2").await;
+    assert_eq!(status, 0, "no answer without a certificate");
+    let err = next_handshake(&mut handshakes).await.unwrap_err();
+    assert!(err.contains("the client presented no certificate, and this server requires one"), "{err}");
+
+    let (status, _, _) = mtls.curl(port, Some("stranger"), "--http2").await;
+    assert_eq!(status, 0, "no answer with a certificate of another CA");
+    let err = next_handshake(&mut handshakes).await.unwrap_err();
+    assert!(err.contains("client certificate signed by an authority this server does not trust"), "{err}");
+}
+
+#[tokio::test]
+async fn optional_client_certificates_let_clients_without_one_in() {
+    let mtls = Mtls::new();
+    let server = mtls.server.server_tls().accept_client_certs(mtls.ca.pem().as_bytes()).unwrap();
+    let (port, mut handshakes, _switch) = https_server(&server).await;
+
+    let (status, _, body) = mtls.curl(port, Some("alice"), "--http2").await;
+    assert_eq!((status, body.as_str()), (200, "hello over HTTP/2.0"));
+    let session = next_handshake(&mut handshakes).await.unwrap();
+    assert_eq!(presented(&session), Some(&mtls.alice.der[..]));
+
+    let (status, _, body) = mtls.curl(port, None, "--http1.1").await;
+    assert_eq!((status, body.as_str()), (200, "hello over HTTP/1.1"));
+    let session = next_handshake(&mut handshakes).await.unwrap();
+    assert_eq!(presented(&session), None, "no certificate, served all the same");
+
+    // One that is presented must still be signed by the CA.
+    let (status, _, _) = mtls.curl(port, Some("stranger"), "--http2").await;
+    assert_eq!(status, 0);
+    let err = next_handshake(&mut handshakes).await.unwrap_err();
+    assert!(err.contains("does not trust for clients"), "{err}");
+}
+
+#[tokio::test]
+async fn openssl_s_client_presents_a_certificate_and_gets_an_answer() {
+    let mtls = Mtls::new();
+    let (port, mut handshakes, _switch) = https_server(&mtls.required()).await;
+    let mut child = openssl()
+        .args(["s_client", "-quiet", "-ign_eof", "-alpn", "http/1.1", "-servername", "localhost"])
+        .args(["-verify_hostname", "localhost", "-verify_return_error"])
+        .args(["-CAfile", &mtls.path("ca.pem")])
+        .args(["-cert", &mtls.path("alice.pem"), "-key", &mtls.path("alice.key")])
+        .arg("-connect")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let output = timeout(LIMIT, child.wait_with_output()).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("HTTP/1.1 200 OK\r\n"), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.ends_with("hello over HTTP/1.1"), "{stdout}");
+    drop(stdin);
+    let session = next_handshake(&mut handshakes).await.unwrap();
+    assert_eq!(presented(&session), Some(&mtls.alice.der[..]));
+}
+
+#[tokio::test]
+async fn the_paf_client_presents_its_identity_to_a_server_requiring_one() {
+    let mtls = Mtls::new();
+    let (port, mut handshakes, _switch) = https_server(&mtls.required()).await;
+    let url = format!("https://localhost:{port}/");
+    let builder = || paf::Client::builder().add_roots_pem(mtls.ca.pem().as_bytes()).unwrap();
+
+    let client = builder()
+        .identity(mtls.alice.cert_pem.as_bytes(), mtls.alice.key_pem.as_bytes())
+        .unwrap()
+        .build();
+    for _ in 0..2 {
+        let response = timeout(LIMIT, client.get(&url)).await.unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), paf::Version::HTTP_2);
+    }
+    let session = next_handshake(&mut handshakes).await.unwrap();
+    assert_eq!(presented(&session), Some(&mtls.alice.der[..]));
+
+    // Over a bare TLS flow too, HTTP/1.1 only.
+    let config = trusting(&mtls.ca)
+        .identity(mtls.bob.cert_pem.as_bytes(), mtls.bob.key_pem.as_bytes())
+        .unwrap()
+        .alpn(vec![b"http/1.1".to_vec()])
+        .build();
+    let mut flow = tls::client_of_flow(config, "localhost", tcp_to(port).await).await.unwrap();
+    flow.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    timeout(LIMIT, flow.read_to_string(&mut answer)).await.unwrap().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    let session = next_handshake(&mut handshakes).await.unwrap();
+    assert_eq!(presented(&session), Some(&mtls.bob.der[..]));
+
+    // Without one, the request fails and says what is missing.
+    let err = timeout(LIMIT, builder().build().get(&url)).await.unwrap().unwrap_err();
+    let err = err.to_string();
+    assert!(err.contains("the server requires a client certificate"), "{err}");
+}
+
+/// `paf` with `args`, its stdout and stderr, bounded.
+async fn paf_cli(args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paf"));
+    command.kill_on_drop(true).stdin(Stdio::null()).args(args);
+    timeout(LIMIT, command.output()).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn paf_serve_and_paf_get_speak_mutual_tls() {
+    let mtls = Mtls::new();
+    let port = free_port();
+    let p = |name: &str| mtls.path(name);
+    let (cert, key, ca) = (p("server.pem"), p("server.key"), p("ca.pem"));
+    let server = common::native_server(port, &["--tls-cert", &cert, "--tls-key", &key, "--tls-client-ca", &ca]);
+    let url = format!("https://localhost:{port}/");
+
+    let (alice, alice_key) = (p("alice.pem"), p("alice.key"));
+    let got = paf_cli(&["get", "--cacert", &ca, "--cert", &alice, "--key", &alice_key, &url]).await;
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert!(String::from_utf8_lossy(&got.stdout).starts_with("Hello from paf serve."));
+
+    for protocol in ["--http2", "--http1.1"] {
+        let (status, _, body) = mtls.curl(port, Some("bob"), protocol).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, _, _) = mtls.curl(port, None, protocol).await;
+        assert_eq!(status, 0, "no answer without a certificate");
+    }
+
+    let refused = paf_cli(&["get", "--cacert", &ca, &url]).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("the server requires a client certificate"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    drop(server);
+
+    // Optional: served without a certificate.
+    let port = free_port();
+    let _server = common::native_server(
+        port,
+        &["--tls-cert", &cert, "--tls-key", &key, "--tls-client-ca", &ca, "--tls-client-auth", "optional"],
+    );
+    let url = format!("https://localhost:{port}/");
+    let got = paf_cli(&["get", "--cacert", &ca, &url]).await;
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    let (status, _, _) = mtls.curl(port, Some("alice"), "--http2").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn bad_mtls_files_are_one_readable_line() {
+    let mtls = Mtls::new();
+    let p = |name: &str| mtls.path(name);
+    let (cert, key) = (p("server.pem"), p("server.key"));
+    let serve = |client_ca: String| {
+        let (cert, key) = (cert.clone(), key.clone());
+        async move {
+            let port = free_port().to_string();
+            paf_cli(&["serve", "--port", &port, "--tls-cert", &cert, "--tls-key", &key, "--tls-client-ca", &client_ca]).await
+        }
+    };
+    let cases = [
+        (serve(p("alice.key")).await, "client CA certificates: no \"BEGIN CERTIFICATE\" section found"),
+        (serve(p("alice.pem")).await, "a certificate in it is not a CA certificate (no CA:TRUE)"),
+        (serve(p("missing.pem")).await, "cannot read"),
+        (
+            paf_cli(&["get", "--cert", &p("ca.pem"), "--key", &p("alice.key"), "https://localhost:1/"]).await,
+            "it is a CA certificate (CA:TRUE), which cannot identify a client",
+        ),
+        (
+            paf_cli(&["get", "--cert", &p("alice.pem"), "--key", &p("bob.key"), "https://localhost:1/"]).await,
+            "the private key does not belong to the certificate",
+        ),
+    ];
+    for (output, expected) in cases {
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("paf: ") && stderr.contains(expected), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn mtls_configuration_errors_say_what_to_do() {
+    let mtls = Mtls::new();
+    let server = || mtls.server.server_tls();
+    let err = server().require_client_certs(mtls.alice.key_pem.as_bytes()).unwrap_err();
+    assert_eq!(err.to_string(), "client CA certificates: no \"BEGIN CERTIFICATE\" section found");
+    let err = server().accept_client_certs(mtls.alice.cert_pem.as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("give the certificate of the CA that signed the client certificates"), "{err}");
+
+    let err = ClientTls::new().identity(mtls.ca.pem().as_bytes(), mtls.alice.key_pem.as_bytes()).unwrap_err();
+    assert!(err.to_string().starts_with("client certificate chain: it is a CA certificate (CA:TRUE)"), "{err}");
+    let reversed = format!("{}{}", mtls.ca.pem(), mtls.alice.cert_pem);
+    let err = ClientTls::new().identity(reversed.as_bytes(), mtls.alice.key_pem.as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("put the client's own certificate first"), "{err}");
+    let err = ClientTls::new().identity(b"", mtls.alice.key_pem.as_bytes()).unwrap_err();
+    assert_eq!(err.to_string(), "client certificate chain: no \"BEGIN CERTIFICATE\" section found");
+    let err = ClientTls::new().identity(mtls.alice.cert_pem.as_bytes(), b"").unwrap_err();
+    assert!(err.to_string().starts_with("private key: no"), "{err}");
+
+    // A renewal keeps the client-certificate requirement.
+    let tls = mtls.required();
+    tls.set_certificate(mtls.bob.cert_pem.as_bytes(), mtls.bob.key_pem.as_bytes()).unwrap();
+    assert!(format!("{tls:?}").contains("client_auth: required (1 CA certificates)"), "{tls:?}");
 }

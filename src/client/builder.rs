@@ -144,6 +144,25 @@ impl ClientBuilder {
         Ok(self)
     }
 
+    /// The certificate this client presents to servers that ask for one
+    /// (mutual TLS): the client's certificate chain, its own first, and
+    /// the private key of that certificate, both PEM. See
+    /// [`ClientTls::identity`], and call it after [`ClientBuilder::tls`],
+    /// which replaces the whole TLS configuration.
+    ///
+    /// ```no_run
+    /// # fn run(ca_pem: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> Result<(), paf::Error> {
+    /// let client = paf::Client::builder()
+    ///     .add_roots_pem(ca_pem)?
+    ///     .identity(cert_pem, key_pem)?
+    ///     .build();
+    /// # Ok(()) }
+    /// ```
+    pub fn identity(mut self, cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, Error> {
+        self.tls = self.tls.identity(cert_chain_pem, key_pem)?;
+        Ok(self)
+    }
+
     /// Accepts only a server whose leaf certificate has this SHA-256 (see
     /// [`ClientTls::pin_sha256`]: a pin replaces the usual checks).
     pub fn pin_sha256(mut self, sha256: [u8; 32]) -> Self {

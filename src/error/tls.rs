@@ -61,6 +61,28 @@ pub enum TlsError {
          give the server a leaf certificate signed by that CA, and the client the CA (--cacert)"
     )]
     CaUsedAsServerCertificate,
+    /// On the server side: the client's certificate does not chain to the
+    /// CA certificates this server trusts for clients.
+    #[error(
+        "client certificate signed by an authority this server does not trust for clients \
+         (trust the CA that signed it: --tls-client-ca, or ServerTls::require_client_certs)"
+    )]
+    UnknownClientAuthority,
+    /// On the server side: the client presented a CA certificate as its
+    /// own.
+    #[error(
+        "the client's certificate is a CA certificate (CA:TRUE), which cannot identify a client: \
+         give the client a leaf certificate signed by that CA"
+    )]
+    CaUsedAsClientCertificate,
+    /// On the server side: the server requires a client certificate
+    /// ([`ServerTls::require_client_certs`](crate::tls::ServerTls::require_client_certs))
+    /// and the client presented none.
+    #[error(
+        "the client presented no certificate, and this server requires one (the client gives \
+         it with --cert and --key, or ClientBuilder::identity)"
+    )]
+    NoClientCertificate,
     /// The certificate was refused for another reason (bad encoding,
     /// revoked, wrong key usage, bad signature, ...).
     #[error("invalid certificate: {0}")]
@@ -130,6 +152,7 @@ impl TlsError {
         use rustls::InvalidMessage;
         match err {
             E::InvalidCertificate(cert) => TlsError::from_certificate(cert, host),
+            E::NoCertificatesPresented => TlsError::NoClientCertificate,
             E::AlertReceived(AlertDescription::NoApplicationProtocol)
             | E::NoApplicationProtocol => TlsError::NoApplicationProtocol,
             E::AlertReceived(alert) => TlsError::PeerAlert(alert),
@@ -155,6 +178,7 @@ impl TlsError {
                 host: host.unwrap_or("?").to_string(),
                 presented: Vec::new(),
             },
+            CertificateError::UnknownIssuer if host.is_none() => TlsError::UnknownClientAuthority,
             CertificateError::UnknownIssuer => TlsError::UnknownAuthority,
             CertificateError::Expired
             | CertificateError::ExpiredContext { .. }
@@ -166,7 +190,10 @@ impl TlsError {
                 } else if other.0.is::<NoTrustedRoots>() {
                     TlsError::NoRoots
                 } else if let Some(webpki::Error::CaUsedAsEndEntity) = other.0.downcast_ref() {
-                    TlsError::CaUsedAsServerCertificate
+                    match host {
+                        Some(_) => TlsError::CaUsedAsServerCertificate,
+                        None => TlsError::CaUsedAsClientCertificate,
+                    }
                 } else {
                     TlsError::InvalidCertificate(err)
                 }
@@ -252,6 +279,10 @@ fn describe_alert(alert: AlertDescription) -> String {
         | A::UnknownCA => format!("the peer refused our certificate ({alert:?} alert)"),
         A::HandshakeFailure | A::InsufficientSecurity | A::ProtocolVersion => format!(
             "the peer found no TLS version or cipher suite in common with us ({alert:?} alert)"
+        ),
+        A::CertificateRequired => format!(
+            "the server requires a client certificate ({alert:?} alert): present one with --cert \
+             and --key, or ClientBuilder::identity"
         ),
         A::UnrecognisedName => {
             format!("the peer has no certificate for the server name we sent ({alert:?} alert)")

@@ -8,12 +8,13 @@ use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_na
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
 use crate::error::tls::{Hex, NoTrustedRoots, PinMismatch};
-use super::{client_provider, pem, TlsError, DEFAULT_ALPN};
+use super::{client_provider, der, pem, TlsError, DEFAULT_ALPN};
 
 /// A client TLS configuration under construction: whom to trust and which
 /// application protocols (ALPN) to offer. [`ClientTls::build`] gives the
@@ -39,12 +40,16 @@ use super::{client_provider, pem, TlsError, DEFAULT_ALPN};
 ///     .build();
 /// # Ok(()) }
 /// ```
+///
+/// To a server that asks for a client certificate (mutual TLS) it presents
+/// the one given with [`ClientTls::identity`], or none.
 #[derive(Clone)]
 pub struct ClientTls {
     roots: RootCertStore,
     pins: Vec<[u8; 32]>,
     accept_any_certificate: bool,
     alpn: Vec<Vec<u8>>,
+    identity: Option<Arc<CertifiedKey>>,
 }
 
 impl ClientTls {
@@ -56,7 +61,48 @@ impl ClientTls {
             pins: Vec::new(),
             accept_any_certificate: false,
             alpn: DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect(),
+            identity: None,
         }
+    }
+
+    /// The certificate to present to servers that ask for one (mutual
+    /// TLS): `cert_chain_pem` is the client's certificate first, then the
+    /// intermediates if any, and `key_pem` the private key of the first
+    /// (PKCS#8, PKCS#1 or SEC1). Servers that ask for no certificate get
+    /// none.
+    ///
+    /// Fails on PEM without a certificate or a key, on a key that does not
+    /// belong to the certificate, and when the first certificate is a CA's
+    /// (the CA given instead of the client's own certificate, or a chain
+    /// in the wrong order).
+    ///
+    /// ```
+    /// # fn run(ca_pem: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> Result<(), paf::Error> {
+    /// use paf::tls::ClientTls;
+    /// let config = ClientTls::new()
+    ///     .only_roots_pem(ca_pem)?
+    ///     .identity(cert_pem, key_pem)?
+    ///     .build();
+    /// # Ok(()) }
+    /// ```
+    pub fn identity(mut self, cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<ClientTls, TlsError> {
+        const WHAT: &str = "client certificate chain";
+        let chain = pem::certificates(cert_chain_pem, WHAT)?;
+        if der::is_ca(&chain[0]) == Some(true) {
+            let why = if chain.len() > 1 {
+                "its first certificate is a CA certificate (CA:TRUE): put the client's own \
+                 certificate first, then the intermediates"
+            } else {
+                "it is a CA certificate (CA:TRUE), which cannot identify a client: give the \
+                 client's own certificate, signed by that CA"
+            };
+            return Err(TlsError::Pem {
+                what: WHAT,
+                why: why.to_string(),
+            });
+        }
+        self.identity = Some(pem::certified_key(chain, key_pem)?);
+        Ok(self)
     }
 
     /// Also trusts the CA certificates in `pem` (one or more `BEGIN
@@ -135,10 +181,14 @@ impl ClientTls {
         } else {
             Check::Chain(Arc::new(self.roots.clone()))
         };
-        let mut config = builder
+        let builder = builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Verifier { check, provider }))
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(Arc::new(Verifier { check, provider }));
+        let mut config = match &self.identity {
+            Some(identity) => builder
+                .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(identity.clone()))),
+            None => builder.with_no_client_auth(),
+        };
         config.alpn_protocols = self.alpn.clone();
         Arc::new(config)
     }
@@ -158,6 +208,7 @@ impl fmt::Debug for ClientTls {
             .field("pins", &pins)
             .field("accept_any_certificate", &self.accept_any_certificate)
             .field("alpn", &super::AlpnList(&self.alpn))
+            .field("identity", &self.identity.as_ref().map(|key| key.cert.len()))
             .finish()
     }
 }

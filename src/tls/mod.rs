@@ -10,7 +10,10 @@
 //!   list (`h2`, then `http/1.1` by default). Nothing insecure unless asked
 //!   for by a method whose name says `dangerous`.
 //! * [`ServerTls`] builds a server configuration from PEM whose certificate
-//!   can be replaced while serving ([`ServerTls::set_certificate`]).
+//!   can be replaced while serving ([`ServerTls::set_certificate`]), and
+//!   that may require or accept client certificates (mutual TLS,
+//!   [`ServerTls::require_client_certs`]); a client presents one with
+//!   [`ClientTls::identity`].
 //! * [`TLS`] is the mimic endpoint value of TLS, tried before plain TCP
 //!   ([`TLS_PRIORITY`]). Its [`Endpoint`] carries the configuration, the
 //!   server name and how to open the underlying flow, so this module knows
@@ -53,6 +56,7 @@ use crate::flow::Transport;
 use crate::{Error, Flow};
 
 mod client;
+mod der;
 mod pem;
 mod protocol;
 mod server;
@@ -332,11 +336,12 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The crypto provider of clients: ring's cipher suites, key exchanges
-/// and signature checks, without private-key loading, since a client of
-/// paf presents no certificate. Made field by field (not from ring's
+/// and signature checks, without private-key loading: the key of a client
+/// certificate is loaded by [`ClientTls::identity`] with [`provider`]'s
+/// loader, outside the configuration. Made field by field (not from ring's
 /// `default_provider()`, whose key loader would stay referenced), so that
-/// a build with clients only (the npm package) leaves the signing code of
-/// ring and rustls out.
+/// a build with clients only and no client certificate (the npm package)
+/// leaves the signing code of ring and rustls out.
 fn client_provider() -> Arc<CryptoProvider> {
     static PROVIDER: LazyLock<Arc<CryptoProvider>> = LazyLock::new(|| {
         Arc::new(CryptoProvider {
@@ -452,7 +457,8 @@ impl KeyProvider for NoPrivateKeys {
         _key: PrivateKeyDer<'static>,
     ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
         Err(rustls::Error::General(
-            "paf's client configurations load no private key (no client certificates)".to_string(),
+            "paf's client configurations load no private key (ClientTls::identity loads it)"
+                .to_string(),
         ))
     }
 }
@@ -474,8 +480,24 @@ impl AsyncRead for TlsStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        Pin::new(&mut self.inner)
+            .poll_read(cx, buf)
+            .map_err(explained)
     }
+}
+
+/// An error of the session after the handshake, said as a [`TlsError`]
+/// when rustls gave it: in TLS 1.3 a server refuses a client's certificate
+/// (or its lack of one) only after the client's handshake has completed,
+/// so the client learns it from its first read.
+fn explained(err: io::Error) -> io::Error {
+    if !err.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        return err;
+    }
+    let kind = err.kind();
+    let inner = err.into_inner().expect("checked just above");
+    let rustls = *inner.downcast::<rustls::Error>().expect("checked just above");
+    io::Error::new(kind, TlsError::from_rustls(rustls, None))
 }
 
 impl AsyncWrite for TlsStream {

@@ -1,9 +1,13 @@
 //! Certificates and keys from PEM text.
 
 use rustls::pki_types::pem::{self, PemObject};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
 
-use super::TlsError;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use rustls::CertificateError;
+
+use super::{provider, TlsError};
 
 /// Every `CERTIFICATE` section of `pem`, in order; at least one.
 pub(crate) fn certificates(
@@ -33,6 +37,32 @@ pub(crate) fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError
         },
         err => pem_error("private key", err),
     })
+}
+
+/// A certificate chain with the private key of its leaf from `key_pem`,
+/// loaded by ring's provider for signing handshakes.
+pub(crate) fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key_pem: &[u8],
+) -> Result<Arc<CertifiedKey>, TlsError> {
+    let key = private_key(key_pem)?;
+    let certified = CertifiedKey::from_der(chain, key, &provider()).map_err(|err| match err {
+        rustls::Error::InconsistentKeys(_) => {
+            TlsError::Config("the private key does not belong to the certificate".to_string())
+        }
+        rustls::Error::InvalidCertificate(CertificateError::Other(ref other))
+            if matches!(other.0.downcast_ref(), Some(webpki::Error::UnsupportedCertVersion)) =>
+        {
+            TlsError::Config(
+                "the certificate is an X.509 version 1 certificate, which rustls refuses: issue a \
+                 version 3 one (openssl x509 -req makes one when given extensions, e.g. -extfile \
+                 with a subjectAltName line)"
+                    .to_string(),
+            )
+        }
+        err => TlsError::Config(format!("unusable certificate or private key: {err}")),
+    })?;
+    Ok(Arc::new(certified))
 }
 
 fn pem_error(what: &'static str, err: pem::Error) -> TlsError {

@@ -3,11 +3,12 @@
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
+use rustls::{RootCertStore, ServerConfig};
 
-use super::{pem, provider, AlpnList, TlsError, DEFAULT_ALPN};
+use super::{der, pem, provider, AlpnList, TlsError, DEFAULT_ALPN};
 
 /// A server TLS configuration: a certificate chain and its key, and the
 /// application protocols (ALPN) to accept, `h2` then `http/1.1` by default.
@@ -27,10 +28,42 @@ use super::{pem, provider, AlpnList, TlsError, DEFAULT_ALPN};
 /// tls.set_certificate(renewed_cert, renewed_key)?;
 /// # Ok(()) }
 /// ```
+///
+/// # Client certificates (mutual TLS)
+///
+/// By default no client certificate is asked for. With
+/// [`ServerTls::require_client_certs`] every client must present one that
+/// chains to the given CA certificates, or the handshake fails; with
+/// [`ServerTls::accept_client_certs`] a client may present one (then it
+/// must chain to them) or none. The chain a client presented is in the
+/// connection's [`Session::peer_certificates`](super::Session::peer_certificates),
+/// leaf first.
+///
+/// ```no_run
+/// # fn run(cert: &[u8], key: &[u8], clients_ca: &[u8]) -> Result<(), paf::Error> {
+/// use paf::tls::ServerTls;
+/// let tls = ServerTls::from_pem(cert, key)?.require_client_certs(clients_ca)?;
+/// let service = paf::engine::alpn::Tls::new(tls.config());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ServerTls {
     certificate: Arc<SwappableCertificate>,
+    client_auth: ClientAuth,
     config: Arc<ServerConfig>,
+}
+
+/// Whether clients are asked for a certificate, and what it is checked
+/// against.
+#[derive(Clone)]
+enum ClientAuth {
+    None,
+    /// Required (`true`) or optional, verified against these roots.
+    Verified {
+        required: bool,
+        roots: usize,
+        verifier: Arc<dyn ClientCertVerifier>,
+    },
 }
 
 impl ServerTls {
@@ -41,10 +74,81 @@ impl ServerTls {
             current: RwLock::new(certified_key(cert_chain_pem, key_pem)?),
         });
         let alpn = DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect();
-        let config = server_config(&certificate, alpn);
+        let config = server_config(&certificate, &ClientAuth::None, alpn);
         Ok(ServerTls {
             certificate,
+            client_auth: ClientAuth::None,
             config,
+        })
+    }
+
+    /// Requires every client to present a certificate that chains to one
+    /// of the CA certificates in `roots_pem` (one or more `BEGIN
+    /// CERTIFICATE` sections): a client without one, or with one from
+    /// another CA, fails the handshake. Replaces an earlier
+    /// [`ServerTls::accept_client_certs`].
+    ///
+    /// Fails when `roots_pem` holds no certificate, or a certificate that
+    /// is not a CA's (a client's or a server's own certificate given by
+    /// mistake: give the CA that signed the client certificates).
+    ///
+    /// The result still shares its certificate with `self`.
+    pub fn require_client_certs(self, roots_pem: &[u8]) -> Result<ServerTls, TlsError> {
+        self.client_certs(roots_pem, true)
+    }
+
+    /// Asks clients for a certificate without requiring one: a client may
+    /// present none, but one it presents must chain to the CA certificates
+    /// in `roots_pem`, or the handshake fails. The handler tells the two
+    /// kinds of clients apart by the session's
+    /// [`peer_certificates`](super::Session::peer_certificates). Fails as
+    /// [`ServerTls::require_client_certs`] does.
+    pub fn accept_client_certs(self, roots_pem: &[u8]) -> Result<ServerTls, TlsError> {
+        self.client_certs(roots_pem, false)
+    }
+
+    fn client_certs(self, roots_pem: &[u8], required: bool) -> Result<ServerTls, TlsError> {
+        const WHAT: &str = "client CA certificates";
+        let mut roots = RootCertStore::empty();
+        for certificate in pem::certificates(roots_pem, WHAT)? {
+            if der::is_ca(&certificate) == Some(false) {
+                return Err(TlsError::Pem {
+                    what: WHAT,
+                    why: "a certificate in it is not a CA certificate (no CA:TRUE): give the \
+                          certificate of the CA that signed the client certificates, not a \
+                          client's or a server's own"
+                        .to_string(),
+                });
+            }
+            roots.add(certificate).map_err(|err| TlsError::Pem {
+                what: WHAT,
+                why: format!("not a usable CA certificate: {err}"),
+            })?;
+        }
+        let count = roots.len();
+        let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+        let builder = if required {
+            builder
+        } else {
+            builder.allow_unauthenticated()
+        };
+        let verifier = builder
+            .build()
+            .map_err(|err| TlsError::Config(format!("cannot verify client certificates: {err}")))?;
+        let client_auth = ClientAuth::Verified {
+            required,
+            roots: count,
+            verifier,
+        };
+        let config = server_config(
+            &self.certificate,
+            &client_auth,
+            self.config.alpn_protocols.clone(),
+        );
+        Ok(ServerTls {
+            client_auth,
+            config,
+            ..self
         })
     }
 
@@ -55,7 +159,7 @@ impl ServerTls {
     ///
     /// The result still shares its certificate with `self`.
     pub fn alpn(self, protocols: Vec<Vec<u8>>) -> ServerTls {
-        let config = server_config(&self.certificate, protocols);
+        let config = server_config(&self.certificate, &self.client_auth, protocols);
         ServerTls { config, ..self }
     }
 
@@ -88,30 +192,44 @@ impl fmt::Debug for ServerTls {
         f.debug_struct("ServerTls")
             .field("certificates", &self.certificate.current().cert.len())
             .field("alpn", &AlpnList(&self.config.alpn_protocols))
+            .field("client_auth", &self.client_auth)
             .finish()
     }
 }
 
-fn server_config(certificate: &Arc<SwappableCertificate>, alpn: Vec<Vec<u8>>) -> Arc<ServerConfig> {
-    let mut config = ServerConfig::builder_with_provider(provider())
+impl fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientAuth::None => f.write_str("none"),
+            ClientAuth::Verified {
+                required, roots, ..
+            } => {
+                let how = if *required { "required" } else { "optional" };
+                write!(f, "{how} ({roots} CA certificates)")
+            }
+        }
+    }
+}
+
+fn server_config(
+    certificate: &Arc<SwappableCertificate>,
+    client_auth: &ClientAuth,
+    alpn: Vec<Vec<u8>>,
+) -> Arc<ServerConfig> {
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .expect("ring supports TLS 1.2 and 1.3")
-        .with_no_client_auth()
-        .with_cert_resolver(certificate.clone());
+        .expect("ring supports TLS 1.2 and 1.3");
+    let builder = match client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Verified { verifier, .. } => builder.with_client_cert_verifier(verifier.clone()),
+    };
+    let mut config = builder.with_cert_resolver(certificate.clone());
     config.alpn_protocols = alpn;
     Arc::new(config)
 }
 
 fn certified_key(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<CertifiedKey>, TlsError> {
-    let chain = pem::certificates(cert_chain_pem, "certificate chain")?;
-    let key = pem::private_key(key_pem)?;
-    let certified = CertifiedKey::from_der(chain, key, &provider()).map_err(|err| match err {
-        rustls::Error::InconsistentKeys(_) => {
-            TlsError::Config("the private key does not belong to the certificate".to_string())
-        }
-        err => TlsError::Config(format!("unusable certificate or private key: {err}")),
-    })?;
-    Ok(Arc::new(certified))
+    pem::certified_key(pem::certificates(cert_chain_pem, "certificate chain")?, key_pem)
 }
 
 /// The certificate every new handshake gets, replaceable at any time.

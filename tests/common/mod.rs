@@ -188,6 +188,8 @@ pub struct Ca {
     pub leaf_pem: String,
     pub leaf_der: Vec<u8>,
     pub leaf_key_pem: String,
+    /// The CA's own certificate and key, to sign more.
+    issuer: (rcgen::Certificate, rcgen::KeyPair),
 }
 
 impl Ca {
@@ -206,7 +208,20 @@ impl Ca {
             leaf_pem: leaf.pem(),
             leaf_der: leaf.der().to_vec(),
             leaf_key_pem: leaf_key.serialize_pem(),
+            issuer: (ca, ca_key),
         }
+    }
+
+    /// A client certificate (mutual TLS) with the common name `name`,
+    /// signed by this CA: its PEM and its key's.
+    pub fn client_certificate(&self, name: &str) -> (String, String) {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer.0, &self.issuer.1).unwrap();
+        (cert.pem(), key.serialize_pem())
     }
 
     /// Writes `ca.pem`, `cert.pem` and `key.pem` into `dir`; their paths.

@@ -46,6 +46,13 @@ pub struct Args {
     /// Trust only the CA certificates in this PEM file.
     #[arg(long, value_name = "FILE")]
     cacert: Option<PathBuf>,
+    /// Present this client certificate (PEM, the client's own first, then
+    /// intermediates) to servers that ask for one.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
     /// Accept any TLS certificate (no authentication at all).
     #[arg(short = 'k', long)]
     insecure: bool,
@@ -127,10 +134,15 @@ fn client(args: &Args) -> Result<Client, String> {
     let seconds = |name: &str, s: f64| {
         Duration::try_from_secs_f64(s).map_err(|_| format!("invalid {name}: {s} (seconds, positive)"))
     };
+    let read = |path: &PathBuf| std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()));
     let mut tls = ClientTls::new();
     if let Some(path) = &args.cacert {
-        let pem = std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-        tls = tls.only_roots_pem(&pem).map_err(|err| format!("{}: {err}", path.display()))?;
+        tls = tls.only_roots_pem(&read(path)?).map_err(|err| format!("{}: {err}", path.display()))?;
+    }
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        tls = tls
+            .identity(&read(cert)?, &read(key)?)
+            .map_err(|err| format!("cannot use {} and {}: {err}", cert.display(), key.display()))?;
     }
     if args.insecure {
         eprintln!(

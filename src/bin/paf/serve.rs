@@ -77,6 +77,14 @@ pub struct Args {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Ask HTTPS clients for a certificate signed by a CA in this PEM file
+    /// (mutual TLS); required unless --tls-client-auth optional.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Whether clients must present a certificate (required) or may
+    /// (optional: one presented must still be signed by --tls-client-ca).
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ClientAuth::Required, requires = "tls_client_ca")]
+    tls_client_auth: ClientAuth,
     /// On clear text, also speak HTTP/2 to clients that start with its
     /// preface (prior knowledge, as `curl --http2-prior-knowledge`).
     #[arg(long, conflicts_with = "tls_cert")]
@@ -89,6 +97,15 @@ pub struct Args {
     quiet: bool,
 }
 
+/// `--tls-client-auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ClientAuth {
+    /// Every client presents a certificate signed by --tls-client-ca.
+    Required,
+    /// A client may present none.
+    Optional,
+}
+
 /// Runs `paf serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> Result<ExitCode, String> {
     let root = match &args.root {
@@ -98,7 +115,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
     let log = (!args.quiet).then_some(args.log_format);
     let handler = paf::service_fn(move |req| logged(req, root.clone(), log));
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(load_tls(cert, key)?),
+        (Some(cert), Some(key)) => Some(load_tls(cert, key, args.tls_client_ca.as_deref(), args.tls_client_auth)?),
         _ => None,
     };
     let mut config = Config::default();
@@ -171,12 +188,21 @@ async fn serve_until_forced(
 }
 
 /// The server's TLS configuration from PEM files.
-fn load_tls(cert: &Path, key: &Path) -> Result<ServerTls, String> {
+fn load_tls(cert: &Path, key: &Path, client_ca: Option<&Path>, client_auth: ClientAuth) -> Result<ServerTls, String> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|err| format!("cannot read {}: {}", path.display(), describe(&err)))
     };
-    ServerTls::from_pem(&read(cert)?, &read(key)?)
-        .map_err(|err| format!("cannot use {} and {}: {err}", cert.display(), key.display()))
+    let tls = ServerTls::from_pem(&read(cert)?, &read(key)?)
+        .map_err(|err| format!("cannot use {} and {}: {err}", cert.display(), key.display()))?;
+    let Some(client_ca) = client_ca else {
+        return Ok(tls);
+    };
+    let roots = read(client_ca)?;
+    match client_auth {
+        ClientAuth::Required => tls.require_client_certs(&roots),
+        ClientAuth::Optional => tls.accept_client_certs(&roots),
+    }
+    .map_err(|err| format!("cannot use {} (--tls-client-ca): {err}", client_ca.display()))
 }
 
 /// Stops `switch` on the first Ctrl-C or SIGTERM; the returned future

@@ -1014,10 +1014,19 @@ async fn the_paf_client_presents_its_identity_to_a_server_requiring_one() {
     let session = next_handshake(&mut handshakes).await.unwrap();
     assert_eq!(presented(&session), Some(&mtls.bob.der[..]));
 
-    // Without one, the request fails and says what is missing.
+    // Without one, the request fails and says what is missing: over
+    // HTTP/1.1 as a TLS error (TLS 1.3 tells the client after its
+    // handshake, on its first read; the request that comes after the
+    // connection failed gets that failure), over HTTP/2 in h2's I/O error.
     let err = timeout(LIMIT, builder().build().get(&url)).await.unwrap().unwrap_err();
     let err = err.to_string();
     assert!(err.contains("the server requires a client certificate"), "{err}");
+    for _ in 0..3 {
+        let http1 = builder().alpn(vec![paf::engine::alpn::Protocol::Http1]).build();
+        let err = timeout(LIMIT, http1.get(&url)).await.unwrap().unwrap_err();
+        assert!(matches!(err, paf::Error::Tls(paf::tls::TlsError::PeerAlert(_))), "{err:?}");
+        assert!(err.to_string().contains("the server requires a client certificate"), "{err}");
+    }
 }
 
 /// `paf` with `args`, its stdout and stderr, bounded.

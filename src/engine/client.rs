@@ -19,6 +19,7 @@
 //! ```
 
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -53,6 +54,9 @@ pub struct SendRequest {
     // waits for its response, so the queue holds at most one job per
     // caller waiting.
     jobs: mpsc::UnboundedSender<Job>,
+    /// Why the connection ended, once it has: what a request that comes
+    /// too late is answered.
+    ended: Arc<OnceLock<Error>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -81,18 +85,21 @@ pub fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> SendRequest
         sent_connect: false,
     };
     let rt2 = rt.clone();
+    let ended = Arc::new(OnceLock::new());
+    let ended_by = ended.clone();
     rt.spawn(Box::pin(async move {
         let mut driver = driver;
         let result = std::future::poll_fn(|cx| driver.poll_drive(cx)).await;
         if let Err(err) = &result {
             tracing::debug!(%err, "client connection ended");
+            let _ = ended_by.set(copy_of(err));
             driver.fail_pending(err);
         }
         if let Some(mut flow) = driver.flow.take() {
             let _ = within(&rt2, driver.config.body_timeout, flow.shutdown()).await;
         }
     }));
-    SendRequest { jobs: jobs_tx }
+    SendRequest { jobs: jobs_tx, ended }
 }
 
 impl SendRequest {
@@ -101,8 +108,13 @@ impl SendRequest {
     /// The request's URI gives the target and, when absent, the `Host`.
     pub async fn send(&mut self, request: Request<Body>) -> Result<Response<Incoming>, Error> {
         let (response, answer) = oneshot::channel();
-        self.jobs.send(Job { request, response }).map_err(|_| Error::Closed)?;
-        answer.await.map_err(|_| Error::Closed)?
+        self.jobs.send(Job { request, response }).map_err(|_| self.why_ended())?;
+        answer.await.map_err(|_| self.why_ended())?
+    }
+
+    /// The connection's failure, or [`Error::Closed`] when it just closed.
+    fn why_ended(&self) -> Error {
+        self.ended.get().map_or(Error::Closed, copy_of)
     }
 
     /// Whether the connection has ended; a closed sender fails every send.
@@ -323,17 +335,25 @@ impl<R: Runtime> Driver<R> {
 
     /// Gives the connection's failure to whoever waits on this exchange.
     fn fail_pending(&mut self, err: &Error) {
-        let reason = || match err {
-            Error::Timeout(t) => Error::Timeout(*t),
-            Error::Parse(p) => Error::Parse(p.clone()),
-            Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
-            _ => Error::IncompleteMessage,
-        };
+        let reason = || copy_of(err);
         if let Some(tx) = self.response.take() {
             let _ = tx.send(Err(reason()));
         }
         if let Some(tx) = self.response_body.take() {
             tx.abort(reason());
         }
+    }
+}
+
+/// A connection's failure again, for each of those it reaches: the same
+/// kind and message; a failure that cannot be told again is
+/// [`Error::IncompleteMessage`].
+fn copy_of(err: &Error) -> Error {
+    match err {
+        Error::Timeout(t) => Error::Timeout(*t),
+        Error::Parse(p) => Error::Parse(p.clone()),
+        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        Error::Tls(tls) => Error::Tls(tls.clone()),
+        _ => Error::IncompleteMessage,
     }
 }

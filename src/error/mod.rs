@@ -18,7 +18,7 @@ pub use tls::TlsError;
 pub enum Error {
     /// The transport failed (reset, refused, broken pipe, ...).
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The peer sent bytes that are not valid HTTP/1.1.
     #[error("malformed HTTP/1.1 message from the peer: {0}")]
     Parse(#[from] ParseError),
@@ -357,7 +357,7 @@ impl From<h2::Error> for Error {
     fn from(err: h2::Error) -> Error {
         if err.is_io() {
             return match err.into_io() {
-                Some(io) => Error::Io(io),
+                Some(io) => Error::from(io),
                 None => Error::Closed,
             };
         }
@@ -369,5 +369,19 @@ impl From<h2::Error> for Error {
             Some(reason) => Http2Error::StreamReset { reason: Reason::from(u32::from(reason)), by_peer }.into(),
             None => Http2Error::Protocol(err.to_string()).into(),
         }
+    }
+}
+
+/// A transport failure; a TLS session's failure after its handshake (a
+/// server that refused the client's certificate, in TLS 1.3) comes out of
+/// its reads as an I/O error carrying the [`TlsError`], and is that
+/// [`Error::Tls`].
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Error {
+        if !err.get_ref().is_some_and(|inner| inner.is::<TlsError>()) {
+            return Error::Io(err);
+        }
+        let inner = err.into_inner().expect("checked just above");
+        Error::Tls(*inner.downcast::<TlsError>().expect("checked just above"))
     }
 }

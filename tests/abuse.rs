@@ -25,37 +25,59 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use paf::rt::native::{TcpListener, Tokio};
-use paf::{service_fn, Body, Config, Incoming, Request, Response, StatusCode, Switch};
+use paf::rt::native::Tokio;
+use paf::{service_fn, Body, Config, Flow, Incoming, Request, Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 mod common;
 use common::serving::Server;
-use common::{free_port, native_server, Ca, Process};
+use common::{free_port, native_server, Ca};
 
 /// The longest any single answer to the well-behaved client may take.
 const LIVENESS: Duration = Duration::from_secs(3);
 /// The floor of the latency bound, for noise on a busy machine.
 const FLOOR: Duration = Duration::from_millis(50);
-const MIB: u64 = 1024 * 1024;
 
 // ---- the well-behaved client ------------------------------------------------
 
+/// How the well-behaved client reaches the server.
+#[derive(Clone)]
+enum Target {
+    Clear(SocketAddr),
+    Tls(SocketAddr, Arc<paf::tls::ClientConfig>),
+}
+
 /// One request on a fresh connection (so the accept loop is measured
-/// too): `GET /` over HTTP/1.1, answered 200 within [`LIVENESS`].
-async fn probe_once(addr: SocketAddr) -> Duration {
+/// too): `GET /` over HTTP/1.1 (over TLS, what ALPN chose), answered 200
+/// within [`LIVENESS`].
+async fn probe_once(target: &Target) -> Duration {
     let start = Instant::now();
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await?;
-        Ok::<_, std::io::Error>(answer)
-    };
-    let answer = timeout(LIVENESS, exchange).await.expect("the well-behaved client is answered in time").unwrap();
-    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    match target {
+        Target::Clear(addr) => {
+            let exchange = async {
+                let mut stream = TcpStream::connect(addr).await?;
+                stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
+                let mut answer = Vec::new();
+                stream.read_to_end(&mut answer).await?;
+                Ok::<_, std::io::Error>(answer)
+            };
+            let answer = timeout(LIVENESS, exchange).await.expect("the well-behaved client is answered in time").unwrap();
+            assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+        }
+        Target::Tls(addr, config) => {
+            let exchange = async {
+                let tcp = Flow::new(TcpStream::connect(addr).await.map_err(paf::Error::from)?);
+                let flow = paf::tls::client_of_flow(config.clone(), "localhost", tcp).await?;
+                let protocol = paf::engine::alpn::Protocol::of_flow(&flow);
+                let request = Request::get(format!("https://localhost:{}/", addr.port())).body(Body::empty()).unwrap();
+                paf::engine::alpn::run(protocol, request, flow, &Config::default(), &Tokio).await
+            };
+            let response = timeout(LIVENESS, exchange).await.expect("the well-behaved client is answered in time").unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    }
     start.elapsed()
 }
 
@@ -66,10 +88,10 @@ fn percentile(samples: &[Duration], p: usize) -> Duration {
 }
 
 /// The median of 30 probes, before any attack.
-async fn baseline(addr: SocketAddr) -> Duration {
+async fn baseline(target: &Target) -> Duration {
     let mut samples = Vec::new();
     for _ in 0..30 {
-        samples.push(probe_once(addr).await);
+        samples.push(probe_once(target).await);
     }
     percentile(&samples, 50)
 }
@@ -81,13 +103,14 @@ struct Prober {
 }
 
 impl Prober {
-    fn start(addr: SocketAddr) -> Prober {
+    fn start(target: &Target) -> Prober {
+        let target = target.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let task = tokio::spawn(async move {
             let mut samples = Vec::new();
             while !flag.load(Ordering::Relaxed) || samples.len() < 5 {
-                samples.push(probe_once(addr).await);
+                samples.push(probe_once(&target).await);
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             samples
@@ -487,7 +510,8 @@ async fn http2_floods_are_cut_and_the_server_stays_small_and_responsive() {
     let server = native_server(port, &["--h2c"]);
     let pid = server.0.id();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let baseline = baseline(addr).await;
+    let target = Target::Clear(addr);
+    let baseline = baseline(&target).await;
     let rss_before = status_kib(pid, "VmRSS");
     let mut report = vec![format!("paf serve --h2c: VmRSS {rss_before} KiB before the attacks")];
 
@@ -519,7 +543,7 @@ async fn http2_floods_are_cut_and_the_server_stays_small_and_responsive() {
     ];
     let mut failures = Vec::new();
     for (name, read, batch, check) in attacks {
-        let prober = Prober::start(addr);
+        let prober = Prober::start(&target);
         let seen = attack(addr, read, FLOOD, batch).await;
         let client = prober.check(name, baseline).await;
         let (rss, peak) = (status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM"));
@@ -531,8 +555,265 @@ async fn http2_floods_are_cut_and_the_server_stays_small_and_responsive() {
             failures.push(format!("{name}: the server grew to {peak} KiB (from {rss_before} KiB)"));
         }
     }
-    probe_once(addr).await;
+    probe_once(&target).await;
     println!("{}", report.join("\n"));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     drop(server);
+}
+
+// ---- stalled connections ----------------------------------------------------------
+
+/// How many stalled connections each test opens.
+const STALLED: usize = 1000;
+
+fn short_header_timeout() -> Config {
+    let mut config = Config::default();
+    config.header_timeout = Duration::from_secs(1);
+    config
+}
+
+async fn hello(req: Request<Incoming>) -> Response<Body> {
+    Response::new(Body::from(format!("hello {}", req.uri().path())))
+}
+
+/// Opens [`STALLED`] connections, each sending `first` and then, until it
+/// is closed, `trickle` every 300 ms (nothing if empty); checks the
+/// well-behaved client meanwhile, and that the header timeout closes
+/// every stalled connection. Its report line.
+async fn stall(target: Target, addr: SocketAddr, first: &'static [u8], trickle: &'static [u8]) -> String {
+    let baseline = baseline(&target).await;
+    let started = Instant::now();
+    let stalled: Vec<_> = (0..STALLED)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                stream.write_all(first).await.unwrap();
+                let mut buf = [0; 1024];
+                loop {
+                    tokio::select! {
+                        read = stream.read(&mut buf) => match read {
+                            Ok(0) | Err(_) => return Instant::now(),
+                            Ok(_) => {}
+                        },
+                        _ = tokio::time::sleep(Duration::from_millis(300)) => {
+                            if !trickle.is_empty() && stream.write_all(trickle).await.is_err() {
+                                return Instant::now();
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let prober = Prober::start(&target);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let client = prober.check("stalled connections", baseline).await;
+    let mut last_closed = started;
+    let deadline = Duration::from_secs(10);
+    for task in stalled {
+        let closed = timeout(deadline, task).await.expect("the header timeout closed every stalled connection").unwrap();
+        last_closed = last_closed.max(closed);
+    }
+    format!("{STALLED} stalled, all closed {:.1?} after the first opened (header timeout 1 s); {client}", last_closed - started)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_five_byte_client_hellos_are_cut_by_the_header_timeout() {
+    let ca = Ca::new("paf abuse CA");
+    let tls = paf::tls::ServerTls::from_pem(ca.leaf_pem.as_bytes(), ca.leaf_key_pem.as_bytes()).unwrap();
+    let service = paf::engine::alpn::service(paf::engine::alpn::Tls::new(tls.config()), service_fn(hello));
+    let server = Server::serving(short_header_timeout(), service).await;
+    let client = paf::tls::ClientTls::new().only_roots_pem(ca.pem.as_bytes()).unwrap().build();
+    let target = Target::Tls(server.addr(), client);
+    // The first five bytes of a ClientHello: a handshake record header.
+    let report = stall(target, server.addr(), &[0x16, 0x03, 0x01, 0x02, 0x00], b"").await;
+    println!("TLS: {report}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_slowloris_heads_are_cut_by_the_header_timeout() {
+    let server = Server::serving(short_header_timeout(), service_fn(hello)).await;
+    let target = Target::Clear(server.addr());
+    let report = stall(target, server.addr(), b"GET / HTTP/1.1\r\nHost: localhost\r\n", b"X-a: b\r\n").await;
+    println!("HTTP/1.1: {report}");
+    server.stop().await;
+}
+
+// ---- clients that never read -------------------------------------------------------
+
+/// Large responses asked for and never read, over HTTP/1.1 (one per
+/// connection) and HTTP/2 (many streams per connection, with windows
+/// opened wide so that only the server's own limits hold it back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_cost_bounded_memory_per_connection() {
+    const H1: usize = 50;
+    const H2: usize = 10;
+    const STREAMS: u32 = 100;
+    let port = free_port();
+    let server = native_server(port, &["--h2c"]);
+    let pid = server.0.id();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let target = Target::Clear(addr);
+    let baseline = baseline(&target).await;
+    let rss_before = status_kib(pid, "VmRSS");
+    let prober = Prober::start(&target);
+
+    let mut h1 = Vec::new();
+    for _ in 0..H1 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET /bytes/1073741824 HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+        h1.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rss_h1 = status_kib(pid, "VmRSS");
+
+    let mut h2 = Vec::new();
+    for _ in 0..H2 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut out = PREFACE.to_vec();
+        let mut settings = vec![0x00, 0x04]; // SETTINGS_INITIAL_WINDOW_SIZE
+        settings.extend_from_slice(&0x7fff_ffffu32.to_be_bytes());
+        frame(&mut out, SETTINGS, 0, 0, &settings);
+        frame(&mut out, WINDOW_UPDATE, 0, 0, &(0x7fff_ffffu32 - 65_535).to_be_bytes());
+        for i in 0..STREAMS {
+            frame(&mut out, HEADERS, END_HEADERS | END_STREAM, 1 + 2 * i, &request_block(false, "/bytes/1073741824"));
+        }
+        stream.write_all(&out).await.unwrap();
+        h2.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rss_h2 = status_kib(pid, "VmRSS");
+    let client = prober.check("clients that never read", baseline).await;
+
+    let per_h1 = rss_h1.saturating_sub(rss_before) / H1 as u64;
+    let per_h2 = rss_h2.saturating_sub(rss_h1) / H2 as u64;
+    println!(
+        "never read: VmRSS {rss_before} KiB before, {rss_h1} KiB with {H1} HTTP/1.1 connections ({per_h1} KiB each), \
+         {rss_h2} KiB with {H2} HTTP/2 connections of {STREAMS} streams more ({per_h2} KiB each); {client}"
+    );
+    // HTTP/1.1: the body buffer (64 KiB) and the read buffer (16 KiB) and
+    // little else; HTTP/2: at most the send buffer (64 KiB) per stream.
+    assert!(per_h1 < 1024, "{per_h1} KiB per HTTP/1.1 connection");
+    assert!(per_h2 < u64::from(STREAMS) * 64 + 2048, "{per_h2} KiB per HTTP/2 connection");
+    drop((h1, h2));
+    probe_once(&target).await;
+}
+
+// ---- handlers that panic or never answer ---------------------------------------------
+
+/// Counts the handlers that were dropped before they answered.
+struct Dropped(Arc<AtomicUsize>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// `/panic` panics, `/never` never answers (and counts its drop), any
+/// other path is answered.
+fn unruly(dropped: Arc<AtomicUsize>) -> impl paf::Handler {
+    service_fn(move |req: Request<Incoming>| {
+        let dropped = dropped.clone();
+        async move {
+            match req.uri().path() {
+                "/panic" => panic!("the handler broke"),
+                "/never" => {
+                    let _guard = Dropped(dropped);
+                    std::future::pending::<()>().await;
+                    unreachable!()
+                }
+                "/slow" => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Response::new(Body::from("slow"))
+                }
+                path => Response::new(Body::from(format!("hello {path}"))),
+            }
+        }
+    })
+}
+
+/// The other side of dropping a handler whose client closed: a client
+/// that only half-closes (shuts its writing side, as `nc -N` does) still
+/// gets an answer that comes within the body timeout.
+#[tokio::test]
+async fn a_half_closed_client_still_gets_a_slow_answer() {
+    let server = Server::serving(Config::default(), unruly(Arc::default())).await;
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    stream.write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    timeout(LIVENESS, stream.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("slow"), "{answer}");
+    server.stop().await;
+}
+
+/// Beyond one panic (tests/engine.rs, tests/h2.rs): many panics and
+/// handlers that never answer, over both protocols at once. Each panic is
+/// a 500; a handler that never answers holds only its own request, and is
+/// dropped when its client gives up (closes the connection, or resets
+/// the stream); the server answers the well-behaved client throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_and_never_answering_handlers_cost_only_their_requests() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let mut config = Config::default();
+    config.h2c = true;
+    // How long a handler may think once its HTTP/1.1 client closed.
+    config.body_timeout = Duration::from_secs(1);
+    let server = Server::serving(config, unruly(dropped.clone())).await;
+    let target = Target::Clear(server.addr());
+    let baseline = baseline(&target).await;
+    let prober = Prober::start(&target);
+
+    // HTTP/1.1: fifty panics, each a 500 on its own connection.
+    for _ in 0..50 {
+        let answer = common::serving::raw_exchange(server.addr(), b"GET /panic HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+    }
+    // HTTP/2: fifty panics and fifty handlers that never answer on one
+    // connection, which then still answers.
+    let tcp = Flow::new(TcpStream::connect(server.addr()).await.unwrap());
+    let mut h2 = paf::engine::h2::handshake(tcp, &Config::default(), &Tokio).await.unwrap();
+    let get = |path: &str| Request::get(format!("http://localhost{path}")).body(Body::empty()).unwrap();
+    let mut panics = Vec::new();
+    let mut nevers = Vec::new();
+    for _ in 0..50 {
+        let mut sender = h2.clone();
+        let request = get("/panic");
+        panics.push(tokio::spawn(async move { sender.send(request).await }));
+        let mut sender = h2.clone();
+        let request = get("/never");
+        nevers.push(tokio::spawn(async move { sender.send(request).await }));
+    }
+    for panic in panics {
+        let response = timeout(LIVENESS, panic).await.unwrap().unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(nevers.iter().all(|never| !never.is_finished()), "a handler that never answers is not answered for");
+    let response = timeout(LIVENESS, h2.send(get("/after"))).await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the connection lives on");
+    // The client gives up: its streams are reset, their handlers dropped.
+    for never in &nevers {
+        never.abort();
+    }
+    // HTTP/1.1: ten handlers that never answer, whose clients give up
+    // and close.
+    for _ in 0..10 {
+        let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+        stream.write_all(b"GET /never HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+        let mut buf = [0; 64];
+        assert!(timeout(Duration::from_millis(200), stream.read(&mut buf)).await.is_err(), "no answer");
+    }
+    let client = prober.check("panicking and never-answering handlers", baseline).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dropped.load(Ordering::SeqCst) < 60 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("handlers: 50 + 50 panics answered 500, {} of 60 never-answering handlers dropped once their clients gave up; {client}", dropped.load(Ordering::SeqCst));
+    assert_eq!(dropped.load(Ordering::SeqCst), 60, "every handler whose client gave up was dropped");
+    drop(h2);
+    server.stop().await;
 }

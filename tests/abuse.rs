@@ -141,6 +141,17 @@ fn status_kib(pid: u32, field: &str) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// `paf serve --h2c` in a child process (its memory its own), its
+/// address, and the well-behaved client's baseline against it.
+async fn h2c_server() -> (common::Process, SocketAddr, Target, Duration) {
+    let port = free_port();
+    let server = native_server(port, &["--h2c"]);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let target = Target::Clear(addr);
+    let baseline = baseline(&target).await;
+    (server, addr, target, baseline)
+}
+
 // ---- HTTP/2 frames, by hand -----------------------------------------------------
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -506,17 +517,14 @@ fn large_literals() -> impl FnMut(u32) -> Option<Vec<u8>> + Send {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_floods_are_cut_and_the_server_stays_small_and_responsive() {
-    let port = free_port();
-    let server = native_server(port, &["--h2c"]);
+    let (server, addr, target, baseline) = h2c_server().await;
     let pid = server.0.id();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let target = Target::Clear(addr);
-    let baseline = baseline(&target).await;
     let rss_before = status_kib(pid, "VmRSS");
     let mut report = vec![format!("paf serve --h2c: VmRSS {rss_before} KiB before the attacks")];
 
+    type Batch = Box<dyn FnMut(u32) -> Option<Vec<u8>> + Send>;
     type Check = fn(&Seen) -> bool;
-    let attacks: Vec<(&str, bool, Box<dyn FnMut(u32) -> Option<Vec<u8>> + Send>, Check)> = vec![
+    let attacks: Vec<(&str, bool, Batch, Check)> = vec![
         ("rapid reset", true, Box::new(rapid_reset()), |s| s.goaway(ENHANCE_YOUR_CALM) > 0),
         // Whether the server calls it abuse depends on how many resets
         // arrive before it accepts their streams; it must stay small.
@@ -650,12 +658,8 @@ async fn clients_that_never_read_cost_bounded_memory_per_connection() {
     const H1: usize = 50;
     const H2: usize = 10;
     const STREAMS: u32 = 100;
-    let port = free_port();
-    let server = native_server(port, &["--h2c"]);
+    let (server, addr, target, baseline) = h2c_server().await;
     let pid = server.0.id();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let target = Target::Clear(addr);
-    let baseline = baseline(&target).await;
     let rss_before = status_kib(pid, "VmRSS");
     let prober = Prober::start(&target);
 

@@ -32,7 +32,11 @@ pub struct Config {
     /// requests before it is closed. Default 60 s.
     pub idle_timeout: Duration,
     /// How long a body may stall (no byte read or written) before the
-    /// connection is closed. Default 30 s.
+    /// connection is closed. Default 30 s. It also bounds how long an
+    /// HTTP/1.1 handler may think once its client closed its side of the
+    /// connection: a client that half-closes and waits still gets an
+    /// answer that comes within this time, and one that is gone no longer
+    /// holds the connection for as long as the handler never answers.
     pub body_timeout: Duration,
     /// How long the server waits for in-flight requests to finish after the
     /// stop switch is flipped, before closing their connections.

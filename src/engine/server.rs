@@ -335,10 +335,20 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
 
     /// The timeout the machine's phase calls for. A handler that is
     /// thinking is its own business; a peer that neither sends the body we
-    /// wait for nor reads what we write is not.
+    /// wait for nor reads what we write is not. Nor is a peer that closed
+    /// its side while the handler thinks: it may have half-closed and
+    /// still wait for the answer, so the handler gets
+    /// [`Config::body_timeout`] more, not forever (a client gone for good
+    /// would otherwise hold the connection, and one of
+    /// [`Config::max_connections`], as long as the handler never answers).
     fn phase(&self) -> Option<(Timeout, std::time::Duration)> {
         let body_room = self.request_body().is_some_and(BodySender::has_room);
-        self.conn.phase(body_room).map(|phase| timeout(phase, self.config))
+        let phase = self.conn.phase(body_room).map(|phase| timeout(phase, self.config));
+        let thinking = self.exchange.as_ref().is_some_and(|ex| ex.response.is_some());
+        match phase {
+            None if self.eof && thinking => Some((Timeout::Body, self.config.body_timeout)),
+            phase => phase,
+        }
     }
 
     /// A head that stalls gets the error hook's `408`, if it gives one

@@ -95,8 +95,8 @@ fuzz_target!(|data: &[u8]| {
                 Allowed::Must(f) | Allowed::Either(f) if f == framing => {}
                 _ => panic!("paf frames the body as {framing:?}; RFC 9112 §6: {allowed:?}"),
             }
-            if buffered(&conn) != 0 {
-                return; // more than one head in the input
+            if buffered(&conn) != 0 || request.upgrade {
+                return; // more than one head in the input, or not HTTP next
             }
             // The body as framed, then another request: it must be next.
             let body: Vec<u8> = match framing {

@@ -32,7 +32,7 @@ fn keys() -> &'static Keys {
                 format!("p{i}"),
                 priority,
                 protocol_fn(|endpoint: u32| async move {
-                    if endpoint % 3 == 0 {
+                    if endpoint.is_multiple_of(3) {
                         Err(format!("refused {endpoint}").into())
                     } else {
                         Ok(Flow::pipe(16).0)

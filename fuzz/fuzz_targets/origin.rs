@@ -47,9 +47,48 @@ fn check(url: Url) {
     }
 }
 
+/// RFC 3986 §2.1 decoding: `%` and two hex digits, nothing else.
+fn strict_percent_decode(text: &str) -> Option<String> {
+    let mut bytes = Vec::new();
+    let mut rest = text.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            let hex = tail.get(..2)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// The socket of an `http+unix://` or `unix://` text, as written.
+fn socket_text(text: &str) -> Option<&str> {
+    let lower = text.get(..12).map(str::to_ascii_lowercase);
+    let rest = if lower.as_deref() == Some("http+unix://") {
+        &text[12..]
+    } else if text.get(..7).is_some_and(|head| head.eq_ignore_ascii_case("unix://")) {
+        &text[7..]
+    } else {
+        return None;
+    };
+    Some(&rest[..rest.find(['/', '?']).unwrap_or(rest.len())])
+}
+
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Ok(url) = text.as_ref().into_url() {
+        if let Some(socket) = socket_text(&text) {
+            // A malformed escape is refused, not read some other way.
+            let decoded = strict_percent_decode(socket);
+            assert!(decoded.is_some(), "{text:?}: a malformed %-escape in the socket path was accepted");
+            assert_eq!(url.unix.as_deref(), decoded.as_deref().map(std::path::Path::new), "{text:?}");
+        }
         check(url);
     }
     if let Ok(uri) = Uri::try_from(data) {

@@ -66,7 +66,7 @@ impl Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -86,7 +86,7 @@ pub fn split(wire: &[u8], seed: u16) -> Vec<&[u8]> {
     let mut pieces = Vec::new();
     let mut rest = wire;
     while !rest.is_empty() {
-        let r = rng.next();
+        let r = rng.next_u64();
         let len = match r % 8 {
             0 => 1 + (r >> 8) as usize % 512,
             1..=3 => 1,

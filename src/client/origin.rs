@@ -259,8 +259,9 @@ fn percent_decode(text: &str) -> Option<String> {
     let mut rest = text.as_bytes();
     while let Some((&byte, tail)) = rest.split_first() {
         if byte == b'%' {
-            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
-            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            // Two hex digits: `from_str_radix` alone also takes a sign ("%+1").
+            let hex = tail.get(..2).filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))?;
+            bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             rest = &tail[2..];
         } else {
             bytes.push(byte);
@@ -326,5 +327,8 @@ mod tests {
         assert_eq!(url.uri, "http://localhost/");
         assert_eq!(url.unix.as_deref(), Some(Path::new("/run/a.sock")));
         assert!("http+unix://%2/x".into_url().is_err());
+        // Found by fuzz/fuzz_targets/origin.rs: a sign is not a hex digit.
+        assert!("http+unix://%+2Ftmp/x".into_url().is_err());
+        assert!("unix://%-1".into_url().is_err());
     }
 }

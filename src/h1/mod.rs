@@ -38,6 +38,10 @@ mod conn;
 mod decode;
 mod encode;
 mod fields;
+/// For the fuzz targets in `fuzz/` only (the `fuzzing` feature).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod input;
 mod parse;
 mod queue;

@@ -215,7 +215,7 @@ impl fmt::Display for ResolveError {
                 Failure::Connect(error) if error.is::<Underlying>() => write!(f, "{error}"),
                 failure => {
                     write!(f, "{}: ", attempt.protocol)?;
-                    write_failure(f, failure, 0)
+                    write_failure(f, failure, 0, &mut Vec::new())
                 }
             },
             attempts => {
@@ -224,9 +224,10 @@ impl fmt::Display for ResolveError {
                     "no transport could be built; tried {} protocols:",
                     attempts.len()
                 )?;
+                let mut listed = Vec::new();
                 for attempt in attempts {
                     write!(f, "\n  - {} ({}): ", attempt.protocol, attempt.priority)?;
-                    write_failure(f, &attempt.failure, 1)?;
+                    write_failure(f, &attempt.failure, 1, &mut listed)?;
                 }
                 Ok(())
             }
@@ -236,25 +237,31 @@ impl fmt::Display for ResolveError {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_failure(f, self, 0)
+        write_failure(f, self, 0, &mut Vec::new())
     }
 }
 
 impl fmt::Display for Unavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_unavailable(f, self, 0, false)
+        write_unavailable(f, self, 0, false, &mut Vec::new())
     }
 }
 
 // The renderers below write chains on one line ("cannot derive a: missing
 // b") and only open an indented list where a value had several folds.
 // `indent` is the indentation of the line being written, in list levels.
+// `listed` holds the values whose folds were already listed: derived values
+// are shared (one failure reached through several paths), and writing each
+// path in full would make the text grow exponentially with the depth of a
+// context whose folds need each other in several ways (found by the mimic
+// fuzz target); a list is written once, later paths refer to it.
+type Listed = Vec<*const Unavailable>;
 
-fn write_failure(f: &mut dyn Write, failure: &Failure, indent: usize) -> fmt::Result {
+fn write_failure(f: &mut dyn Write, failure: &Failure, indent: usize, listed: &mut Listed) -> fmt::Result {
     match failure {
         // The attempt names the protocol, which is also its endpoint's name:
         // no "cannot derive tcp:" in front.
-        Failure::Unavailable(why) => write_unavailable(f, why, indent, true),
+        Failure::Unavailable(why) => write_unavailable(f, why, indent, true, listed),
         Failure::Connect(error) => write!(f, "{error}"),
     }
 }
@@ -264,6 +271,7 @@ fn write_unavailable(
     why: &Unavailable,
     indent: usize,
     named: bool,
+    listed: &mut Listed,
 ) -> fmt::Result {
     match why {
         Unavailable::Absent { value } => write!(f, "missing {value}"),
@@ -277,21 +285,27 @@ fn write_unavailable(
         Unavailable::Folds { value, failures } => match failures.as_slice() {
             // A fold's own error speaks for itself ("could not resolve host
             // x"), without "cannot derive addresses:" in front.
-            [only @ FoldFailure::Failed { .. }] => write_fold_failure(f, only, indent, false),
+            [only @ FoldFailure::Failed { .. }] => write_fold_failure(f, only, indent, false, listed),
             [only] => {
                 if !named {
                     write!(f, "cannot derive {value}: ")?;
                 }
-                write_fold_failure(f, only, indent, false)
+                write_fold_failure(f, only, indent, false, listed)
             }
             all => {
                 if !named {
                     write!(f, "cannot derive {value}: ")?;
                 }
-                write!(f, "none of its {} folds succeeded:", all.len())?;
+                write!(f, "none of its {} folds succeeded", all.len())?;
+                let this: *const Unavailable = why;
+                if listed.contains(&this) {
+                    return f.write_str(" (listed above)");
+                }
+                listed.push(this);
+                f.write_str(":")?;
                 for failure in all {
                     write!(f, "\n{:width$}- ", "", width = 2 * (indent + 1))?;
-                    write_fold_failure(f, failure, indent + 1, true)?;
+                    write_fold_failure(f, failure, indent + 1, true, listed)?;
                 }
                 Ok(())
             }
@@ -303,21 +317,22 @@ fn write_fold_failure(
     f: &mut dyn Write,
     failure: &FoldFailure,
     indent: usize,
-    listed: bool,
+    in_list: bool,
+    listed: &mut Listed,
 ) -> fmt::Result {
     let args = match failure {
         FoldFailure::Declined { args }
         | FoldFailure::Lacked { args, .. }
         | FoldFailure::Failed { args, .. } => args.join(", "),
     };
-    if listed {
+    if in_list {
         // In a list, say which fold each line is about.
         write!(f, "fold over ({args}): ")?;
     }
     match failure {
-        FoldFailure::Declined { .. } if listed => f.write_str("declined"),
+        FoldFailure::Declined { .. } if in_list => f.write_str("declined"),
         FoldFailure::Declined { .. } => write!(f, "its fold over ({args}) declined"),
-        FoldFailure::Lacked { why, .. } => write_unavailable(f, why, indent, false),
+        FoldFailure::Lacked { why, .. } => write_unavailable(f, why, indent, false, listed),
         FoldFailure::Failed { error, .. } => write!(f, "{error}"),
     }
 }

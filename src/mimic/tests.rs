@@ -604,3 +604,22 @@ proptest! {
         }
     }
 }
+
+/// Found by the mimic fuzz target: a failure shared by several paths (a
+/// value every fold of the one above needs) was written once per path, so
+/// the text of the error doubled with each level. It is listed once now.
+#[test]
+fn a_shared_failure_is_listed_once() {
+    let values: Vec<Value<u32>> = (0..40).map(|i| Value::new(format!("v{i}"))).collect();
+    let (endpoint, _) = register("deep", 1, protocol_fn(|_: u32| async { Ok(Flow::pipe(1).0) }));
+    let mut ctx = Ctx::new().fold(&endpoint, req(&values[0]), |v| async move { Ok(Some(v)) });
+    for pair in values.windows(2) {
+        for _ in 0..2 {
+            ctx = ctx.fold(&pair[0], req(&pair[1]), |v| async move { Ok(Some(v)) });
+        }
+    }
+    let text = block_on(resolve(&ctx)).unwrap_err().to_string();
+    assert!(text.len() < 10_000, "{} bytes", text.len());
+    assert!(text.contains("(listed above)"), "{text}");
+    assert!(text.contains("missing v39"), "{text}");
+}

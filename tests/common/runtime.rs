@@ -35,12 +35,17 @@ impl Runtime {
         }
     }
 
-    /// How many times slower than native this runtime serves, as measured
-    /// by `scripts/bench runtimes` and the suites' own runs on 2 cores:
-    /// a suite divides its counts by it ([`Runtime::reduced`]), never its
-    /// bounds on correctness, memory or liveness. Both wasm runtimes run
-    /// one thread (no `wasi-threads`; Node's event loop), and each
-    /// request crosses the wasm boundary.
+    /// How many times fewer connections and requests a suite makes on
+    /// this runtime than natively ([`Runtime::reduced`]); never a bound
+    /// on correctness, memory or liveness. Both wasm runtimes serve on
+    /// one thread (no `wasi-threads`; Node's event loop) and cross the
+    /// wasm boundary for each read and write: the component costs 4-5×
+    /// native's CPU per request (BENCHMARKS.md, `scripts/bench runtimes`),
+    /// and Node more (its baseline latency in tests/abuse.rs is 1.5-2× the
+    /// component's, and its streams add a JS promise per chunk). The
+    /// factors, 2 and 4, keep each runtime's suite about as long as the
+    /// native one on the 2-core test machine; what is time-bound (an
+    /// HTTP/2 flood lasts 1 s) is the same everywhere.
     pub fn slowdown(self) -> usize {
         match self {
             Runtime::Native => 1,

@@ -18,10 +18,10 @@
 //! * after a `poll` that reported many pollables, and every 32 tasks, it
 //!   yields to the host once (see [`refill_host_budget`]), so that the
 //!   woken tasks find their streams ready when they are;
-//! * a task makes at most [`OPS_PER_POLL`] ready reads and writes per
-//!   poll ([`poll_budget`], as tokio's cooperative budgeting does): then it
-//!   yields, and runs again after a look at the pollables that does not
-//!   block. A peer that keeps its connection's input full (a flood of
+//! * a task reads and writes at most [`BYTES_PER_POLL`] per poll
+//!   ([`poll_budget`], [`spend`]; tokio's cooperative budgeting counts
+//!   operations): then it yields, and runs again after a look at the
+//!   pollables that does not block. A peer that keeps its connection's input full (a flood of
 //!   HTTP/2 SETTINGS or PING frames) would otherwise keep its task
 //!   reading, and every other connection waiting, for as long as it
 //!   floods.
@@ -66,8 +66,8 @@ struct Executor {
     clock: RefCell<Option<(u64, Pollable)>>,
     next_task: Cell<u64>,
     next_registration: Cell<u64>,
-    /// Ready reads and writes left to the task being polled.
-    budget: Cell<u32>,
+    /// What the task being polled may still read and write, in bytes.
+    budget: Cell<usize>,
     /// The wakers of the tasks that spent their budget: woken after the
     /// next look at the pollables.
     yielded: RefCell<Vec<Waker>>,
@@ -119,7 +119,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     loop {
         let mut polled = 0;
         while let Some(id) = EXECUTOR.with(|executor| executor.woken.borrow_mut().pop_first()) {
-            EXECUTOR.with(|executor| executor.budget.set(OPS_PER_POLL));
+            EXECUTOR.with(|executor| executor.budget.set(BYTES_PER_POLL));
             polled += 1;
             if polled % TASKS_PER_BUDGET == 0 {
                 refill_host_budget();
@@ -144,29 +144,36 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Ready reads and writes a task may make in one poll before it yields.
-/// Tokio's budget is 128, but natively other threads serve the other
-/// connections; here one thread does, and a SETTINGS flood's 128 reads
-/// took long enough to hold a well-behaved client's median at 57 ms
-/// (32: 6 ms, on a loaded machine).
-const OPS_PER_POLL: u32 = 32;
+/// What a task may read and write in one poll before it yields, in bytes;
+/// each read or write counts at least [`MIN_COST`] (so at most 128 small
+/// ones, tokio's budget). Natively other threads serve the other
+/// connections; here one thread does, so what a task may do in one turn
+/// is what every other connection may wait: 128 reads (then 32) of a
+/// SETTINGS flood, 8 KiB each, held a well-behaved client's median at
+/// 57 ms (then up to 46 ms) on a loaded machine.
+const BYTES_PER_POLL: usize = 64 * 1024;
 
-/// Ready while the task being polled has budget left, and spends one unit
-/// of it; once it is spent, pending: the task is woken again after the
-/// executor has looked at the other tasks' pollables. A flow calls this
-/// before each read and write, so that a connection whose peer never
-/// stops sending cannot keep the others waiting.
+/// What a read or write costs of [`BYTES_PER_POLL`] at least.
+const MIN_COST: usize = 512;
+
+/// Ready while the task being polled has budget left; once it is spent,
+/// pending: the task is woken again after the executor has looked at the
+/// other tasks' pollables. A flow calls this before each read and write,
+/// and [`spend`] after, so that a connection whose peer never stops
+/// sending cannot keep the others waiting.
 pub(crate) fn poll_budget(cx: &Context<'_>) -> Poll<()> {
     EXECUTOR.with(|executor| match executor.budget.get() {
         0 => {
             executor.yielded.borrow_mut().push(cx.waker().clone());
             Poll::Pending
         }
-        left => {
-            executor.budget.set(left - 1);
-            Poll::Ready(())
-        }
+        _ => Poll::Ready(()),
     })
+}
+
+/// Counts `bytes` read or written against the polled task's budget.
+pub(crate) fn spend(bytes: usize) {
+    EXECUTOR.with(|executor| executor.budget.set(executor.budget.get().saturating_sub(bytes.max(MIN_COST))));
 }
 
 impl Executor {

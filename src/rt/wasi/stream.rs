@@ -133,6 +133,7 @@ impl AsyncRead for Streams {
                     }
                 }
                 Ok(bytes) => {
+                    executor::spend(bytes.len());
                     buf.put_slice(&bytes);
                     return Poll::Ready(Ok(()));
                 }
@@ -188,6 +189,7 @@ impl AsyncWrite for Streams {
             }
         }
         .map_err(write_error)?;
+        executor::spend(total);
         Poll::Ready(Ok(total))
     }
 

@@ -1,23 +1,36 @@
 //! Abuse: what a public server meets from peers that mean harm, each while
-//! a well-behaved client keeps being answered.
+//! a well-behaved client keeps being answered, on every runtime paf serves
+//! on (issue 25, items 4 and 6): the native `paf serve`, `paf.wasm serve`
+//! in wasmtime and the npm package's server in Node, each serving the
+//! httpbin handler with `--h2c` in a process of its own, so that its
+//! memory (VmRSS, VmHWM in `/proc/PID/status`: `paf`'s, `wasmtime`'s,
+//! `node`'s) is its own. Each attack is one function of the runtime
+//! ([`Subject`]); [`every_attack`] runs them all in turn and prints one
+//! table per runtime. The wasm and Node runs are ignored like
+//! `tests/conformance.rs`'s: `scripts/test-wasi` runs them.
 //!
 //! * HTTP/2 floods, written as raw frames over TCP by a small encoder in
 //!   this file (frames, and HPACK's indexed and literal fields): rapid
 //!   reset (CVE-2023-44487), CONTINUATION flood, SETTINGS, PING and empty
-//!   DATA floods, WINDOW_UPDATE overflow, an HPACK table-size bomb. The
-//!   server is `paf serve --h2c` in a child process, so that its memory
-//!   (VmRSS, VmHWM in `/proc/PID/status`) is its own.
-//! * 1 000 connections that send five bytes of a TLS ClientHello and stop,
-//!   and 1 000 slowloris heads: cut by the header timeout.
+//!   DATA floods, WINDOW_UPDATE overflow, an HPACK table-size bomb. Each
+//!   lasts [`FLOOD`] on every runtime.
+//! * 1 000 slowloris heads and (natively: the others have no TLS
+//!   listener) 1 000 connections that send five bytes of a TLS
+//!   ClientHello and stop: cut by the header timeout.
 //! * Clients that never read the large responses they asked for: memory
 //!   per connection stays bounded.
-//! * Handlers that panic or never answer: a 500, or the client gives up,
-//!   and the connection and the server live on.
+//! * Handlers that never answer (httpbin's `/delay/60000`) whose clients
+//!   give up, over both protocols: the connection and the server live on;
+//!   a half-closed client still gets its (slow) answer. Natively, on an
+//!   in-process server, handlers that panic (a 500) and handlers that
+//!   never answer, counted as they are dropped: httpbin has no endpoint
+//!   that panics, and a panic aborts a wasm instance.
 //!
-//! Latency is asserted only relative to the same client's baseline
-//! measured in the same test: during an attack its median stays under
-//! `max(10 × baseline median, 50 ms)` and every answer comes within
-//! [`LIVENESS`]. Throughput is never asserted.
+//! Counts are divided by [`Runtime::slowdown`] on the slower runtimes;
+//! the bounds are not. Latency is asserted only relative to the same
+//! client's baseline measured in the same run: during an attack its
+//! median stays under `max(10 × baseline median, 50 ms)` and every answer
+//! comes within [`LIVENESS`]. Throughput is never asserted.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,13 +45,142 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 mod common;
+use common::runtime::{on_every_runtime, Httpbin, Runtime, Table};
 use common::serving::Server;
-use common::{free_port, native_server, Ca};
+use common::{scratch_dir, Ca};
 
 /// The longest any single answer to the well-behaved client may take.
 const LIVENESS: Duration = Duration::from_secs(3);
 /// The floor of the latency bound, for noise on a busy machine.
 const FLOOR: Duration = Duration::from_millis(50);
+/// How much a server may grow during the HTTP/2 floods, which come first
+/// (VmHWM over the VmRSS it started with): 64 MiB, and in Node 96 MiB.
+/// Node's process grows with V8's heap, which its collector sizes:
+/// measured over three rounds of the floods, 60 → 105 → 116 → 125 MB,
+/// the floods that allocate most (rapid reset, CONTINUATION, HPACK) adding
+/// or freeing up to 10 MB each round and the others nothing (natively the
+/// floods cost under 6 MB, in wasmtime under 4 MB).
+fn growth_kib(runtime: Runtime) -> u64 {
+    match runtime {
+        Runtime::Native | Runtime::Component => 64 * 1024,
+        Runtime::Node => 96 * 1024,
+    }
+}
+
+on_every_runtime!(every_attack);
+
+/// Every attack against `runtime`, in turn, on one server (and natively
+/// a TLS one and an in-process one); prints the table, then fails if any
+/// attack did.
+async fn every_attack(runtime: Runtime) {
+    let subject = Subject::start(runtime).await;
+    let mut rows = http2_floods(&subject).await;
+    rows.push(slowloris(&subject).await);
+    rows.push(clients_that_never_read(&subject).await);
+    rows.push(abandoned_handlers(&subject).await);
+    rows.push(a_half_closed_client(&subject).await);
+    rows.push(five_byte_client_hellos(runtime).await);
+    rows.push(panicking_and_never_answering_handlers(runtime).await);
+    if let Err(why) = probe_once(&subject.target).await {
+        rows.push(Row::failed("after every attack", why));
+    }
+    let (start, peak) = (subject.rss_start, subject.server.peak_kib());
+
+    let title = format!(
+        "abuse, {}: counts ÷{}; VmRSS {start} KiB at the start, VmHWM {peak} KiB at the end; client latency bound max(10 × baseline, {FLOOR:?})",
+        runtime.name(),
+        runtime.slowdown()
+    );
+    let mut table = Table::new(title, &["attack", "what the server did", "client p50: baseline → during (max, answers)", "RSS KiB before → after", "pass"]);
+    let mut failures = Vec::new();
+    for row in rows {
+        if let Verdict::Failed(why) = &row.verdict {
+            failures.push(format!("{}: {why}", row.attack));
+        }
+        table.push(row.cells());
+    }
+    println!("{table}");
+    assert!(failures.is_empty(), "on {}:\n{}", runtime.name(), failures.join("\n"));
+}
+
+// ---- the table's rows -------------------------------------------------------------
+
+/// How one attack went.
+enum Verdict {
+    Passed,
+    Failed(String),
+    /// The attack needs what this runtime does not have: why.
+    NotApplicable(&'static str),
+}
+
+/// One attack: a row of its runtime's table.
+struct Row {
+    attack: String,
+    did: String,
+    latency: String,
+    rss: String,
+    verdict: Verdict,
+}
+
+impl Row {
+    /// An attack that was run: it passed unless something in `failures`.
+    fn new(attack: &str, did: String, latency: &Latency, rss: String, mut failures: Vec<String>) -> Row {
+        failures.extend(latency.failure.clone());
+        let verdict = match failures.is_empty() {
+            true => Verdict::Passed,
+            false => Verdict::Failed(failures.join("; ")),
+        };
+        Row { attack: attack.into(), did, latency: latency.to_string(), rss, verdict }
+    }
+
+    fn not_applicable(attack: &str, why: &'static str) -> Row {
+        let none = || "—".to_string();
+        Row { attack: attack.into(), did: none(), latency: none(), rss: none(), verdict: Verdict::NotApplicable(why) }
+    }
+
+    fn failed(attack: &str, why: String) -> Row {
+        let none = || "—".to_string();
+        Row { attack: attack.into(), did: none(), latency: none(), rss: none(), verdict: Verdict::Failed(why) }
+    }
+
+    fn cells(self) -> Vec<String> {
+        let verdict = match self.verdict {
+            Verdict::Passed => "pass".to_string(),
+            Verdict::Failed(why) => format!("FAIL: {why}"),
+            Verdict::NotApplicable(why) => format!("n/a ({why})"),
+        };
+        vec![self.attack, self.did, self.latency, self.rss, verdict]
+    }
+}
+
+/// "before → after" of a server's VmRSS.
+fn rss_cell(before: u64, after: u64) -> String {
+    format!("{before} → {after}")
+}
+
+// ---- the server under attack ----------------------------------------------------
+
+/// A runtime's httpbin (`--h2c`), the well-behaved client's way to it,
+/// and that client's baseline.
+struct Subject {
+    runtime: Runtime,
+    server: Httpbin,
+    addr: SocketAddr,
+    target: Target,
+    baseline: Duration,
+    rss_start: u64,
+}
+
+impl Subject {
+    async fn start(runtime: Runtime) -> Subject {
+        let server = runtime.httpbin(&["--h2c"]);
+        let addr = server.addr;
+        let target = Target::Clear(addr);
+        let baseline = baseline(&target).await;
+        let rss_start = server.rss_kib();
+        Subject { runtime, server, addr, target, baseline, rss_start }
+    }
+}
 
 // ---- the well-behaved client ------------------------------------------------
 
@@ -51,8 +193,8 @@ enum Target {
 
 /// One request on a fresh connection (so the accept loop is measured
 /// too): `GET /` over HTTP/1.1 (over TLS, what ALPN chose), answered 200
-/// within [`LIVENESS`].
-async fn probe_once(target: &Target) -> Duration {
+/// within [`LIVENESS`]; or why not.
+async fn probe_once(target: &Target) -> Result<Duration, String> {
     let start = Instant::now();
     match target {
         Target::Clear(addr) => {
@@ -63,8 +205,11 @@ async fn probe_once(target: &Target) -> Duration {
                 stream.read_to_end(&mut answer).await?;
                 Ok::<_, std::io::Error>(answer)
             };
-            let answer = timeout(LIVENESS, exchange).await.expect("the well-behaved client is answered in time").unwrap();
-            assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+            let answer = timeout(LIVENESS, exchange).await.map_err(|_| format!("not answered within {LIVENESS:?}"))?;
+            let answer = answer.map_err(|err| format!("the exchange failed: {err}"))?;
+            if !answer.starts_with(b"HTTP/1.1 200") {
+                return Err(format!("answered {:?}", String::from_utf8_lossy(&answer[..answer.len().min(200)])));
+            }
         }
         Target::Tls(addr, config) => {
             let exchange = async {
@@ -74,11 +219,14 @@ async fn probe_once(target: &Target) -> Duration {
                 let request = Request::get(format!("https://localhost:{}/", addr.port())).body(Body::empty()).unwrap();
                 paf::engine::alpn::run(protocol, request, flow, &Config::default(), &Tokio).await
             };
-            let response = timeout(LIVENESS, exchange).await.expect("the well-behaved client is answered in time").unwrap();
-            assert_eq!(response.status(), StatusCode::OK);
+            let response = timeout(LIVENESS, exchange).await.map_err(|_| format!("not answered within {LIVENESS:?}"))?;
+            let response = response.map_err(|err| format!("the exchange failed: {err}"))?;
+            if response.status() != StatusCode::OK {
+                return Err(format!("answered {}", response.status()));
+            }
         }
     }
-    start.elapsed()
+    Ok(start.elapsed())
 }
 
 fn percentile(samples: &[Duration], p: usize) -> Duration {
@@ -91,7 +239,7 @@ fn percentile(samples: &[Duration], p: usize) -> Duration {
 async fn baseline(target: &Target) -> Duration {
     let mut samples = Vec::new();
     for _ in 0..30 {
-        samples.push(probe_once(target).await);
+        samples.push(probe_once(target).await.unwrap_or_else(|why| panic!("the baseline: {why}")));
     }
     percentile(&samples, 50)
 }
@@ -99,57 +247,65 @@ async fn baseline(target: &Target) -> Duration {
 /// The well-behaved client, asking again and again while an attack runs.
 struct Prober {
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<Vec<Duration>>,
+    task: tokio::task::JoinHandle<(Vec<Duration>, Vec<String>)>,
+    baseline: Duration,
+}
+
+/// What the well-behaved client saw during an attack.
+struct Latency {
+    baseline: Duration,
+    p50: Duration,
+    max: Duration,
+    answers: usize,
+    /// Unanswered probes, or a median over the bound.
+    failure: Option<String>,
+}
+
+impl std::fmt::Display for Latency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1?} → {:.1?} ({:.1?}, {})", self.baseline, self.p50, self.max, self.answers)
+    }
 }
 
 impl Prober {
-    fn start(target: &Target) -> Prober {
+    fn start(target: &Target, baseline: Duration) -> Prober {
         let target = target.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let task = tokio::spawn(async move {
-            let mut samples = Vec::new();
-            while !flag.load(Ordering::Relaxed) || samples.len() < 5 {
-                samples.push(probe_once(&target).await);
+            let (mut samples, mut failures) = (Vec::new(), Vec::new());
+            while !flag.load(Ordering::Relaxed) || samples.len() + failures.len() < 5 {
+                match probe_once(&target).await {
+                    Ok(took) => samples.push(took),
+                    Err(why) => failures.push(why),
+                }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            samples
+            (samples, failures)
         });
-        Prober { stop, task }
+        Prober { stop, task, baseline }
     }
 
-    /// Stops probing; asserts the latency bound and returns a summary.
-    async fn check(self, attack: &str, baseline: Duration) -> String {
+    /// Stops probing; what the client saw, failed if any probe was not
+    /// answered or the median exceeds the bound.
+    async fn stop(self) -> Latency {
         self.stop.store(true, Ordering::Relaxed);
-        let samples = self.task.await.expect("the well-behaved client was answered every time");
-        let (p50, max) = (percentile(&samples, 50), percentile(&samples, 100));
+        let (samples, failures) = self.task.await.expect("the prober does not panic");
+        let baseline = self.baseline;
         let bound = (baseline * 10).max(FLOOR);
-        assert!(
-            p50 <= bound,
-            "{attack}: the well-behaved client's median latency {p50:?} exceeds {bound:?} (baseline {baseline:?})"
-        );
-        format!("client {} answers, p50 {p50:.1?} (baseline {baseline:.1?}, bound {bound:.0?}), max {max:.1?}", samples.len())
+        let (p50, max) = match samples.is_empty() {
+            true => (Duration::MAX, Duration::MAX),
+            false => (percentile(&samples, 50), percentile(&samples, 100)),
+        };
+        let failure = if !failures.is_empty() {
+            Some(format!("{} of the well-behaved client's requests failed, first: {}", failures.len(), failures[0]))
+        } else if p50 > bound {
+            Some(format!("the well-behaved client's median latency {p50:?} exceeds {bound:?} (baseline {baseline:?})"))
+        } else {
+            None
+        };
+        Latency { baseline, p50, max, answers: samples.len(), failure }
     }
-}
-
-// ---- the server's memory ------------------------------------------------------
-
-/// A field of `/proc/PID/status` in KiB (VmRSS: now; VmHWM: the peak).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the server is alive");
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// `paf serve --h2c` in a child process (its memory its own), its
-/// address, and the well-behaved client's baseline against it.
-async fn h2c_server() -> (common::Process, SocketAddr, Target, Duration) {
-    let port = free_port();
-    let server = native_server(port, &["--h2c"]);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let target = Target::Clear(addr);
-    let baseline = baseline(&target).await;
-    (server, addr, target, baseline)
 }
 
 // ---- HTTP/2 frames, by hand -----------------------------------------------------
@@ -267,6 +423,29 @@ impl Seen {
 
     fn reset(&self, code: u32) -> usize {
         self.resets.get(&code).copied().unwrap_or(0)
+    }
+
+    /// What the server did, for a table: the counts that are not zero.
+    fn summary(&self) -> String {
+        let name = |code: &u32| match *code {
+            PROTOCOL_ERROR => "PROTOCOL_ERROR".to_string(),
+            FLOW_CONTROL_ERROR => "FLOW_CONTROL_ERROR".to_string(),
+            CANCEL => "CANCEL".to_string(),
+            COMPRESSION_ERROR => "COMPRESSION_ERROR".to_string(),
+            ENHANCE_YOUR_CALM => "ENHANCE_YOUR_CALM".to_string(),
+            code => format!("error {code:#x}"),
+        };
+        let mut parts = vec![format!("{} connections", self.connections)];
+        parts.extend(self.goaways.iter().map(|(code, n)| format!("GOAWAY {} ×{n}", name(code))));
+        parts.extend(self.resets.iter().map(|(code, n)| format!("RST_STREAM {} ×{n}", name(code))));
+        let counts = [
+            (self.settings_acks, "SETTINGS acks"),
+            (self.ping_acks, "PING acks"),
+            (self.responses, "responses"),
+            (self.closed_bare, "closed without GOAWAY"),
+        ];
+        parts.extend(counts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")));
+        parts.join(", ")
     }
 }
 
@@ -515,13 +694,9 @@ fn large_literals() -> impl FnMut(u32) -> Option<Vec<u8>> + Send {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http2_floods_are_cut_and_the_server_stays_small_and_responsive() {
-    let (server, addr, target, baseline) = h2c_server().await;
-    let pid = server.0.id();
-    let rss_before = status_kib(pid, "VmRSS");
-    let mut report = vec![format!("paf serve --h2c: VmRSS {rss_before} KiB before the attacks")];
-
+/// Every HTTP/2 flood in turn, each for [`FLOOD`], with what the server
+/// must have said to it.
+async fn http2_floods(subject: &Subject) -> Vec<Row> {
     type Batch = Box<dyn FnMut(u32) -> Option<Vec<u8>> + Send>;
     type Check = fn(&Seen) -> bool;
     let attacks: Vec<(&str, bool, Batch, Check)> = vec![
@@ -549,103 +724,133 @@ async fn http2_floods_are_cut_and_the_server_stays_small_and_responsive() {
         }),
         ("HPACK large indexed literals", true, Box::new(large_literals()), |s| s.responses > 0),
     ];
-    let mut failures = Vec::new();
+    let mut rows = Vec::new();
     for (name, read, batch, check) in attacks {
-        let prober = Prober::start(&target);
-        let seen = attack(addr, read, FLOOD, batch).await;
-        let client = prober.check(name, baseline).await;
-        let (rss, peak) = (status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM"));
-        report.push(format!("{name}: {seen:?}; {client}; server VmRSS {rss} KiB, VmHWM {peak} KiB"));
+        let before = subject.server.rss_kib();
+        let prober = Prober::start(&subject.target, subject.baseline);
+        let seen = attack(subject.addr, read, FLOOD, batch).await;
+        let latency = prober.stop().await;
+        let (after, peak) = (subject.server.rss_kib(), subject.server.peak_kib());
+        let mut failures = Vec::new();
         if !check(&seen) {
-            failures.push(format!("{name}: the server's answers were not as expected: {seen:?}"));
+            failures.push(format!("the server's answers were not as expected: {seen:?}"));
         }
-        if peak >= rss_before + 64 * 1024 {
-            failures.push(format!("{name}: the server grew to {peak} KiB (from {rss_before} KiB)"));
+        if peak >= subject.rss_start + growth_kib(subject.runtime) {
+            failures.push(format!("the server grew to {peak} KiB (from {} KiB)", subject.rss_start));
         }
+        rows.push(Row::new(name, seen.summary(), &latency, rss_cell(before, after), failures));
     }
-    probe_once(&target).await;
-    println!("{}", report.join("\n"));
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    drop(server);
+    rows
 }
 
 // ---- stalled connections ----------------------------------------------------------
 
-/// How many stalled connections each test opens.
+/// How many stalled connections each attack opens, natively.
 const STALLED: usize = 1000;
+/// The servers' header timeout (`Config::header_timeout`'s default: none
+/// of the three `serve` commands changes it).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn short_header_timeout() -> Config {
-    let mut config = Config::default();
-    config.header_timeout = Duration::from_secs(1);
-    config
-}
-
-async fn hello(req: Request<Incoming>) -> Response<Body> {
-    Response::new(Body::from(format!("hello {}", req.uri().path())))
-}
-
-/// Opens [`STALLED`] connections, each sending `first` and then, until it
-/// is closed, `trickle` every 300 ms (nothing if empty); checks the
-/// well-behaved client meanwhile, and that the header timeout closes
-/// every stalled connection. Its report line.
-async fn stall(target: Target, addr: SocketAddr, first: &'static [u8], trickle: &'static [u8]) -> String {
-    let baseline = baseline(&target).await;
+/// Opens `count` connections to `addr`, each sending `first` and then,
+/// until it is closed, `trickle` every 300 ms (nothing if empty); checks
+/// the well-behaved client meanwhile, and that the header timeout closes
+/// every stalled connection, neither before it nor long after.
+async fn stall(
+    attack: &str,
+    server: &Httpbin,
+    target: &Target,
+    count: usize,
+    first: &'static [u8],
+    trickle: &'static [u8],
+) -> Row {
+    let addr = server.addr;
+    let baseline = baseline(target).await;
+    let before = server.rss_kib();
     let started = Instant::now();
-    let stalled: Vec<_> = (0..STALLED)
+    let stalled: Vec<_> = (0..count)
         .map(|_| {
             tokio::spawn(async move {
-                let mut stream = TcpStream::connect(addr).await.unwrap();
-                stream.write_all(first).await.unwrap();
+                let mut stream = TcpStream::connect(addr).await?;
+                stream.write_all(first).await?;
                 let mut buf = [0; 1024];
                 loop {
                     tokio::select! {
                         read = stream.read(&mut buf) => match read {
-                            Ok(0) | Err(_) => return Instant::now(),
+                            Ok(0) | Err(_) => return Ok(Instant::now()),
                             Ok(_) => {}
                         },
                         _ = tokio::time::sleep(Duration::from_millis(300)) => {
                             if !trickle.is_empty() && stream.write_all(trickle).await.is_err() {
-                                return Instant::now();
+                                return Ok(Instant::now());
                             }
                         }
                     }
                 }
             })
         })
-        .collect();
-    let prober = Prober::start(&target);
+        .collect::<Vec<tokio::task::JoinHandle<std::io::Result<Instant>>>>();
+    let prober = Prober::start(target, baseline);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let client = prober.check("stalled connections", baseline).await;
-    let mut last_closed = started;
-    let deadline = Duration::from_secs(10);
+    let latency = prober.stop().await;
+    let mut during = server.rss_kib();
+    let deadline = tokio::time::Instant::from_std(started + HEADER_TIMEOUT * 2);
+    let (mut first_closed, mut last_closed, mut open, mut refused) = (None::<Instant>, started, 0, 0);
     for task in stalled {
-        let closed = timeout(deadline, task).await.expect("the header timeout closed every stalled connection").unwrap();
-        last_closed = last_closed.max(closed);
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(Ok(closed))) => {
+                first_closed = Some(first_closed.map_or(closed, |first| first.min(closed)));
+                last_closed = last_closed.max(closed);
+            }
+            Ok(Ok(Err(_))) => refused += 1,
+            Ok(Err(panicked)) => panic!("{panicked}"),
+            Err(_) => open += 1,
+        }
+        during = during.max(server.rss_kib());
     }
-    format!("{STALLED} stalled, all closed {:.1?} after the first opened (header timeout 1 s); {client}", last_closed - started)
+    let after = server.rss_kib();
+    let first_closed = first_closed.map_or(Duration::ZERO, |first| first - started);
+    let mut failures = Vec::new();
+    if open > 0 {
+        failures.push(format!("{open} of {count} stalled connections still open {:?} after the first opened", HEADER_TIMEOUT * 2));
+    }
+    if refused > 0 {
+        failures.push(format!("{refused} of {count} connections refused or reset before they stalled"));
+    }
+    if first_closed < HEADER_TIMEOUT - Duration::from_millis(500) {
+        failures.push(format!("a stalled connection was closed after {first_closed:?}, before the header timeout"));
+    }
+    let did = format!(
+        "{count} stalled, closed {first_closed:.1?} to {:.1?} after the first opened (header timeout {HEADER_TIMEOUT:?})",
+        last_closed - started
+    );
+    Row::new(attack, did, &latency, format!("{before} → {during} → {after}"), failures)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_five_byte_client_hellos_are_cut_by_the_header_timeout() {
+/// 1 000 slowloris heads (÷ the runtime's slowdown), trickling a field
+/// every 300 ms.
+async fn slowloris(subject: &Subject) -> Row {
+    let count = subject.runtime.reduced(STALLED);
+    let first = b"GET / HTTP/1.1\r\nHost: localhost\r\n";
+    stall("slowloris heads", &subject.server, &subject.target, count, first, b"X-a: b\r\n").await
+}
+
+/// 1 000 connections that send the first five bytes of a TLS ClientHello
+/// (a handshake record header) and stop (OCaml paf #60): natively, on
+/// `paf serve --tls-cert`.
+async fn five_byte_client_hellos(runtime: Runtime) -> Row {
+    const ATTACK: &str = "five-byte TLS ClientHellos";
     let ca = Ca::new("paf abuse CA");
-    let tls = paf::tls::ServerTls::from_pem(ca.leaf_pem.as_bytes(), ca.leaf_key_pem.as_bytes()).unwrap();
-    let service = paf::engine::alpn::service(paf::engine::alpn::Tls::new(tls.config()), service_fn(hello));
-    let server = Server::serving(short_header_timeout(), service).await;
+    let dir = scratch_dir("abuse-tls");
+    let (_, cert, key) = ca.write(&dir);
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let Some(server) = runtime.native_only(&["--tls-cert", cert, "--tls-key", key]) else {
+        return Row::not_applicable(ATTACK, "no TLS listener: TLS in wasmtime and Node is the host's, not this server's");
+    };
     let client = paf::tls::ClientTls::new().only_roots_pem(ca.pem.as_bytes()).unwrap().build();
-    let target = Target::Tls(server.addr(), client);
-    // The first five bytes of a ClientHello: a handshake record header.
-    let report = stall(target, server.addr(), &[0x16, 0x03, 0x01, 0x02, 0x00], b"").await;
-    println!("TLS: {report}");
-    server.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_slowloris_heads_are_cut_by_the_header_timeout() {
-    let server = Server::serving(short_header_timeout(), service_fn(hello)).await;
-    let target = Target::Clear(server.addr());
-    let report = stall(target, server.addr(), b"GET / HTTP/1.1\r\nHost: localhost\r\n", b"X-a: b\r\n").await;
-    println!("HTTP/1.1: {report}");
-    server.stop().await;
+    let target = Target::Tls(server.addr, client);
+    let row = stall(ATTACK, &server, &target, runtime.reduced(STALLED), &[0x16, 0x03, 0x01, 0x02, 0x00], b"").await;
+    let _ = std::fs::remove_dir_all(dir);
+    row
 }
 
 // ---- clients that never read -------------------------------------------------------
@@ -653,27 +858,24 @@ async fn a_thousand_slowloris_heads_are_cut_by_the_header_timeout() {
 /// Large responses asked for and never read, over HTTP/1.1 (one per
 /// connection) and HTTP/2 (many streams per connection, with windows
 /// opened wide so that only the server's own limits hold it back).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clients_that_never_read_cost_bounded_memory_per_connection() {
-    const H1: usize = 50;
-    const H2: usize = 10;
+async fn clients_that_never_read(subject: &Subject) -> Row {
+    let h1_count = subject.runtime.reduced(50);
+    let h2_count = subject.runtime.reduced(10);
     const STREAMS: u32 = 100;
-    let (server, addr, target, baseline) = h2c_server().await;
-    let pid = server.0.id();
-    let rss_before = status_kib(pid, "VmRSS");
-    let prober = Prober::start(&target);
+    let (addr, server) = (subject.addr, &subject.server);
+    let before = server.rss_kib();
+    let prober = Prober::start(&subject.target, subject.baseline);
 
     let mut h1 = Vec::new();
-    for _ in 0..H1 {
+    for _ in 0..h1_count {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream.write_all(b"GET /bytes/1073741824 HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
         h1.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let rss_h1 = status_kib(pid, "VmRSS");
+    let with_h1 = settled_rss(server).await;
 
     let mut h2 = Vec::new();
-    for _ in 0..H2 {
+    for _ in 0..h2_count {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         let mut out = PREFACE.to_vec();
         let mut settings = vec![0x00, 0x04]; // SETTINGS_INITIAL_WINDOW_SIZE
@@ -686,25 +888,120 @@ async fn clients_that_never_read_cost_bounded_memory_per_connection() {
         stream.write_all(&out).await.unwrap();
         h2.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let rss_h2 = status_kib(pid, "VmRSS");
-    let client = prober.check("clients that never read", baseline).await;
+    let with_h2 = settled_rss(server).await;
+    let latency = prober.stop().await;
+    drop((h1, h2));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib();
 
-    let per_h1 = rss_h1.saturating_sub(rss_before) / H1 as u64;
-    let per_h2 = rss_h2.saturating_sub(rss_h1) / H2 as u64;
-    println!(
-        "never read: VmRSS {rss_before} KiB before, {rss_h1} KiB with {H1} HTTP/1.1 connections ({per_h1} KiB each), \
-         {rss_h2} KiB with {H2} HTTP/2 connections of {STREAMS} streams more ({per_h2} KiB each); {client}"
+    let per_h1 = with_h1.saturating_sub(before) / h1_count as u64;
+    let per_h2 = with_h2.saturating_sub(with_h1) / h2_count as u64;
+    let did = format!(
+        "{h1_count} HTTP/1.1 connections: {per_h1} KiB each; {h2_count} HTTP/2 connections of {STREAMS} streams: {per_h2} KiB each"
     );
     // HTTP/1.1: the body buffer (64 KiB) and the read buffer (16 KiB) and
     // little else; HTTP/2: at most the send buffer (64 KiB) per stream.
-    assert!(per_h1 < 1024, "{per_h1} KiB per HTTP/1.1 connection");
-    assert!(per_h2 < u64::from(STREAMS) * 64 + 2048, "{per_h2} KiB per HTTP/2 connection");
-    drop((h1, h2));
-    probe_once(&target).await;
+    let mut failures = Vec::new();
+    if per_h1 >= 1024 {
+        failures.push(format!("{per_h1} KiB per HTTP/1.1 connection"));
+    }
+    if per_h2 >= u64::from(STREAMS) * 64 + 2048 {
+        failures.push(format!("{per_h2} KiB per HTTP/2 connection"));
+    }
+    Row::new("clients that never read", did, &latency, format!("{before} → {with_h1} → {with_h2} → {after}"), failures)
 }
 
-// ---- handlers that panic or never answer ---------------------------------------------
+/// The server's VmRSS once it has stopped growing (by 64 KiB in 250 ms),
+/// or after 8 s: the slower runtimes take longer to fill their buffers.
+async fn settled_rss(server: &Httpbin) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut rss = server.rss_kib();
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = server.rss_kib();
+        if now < rss + 64 || Instant::now() > deadline {
+            return now.max(rss);
+        }
+        rss = now;
+    }
+}
+
+// ---- handlers that never answer ----------------------------------------------
+
+/// Handlers that do not answer for a minute (`/delay/60000`) whose
+/// clients give up: fifty HTTP/2 streams on one connection, which answers
+/// another request meanwhile, then reset; ten HTTP/1.1 connections,
+/// closed. The server answers throughout and does not grow.
+async fn abandoned_handlers(subject: &Subject) -> Row {
+    let streams = subject.runtime.reduced(50);
+    let connections = subject.runtime.reduced(10);
+    let before = subject.server.rss_kib();
+    let prober = Prober::start(&subject.target, subject.baseline);
+    let mut failures = Vec::new();
+
+    let tcp = Flow::new(TcpStream::connect(subject.addr).await.unwrap());
+    let mut h2 = paf::engine::h2::handshake(tcp, &Config::default(), &Tokio).await.unwrap();
+    let get = |path: &str| Request::get(format!("http://localhost{path}")).body(Body::empty()).unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..streams {
+        let (mut sender, request) = (h2.clone(), get("/delay/60000"));
+        waiting.push(tokio::spawn(async move { sender.send(request).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answered = waiting.iter().filter(|stream| stream.is_finished()).count();
+    if answered > 0 {
+        failures.push(format!("{answered} of {streams} delayed streams answered (or failed) early"));
+    }
+    match timeout(LIVENESS, h2.send(get("/"))).await {
+        Ok(Ok(response)) if response.status() == StatusCode::OK => {}
+        other => failures.push(format!("the connection did not answer beside the delayed streams: {other:?}")),
+    }
+    // The client gives up: its streams are reset.
+    for stream in &waiting {
+        stream.abort();
+    }
+    for _ in 0..connections {
+        let mut stream = TcpStream::connect(subject.addr).await.unwrap();
+        stream.write_all(b"GET /delay/60000 HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+        let mut buf = [0; 64];
+        if timeout(Duration::from_millis(200), stream.read(&mut buf)).await.is_ok() {
+            failures.push("a delayed HTTP/1.1 request was answered (or closed) early".into());
+        }
+    }
+    match timeout(LIVENESS, h2.send(get("/"))).await {
+        Ok(Ok(response)) if response.status() == StatusCode::OK => {}
+        other => failures.push(format!("the connection did not answer after its streams were reset: {other:?}")),
+    }
+    let latency = prober.stop().await;
+    drop(h2);
+    let after = subject.server.rss_kib();
+    let did = format!("{streams} HTTP/2 streams held, the connection answering beside them, then reset; {connections} HTTP/1.1 connections closed");
+    Row::new("handlers that never answer (/delay/60000), abandoned", did, &latency, rss_cell(before, after), failures)
+}
+
+/// The other side of dropping a handler whose client closed: a client
+/// that only half-closes (shuts its writing side, as `nc -N` does) still
+/// gets an answer that comes within the body timeout.
+async fn a_half_closed_client(subject: &Subject) -> Row {
+    let before = subject.server.rss_kib();
+    let prober = Prober::start(&subject.target, subject.baseline);
+    let mut stream = TcpStream::connect(subject.addr).await.unwrap();
+    stream.write_all(b"GET /delay/300 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let read = timeout(LIVENESS, stream.read_to_end(&mut answer)).await;
+    let latency = prober.stop().await;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next().unwrap_or("nothing").to_string();
+    let mut failures = Vec::new();
+    if !matches!(read, Ok(Ok(_))) || !answer.starts_with("HTTP/1.1 200") {
+        failures.push(format!("answered {answer:?} ({read:?})"));
+    }
+    let after = subject.server.rss_kib();
+    Row::new("a half-closed client, slow answer (/delay/300)", format!("answered {status}"), &latency, rss_cell(before, after), failures)
+}
+
+// ---- handlers that panic or never answer, in process -----------------------------
 
 /// Counts the handlers that were dropped before they answered.
 struct Dropped(Arc<AtomicUsize>);
@@ -728,39 +1025,35 @@ fn unruly(dropped: Arc<AtomicUsize>) -> impl paf::Handler {
                     std::future::pending::<()>().await;
                     unreachable!()
                 }
-                "/slow" => {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    Response::new(Body::from("slow"))
-                }
                 path => Response::new(Body::from(format!("hello {path}"))),
             }
         }
     })
 }
 
-/// The other side of dropping a handler whose client closed: a client
-/// that only half-closes (shuts its writing side, as `nc -N` does) still
-/// gets an answer that comes within the body timeout.
-#[tokio::test]
-async fn a_half_closed_client_still_gets_a_slow_answer() {
-    let server = Server::serving(Config::default(), unruly(Arc::default())).await;
-    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
-    stream.write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
-    stream.shutdown().await.unwrap();
-    let mut answer = Vec::new();
-    timeout(LIVENESS, stream.read_to_end(&mut answer)).await.unwrap().unwrap();
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("slow"), "{answer}");
-    server.stop().await;
-}
-
 /// Beyond one panic (tests/engine.rs, tests/h2.rs): many panics and
-/// handlers that never answer, over both protocols at once. Each panic is
-/// a 500; a handler that never answers holds only its own request, and is
+/// handlers that never answer, over both protocols at once, on an
+/// in-process server (natively only: httpbin has no endpoint that panics
+/// or never answers, and a panic aborts a wasm instance). Each panic is a
+/// 500; a handler that never answers holds only its own request, and is
 /// dropped when its client gives up (closes the connection, or resets
 /// the stream); the server answers the well-behaved client throughout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn panicking_and_never_answering_handlers_cost_only_their_requests() {
+async fn panicking_and_never_answering_handlers(runtime: Runtime) -> Row {
+    const ATTACK: &str = "handlers that panic or never answer (in process)";
+    if runtime != Runtime::Native {
+        return Row::not_applicable(
+            ATTACK,
+            "httpbin has no endpoint that panics or never answers, and a panic aborts a wasm instance; see the /delay row",
+        );
+    }
+    // The panics are on purpose: not a backtrace each in the output.
+    let report = Arc::new(std::panic::take_hook());
+    let others = report.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"the handler broke") {
+            others(info);
+        }
+    }));
     let dropped = Arc::new(AtomicUsize::new(0));
     let mut config = Config::default();
     config.h2c = true;
@@ -769,12 +1062,15 @@ async fn panicking_and_never_answering_handlers_cost_only_their_requests() {
     let server = Server::serving(config, unruly(dropped.clone())).await;
     let target = Target::Clear(server.addr());
     let baseline = baseline(&target).await;
-    let prober = Prober::start(&target);
+    let prober = Prober::start(&target, baseline);
+    let mut failures = Vec::new();
 
     // HTTP/1.1: fifty panics, each a 500 on its own connection.
     for _ in 0..50 {
         let answer = common::serving::raw_exchange(server.addr(), b"GET /panic HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
-        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+        if !answer.starts_with("HTTP/1.1 500") {
+            failures.push(format!("a panic answered {answer:?}"));
+        }
     }
     // HTTP/2: fifty panics and fifty handlers that never answer on one
     // connection, which then still answers.
@@ -784,21 +1080,25 @@ async fn panicking_and_never_answering_handlers_cost_only_their_requests() {
     let mut panics = Vec::new();
     let mut nevers = Vec::new();
     for _ in 0..50 {
-        let mut sender = h2.clone();
-        let request = get("/panic");
+        let (mut sender, request) = (h2.clone(), get("/panic"));
         panics.push(tokio::spawn(async move { sender.send(request).await }));
-        let mut sender = h2.clone();
-        let request = get("/never");
+        let (mut sender, request) = (h2.clone(), get("/never"));
         nevers.push(tokio::spawn(async move { sender.send(request).await }));
     }
     for panic in panics {
-        let response = timeout(LIVENESS, panic).await.unwrap().unwrap().unwrap();
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        match timeout(LIVENESS, panic).await {
+            Ok(Ok(Ok(response))) if response.status() == StatusCode::INTERNAL_SERVER_ERROR => {}
+            other => failures.push(format!("a panic over HTTP/2: {other:?}")),
+        }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(nevers.iter().all(|never| !never.is_finished()), "a handler that never answers is not answered for");
-    let response = timeout(LIVENESS, h2.send(get("/after"))).await.unwrap().unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "the connection lives on");
+    if !nevers.iter().all(|never| !never.is_finished()) {
+        failures.push("a handler that never answers was answered for".into());
+    }
+    match timeout(LIVENESS, h2.send(get("/after"))).await {
+        Ok(Ok(response)) if response.status() == StatusCode::OK => {}
+        other => failures.push(format!("the connection did not live on: {other:?}")),
+    }
     // The client gives up: its streams are reset, their handlers dropped.
     for never in &nevers {
         never.abort();
@@ -809,15 +1109,23 @@ async fn panicking_and_never_answering_handlers_cost_only_their_requests() {
         let mut stream = TcpStream::connect(server.addr()).await.unwrap();
         stream.write_all(b"GET /never HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
         let mut buf = [0; 64];
-        assert!(timeout(Duration::from_millis(200), stream.read(&mut buf)).await.is_err(), "no answer");
+        if timeout(Duration::from_millis(200), stream.read(&mut buf)).await.is_ok() {
+            failures.push("a handler that never answers: the connection was answered or closed".into());
+        }
     }
-    let client = prober.check("panicking and never-answering handlers", baseline).await;
+    let latency = prober.stop().await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while dropped.load(Ordering::SeqCst) < 60 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("handlers: 50 + 50 panics answered 500, {} of 60 never-answering handlers dropped once their clients gave up; {client}", dropped.load(Ordering::SeqCst));
-    assert_eq!(dropped.load(Ordering::SeqCst), 60, "every handler whose client gave up was dropped");
+    let dropped = dropped.load(Ordering::SeqCst);
+    if dropped != 60 {
+        failures.push(format!("{dropped} of 60 handlers whose clients gave up were dropped"));
+    }
     drop(h2);
     server.stop().await;
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| report(info)));
+    let did = format!("50 + 50 panics answered 500; {dropped} of 60 never-answering handlers dropped once their clients gave up");
+    Row::new(ATTACK, did, &latency, "— (the test's own process)".into(), failures)
 }

@@ -8,6 +8,7 @@
 //! Each test crate uses its own part of it.
 #![allow(dead_code)]
 
+pub mod runtime;
 pub mod serving;
 
 use std::net::TcpStream;

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
-use super::executor::Wait;
+use super::executor::{self, Wait};
 
 /// A pair of `wasi:io` streams, one to read and one to write, as a
 /// [`Flow`](crate::Flow) transport, with what is known of the connection:
@@ -122,6 +122,7 @@ fn write_error(err: StreamError) -> io::Error {
 
 impl AsyncRead for Streams {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(executor::poll_budget(cx));
         let this = &mut *self;
         loop {
             match this.input.read(buf.remaining() as u64) {
@@ -132,6 +133,7 @@ impl AsyncRead for Streams {
                     }
                 }
                 Ok(bytes) => {
+                    executor::spend(bytes.len());
                     buf.put_slice(&bytes);
                     return Poll::Ready(Ok(()));
                 }
@@ -158,6 +160,7 @@ impl AsyncWrite for Streams {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        std::task::ready!(executor::poll_budget(cx));
         let this = &mut *self;
         let Some(output) = &this.output else {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "the output was shut down")));
@@ -186,6 +189,7 @@ impl AsyncWrite for Streams {
             }
         }
         .map_err(write_error)?;
+        executor::spend(total);
         Poll::Ready(Ok(total))
     }
 

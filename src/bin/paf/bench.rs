@@ -731,8 +731,7 @@ impl Report<'_> {
         let _ = writeln!(out, "  requests/s     {:.1}", self.per_second(t.requests()));
         let _ = writeln!(out, "  body bytes/s   {}", human_bytes(self.per_second(t.body_bytes)));
         if let Some(sizes) = self.body_sizes {
-            let sizes: Vec<String> = sizes.iter().map(|&size| human_bytes(size as f64)).collect();
-            let _ = writeln!(out, "  request bodies {} in turn, {} sent", sizes.join(", "), human_bytes(t.sent_bytes as f64));
+            let _ = writeln!(out, "  request bodies {} in turn, {} sent", sizes_text(sizes), human_bytes(t.sent_bytes as f64));
         }
         let _ = writeln!(out, "  succeeded      {}", t.succeeded());
         let _ = writeln!(out, "  failed         {}", t.failed());
@@ -873,6 +872,26 @@ fn human_bytes(bytes: f64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `--body-sizes` as the report says it: a size repeated in a row once,
+/// with its count (`40 × 0 B, 1.0 MiB`).
+fn sizes_text(sizes: &[u64]) -> String {
+    let mut runs: Vec<(u64, usize)> = Vec::new();
+    for &size in sizes {
+        match runs.last_mut() {
+            Some((last, n)) if *last == size => *n += 1,
+            _ => runs.push((size, 1)),
+        }
+    }
+    let runs: Vec<String> = runs
+        .into_iter()
+        .map(|(size, n)| match n {
+            1 => human_bytes(size as f64),
+            n => format!("{n} × {}", human_bytes(size as f64)),
+        })
+        .collect();
+    runs.join(", ")
 }
 
 /// A progress bar on stderr, hidden when stderr is no terminal or the
@@ -1018,6 +1037,7 @@ mod tests {
         };
         let sizes: Vec<u64> = (0..7).map(|ticket| template.request(ticket).1).collect();
         assert_eq!(sizes, [0, 3, 5, 0, 3, 5, 0]);
+        assert_eq!(sizes_text(&[0, 0, 1024, 1 << 20]), "2 × 0.0 B, 1.0 KiB, 1.0 MiB");
     }
 
     #[test]

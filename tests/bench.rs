@@ -1,10 +1,16 @@
 //! `paf bench` against a `paf serve` started here, a port nobody listens
 //! on, and a server answering 500: the JSON report is coherent, and every
-//! failed request is counted and makes the exit status non-zero.
+//! failed request is counted and makes the exit status non-zero. Then
+//! HTTPS (h2 by ALPN, or HTTP/1.1), and a reduced soak: a mix of h1, h2c
+//! and h2 connections posting bodies to `/echo`, after which the server's
+//! file descriptors and memory are back where they were (`scripts/soak`
+//! is the full one).
 //!
 //! Small request counts and no assertion on time: speed is measured by
 //! `scripts/bench`, never here. Every process is killed when its guard
 //! drops, and every wait is bounded.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -24,8 +30,14 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// `paf serve --port 0` with `extra` arguments.
+    fn start_with(extra: &[&str]) -> Server {
         let mut child = Command::new(PAF)
             .args(["serve", "--port", "0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -207,6 +219,151 @@ fn a_bad_url_is_one_readable_line() {
     assert_eq!(outcome.stderr.trim().lines().count(), 1, "{}", outcome.stderr);
     assert!(outcome.stderr.starts_with("paf: invalid URL"), "{}", outcome.stderr);
     assert!(outcome.stdout.is_empty());
+}
+
+/// A test CA and a certificate it signed for 127.0.0.1, in a scratch
+/// directory: the paths of `ca.pem`, `cert.pem`, `key.pem`.
+fn certificates(name: &str) -> [String; 3] {
+    let dir = common::scratch_dir(name);
+    let (ca, cert, key) = common::Ca::new("paf bench test CA").write(&dir);
+    [ca, cert, key].map(|path| path.to_str().expect("a UTF-8 temp dir").to_string())
+}
+
+#[test]
+fn https_is_h2_by_alpn_or_http1_and_its_certificate_is_checked() {
+    let [ca, cert, key] = certificates("bench-https");
+    let server = Server::start_with(&["--tls-cert", &cert, "--tls-key", &key, "--quiet"]);
+    let url = format!("{}/bytes/100", server.base);
+    assert!(url.starts_with("https://"), "{url}");
+
+    for (flags, protocol, label) in [(&[][..], "HTTP/2 over TLS", "h2"), (&["--http1.1"][..], "HTTP/1.1 over TLS", "h1")] {
+        let mut args = vec![url.as_str(), "-c", "2", "-n", "20", "--cacert", &ca, "--json"];
+        args.extend(flags);
+        let outcome = bench(&args);
+        let report = json_report(&outcome);
+        assert!(outcome.status.success(), "{flags:?}: {}\n{}", outcome.stdout, outcome.stderr);
+        assert_eq!(report["protocol"].string(), protocol);
+        assert_eq!(report["failed"].number(), 0.0);
+        assert_eq!(report["body_bytes"].number(), 2000.0);
+        let per = &report["protocols"][label];
+        assert_eq!((per["connections"].number(), per["requests"].number(), per["failed"].number()), (2.0, 20.0, 0.0));
+        assert_eq!(per["latency_us"]["count"].number(), 20.0);
+    }
+
+    // Without --cacert the test CA is unknown: every request fails, counted.
+    let outcome = bench(&[&url, "-c", "2", "-n", "6", "--json"]);
+    let report = json_report(&outcome);
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.stderr);
+    assert_eq!(report["errors"]["TLS handshake failed"].number(), 6.0);
+    // --insecure takes it, and says so.
+    let outcome = bench(&[&url, "-c", "1", "-n", "3", "--insecure", "--json"]);
+    assert!(outcome.status.success(), "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("WARNING: --insecure"), "{}", outcome.stderr);
+}
+
+/// The open file descriptors and the resident memory (KiB) of a process.
+fn resources(pid: u32) -> (usize, u64) {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("read /proc/PID/fd").count();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    let rss = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    (fds, rss)
+}
+
+/// [`resources`] once the server has closed its connections: the fd
+/// count back to `fds` (or 10 s passed), then a moment for the memory.
+fn settled(pid: u32, fds: usize) -> (usize, u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while resources(pid).0 > fds && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    thread::sleep(Duration::from_millis(300));
+    resources(pid)
+}
+
+/// How far the server's RSS may end above its level before the run, in
+/// per cent; see the test for why it is not 5.
+const RSS_SLACK_PERCENT: u64 = 15;
+/// The requests of the warm-up before "before" is measured: the run's
+/// shape, half its length.
+const WARM_UP_REQUESTS: &str = "2000";
+
+/// The reduced soak (`scripts/soak` runs 1 000 connections × 100
+/// requests with bodies up to 1 MiB): 200 connections dealt over h1
+/// (TLS), h2c and h2, 20 requests each, POST bodies of 0 to 64 KiB to
+/// `/echo`. No request fails, every body comes back whole (as many bytes
+/// received as sent), and afterwards the server holds exactly the file
+/// descriptors it held before (the seed's leak, OCaml paf #72) and about
+/// the memory.
+///
+/// "Before" is measured after a warm-up of the same shape, half as long:
+/// the allocator keeps memory of the first peaks of concurrency for reuse
+/// (glibc's arenas, one per thread), which is no leak. Measured on the
+/// debug build: bursts of 300 fresh connections took the RSS from 13.8
+/// MiB to 23.0, 24.2, 24.6, ... and it stayed at 25.8 MiB from the sixth
+/// burst on; 60 000 requests on 30 connections moved it by 0.5 MiB in all.
+/// After the warm-up, the run still adds 8 to 9 % (2 MiB of ~25) while
+/// the allocator settles, so RSS is held within RSS_SLACK_PERCENT: a leak
+/// of 1 KiB per request would add 4 MiB, 16 %. scripts/soak holds the
+/// full soak to 5 %. The file descriptors are held exactly.
+#[test]
+fn a_mixed_soak_fails_nothing_and_leaks_no_fd_or_memory() {
+    let [ca, cert, key] = certificates("bench-soak");
+    let server = Server::start_with(&[
+        "--tls-cert", &cert, "--tls-key", &key, "--accept-clear", "--h2c", "--quiet",
+    ]);
+    let pid = server.child.id();
+    let url = format!("{}/echo", server.base);
+    let soak = |requests: &str| {
+        bench(&[
+            &url, "-c", "200", "-n", requests, "--mix", "h1,h2c,h2", "--body-sizes", "0,1k,16k,64k", "--cacert", &ca,
+            "--json",
+        ])
+    };
+    let cold = resources(pid);
+    let warm_up = soak(WARM_UP_REQUESTS);
+    assert!(warm_up.status.success(), "warm-up: {}\n{}", warm_up.stdout, warm_up.stderr);
+    let before = settled(pid, cold.0);
+
+    let outcome = soak("4000");
+    let report = json_report(&outcome);
+    let after = settled(pid, before.0);
+    eprintln!(
+        "soak: 200 connections, {} requests, {} failed; fds {} (cold {}) -> {}; RSS {} KiB (cold {}) -> {} KiB",
+        report["requests"].number(),
+        report["failed"].number(),
+        before.0,
+        cold.0,
+        after.0,
+        before.1,
+        cold.1,
+        after.1
+    );
+    assert!(outcome.status.success(), "{}\n{}", outcome.stdout, outcome.stderr);
+    assert_eq!((report["requests"].number(), report["failed"].number()), (4000.0, 0.0));
+    assert_eq!(report["protocol"].string(), "HTTP/1.1 over TLS + HTTP/2 (h2c) + HTTP/2 over TLS");
+    assert_eq!(report["body_bytes"].number(), report["sent_bytes"].number(), "/echo gives every body back whole");
+    assert!(report["sent_bytes"].number() > 0.0);
+    let mut requests = 0.0;
+    for label in ["h1", "h2c", "h2"] {
+        let per = &report["protocols"][label];
+        assert!(per["connections"].number() >= 66.0, "{label}: {per:?}");
+        assert_eq!(per["failed"].number(), 0.0, "{label}: {per:?}");
+        assert_eq!(per["latency_us"]["count"].number(), per["requests"].number());
+        requests += per["requests"].number();
+    }
+    assert_eq!(requests, 4000.0);
+
+    assert_eq!(after.0, cold.0, "the server's file descriptors: {cold:?} at start, {after:?} after the soak");
+    assert!(
+        after.1 * 100 <= before.1 * (100 + RSS_SLACK_PERCENT),
+        "the server's RSS grew from {} KiB to {} KiB (more than {RSS_SLACK_PERCENT} %)",
+        before.1,
+        after.1
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -12,9 +12,10 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use paf::client::{ConnectionInfo, IntoUrl, Timings, UnixSocket};
-use paf::tls::ClientTls;
 use paf::{Body, Client, Method, Request, Response, Incoming};
 use tokio::io::AsyncWriteExt;
+
+use crate::tls_options::TlsOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,22 +44,8 @@ pub struct Args {
     /// Show how long each step took: DNS, connect, TLS, first byte, total.
     #[arg(long)]
     timing: bool,
-    /// Trust only the CA certificates in this PEM file.
-    #[arg(long, value_name = "FILE")]
-    cacert: Option<PathBuf>,
-    /// Present this client certificate (PEM, the client's own first, then
-    /// intermediates) to servers that ask for one.
-    #[arg(long, value_name = "FILE", requires = "key")]
-    cert: Option<PathBuf>,
-    /// The private key of --cert (PEM).
-    #[arg(long, value_name = "FILE", requires = "cert")]
-    key: Option<PathBuf>,
-    /// Accept any TLS certificate (no authentication at all).
-    #[arg(short = 'k', long)]
-    insecure: bool,
-    /// Offer only HTTP/1.1 over TLS.
-    #[arg(long = "http1.1")]
-    http1: bool,
+    #[command(flatten)]
+    tls: TlsOptions,
     /// Speak HTTP/2 on clear text from the first byte (h2c).
     #[arg(long = "http2-prior-knowledge")]
     http2_prior_knowledge: bool,
@@ -134,30 +121,14 @@ fn client(args: &Args) -> Result<Client, String> {
     let seconds = |name: &str, s: f64| {
         Duration::try_from_secs_f64(s).map_err(|_| format!("invalid {name}: {s} (seconds, positive)"))
     };
-    let read = |path: &PathBuf| std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()));
-    let mut tls = ClientTls::new();
-    if let Some(path) = &args.cacert {
-        tls = tls.only_roots_pem(&read(path)?).map_err(|err| format!("{}: {err}", path.display()))?;
-    }
-    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-        tls = tls
-            .identity(&read(cert)?, &read(key)?)
-            .map_err(|err| format!("cannot use {} and {}: {err}", cert.display(), key.display()))?;
-    }
-    if args.insecure {
-        eprintln!(
-            "paf: WARNING: --insecure: the server's certificate is NOT verified; \
-             anyone between here and the server can read and change this exchange"
-        );
-        tls = tls.dangerous_accept_any_certificate();
-    }
+    let tls = args.tls.client_tls()?;
     let mut builder = Client::builder()
         .tls(tls)
         .max_redirects(if args.follow { 10 } else { 0 })
         .http2_prior_knowledge(args.http2_prior_knowledge)
         .connect_timeout(seconds("--connect-timeout", args.connect_timeout)?)
         .request_timeout(seconds("--max-time", args.max_time)?);
-    if args.http1 {
+    if args.tls.http1 {
         builder = builder.alpn(vec![paf::engine::alpn::Protocol::Http1]);
     }
     if let Some(path) = &args.unix_socket {

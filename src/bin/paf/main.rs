@@ -10,6 +10,7 @@ mod bench;
 mod get;
 mod httpbin;
 mod serve;
+mod tls_options;
 
 #[derive(Debug, Parser)]
 #[command(name = "paf", version, about = "HTTP/1.1 server and client on the paf engine")]

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::future::{select, Either};
@@ -30,7 +31,7 @@ use paf::engine::alpn;
 use paf::rt::native::{TcpListener, Tokio, UnixListener};
 use paf::tls::ServerTls;
 use paf::rt::Listener;
-use paf::{Body, Config, Incoming, Method, Request, Response, StatusCode, Switch};
+use paf::{Body, Config, Flow, Incoming, Method, Request, Response, StatusCode, Switch};
 use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -85,10 +86,20 @@ pub struct Args {
     /// (optional: one presented must still be signed by --tls-client-ca).
     #[arg(long, value_name = "MODE", value_enum, default_value_t = ClientAuth::Required, requires = "tls_client_ca")]
     tls_client_auth: ClientAuth,
+    /// With --tls-cert: also take clear-text connections on the same port,
+    /// told apart by their first byte (0x16 starts a TLS handshake, never
+    /// an HTTP request); for tests and `paf bench --mix h1,h2c,h2`.
+    #[arg(long, requires = "tls_cert")]
+    accept_clear: bool,
     /// On clear text, also speak HTTP/2 to clients that start with its
-    /// preface (prior knowledge, as `curl --http2-prior-knowledge`).
-    #[arg(long, conflicts_with = "tls_cert")]
+    /// preface (prior knowledge, as `curl --http2-prior-knowledge`); with
+    /// --tls-cert, only with --accept-clear.
+    #[arg(long)]
     h2c: bool,
+    /// How long a keep-alive connection may stay idle before the server
+    /// closes it: 60s (the default), 500ms, 2m.
+    #[arg(long, value_name = "D", value_parser = crate::bench::parse_duration)]
+    idle_timeout: Option<Duration>,
     /// The access log's format: one line per request on stdout.
     #[arg(long, value_enum, default_value = "common", value_name = "FORMAT")]
     log_format: LogFormat,
@@ -118,8 +129,15 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         (Some(cert), Some(key)) => Some(load_tls(cert, key, args.tls_client_ca.as_deref(), args.tls_client_auth)?),
         _ => None,
     };
+    if args.h2c && tls.is_some() && !args.accept_clear {
+        return Err("--h2c is for clear text: with --tls-cert, add --accept-clear".into());
+    }
     let mut config = Config::default();
     config.h2c = args.h2c;
+    if let Some(idle) = args.idle_timeout {
+        config.idle_timeout = idle;
+    }
+    let tls = tls.map(|tls| (tls, args.accept_clear));
     let switch = Switch::new();
     // Before the "listening" line: a signal right after it must stop us
     // cleanly, not kill us.
@@ -168,14 +186,18 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
 async fn serve_until_forced(
     listener: impl Listener,
     handler: impl paf::Handler,
-    tls: Option<ServerTls>,
+    tls: Option<(ServerTls, bool)>,
     config: Config,
     switch: Switch,
     forced: Pin<Box<dyn Future<Output = ()>>>,
 ) -> Result<ExitCode, String> {
     let serving: Pin<Box<dyn Future<Output = Result<(), paf::Error>>>> = match tls {
-        Some(tls) => {
+        Some((tls, false)) => {
             let service = alpn::service(alpn::Tls::new(tls.config()), handler);
+            Box::pin(paf::serve(listener, service, config, switch))
+        }
+        Some((tls, true)) => {
+            let service = alpn::service(TlsOrClear(alpn::Tls::new(tls.config())), handler);
             Box::pin(paf::serve(listener, service, config, switch))
         }
         None => Box::pin(paf::serve(listener, handler, config, switch)),
@@ -184,6 +206,37 @@ async fn serve_until_forced(
         Either::Left((Ok(()), _)) => Ok(ExitCode::SUCCESS),
         Either::Left((Err(err), _)) => Err(format!("the server failed: {err}")),
         Either::Right(_) => Err("stopped again before the requests in flight finished".into()),
+    }
+}
+
+/// `--accept-clear`: TLS for a connection whose first byte starts a TLS
+/// handshake record (0x16), clear text (HTTP/1.1, or h2c with `--h2c`)
+/// for any other. That byte is read in the connection's own task, within
+/// the header timeout, and put back in front of the flow.
+#[derive(Clone)]
+struct TlsOrClear(alpn::Tls);
+
+/// The content type of a TLS handshake record, the first byte of a
+/// ClientHello; no HTTP request starts with it.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+impl alpn::Info for TlsOrClear {
+    async fn inject(&self, mut flow: Flow) -> Result<Flow, paf::Error> {
+        let mut first = [0u8; 1];
+        let n = flow.read(&mut first).await?;
+        let flow = flow.with_prefix(bytes::Bytes::copy_from_slice(&first[..n]));
+        match first {
+            [TLS_HANDSHAKE] if n == 1 => self.0.inject(flow).await,
+            _ => Ok(flow),
+        }
+    }
+
+    fn protocol(&self, flow: &Flow) -> Option<alpn::Protocol> {
+        paf::tls::session(flow).and(self.0.protocol(flow))
+    }
+
+    fn peer(&self, flow: &Flow, accepted_as: &str) -> String {
+        self.0.peer(flow, accepted_as)
     }
 }
 

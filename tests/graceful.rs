@@ -34,6 +34,8 @@ struct Counts {
     in_flight: usize,
     late: usize,
     completed: usize,
+    /// Large bodies that were still streaming when the stop came.
+    streaming_at_stop: usize,
     refused_and_retried: usize,
     lost: Vec<String>,
 }
@@ -61,7 +63,7 @@ async fn fetch(client: &Client, url: &str, slow: bool) -> Result<(StatusCode, By
         if let Ok(data) = frame?.into_data() {
             all.extend_from_slice(&data);
             if slow {
-                sleep(Duration::from_millis(2)).await;
+                sleep(Duration::from_millis(10)).await;
             }
         }
     }
@@ -75,9 +77,10 @@ where
     S: FnOnce() -> F,
     F: std::future::Future<Output = ()>,
 {
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let counts = Arc::new(std::sync::Mutex::new(Counts { in_flight: IN_FLIGHT, late: LATE, ..Counts::default() }));
     let one = |i: usize| {
-        let (client, counts, expected_large) = (client.clone(), counts.clone(), expected_large.clone());
+        let (client, counts, expected_large, stopped) = (client.clone(), counts.clone(), expected_large.clone(), stopped.clone());
         let large = i % (IN_FLIGHT / LARGE) == 0 && i < IN_FLIGHT;
         let path = if large { format!("/bytes/{LARGE_SIZE}") } else { "/delay/1500".to_owned() };
         let (a, b) = (format!("{a}{path}"), format!("{b}{path}"));
@@ -87,6 +90,7 @@ where
                 _ => false,
             };
             let first = timeout(LIMIT, fetch(&client, &a, large)).await.expect("a request hung");
+            let after_stop = stopped.load(Ordering::SeqCst);
             let mut counts_now = None;
             if check(&first) {
                 counts_now = Some(true);
@@ -101,7 +105,10 @@ where
             }
             let mut counts = counts.lock().unwrap();
             match counts_now {
-                Some(true) => counts.completed += 1,
+                Some(true) => {
+                    counts.completed += 1;
+                    counts.streaming_at_stop += usize::from(large && after_stop);
+                }
                 Some(false) => counts.refused_and_retried += 1,
                 None => counts.lost.push(format!("{a}: {:?}", first.map(|(s, body)| (s, body.len())))),
             }
@@ -110,6 +117,7 @@ where
     let in_flight = stream::iter((0..IN_FLIGHT).map(&one)).for_each_concurrent(None, |f| f);
     let then = async {
         ready.await;
+        stopped.store(true, Ordering::SeqCst);
         stop().await;
         stream::iter((IN_FLIGHT..IN_FLIGHT + LATE).map(&one)).for_each_concurrent(None, |f| f).await;
     };
@@ -119,10 +127,11 @@ where
 
 fn report(name: &str, counts: &Counts) {
     println!(
-        "graceful stop {name}: in flight {} (+{} late), completed {}, refused-and-retried {}, lost: {}",
+        "graceful stop {name}: in flight {} (+{} late), completed {} ({} of them 4 MiB bodies still streaming at the stop), refused-and-retried {}, lost: {}",
         counts.in_flight,
         counts.late,
         counts.completed,
+        counts.streaming_at_stop,
         counts.refused_and_retried,
         counts.lost.len()
     );
@@ -130,6 +139,7 @@ fn report(name: &str, counts: &Counts) {
         println!("  lost: {lost}");
     }
     assert!(counts.lost.is_empty(), "{name}: {counts:?}");
+    assert!(counts.streaming_at_stop > 0, "{name}: some large bodies were streaming at the stop");
     assert_eq!(counts.completed + counts.refused_and_retried, IN_FLIGHT + LATE);
 }
 
@@ -151,8 +161,15 @@ fn handler(started: Arc<AtomicUsize>) -> impl paf::Handler {
             }
             let n: usize = path.strip_prefix("/bytes/").unwrap().parse().unwrap();
             let whole = pattern(n);
-            let chunks = (0..n).step_by(64 * 1024).map(move |at| Ok::<_, Error>(whole.slice(at..(at + 64 * 1024).min(n))));
-            let mut response = Response::new(Body::stream(stream::iter(chunks.collect::<Vec<_>>())));
+            // Paced: still streaming when the stop comes.
+            let chunks = stream::iter((0..n).step_by(64 * 1024)).then(move |at| {
+                let chunk = whole.slice(at..(at + 64 * 1024).min(n));
+                async move {
+                    sleep(Duration::from_millis(20)).await;
+                    Ok::<_, Error>(chunk)
+                }
+            });
+            let mut response = Response::new(Body::stream(chunks));
             response.headers_mut().insert(http::header::CONTENT_LENGTH, n.into());
             response
         }
@@ -206,7 +223,7 @@ async fn sigterm(h2: bool) {
     let expected = fetch(&client, &format!("{b_url}/bytes/{LARGE_SIZE}"), false).await.unwrap().1;
     assert_eq!(expected.len(), LARGE_SIZE);
     let pid = a.0.id();
-    let ready = sleep(Duration::from_millis(800));
+    let ready = sleep(Duration::from_millis(500));
     let stop = || async move {
         let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
         assert!(status.success());

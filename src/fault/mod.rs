@@ -344,22 +344,24 @@ impl AsyncWrite for FaultFlow {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        match (this.inner.as_mut(), this.write.ended) {
-            (None, _) => Poll::Ready(Err(reset_error())),
-            (Some(_), Some(Fate::Stall)) => Poll::Pending,
-            (Some(_), Some(_)) => Poll::Ready(Ok(())),
-            (Some(inner), None) => Pin::new(inner).poll_flush(cx),
-        }
+        self.poll_write_half(|inner| inner.poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        match (this.inner.as_mut(), this.write.ended) {
+        self.poll_write_half(|inner| inner.poll_shutdown(cx))
+    }
+}
+
+impl FaultFlow {
+    /// A flush or a shutdown: failed once reset, never done once writes
+    /// stall, done at once once they were truncated, else `op` on the
+    /// inner flow.
+    fn poll_write_half(&mut self, op: impl FnOnce(Pin<&mut Flow>) -> Poll<io::Result<()>>) -> Poll<io::Result<()>> {
+        match (self.inner.as_mut(), self.write.ended) {
             (None, _) => Poll::Ready(Err(reset_error())),
             (Some(_), Some(Fate::Stall)) => Poll::Pending,
             (Some(_), Some(_)) => Poll::Ready(Ok(())),
-            (Some(inner), None) => Pin::new(inner).poll_shutdown(cx),
+            (Some(inner), None) => op(Pin::new(inner)),
         }
     }
 }

@@ -188,7 +188,13 @@ export interface ConnectionInfo {
 }
 
 export interface Server {
-  /** Stops accepting; the requests in flight finish. */
+  /**
+   * Stops accepting: a listener that is its own iterator with a `return()`
+   * (`listenTcp`, `listenTls`, `memoryListener`'s `flows`) stops at once,
+   * so later clients are refused; the requests in flight finish, a
+   * request already sent on an idle connection is answered, and the
+   * connections close.
+   */
   close(): void;
   /** Resolves once the server has stopped. */
   readonly closed: Promise<void>;

@@ -536,8 +536,15 @@ export function serve(flows, handler, { onError, ...limits } = {}) {
     }
   };
   const options = { ...limits, onError: onError && ((error, peer) => onError(error, peer)) };
+  // close() stops the listener at once (a listener that is its own
+  // iterator, as listenTcp's and memoryListener's are, stops on return()):
+  // a client that connects after close() is refused and can go elsewhere,
+  // rather than accepted by a listener no one takes connections from.
+  const stopListening = () => {
+    if (typeof flows?.return === "function") flows.return();
+  };
   serverModule ??= loadServer();
-  if (!(serverModule instanceof Promise)) return running(serverModule.serve(flows, answer, options));
+  if (!(serverModule instanceof Promise)) return running(serverModule.serve(flows, answer, options), stopListening);
   // The module is on its way (a browser fetches it): serve once it is in.
   const loading = serverModule;
   let server;
@@ -555,13 +562,16 @@ export function serve(flows, handler, { onError, ...limits } = {}) {
       throw error;
     },
   );
-  return running({ close: () => ((stopped = true), server?.close()), closed });
+  return running({ close: () => ((stopped = true), server?.close()), closed }, stopListening);
 }
 
-function running(server) {
+function running(server, stopListening) {
   return {
-    /** Stops accepting; requests in flight finish. */
-    close: () => server.close(),
+    /** Stops accepting (the listener stops listening); requests in flight finish. */
+    close: () => {
+      server.close();
+      stopListening();
+    },
     /** Resolves once the server has stopped. */
     closed: server.closed,
   };
@@ -600,6 +610,11 @@ export function memoryListener() {
       if (queue.length) return Promise.resolve({ done: false, value: queue.shift() });
       if (closed) return Promise.resolve({ done: true, value: undefined });
       return new Promise((resolve) => waiting.push(resolve));
+    },
+    /** The server on it stopped: refuse new connections. */
+    return() {
+      close();
+      return Promise.resolve({ done: true, value: undefined });
     },
   };
   const connect = () => {

@@ -216,12 +216,14 @@ function listening(server, port, host, event) {
     ended = true;
     for (const next of waiting.splice(0)) next({ done: true, value: undefined });
   };
+  const sockets = new WeakMap();
   server.on(event, (socket) => {
     socket.setNoDelay(true);
     const pair = pairOf(socket);
     const next = waiting.shift();
-    if (next) next({ done: false, value: pair });
-    else queue.push(pair);
+    if (next) return next({ done: false, value: pair });
+    queue.push(pair);
+    sockets.set(pair, socket);
   });
   server.on("close", end);
   const ready = new Promise((resolve, reject) => {
@@ -246,6 +248,18 @@ function listening(server, port, host, event) {
     close() {
       server.close();
       end();
+    },
+    /**
+     * The server on it stopped (serve() calls this as it stops): stop
+     * listening, so that new connections are refused rather than left
+     * unanswered, and close those it will never take, as the kernel
+     * resets a closed socket's backlog.
+     */
+    return() {
+      server.close();
+      end();
+      for (const pair of queue.splice(0)) sockets.get(pair)?.destroy();
+      return Promise.resolve({ done: true, value: undefined });
     },
   };
 }

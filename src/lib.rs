@@ -11,6 +11,8 @@
 //! * [`rt`]: the runtimes (spawn, sleep, the connection timer, listeners,
 //!   raw sockets and streams as flows): no HTTP;
 //! * [`tls`]: rustls over any [`Flow`], client and server;
+//! * [`fault`]: a flow, a listener and a mimic protocol that inject
+//!   faults (delays, splits, truncations, resets, stalls), seeded;
 //! * [`engine`]: every driver: HTTP/1.1 over a [`Flow`], [`engine::h2`]
 //!   (the `h2` crate) and [`engine::alpn`] (one protocol per connection,
 //!   by ALPN or preface), with the [`Handler`] and [`Serve`] traits;
@@ -39,6 +41,7 @@ pub mod client;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod fault;
 pub mod flow;
 pub mod h1;
 pub mod mimic;

@@ -78,6 +78,32 @@ impl Switch {
     }
 }
 
+/// Serves one connection in a task of its own, holding its `permit`
+/// until it ends (or the drain timeout forces it closed).
+fn spawn_connection<S: Serve, R: Runtime>(
+    service: &S,
+    flow: crate::Flow,
+    endpoints: crate::rt::Endpoints,
+    config: &Arc<Config>,
+    rt: &R,
+    switch: &Switch,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let stopping = {
+        let switch = switch.clone();
+        async move { switch.stopped().await }
+    };
+    let peer = endpoints.peer.clone();
+    let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), stopping);
+    let switch = switch.clone();
+    rt.spawn(Box::pin(async move {
+        if let Either::Right(_) = select(std::pin::pin!(connection), std::pin::pin!(switch.forced())).await {
+            tracing::debug!(%peer, "connection closed by the drain timeout");
+        }
+        drop(permit);
+    }));
+}
+
 /// How long to wait after a failed `accept` (out of file descriptors, ...)
 /// before the next one, so that the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -121,19 +147,18 @@ pub async fn serve<L: Listener, S: Serve>(
                 continue;
             }
         };
-        let stopping = {
-            let switch = switch.clone();
-            async move { switch.stopped().await }
-        };
-        let peer = endpoints.peer.clone();
-        let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), stopping);
-        let switch = switch.clone();
-        rt.spawn(Box::pin(async move {
-            if let Either::Right(_) = select(std::pin::pin!(connection), std::pin::pin!(switch.forced())).await {
-                tracing::debug!(%peer, "connection closed by the drain timeout");
-            }
-            drop(permit);
-        }));
+        spawn_connection(&service, flow, endpoints, &config, &rt, &switch, permit);
+    }
+    // Connections the platform already completed (a TCP backlog) would be
+    // reset when the listener closes, their requests unanswered: take
+    // those that are there now, and serve them as stopping connections
+    // (a request already sent on one is answered, with `Connection:
+    // close`).
+    while let Ok(permit) = permits.clone().try_acquire_owned() {
+        match futures_util::FutureExt::now_or_never(listener.accept()) {
+            Some(Ok((flow, endpoints))) => spawn_connection(&service, flow, endpoints, &config, &rt, &switch, permit),
+            _ => break,
+        }
     }
     drop(listener);
     let all = u32::try_from(slots).unwrap_or(u32::MAX);

@@ -121,6 +121,13 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
                     return Poll::Ready(Ok(()));
                 }
                 if self.stop_requested && self.conn.is_idle() {
+                    // A request that already arrived is answered (with
+                    // `Connection: close`), not reset with the socket:
+                    // one read that does not wait tells.
+                    if self.poll_read(cx)? {
+                        self.timer.note_progress();
+                        continue;
+                    }
                     return Poll::Ready(Ok(()));
                 }
             }

@@ -15,10 +15,12 @@ use crate::Flow;
 
 mod calendar;
 mod global;
+mod pipe;
 mod timer;
 
 pub use calendar::UtcTime;
 pub use global::Global;
+pub use pipe::{pipes, PipeConnector, PipeListener};
 pub(crate) use timer::{within, Timer};
 
 #[cfg(not(target_family = "wasm"))]

@@ -19,6 +19,10 @@ extern "C" {
     pub type FlowIterator;
     #[wasm_bindgen(method, catch)]
     fn next(this: &FlowIterator) -> Result<JsValue, JsValue>;
+    /// Tells an iterator that no more values will be asked for (the
+    /// iterator protocol's optional `return()`).
+    #[wasm_bindgen(method, catch, js_name = "return")]
+    fn stop(this: &FlowIterator) -> Result<JsValue, JsValue>;
 }
 
 /// Accepts the stream pairs a JS iterator gives (`listenTcp()` in Node, a
@@ -27,7 +31,11 @@ extern "C" {
 ///
 /// When the iterator is done, the listener calls its `done` function (the
 /// JS server stops its serve loop's switch there: the requests in flight
-/// finish) and accepts nothing more.
+/// finish) and accepts nothing more. When the listener is dropped (the
+/// serve loop stopped: `close()`), it calls the iterator's `return()`, if
+/// it has one, so that the iterable stops taking connections no one will
+/// serve (`listenTcp` stops listening: new clients are refused, not left
+/// waiting).
 /// A pair's `peer` and `local` properties, if any, are its two ends.
 #[derive(Debug)]
 pub struct JsListener {
@@ -70,6 +78,13 @@ impl Listener for JsListener {
         let peer = stream.peer().map_or_else(|| Peer::Name(format!("js#{}", self.accepted)), Peer::from_name);
         let endpoints = Endpoints::new(peer, stream.local().and_then(|local| Peer::from_name(local).ip()));
         Ok((Flow::new(stream), endpoints))
+    }
+}
+
+impl Drop for JsListener {
+    fn drop(&mut self) {
+        // An iterator without `return` throws here: nothing to tell it.
+        let _ = self.iterator.stop();
     }
 }
 

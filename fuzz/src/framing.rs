@@ -82,7 +82,9 @@ pub fn head(input: &[u8]) -> Option<Head> {
     if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
         return None;
     }
-    if target.is_empty() || !target.iter().all(|&b| (0x21..=0x7e).contains(&b)) {
+    // Visible ASCII, and (as httparse and `http` take them) raw bytes of
+    // 0x80 and above: not a framing matter.
+    if target.is_empty() || !target.iter().all(|&b| (0x21..=0x7e).contains(&b) || b >= 0x80) {
         return None;
     }
     let http10 = match version {

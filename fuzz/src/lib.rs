@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use paf::h1::fuzzing::buffered;
 use paf::h1::{
-    BodySize, ClientConn, ClientEvent, Limits, ParseError, ServerConn, ServerEvent,
+    BodySize, ClientConn, ClientEvent, Conn, Limits, ParseError, Role, ServerConn, ServerEvent,
 };
 
 pub mod framing;
@@ -224,6 +224,47 @@ fn head_summary(head: &impl std::fmt::Debug) -> String {
     format!("{head:?}")
 }
 
+/// The bytes a driver has still to give a machine, as the engine gives
+/// them: a piece only while the machine `wants_read`, then the end.
+struct Feed<'a> {
+    pieces: &'a [&'a [u8]],
+    next: usize,
+    eof: bool,
+    last_piece: usize,
+}
+
+impl Feed<'_> {
+    /// Takes what `conn` queued to write, then gives it the next piece or
+    /// the end if it reads; `None` when the connection is upgraded or
+    /// closing, else whether anything moved.
+    fn step<R: Role>(&mut self, conn: &mut Conn<R>, run: &mut Run, limits: &Limits) -> Option<bool> {
+        run.output.extend_from_slice(&conn.output().take_all());
+        if conn.take_upgrade().is_some() {
+            run.upgraded = true;
+            return None;
+        }
+        if conn.wants_close() {
+            return None;
+        }
+        if self.next < self.pieces.len() {
+            if !conn.wants_read() {
+                return Some(false);
+            }
+            conn.receive(self.pieces[self.next]);
+            self.last_piece = self.pieces[self.next].len();
+            self.next += 1;
+            assert!(buffered(conn) <= buffer_bound(limits, self.last_piece), "buffer past the limits");
+            Some(true)
+        } else if !self.eof {
+            conn.receive_eof();
+            self.eof = true;
+            Some(true)
+        } else {
+            Some(false)
+        }
+    }
+}
+
 /// Runs a server over `pieces` as the engine does: reads a piece only while
 /// `wants_read`, polls every event, answers each request, then EOF.
 /// Panics if a step makes no progress past a bound, if more events come
@@ -232,12 +273,10 @@ pub fn run_server(pieces: &[&[u8]], limits: &Limits, plan: Plan<'_>) -> Run {
     let total: usize = pieces.iter().map(|p| p.len()).sum();
     let mut conn = ServerConn::new(limits.clone());
     let mut run = Run { events: Vec::new(), output: Vec::new(), closes: false, upgraded: false };
-    let mut next = 0;
-    let mut eof = false;
     let mut requests = 0usize;
     let mut answered = true;
     let mut event_count = 0usize;
-    let mut last_piece = 0;
+    let mut feed = Feed { pieces, next: 0, eof: false, last_piece: 0 };
     let steps = pieces.len() + 2 * total + 16;
     for step in 0.. {
         assert!(step <= steps, "no progress: more than {steps} steps");
@@ -249,7 +288,7 @@ pub fn run_server(pieces: &[&[u8]], limits: &Limits, plan: Plan<'_>) -> Run {
             progressed = true;
             event_count += 1;
             assert!(event_count <= 2 * total + 8, "more events than the bytes can make");
-            assert!(buffered(&conn) <= buffer_bound(limits, last_piece));
+            assert!(buffered(&conn) <= buffer_bound(limits, feed.last_piece));
             let ev = match event {
                 ServerEvent::Request(head) => {
                     let b = plan.at(requests);
@@ -282,33 +321,16 @@ pub fn run_server(pieces: &[&[u8]], limits: &Limits, plan: Plan<'_>) -> Run {
             };
             push_event(&mut run.events, ev);
         }
-        run.output.extend_from_slice(&conn.output().take_all());
-        if conn.take_upgrade().is_some() {
-            run.upgraded = true;
-            break;
-        }
-        if conn.wants_close() {
-            break;
-        }
-        if next < pieces.len() {
-            if conn.wants_read() {
-                conn.receive(pieces[next]);
-                last_piece = pieces[next].len();
-                next += 1;
-                progressed = true;
-                assert!(buffered(&conn) <= buffer_bound(limits, last_piece), "buffer past the limits");
-            }
-        } else if !eof {
-            conn.receive_eof();
-            eof = true;
-            progressed = true;
+        match feed.step(&mut conn, &mut run, limits) {
+            Some(moved) => progressed |= moved,
+            None => break,
         }
         if !progressed {
             // Stuck with bytes left to read: only if the machine is done.
             assert!(
-                next == pieces.len() || conn.wants_close(),
+                feed.next == pieces.len() || conn.wants_close(),
                 "the server neither reads nor gives an event ({} of {} pieces read)",
-                next,
+                feed.next,
                 pieces.len()
             );
             break;
@@ -361,10 +383,8 @@ pub fn run_client(pieces: &[&[u8]], limits: &Limits, plan: &[u8]) -> Run {
     let mut run = Run { events: Vec::new(), output: Vec::new(), closes: false, upgraded: false };
     let mut sent = 0usize;
     let mut body: Option<Bytes> = None;
-    let mut next = 0;
-    let mut eof = false;
     let mut event_count = 0usize;
-    let mut last_piece = 0;
+    let mut feed = Feed { pieces, next: 0, eof: false, last_piece: 0 };
     let steps = pieces.len() + 2 * total + 4 * plan.len() + 16;
     for step in 0.. {
         assert!(step <= steps, "no progress: more than {steps} steps");
@@ -388,7 +408,7 @@ pub fn run_client(pieces: &[&[u8]], limits: &Limits, plan: &[u8]) -> Run {
             progressed = true;
             event_count += 1;
             assert!(event_count <= 2 * total + 8, "more events than the bytes can make");
-            assert!(buffered(&conn) <= buffer_bound(limits, last_piece));
+            assert!(buffered(&conn) <= buffer_bound(limits, feed.last_piece));
             let ev = match event {
                 ClientEvent::Informational(head) => Ev::Head(head_summary(&head)),
                 ClientEvent::Response(head) => Ev::Head(head_summary(&head)),
@@ -399,26 +419,9 @@ pub fn run_client(pieces: &[&[u8]], limits: &Limits, plan: &[u8]) -> Run {
             };
             push_event(&mut run.events, ev);
         }
-        run.output.extend_from_slice(&conn.output().take_all());
-        if conn.take_upgrade().is_some() {
-            run.upgraded = true;
-            break;
-        }
-        if conn.wants_close() {
-            break;
-        }
-        if next < pieces.len() {
-            if conn.wants_read() {
-                conn.receive(pieces[next]);
-                last_piece = pieces[next].len();
-                next += 1;
-                progressed = true;
-                assert!(buffered(&conn) <= buffer_bound(limits, last_piece), "buffer past the limits");
-            }
-        } else if !eof {
-            conn.receive_eof();
-            eof = true;
-            progressed = true;
+        match feed.step(&mut conn, &mut run, limits) {
+            Some(moved) => progressed |= moved,
+            None => break,
         }
         if !progressed && body.is_some() {
             // The driver's wait for 100 Continue ran out.
@@ -430,9 +433,9 @@ pub fn run_client(pieces: &[&[u8]], limits: &Limits, plan: &[u8]) -> Run {
         }
         if !progressed {
             assert!(
-                next == pieces.len() || conn.wants_close(),
+                feed.next == pieces.len() || conn.wants_close(),
                 "the client neither reads nor gives an event ({} of {} pieces read)",
-                next,
+                feed.next,
                 pieces.len()
             );
             break;

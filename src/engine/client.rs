@@ -30,7 +30,7 @@ use super::io::{body_size, poll_body_into, read_step, timeout, write_step};
 use crate::rt::{within, Timer};
 use super::upgrade;
 use crate::body::BodySender;
-use crate::error::Timeout;
+use crate::error::{Timeout, TlsError};
 use crate::h1::{BodyLength, ClientConn, ClientEvent, ParseError, ResponseHead};
 use crate::rt::Runtime;
 use crate::{Body, Config, Error, Flow, Incoming};
@@ -353,7 +353,11 @@ fn copy_of(err: &Error) -> Error {
         Error::Timeout(t) => Error::Timeout(*t),
         Error::Parse(p) => Error::Parse(p.clone()),
         Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
-        Error::Tls(tls) => Error::Tls(tls.clone()),
+        // An alert is what a session fails with after its handshake; any
+        // other TLS failure is told again by its message (a copy of every
+        // kind would weigh on the npm package's client module).
+        Error::Tls(TlsError::PeerAlert(alert)) => Error::Tls(TlsError::PeerAlert(*alert)),
+        Error::Tls(tls) => Error::Io(std::io::Error::other(tls.to_string())),
         _ => Error::IncompleteMessage,
     }
 }

@@ -126,35 +126,6 @@ pub enum TlsError {
     Config(String),
 }
 
-/// A copy, for an error that reaches more than one waiter (a response and
-/// its body); an I/O error is copied as its kind and message.
-impl Clone for TlsError {
-    fn clone(&self) -> TlsError {
-        use TlsError as E;
-        match self {
-            E::NotValidForHost { host, presented } => E::NotValidForHost { host: host.clone(), presented: presented.clone() },
-            E::UnknownAuthority => E::UnknownAuthority,
-            E::NoRoots => E::NoRoots,
-            E::Expired(err) => E::Expired(err.clone()),
-            E::PinMismatch { presented } => E::PinMismatch { presented: *presented },
-            E::CaUsedAsServerCertificate => E::CaUsedAsServerCertificate,
-            E::UnknownClientAuthority => E::UnknownClientAuthority,
-            E::CaUsedAsClientCertificate => E::CaUsedAsClientCertificate,
-            E::NoClientCertificate => E::NoClientCertificate,
-            E::InvalidCertificate(err) => E::InvalidCertificate(err.clone()),
-            E::PeerAlert(alert) => E::PeerAlert(*alert),
-            E::NoApplicationProtocol => E::NoApplicationProtocol,
-            E::NotTls => E::NotTls,
-            E::Handshake(err) => E::Handshake(err.clone()),
-            E::Closed => E::Closed,
-            E::Io(err) => E::Io(io::Error::new(err.kind(), err.to_string())),
-            E::InvalidServerName(name) => E::InvalidServerName(name.clone()),
-            E::Pem { what, why } => E::Pem { what, why: why.clone() },
-            E::Config(why) => E::Config(why.clone()),
-        }
-    }
-}
-
 impl TlsError {
     /// Classifies a handshake error from the transport (tokio-rustls wraps
     /// rustls's error in an `io::Error`). `host` is the name we connected to

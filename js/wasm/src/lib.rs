@@ -33,8 +33,6 @@ use paf::error::ConnectFailure;
 use paf::mimic::Failure;
 use paf::rt::js::ReadableBody;
 #[cfg(feature = "client")]
-use paf::tls::rustls::AlertDescription;
-#[cfg(feature = "client")]
 use paf::tls::TlsError;
 use paf::{Body, Error, Incoming};
 use wasm_bindgen::prelude::*;
@@ -382,9 +380,6 @@ fn advice(tls: &TlsError) -> Option<&'static str> {
             "the server's certificate is a CA certificate (CA:TRUE), which cannot identify a \
              server: give the server a leaf certificate signed by that CA, and the client the CA \
              (tls: { ca }); the package's README shows how to make both with openssl"
-        }
-        TlsError::PeerAlert(AlertDescription::CertificateRequired) => {
-            "the server requires a client certificate (mutual TLS), which paf's JS client does              not present"
         }
         _ => return None,
     })

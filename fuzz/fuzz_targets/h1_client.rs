@@ -8,14 +8,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use paf_fuzz::{limits, run_client, split, Reader};
+use paf_fuzz::{run_client, Reader};
 
 fuzz_target!(|data: &[u8]| {
-    let mut input = Reader::new(data);
-    let seed = input.u16();
-    let limits = limits(input.byte());
-    let plan_len = usize::from(input.byte() % 8);
-    let plan = input.take(plan_len);
-    let wire = input.rest();
-    run_client(&split(wire, seed), &limits, plan);
+    let (pieces, limits, plan) = Reader::new(data).h1_run();
+    run_client(&pieces, &limits, plan);
 });

@@ -49,7 +49,18 @@ impl<'a> Reader<'a> {
         head
     }
 
-    pub fn rest(self) -> &'a [u8] {
+/// The input of the h1 machine targets: a split seed (2 bytes), a limits
+    /// selector, a plan of up to 7 bytes (its length first), then the wire
+    /// bytes, split where the seed says.
+    pub fn h1_run(mut self) -> (Vec<&'a [u8]>, Limits, &'a [u8]) {
+        let seed = self.u16();
+        let limits = limits(self.byte());
+        let plan_len = usize::from(self.byte() % 8);
+        let plan = self.take(plan_len);
+        (split(self.rest(), seed), limits, plan)
+    }
+
+        pub fn rest(self) -> &'a [u8] {
         self.data
     }
 

@@ -9,6 +9,7 @@ mod access_log;
 mod bench;
 mod get;
 mod httpbin;
+mod memory;
 mod serve;
 mod tls_options;
 

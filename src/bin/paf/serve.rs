@@ -26,6 +26,7 @@ use futures_util::future::{select, Either};
 use futures_util::stream::{self, StreamExt};
 use http::header::{self, HeaderValue};
 use crate::access_log::{Entry, LogFormat};
+use crate::memory;
 use crate::httpbin::{self, method_not_allowed, text, KnownLength, Reply, CHUNK};
 use paf::engine::alpn;
 use paf::rt::native::{TcpListener, Tokio, UnixListener};
@@ -124,7 +125,12 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         None => None,
     };
     let log = (!args.quiet).then_some(args.log_format);
-    let handler = paf::service_fn(move |req| logged(req, root.clone(), log));
+    let activity = memory::Activity::default();
+    memory::trim_when_idle(activity.clone());
+    let handler = paf::service_fn(move |req| {
+        activity.note();
+        logged(req, root.clone(), log)
+    });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(load_tls(cert, key, args.tls_client_ca.as_deref(), args.tls_client_auth)?),
         _ => None,

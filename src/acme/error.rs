@@ -117,5 +117,6 @@ pub(super) fn problem_text(problem: &Problem) -> String {
     if let Some(kind) = &problem.r#type {
         text.push_str(&format!(" ({kind})"));
     }
-    text
+    // One line, whatever the CA put in its text.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -34,7 +34,7 @@
 //! * The account is made once (the terms of service agreed explicitly,
 //!   [`AcmeConfig::terms_of_service_agreed`]; an e-mail contact if given;
 //!   an External Account Binding if given) and its key stored under
-//!   `account-<directory host>.json`, `0600`.
+//!   `account-<directory host and path>.json`, `0600`.
 //! * [`Acme::certificate`] gives the stored certificate when it is for
 //!   the configured names and not yet due for renewal, without a word to
 //!   the CA; otherwise it orders a new one. Stored: `certificate.pem`,
@@ -251,6 +251,11 @@ impl Acme {
             return Err(AcmeError::Names("no domain name to ask a certificate for".into()));
         }
         for name in &config.domains {
+            if name.starts_with("*.") {
+                return Err(AcmeError::Names(format!(
+                    "{name}: a wildcard name is proved by DNS-01 only, which paf does not answer"
+                )));
+            }
             if rustls::pki_types::DnsName::try_from(name.as_str()).is_err() {
                 return Err(AcmeError::Names(format!("{name:?} is not a DNS name")));
             }
@@ -599,15 +604,16 @@ impl Backoff {
     }
 }
 
-/// The storage name of the account of `directory`: one per CA host.
+/// The storage name of the account of `directory`: one per directory URL
+/// (its host and path).
 fn account_name(directory: &str) -> String {
-    let host = directory
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or(directory);
-    let host: String = host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
-    format!("account-{host}.json")
+    let place = directory.split_once("://").map_or(directory, |(_, rest)| rest);
+    let place: String = place
+        .trim_end_matches('/')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    format!("account-{place}.json")
 }
 
 /// A uniformly random number below `bound` (0 for a bound of 0 or 1).
@@ -626,8 +632,9 @@ mod tests {
 
     #[test]
     fn accounts_are_kept_per_ca() {
-        assert_eq!(account_name(LETS_ENCRYPT_STAGING), "account-acme-staging-v02.api.letsencrypt.org.json");
-        assert_eq!(account_name("https://127.0.0.1:14000/dir"), "account-127.0.0.1_14000.json");
+        assert_eq!(account_name(LETS_ENCRYPT_STAGING), "account-acme-staging-v02.api.letsencrypt.org_directory.json");
+        assert_eq!(account_name("https://127.0.0.1:14000/dir"), "account-127.0.0.1_14000_dir.json");
+        assert_ne!(account_name("https://ca.test/a"), account_name("https://ca.test/b"));
     }
 
     #[test]

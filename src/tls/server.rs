@@ -211,7 +211,15 @@ impl ServerTls {
     /// [`ServerTls::remove_acme_challenge`]. Has an effect only with
     /// [`ServerTls::answer_acme_tls_alpn`].
     pub fn set_acme_challenge(&self, server_name: &str, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), TlsError> {
-        let key = certified_key(cert_pem, key_pem)?;
+        // Not `certified_key`: its check that the key matches parses the
+        // certificate with webpki, which refuses the critical
+        // acmeIdentifier extension a challenge certificate must have.
+        let chain = pem::certificates(cert_pem, "ACME challenge certificate")?;
+        let signing_key = provider()
+            .key_provider
+            .load_private_key(pem::private_key(key_pem)?)
+            .map_err(|err| TlsError::Config(format!("unusable ACME challenge key: {err}")))?;
+        let key = Arc::new(CertifiedKey::new(chain, signing_key));
         self.certificate
             .acme_challenges
             .write()

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod access_log;
+mod acme;
 mod bench;
 mod get;
 mod httpbin;
@@ -27,6 +28,8 @@ enum Command {
     Get(get::Args),
     /// Load a server with many connections and report throughput, errors and latencies.
     Bench(bench::Args),
+    /// Obtain a certificate from an ACME CA (Let's Encrypt staging by default) and exit.
+    Cert(acme::CertArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Get(args) => get::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Cert(args) => acme::cert(args).await,
         }
     });
     match result {

@@ -37,7 +37,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PAF_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // paf::acme's warnings are the progress lines printed already.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,paf::acme=error")),
         )
         .with_writer(std::io::stderr)
         .init();

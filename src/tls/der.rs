@@ -39,6 +39,7 @@ pub(crate) fn is_ca(der: &[u8]) -> Option<bool> {
     Some(false)
 }
 
+#[cfg(any(feature = "acme", test))]
 /// What renewing a certificate needs to know of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Validity {
@@ -51,6 +52,7 @@ pub(crate) struct Validity {
     pub(crate) authority_key_id: Option<Vec<u8>>,
 }
 
+#[cfg(any(feature = "acme", test))]
 /// The validity, serial and authority key id of the X.509 certificate
 /// `der`; `None` when it is not one.
 pub(crate) fn validity(der: &[u8]) -> Option<Validity> {
@@ -101,6 +103,7 @@ pub(crate) fn validity(der: &[u8]) -> Option<Validity> {
     })
 }
 
+#[cfg(any(feature = "acme", test))]
 /// A UTCTime (`0x17`, YYMMDDHHMMSSZ) or GeneralizedTime (`0x18`,
 /// YYYYMMDDHHMMSSZ) as seconds since the Unix epoch.
 fn time(tag: u8, value: &[u8]) -> Option<u64> {

@@ -10,22 +10,30 @@ use http::Request;
 use http_body_util::{BodyExt, Limited};
 use instant_acme::{BodyWrapper, BytesResponse, HttpClient};
 
+use crate::flow::OneThread;
 use crate::{Body, Client};
 
 /// The most of an answer of the CA that is read (a certificate chain is a
 /// few kB, a directory less).
 const MAX_ANSWER: usize = 1024 * 1024;
 
-/// [`Client`] as an [`HttpClient`].
-pub(super) struct PafHttp(pub(super) Client);
+/// [`Client`] as an [`HttpClient`] (whose `Send` bounds [`OneThread`]
+/// meets on wasm too).
+pub(super) struct PafHttp(OneThread<Client>);
+
+impl PafHttp {
+    pub(super) fn new(client: Client) -> PafHttp {
+        PafHttp(OneThread(client))
+    }
+}
 
 impl HttpClient for PafHttp {
     fn request(
         &self,
         request: Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
-        let client = self.0.clone();
-        Box::pin(async move {
+        let client = self.0 .0.clone();
+        Box::pin(OneThread(Box::pin(async move {
             let (parts, body) = request.into_parts();
             let Ok(body) = body.collect().await;
             let request = Request::from_parts(parts, Body::from(body.to_bytes()));
@@ -40,6 +48,6 @@ impl HttpClient for PafHttp {
                 })?
                 .to_bytes();
             Ok(BytesResponse { parts, body: Box::new(body) })
-        })
+        })))
     }
 }

@@ -48,6 +48,16 @@
 //!   [`ServerTls::set_certificate`] swaps in the new one: connections in
 //!   flight keep their session, new handshakes get the new certificate.
 //! * Every failure is an [`AcmeError`] that reads as one line.
+//!
+//! # Platforms
+//!
+//! The module builds for every target paf has (instant-acme's `Send`
+//! bounds are met through [`OneThread`](crate::flow::OneThread) on wasm)
+//! and runs natively and in WASI components. On `wasm32-unknown-unknown`
+//! instant-acme reads std's clock itself in two places, ARI and the
+//! `Retry-After` of a polled order, and std's clock panics there: until
+//! that changes upstream, obtain certificates from a native or WASI
+//! process.
 
 mod certificate;
 mod challenge;
@@ -457,7 +467,7 @@ impl Acme {
         let config = &self.inner.config;
         let name = account_name(&config.directory);
         let stored = self.inner.storage.load(&name).map_err(|err| AcmeError::Storage(format!("{name}: {err}")))?;
-        let http = || Box::new(PafHttp(self.inner.client.clone()));
+        let http = || Box::new(PafHttp::new(self.inner.client.clone()));
         let account = match stored {
             Some(json) => {
                 let credentials: AccountCredentials = serde_json::from_slice(&json)

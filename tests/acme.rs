@@ -122,6 +122,18 @@ fn log(dir: &Path, name: &str) -> Stdio {
     Stdio::from(file)
 }
 
+/// `paf FIRST ARGS`, its stderr piped.
+fn paf(first: &[&str], args: &[String]) -> Child {
+    Command::new(PAF)
+        .args(first)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {PAF}: {err}"))
+}
+
 /// A running `paf serve --acme`, its stderr collected, killed when dropped.
 struct Served {
     child: Child,
@@ -130,15 +142,7 @@ struct Served {
 
 impl Served {
     fn start(args: &[String]) -> Served {
-        let mut child = Command::new(PAF)
-            .arg("serve")
-            .arg("--quiet")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {PAF}: {err}"));
+        let mut child = paf(&["serve", "--quiet"], args);
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let lines = stderr.clone();
         let pipe = child.stderr.take().unwrap();
@@ -424,14 +428,7 @@ fn a_forced_renewal_under_a_50_mib_download_loses_nothing() {
 
 /// Runs `paf cert ARGS`; its exit status and stderr.
 fn paf_cert(args: &[String]) -> (bool, String) {
-    let mut child = Command::new(PAF)
-        .arg("cert")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = paf(&["cert"], args);
     let deadline = Instant::now() + LIMIT;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {

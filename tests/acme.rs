@@ -505,3 +505,58 @@ fn failures_are_one_clear_line_and_a_serving_server_keeps_serving() {
     assert_eq!((still.status.as_str(), still.serial.as_str()), ("200", serial.as_str()));
     println!("failures, one line each:\n  {line}\n  {challenge}\n  {refused}\n  {failure}\nand the server kept serving ({serial})");
 }
+
+#[tokio::test]
+async fn a_tls_alpn01_certificate_goes_only_to_acme_tls_and_nothing_is_served_after_it() {
+    use paf::engine::alpn;
+    use paf::tls::ServerTls;
+
+    let tls = ServerTls::acme_challenges_only();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["pending.paf.test".to_string()]).unwrap();
+    params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(&[7; 32])];
+    let challenge = params.self_signed(&key).unwrap();
+    tls.set_acme_challenge("pending.paf.test", challenge.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap();
+
+    let listener = paf::rt::native::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = paf::service_fn(|_| async { paf::Response::new(paf::Body::from("served")) });
+    let switch = paf::Switch::new();
+    tokio::spawn(paf::serve(listener, alpn::service(alpn::Tls::new(tls.config()), handler), paf::Config::default(), switch.clone()));
+
+    // openssl shows what it got without judging the certificate (paf's
+    // client, as any, refuses its critical acmeIdentifier extension).
+    let s_client = |alpn: &'static str, name: &'static str| async move {
+        let mut child = tokio::process::Command::new("openssl")
+            .args(["s_client", "-connect", &addr.to_string(), "-servername", name, "-alpn", alpn])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl is not installed: run scripts/setup");
+        let mut stdin = child.stdin.take().unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stdin, b"GET / HTTP/1.1\r\nHost: pending.paf.test\r\n\r\n").await.unwrap();
+        // Let the server answer, if it would, before the end of input.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        drop(stdin);
+        let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output()).await.unwrap().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // The validation's handshake gets the challenge certificate, and the
+    // connection ends with it: the request on it goes unanswered.
+    let validation = s_client("acme-tls/1", "pending.paf.test").await;
+    assert!(validation.contains("ALPN protocol: acme-tls/1"), "{validation}");
+    let certificate: String = challenge.pem().split_whitespace().collect();
+    let shown: String = validation.split_whitespace().collect();
+    assert!(shown.contains(&certificate), "not the challenge certificate: {validation}");
+    assert!(!validation.contains("HTTP/1.1 200") && !validation.contains("served"), "served: {validation}");
+    // No challenge for that name, or an application protocol while there is
+    // no certificate yet: no certificate at all.
+    for (alpn, name) in [("acme-tls/1", "other.paf.test"), ("h2", "pending.paf.test"), ("acme-tls/1,h2", "pending.paf.test")] {
+        let refused = s_client(alpn, name).await;
+        assert!(!refused.contains("BEGIN CERTIFICATE"), "{alpn} {name}: {refused}");
+    }
+    tls.remove_acme_challenge("pending.paf.test");
+    assert!(!s_client("acme-tls/1", "pending.paf.test").await.contains("BEGIN CERTIFICATE"));
+    switch.stop();
+}

@@ -38,13 +38,18 @@ struct Pebble {
 
 impl Pebble {
     fn start(name: &str) -> Pebble {
+        Pebble::start_with(name, r#""externalAccountBindingRequired": false"#)
+    }
+
+    /// With `settings` (JSON members) in Pebble's configuration.
+    fn start_with(name: &str, settings: &str) -> Pebble {
         let dir = scratch_dir(name);
         let (https_ca, cert, key) = Ca::new("Pebble's HTTPS").write(&dir);
         let [listen, management, dns, dns_management, http_port, tls_port] = [(); 6].map(|()| free_port());
         let config = format!(
             r#"{{"pebble": {{"listenAddress": "127.0.0.1:{listen}", "managementListenAddress": "127.0.0.1:{management}",
                 "certificate": "{}", "privateKey": "{}", "httpPort": {http_port}, "tlsPort": {tls_port},
-                "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
+                "ocspResponderURL": "", {settings}}}}}"#,
             cert.display(),
             key.display()
         );
@@ -559,4 +564,33 @@ async fn a_tls_alpn01_certificate_goes_only_to_acme_tls_and_nothing_is_served_af
     tls.remove_acme_challenge("pending.paf.test");
     assert!(!s_client("acme-tls/1", "pending.paf.test").await.contains("BEGIN CERTIFICATE"));
     switch.stop();
+}
+
+#[test]
+fn an_external_account_binding_is_asked_for_and_given() {
+    const KEY: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let pebble = Pebble::start_with(
+        "acme-eab",
+        &format!(r#""externalAccountBindingRequired": true, "externalAccountMACKeys": {{"kid-1": "{KEY}"}}"#),
+    );
+    let names = ["eab.paf.test"];
+
+    let (ok, stderr) = paf_cert(&cert_args(&pebble, &pebble.dir.join("without"), &names, pebble.http_port));
+    let without = error_line(&stderr).to_string();
+    assert!(!ok);
+    assert!(without.starts_with("paf: the ACME CA requires an external account binding"), "{without}");
+
+    let mut wrong = cert_args(&pebble, &pebble.dir.join("wrong"), &names, pebble.http_port);
+    wrong.extend(["--acme-eab-kid".into(), "kid-1".into(), "--acme-eab-hmac".into(), "d3Jvbmcga2V5".into()]);
+    let (ok, stderr) = paf_cert(&wrong);
+    let refused = error_line(&stderr).to_string();
+    assert!(!ok, "a wrong HMAC key was accepted");
+
+    let out = pebble.dir.join("with");
+    let mut with = cert_args(&pebble, &out, &names, pebble.http_port);
+    with.extend(["--acme-eab-kid".into(), "kid-1".into(), "--acme-eab-hmac".into(), KEY.into()]);
+    let (ok, stderr) = paf_cert(&with);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("paf: acme: account created") && out.join("certificate.pem").exists(), "{stderr}");
+    println!("external account binding: without it: {without}\n  a wrong key: {refused}\n  the right one: issued");
 }

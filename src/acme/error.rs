@@ -120,3 +120,44 @@ pub(super) fn problem_text(problem: &Problem) -> String {
     // One line, whatever the CA put in its text.
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(kind: &str, detail: &str) -> Problem {
+        serde_json::from_value(serde_json::json!({ "type": kind, "detail": detail, "status": 429 })).unwrap()
+    }
+
+    #[test]
+    fn problems_are_told_apart_by_their_type() {
+        let classified = |kind: &str| AcmeError::from_problem(&problem(kind, "why"));
+        assert!(matches!(classified("urn:ietf:params:acme:error:rateLimited"), AcmeError::RateLimited(_)));
+        for refused in ["rejectedIdentifier", "unsupportedIdentifier", "malformed", "caa"] {
+            let kind = format!("urn:ietf:params:acme:error:{refused}");
+            assert!(matches!(classified(&kind), AcmeError::NamesRefused(_)), "{refused}");
+        }
+        assert!(matches!(
+            classified("urn:ietf:params:acme:error:externalAccountRequired"),
+            AcmeError::ExternalAccountRequired(_)
+        ));
+        assert!(matches!(classified("urn:ietf:params:acme:error:serverInternal"), AcmeError::Ca(_)));
+    }
+
+    #[test]
+    fn a_problem_reads_as_one_line_with_its_subproblems() {
+        let mut limited = problem(
+            "urn:ietf:params:acme:error:rateLimited",
+            "too many certificates (5) already issued\nfor this exact set of domains",
+        );
+        limited.subproblems = serde_json::from_value(serde_json::json!([
+            { "identifier": { "type": "dns", "value": "a.example" }, "detail": "retry after\n2026-01-01" }
+        ]))
+        .unwrap();
+        assert_eq!(
+            AcmeError::from_problem(&limited).to_string(),
+            "rate-limited by the ACME CA: too many certificates (5) already issued for this exact set of \
+             domains; a.example: retry after 2026-01-01 (urn:ietf:params:acme:error:rateLimited)"
+        );
+    }
+}

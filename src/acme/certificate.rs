@@ -113,3 +113,58 @@ fn verify_chain(end_entity: &webpki::EndEntityCert<'_>, chain: &[CertificateDer<
         .map(|_| ())
         .map_err(|err| format!("the chain does not hold together: {err}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+
+    /// A chain (leaf for `names`, valid from `from` to `to`, then its
+    /// issuer) and the leaf's key.
+    fn chain(names: &[&str], from: (i32, u8, u8), to: (i32, u8, u8)) -> (String, String) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        leaf.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
+        leaf.not_after = rcgen::date_time_ymd(to.0, to.1, to.2);
+        let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
+        (format!("{}{}", leaf.pem(), ca.pem()), key.serialize_pem())
+    }
+
+    const NOW: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+    #[test]
+    fn a_good_chain_passes_and_is_renewed_at_two_thirds_of_its_life() {
+        let (chain, key) = chain(&["a.test", "b.test"], (2025, 10, 1), (2026, 4, 1));
+        let names = ["a.test".to_string(), "b.test".to_string()];
+        let issued = Issued::check(chain, key, &names, NOW).unwrap();
+        let lifetime = issued.not_after() - issued.not_before();
+        assert_eq!(issued.renewal_due(), issued.not_after() - lifetime / 3);
+    }
+
+    #[test]
+    fn wrong_names_wrong_times_a_foreign_key_and_a_broken_chain_are_refused() {
+        let names = ["a.test".to_string()];
+        let (other, key) = chain(&["other.test"], (2025, 10, 1), (2026, 4, 1));
+        let refused = Issued::check(other, key, &names, NOW).unwrap_err().to_string();
+        assert!(refused.contains("it is not for a.test"), "{refused}");
+
+        let (expired, key) = chain(&["a.test"], (2025, 1, 1), (2025, 4, 1));
+        assert!(Issued::check(expired, key, &names, NOW).unwrap_err().to_string().contains("not valid now"));
+
+        let (good, _) = chain(&["a.test"], (2025, 10, 1), (2026, 4, 1));
+        let (_, foreign) = chain(&["a.test"], (2025, 10, 1), (2026, 4, 1));
+        assert!(Issued::check(good, foreign, &names, NOW).is_err());
+
+        // The leaf with another CA's certificate after it.
+        let (leaf_and_ca, leaf_key) = chain(&["a.test"], (2025, 10, 1), (2026, 4, 1));
+        let (other_chain, _) = chain(&["x.test"], (2025, 10, 1), (2026, 4, 1));
+        let leaf = &leaf_and_ca[..leaf_and_ca.find("-----END CERTIFICATE-----").unwrap() + 26];
+        let other_ca = &other_chain[other_chain.find("-----END CERTIFICATE-----").unwrap() + 26..];
+        let broken = Issued::check(format!("{leaf}{other_ca}"), leaf_key, &names, NOW).unwrap_err().to_string();
+        assert!(broken.contains("does not hold together"), "{broken}");
+    }
+}

@@ -547,22 +547,26 @@ impl Acme {
     pub async fn keep_renewed(&self, tls: ServerTls, mut current: Issued) {
         const FIRST_RETRY: u64 = 60;
         const LAST_RETRY: u64 = 6 * 3600;
+        // Sleeps are at most a day: the clock is read again (a machine may
+        // have slept), and the CA's window too when it offers ARI.
+        const LONGEST_SLEEP: u64 = 24 * 3600;
         let mut retry = FIRST_RETRY;
         let mut next = self.renewal_time(&current).await;
+        let mut announced = None;
         loop {
             let now = self.now().unwrap_or(next);
-            let wait = next.saturating_sub(now);
-            if wait > 0 {
-                self.report(Progress::RenewalIn(wait));
-                let sleep = self.inner.runtime.sleep(Duration::from_secs(wait));
+            if next > now {
+                if announced != Some(next) {
+                    self.report(Progress::RenewalIn(next - now));
+                    announced = Some(next);
+                }
+                let sleep = self.inner.runtime.sleep(Duration::from_secs((next - now).min(LONGEST_SLEEP)));
                 let forced = std::pin::pin!(self.inner.renew_now.notified());
                 if let Either::Left(_) = select(sleep, forced).await {
-                    // Woken by the clock: the CA may have moved the window.
-                    let due = self.renewal_time(&current).await;
-                    if due > self.now().unwrap_or(due) {
-                        next = due;
-                        continue;
+                    if let Some(window) = self.ari_window(&current).await {
+                        next = window;
                     }
+                    continue;
                 }
             }
             match self.obtain(Some(&current)).await {

@@ -150,7 +150,7 @@ pub async fn cert(args: CertArgs) -> Result<ExitCode, String> {
             Box::pin(paf::serve(listener, alpn::service(alpn::Tls::new(tls.config()), handler), Config::default(), switch.clone()))
         }
     };
-    let obtained = tokio::select! {
+    tokio::select! {
         obtained = acme.certificate() => obtained.map_err(|err| err.to_string())?,
         served = answering => return Err(format!("the challenge server stopped: {}", served.err().map_or("no error".into(), |e| e.to_string()))),
     };
@@ -161,7 +161,6 @@ pub async fn cert(args: CertArgs) -> Result<ExitCode, String> {
         args.out.join("certificate.pem").display(),
         args.out.join("key.pem").display()
     );
-    let _ = obtained;
     Ok(ExitCode::SUCCESS)
 }
 

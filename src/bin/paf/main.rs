@@ -1,5 +1,5 @@
 //! The `paf` command: `paf serve` runs an httpbin-style server (and static
-//! files), `paf get` fetches a URL.
+//! files), `paf get` fetches a URL, `paf cert` obtains a certificate.
 
 use std::process::ExitCode;
 

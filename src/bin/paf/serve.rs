@@ -107,6 +107,8 @@ pub struct Args {
     /// No access log.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    acme: crate::acme::ServeAcme,
 }
 
 /// `--tls-client-auth`.
@@ -148,6 +150,13 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
     // Before the "listening" line: a signal right after it must stop us
     // cleanly, not kill us.
     let forced = stop_on_signals(switch.clone())?;
+    if !args.acme.domains.is_empty() {
+        if tls.is_some() || args.unix.is_some() {
+            return Err("--acme serves HTTPS on --port with its own certificate: drop --tls-cert and --unix".into());
+        }
+        let port = args.port.ok_or("--acme needs --port (the HTTPS port)")?;
+        return crate::acme::serve(&args.acme, &args.host, port, handler, config, switch, forced).await;
+    }
 
     match &args.unix {
         Some(path) => {

@@ -49,6 +49,7 @@ pub mod platform;
 pub mod rt;
 pub mod serve;
 pub mod tls;
+pub mod ws;
 
 pub use body::{Body, Incoming};
 pub use client::Client;

@@ -37,6 +37,7 @@
 //! ```
 
 pub mod body;
+pub mod bridge;
 pub mod client;
 pub mod config;
 pub mod engine;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod access_log;
 mod bench;
+mod bridge;
 mod get;
 mod httpbin;
 mod serve;
@@ -27,6 +28,8 @@ enum Command {
     Get(get::Args),
     /// Load a server with many connections and report throughput, errors and latencies.
     Bench(bench::Args),
+    /// Relay WebSockets (and Wisp streams) from pages to allowed TCP targets.
+    Bridge(bridge::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Get(args) => get::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Bridge(args) => bridge::run(args).await,
         }
     });
     match result {

@@ -485,3 +485,14 @@ async fn an_http_exchange_with_paf_serve_goes_through_the_bridge() {
     let body_at = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(answer.len() - body_at, 100_000);
 }
+
+#[test]
+fn the_cli_requires_an_allow_list_and_says_what_is_wrong_with_one() {
+    let run = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_paf")).args(args).output().unwrap();
+    let missing = run(&["bridge", "--listen", "127.0.0.1:0"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--allow <HOST:PORT>"), "{missing:?}");
+    let bad = run(&["bridge", "--listen", "127.0.0.1:0", "--allow", "example.com"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("\"example.com\" is not HOST:PORT"), "{bad:?}");
+}

@@ -199,3 +199,6 @@ impl<D: Dial, R: Runtime> crate::Handler for Bridge<D, R> {
         Box::pin(self.answer(request))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -129,6 +129,17 @@ async fn open_h1(port: u16, path: &str, extra: &str) -> (WsClient<TcpStream>, St
     (WsClient::new(stream, &[]), String::from_utf8(head).unwrap().to_ascii_lowercase())
 }
 
+/// Waits until the bridge has `n` tunnels open (closing one takes a moment).
+async fn open_tunnels_become<D: Dial>(bridge: &paf::bridge::Bridge<D, paf::rt::native::Tokio>, n: u64) {
+    timeout(LIMIT, async {
+        while bridge.stats().open != n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{} tunnels open, not {n}", bridge.stats().open));
+}
+
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 10) as u8).collect()
 }
@@ -264,13 +275,7 @@ async fn tunnels_are_limited_per_client_and_slots_come_back_when_they_close() {
     let mut first = open.remove(0);
     first.send(Opcode::Close, &CloseFrame::new(CloseCode::NORMAL, "").payload()).await;
     first.close().await;
-    timeout(LIMIT, async {
-        while bridge.stats().open != 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the closed tunnel gives its slot back");
+    open_tunnels_become(&bridge, 1).await;
     let (mut again, _) = open_h1(server.port, &format!("/{target}"), "").await;
     again.send(Opcode::Binary, b"y").await;
     assert_eq!(again.binary(1).await, b"y");
@@ -448,13 +453,7 @@ async fn wisp_carries_many_streams_over_one_websocket_and_refuses_per_stream() {
     assert!(continues >= 2, "each stream says it took packets: {continues}");
 
     ws.send(Opcode::Binary, &Packet::Close { stream: 1, reason: Reason::VOLUNTARY }.encode()).await;
-    timeout(LIMIT, async {
-        while bridge.stats().open != 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the closed stream's tunnel ends");
+    open_tunnels_become(&bridge, 1).await;
     let stats = bridge.stats();
     assert_eq!((stats.opened, stats.refused, stats.bytes_up), (2, 1, 500_000));
 

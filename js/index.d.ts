@@ -90,7 +90,11 @@ export interface ClientOptions {
 export type RequestOptions = RequestInit & ClientOptions;
 
 /** A standard Response, which also says which protocol carried it. */
-export type PafResponse = Response & { readonly protocol: "HTTP/1.1" | "HTTP/2" };
+export type PafResponse = Response & {
+  readonly protocol: "HTTP/1.1" | "HTTP/2";
+  /** Over TLS (rustls, in wasm): what was negotiated and the server's certificates, its own first (DER). */
+  readonly tls?: { version: string; cipher: string; peerCertificates: Uint8Array[] };
+};
 
 /**
  * The errors of paf carry a `code`: "ECONNREFUSED", "ENOTFOUND",

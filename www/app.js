@@ -8,7 +8,8 @@
 // WebSocketStream)&auto=1. The page's state is in
 // document.body.dataset: wire ("done"/"failed") and fetch.
 import { connectWebSocket, connectWisp, memoryListener, request, serve, setRoots } from "../js/browser.js";
-import { bytesOf, h2Frames, newLog, tapped, tlsFacts } from "./tap.js";
+import { bytesOf, h2Frames, handshakeDone, newLog, tapped } from "./tap.js";
+import { describeCertificate } from "./x509.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -72,6 +73,22 @@ function timingBars(steps, total) {
   });
 }
 
+/** The certificate chain as rustls received (and checked) it, the server's own first. */
+function chainOf(tls) {
+  if (!tls) return [document.createTextNode("No TLS: nothing to check.")];
+  return tls.peerCertificates.map((der, i) => {
+    const certificate = describeCertificate(der);
+    const item = document.createElement("div");
+    item.className = "certificate";
+    item.dataset.certificate = i;
+    item.innerHTML = "<strong></strong><span></span><span></span>";
+    item.children[0].textContent = certificate.subject;
+    item.children[1].textContent = `issued by ${certificate.issuer}`;
+    item.children[2].textContent = `valid ${certificate.notBefore} to ${certificate.notAfter}`;
+    return item;
+  });
+}
+
 async function fetchThroughBridge() {
   const url = $("url").value;
   const via = $("via").value;
@@ -93,7 +110,9 @@ async function fetchThroughBridge() {
     const body = new Uint8Array(await response.arrayBuffer());
     const end = performance.now();
 
-    const tls = tlsFacts(log);
+    // What rustls negotiated; when the handshake finished, from the tap.
+    const tls = response.tls;
+    const handshakeAt = handshakeDone(log);
     const facts = [
       ["Status", `${response.status} ${response.statusText}`.trim()],
       ["Protocol", response.protocol],
@@ -107,14 +126,12 @@ async function fetchThroughBridge() {
     $("facts").replaceChildren(...facts.map(([name, value]) => fact(name, value)));
     const steps = [
       ["connect", log.connected - start],
-      ["TLS", tls?.handshakeDone && tls.handshakeDone - start],
+      ["TLS", handshakeAt && handshakeAt - start],
       ["first byte", head - start],
       ["total", end - start],
     ];
     $("timings").replaceChildren(...timingBars(steps, end - start));
-    $("chain").textContent = tls?.version === "TLSv1.3"
-      ? "Checked by rustls in this page against the trusted roots; in TLS 1.3 the certificates travel encrypted, so the bridge never sees them."
-      : tls ? "Checked by rustls in this page against the trusted roots." : "No TLS: nothing to check.";
+    $("chain").replaceChildren(...chainOf(tls));
     const rows = [...response.headers].map(([name, value]) => {
       const row = document.createElement("tr");
       row.innerHTML = "<td></td><td></td>";

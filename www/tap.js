@@ -1,7 +1,7 @@
 // A tap on a stream pair: what the page's client wrote and read, with
-// times, for the demo to show. It changes no byte. `tlsFacts` reads the
-// clear-text part of a TLS handshake (the ServerHello's version and
-// cipher suite); `h2Frames` splits HTTP/2 bytes into frame headers.
+// times, for the demo to show. It changes no byte. `handshakeDone` finds
+// when the TLS handshake ended in what the client sent; `h2Frames` splits
+// HTTP/2 bytes into frame headers.
 
 /** Wraps a `connect` so that every pair it gives is recorded in `log`. */
 export function tapped(connect, log) {
@@ -43,64 +43,29 @@ export function bytesOf(log, direction) {
   return concat(log.chunks.filter((c) => c.direction === direction));
 }
 
-const CIPHERS = {
-  0x1301: "TLS13_AES_128_GCM_SHA256",
-  0x1302: "TLS13_AES_256_GCM_SHA384",
-  0x1303: "TLS13_CHACHA20_POLY1305_SHA256",
-  0xc02b: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-  0xc02c: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-  0xc02f: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-  0xc030: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-  0xcca8: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-  0xcca9: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-};
-const VERSIONS = { 0x0303: "TLSv1.2", 0x0304: "TLSv1.3" };
-
-/** TLS records of one direction: { type, body, at } (at: when its first byte came). */
+/** TLS records of one direction: { type, at } (at: when the chunk with its first byte came). */
 function records(log, direction) {
   const chunks = log.chunks.filter((c) => c.direction === direction);
   const bytes = concat(chunks);
   const out = [];
-  let offset = 0;
-  let chunk = 0, chunkEnd = chunks[0]?.bytes.length ?? 0;
-  while (offset + 5 <= bytes.length) {
+  let chunk = 0;
+  let chunkEnd = chunks[0]?.bytes.length ?? 0;
+  for (let offset = 0; offset + 5 <= bytes.length; offset += 5 + ((bytes[offset + 3] << 8) | bytes[offset + 4])) {
     while (offset >= chunkEnd && chunk + 1 < chunks.length) chunkEnd += chunks[++chunk].bytes.length;
-    const length = (bytes[offset + 3] << 8) | bytes[offset + 4];
-    out.push({ type: bytes[offset], body: bytes.subarray(offset + 5, offset + 5 + length), at: chunks[chunk]?.at });
-    offset += 5 + length;
+    out.push({ type: bytes[offset], at: chunks[chunk].at });
   }
   return out;
 }
 
 /**
- * What the clear text of a TLS handshake shows (what a bridge sees too):
- * the version and cipher suite of the ServerHello, and when the client
- * sent its first encrypted record (the handshake done, from its side).
- * `undefined` when the connection did not start with TLS.
+ * When the client sent its first encrypted record (0x17): the TLS
+ * handshake done, from its side. `undefined` for a connection that did not
+ * start with a TLS handshake.
  */
-export function tlsFacts(log) {
-  const fromServer = records(log, "in");
-  const hello = fromServer.find((r) => r.type === 0x16 && r.body[0] === 0x02);
-  if (!hello) return undefined;
-  const body = hello.body;
-  let at = 4 + 2 + 32; // handshake header, legacy version, random
-  at += 1 + body[at]; // session id
-  const suite = (body[at] << 8) | body[at + 1];
-  at += 3; // suite, compression
-  let version = (body[4] << 8) | body[5];
-  const extensionsEnd = at + 2 + ((body[at] << 8) | body[at + 1]);
-  for (at += 2; at + 4 <= extensionsEnd; ) {
-    const type = (body[at] << 8) | body[at + 1];
-    const length = (body[at + 2] << 8) | body[at + 3];
-    if (type === 0x002b && length === 2) version = (body[at + 4] << 8) | body[at + 5];
-    at += 4 + length;
-  }
-  const encrypted = records(log, "out").find((r) => r.type === 0x17);
-  return {
-    version: VERSIONS[version] ?? `0x${version.toString(16)}`,
-    cipher: CIPHERS[suite] ?? `0x${suite.toString(16).padStart(4, "0")}`,
-    handshakeDone: encrypted?.at,
-  };
+export function handshakeDone(log) {
+  const sent = records(log, "out");
+  if (sent[0]?.type !== 0x16) return undefined;
+  return sent.find((record) => record.type === 0x17)?.at;
 }
 
 const FRAME_TYPES = ["DATA", "HEADERS", "PRIORITY", "RST_STREAM", "SETTINGS", "PUSH_PROMISE", "PING", "GOAWAY", "WINDOW_UPDATE", "CONTINUATION"];

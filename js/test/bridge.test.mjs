@@ -111,6 +111,7 @@ async function pageFetch(name, query, viewport = { width: 1100, height: 900 }) {
       facts: Object.fromEntries([...document.querySelectorAll("[data-fact]")].map((f) => [f.dataset.fact, f.querySelector("dd").textContent])),
       timings: [...document.querySelectorAll("[data-timing]")].map((t) => t.dataset.timing),
       body: document.getElementById("body").textContent,
+      chain: [...document.querySelectorAll("[data-certificate]")].map((c) => [...c.children].map((line) => line.textContent)),
     }));
     await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
     return shown;
@@ -139,6 +140,11 @@ test("paf bridge: the page fetches from nginx over TLS + h2 (WebSocketStream, an
   assert.match(shown.facts.Status, /^200\b/);
   assert.match(shown.facts.Cipher, /^TLS(13)?_(ECDHE_(RSA|ECDSA)_WITH_)?AES_(128|256)_GCM_SHA(256|384)$/);
   assert.equal(shown.body, "hello from nginx\n");
+  assert.equal(shown.chain.length, 1, "nginx sends its own certificate only");
+  const [subject, issuer, validity] = shown.chain[0];
+  assert.equal(subject, "CN=localhost");
+  assert.equal(issuer, "issued by CN=paf js test CA");
+  assert.match(validity, /^valid \d{4}-\d\d-\d\d \d\d:\d\d UTC to \d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
   const classic = await pageFetch("paf-bridge-nginx-websocket", { url, bridge: pafBridge(), stream: "0" });
   assertFetched(classic, "HTTP/2", NGINX_TLS);
   assert.equal(classic.body, "hello from nginx\n");

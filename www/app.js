@@ -5,7 +5,7 @@
 // The query string fills the form and can start a fetch at load, which
 // is how the browser tests drive it: ?url=&via=websocket|wisp|fixed&
 // bridge=&ca=URL-of-a-PEM&upload=N&stream=0 (WebSocket, not
-// WebSocketStream)&auto=1. The page's state is in
+// WebSocketStream)&tap=0 (no connect and TLS timings)&auto=1. The page's state is in
 // document.body.dataset: wire ("done"/"failed") and fetch.
 import { connectWebSocket, connectWisp, memoryListener, request, serve, setRoots } from "../js/browser.js";
 import { bytesOf, h2Frames, handshakeDone, newLog, tapped } from "./tap.js";
@@ -100,7 +100,9 @@ async function fetchThroughBridge() {
   document.body.dataset.fetch = "running";
   const log = newLog();
   try {
-    const connect = tapped(connectFor(via, $("bridge").value), log);
+    // ?tap=0: no copy of every chunk for the timings (the benchmark's way).
+    const direct = connectFor(via, $("bridge").value);
+    const connect = params.get("tap") === "0" ? direct : tapped(direct, log);
     const init = { connect, tls: await trust() };
     const sent = upload ? pattern(upload) : null;
     if (sent) Object.assign(init, { method: "POST", body: sent });
@@ -125,7 +127,7 @@ async function fetchThroughBridge() {
     if (sent) facts.push(["Uploaded SHA-256", await sha256(sent)]);
     $("facts").replaceChildren(...facts.map(([name, value]) => fact(name, value)));
     const steps = [
-      ["connect", log.connected - start],
+      ["connect", log.connected && log.connected - start],
       ["TLS", handshakeAt && handshakeAt - start],
       ["first byte", head - start],
       ["total", end - start],

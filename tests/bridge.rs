@@ -140,6 +140,15 @@ async fn open_tunnels_become<D: Dial>(bridge: &paf::bridge::Bridge<D, paf::rt::n
     .unwrap_or_else(|_| panic!("{} tunnels open, not {n}", bridge.stats().open));
 }
 
+/// Opens a tunnel to an echo `target` and checks that `bytes` come back.
+async fn echoing_tunnel(port: u16, target: SocketAddr, extra: &str, bytes: &[u8]) -> WsClient<TcpStream> {
+    let (mut ws, head) = open_h1(port, &format!("/{target}"), extra).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    ws.send(Opcode::Binary, bytes).await;
+    assert_eq!(ws.binary(bytes.len()).await, bytes);
+    ws
+}
+
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 10) as u8).collect()
 }
@@ -249,9 +258,7 @@ async fn pages_of_other_origins_are_refused_and_pages_listed_are_not() {
     let (mut ws, _) = open_h1(server.port, &format!("/{target}"), "Origin: https://evil.example\r\n").await;
     let close = ws.close().await;
     assert_eq!(close, CloseFrame::new(CloseCode::POLICY_VIOLATION, "bridge: pages from https://evil.example may not use this bridge"));
-    let (mut ws, _) = open_h1(server.port, &format!("/{target}"), "Origin: https://APP.example\r\n").await;
-    ws.send(Opcode::Binary, b"ok").await;
-    assert_eq!(ws.binary(2).await, b"ok");
+    echoing_tunnel(server.port, target, "Origin: https://APP.example\r\n", b"ok").await;
 }
 
 #[tokio::test]
@@ -262,10 +269,7 @@ async fn tunnels_are_limited_per_client_and_slots_come_back_when_they_close() {
     let (server, bridge) = bridge_serving(policy, NativeDial).await;
     let mut open = Vec::new();
     for _ in 0..2 {
-        let (mut ws, _) = open_h1(server.port, &format!("/{target}"), "").await;
-        ws.send(Opcode::Binary, b"x").await;
-        assert_eq!(ws.binary(1).await, b"x");
-        open.push(ws);
+        open.push(echoing_tunnel(server.port, target, "", b"x").await);
     }
     let (mut third, _) = open_h1(server.port, &format!("/{target}"), "").await;
     let close = third.close().await;
@@ -276,9 +280,7 @@ async fn tunnels_are_limited_per_client_and_slots_come_back_when_they_close() {
     first.send(Opcode::Close, &CloseFrame::new(CloseCode::NORMAL, "").payload()).await;
     first.close().await;
     open_tunnels_become(&bridge, 1).await;
-    let (mut again, _) = open_h1(server.port, &format!("/{target}"), "").await;
-    again.send(Opcode::Binary, b"y").await;
-    assert_eq!(again.binary(1).await, b"y");
+    echoing_tunnel(server.port, target, "", b"y").await;
 }
 
 #[tokio::test]
@@ -287,9 +289,7 @@ async fn an_idle_tunnel_is_closed() {
     let mut policy = Policy::new([allow(target)]);
     policy.idle_timeout = Duration::from_millis(300);
     let (server, bridge) = bridge_serving(policy, NativeDial).await;
-    let (mut ws, _) = open_h1(server.port, &format!("/{target}"), "").await;
-    ws.send(Opcode::Binary, b"once").await;
-    assert_eq!(ws.binary(4).await, b"once");
+    let mut ws = echoing_tunnel(server.port, target, "", b"once").await;
     let close = ws.close().await;
     assert_eq!(close, CloseFrame::new(CloseCode::GOING_AWAY, "bridge: idle for 0 s"));
     assert_eq!(bridge.stats().bytes_up, 4);

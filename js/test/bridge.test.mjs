@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,9 +41,9 @@ function staticSite(caFile) {
 }
 
 /** Runs `command` until the test ends, once it accepts connections on `port`. */
-async function running(name, command, args, port) {
+async function running(name, command, args, port, env = process.env) {
   // Its own process group: wisp-python serves from a child process of its own.
-  const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"], detached: true, env });
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr += chunk));
   for (let i = 0; ; i++) {
@@ -97,13 +97,17 @@ after(async () => {
   dir?.cleanup();
 });
 
-/** Opens the page with `query`, waits for its fetch, returns what it shows. */
-async function pageFetch(name, query, viewport = { width: 1100, height: 900 }) {
-  const page = await context.newPage();
+/**
+ * Opens the page with `query`, waits for its fetch, returns what it shows.
+ * The page comes from the static site, or from `origin` (with its own
+ * browser context, `on`).
+ */
+async function pageFetch(name, query, viewport = { width: 1100, height: 900 }, { origin = `http://127.0.0.1:${sitePort}`, on = context } = {}) {
+  const page = await on.newPage();
   await page.setViewportSize(viewport);
   try {
     const search = new URLSearchParams({ ca: "/ca.pem", auto: "1", ...query });
-    await page.goto(`http://127.0.0.1:${sitePort}/www/index.html?${search}`);
+    await page.goto(`${origin}/www/index.html?${search}`);
     await page.waitForFunction(() => ["done", "failed"].includes(document.body.dataset.fetch), null, { timeout: 60_000 });
     const shown = await page.evaluate(() => ({
       state: document.body.dataset.fetch,
@@ -191,4 +195,33 @@ test("4 MiB down and 1 MiB up over TLS + h2 through the bridge, byte for byte", 
   assert.equal(up.facts.Body, "1048576 bytes");
   assert.equal(up.facts["Uploaded SHA-256"], sha256(pattern(1 << 20)));
   assert.equal(up.facts["SHA-256"], up.facts["Uploaded SHA-256"], "the echo is what was sent");
+});
+
+test("WebSockets over HTTP/2 (RFC 8441): the page and its bridge on one https origin, paf bridge --tls-cert --root", async () => {
+  // The site the bridge serves: www/, the package's browser files, the test CA.
+  const root = join(dir.dir, "site");
+  cpSync(join(repo, "www"), join(root, "www"), { recursive: true });
+  for (const file of ["browser.js", "index.js", "url.js", "bridge.js", "dist"]) cpSync(join(repo, "js", file), join(root, "js", file), { recursive: true });
+  writeFileSync(join(root, "ca.pem"), certs.ca);
+  const port = await freePort();
+  const allow = `127.0.0.1:${nginxServer.tlsPort}`;
+  const args = ["bridge", "--listen", `127.0.0.1:${port}`, "--allow", allow, "--tls-cert", certs.certFile, "--tls-key", certs.keyFile, "--root", root];
+  const secure = await running("paf bridge (TLS)", PAF, args, port, { ...process.env, PAF_LOG: "paf::bridge=info", NO_COLOR: "1" });
+  // A context of its own that takes the test CA's certificate for the page.
+  const trusting = await chromium.launchPersistentContext(join(dir.dir, "profile-h2"), {
+    executablePath: CHROMIUM, headless: true, args: FLAGS, ignoreHTTPSErrors: true,
+  });
+  try {
+    const url = `https://127.0.0.1:${nginxServer.tlsPort}/hello`;
+    const options = { origin: `https://127.0.0.1:${port}`, on: trusting };
+    const shown = await pageFetch("rfc8441-same-origin", { url, bridge: `wss://127.0.0.1:${port}/` }, undefined, options);
+    assertFetched(shown, "HTTP/2", NGINX_TLS);
+    assert.equal(shown.body, "hello from nginx\n");
+    // Chromium opened the WebSocket on the page's HTTP/2 connection.
+    const log = secure.stderr().replace(/\x1b\[[0-9;]*m/g, "");
+    assert.match(log, /WebSocket opened client=Some\(127\.0\.0\.1\) version=HTTP\/2\.0/);
+  } finally {
+    await trusting.close();
+    secure.stop();
+  }
 });

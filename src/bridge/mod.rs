@@ -91,6 +91,7 @@ impl<D: Dial, R: Runtime> Bridge<D, R> {
         let client = Connection::of(&request).and_then(|c| c.peer().ip()).map(|a| a.ip());
         let subprotocol = offered_binary(&request);
         let destination = destination(request.uri());
+        let version = request.version();
         let on_upgrade = upgrade::on(&mut request);
         async move {
             let opening = match opening {
@@ -109,6 +110,7 @@ impl<D: Dial, R: Runtime> Bridge<D, R> {
                     Ok(ws) => ws,
                     Err(err) => return tracing::debug!(%err, "the WebSocket opening did not complete"),
                 };
+                tracing::info!(?client, ?version, "WebSocket opened");
                 match (refusal, destination) {
                     (Some(refusal), _) | (None, Destination::One(Err(refusal))) => {
                         shared.counters.refused();

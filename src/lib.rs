@@ -39,6 +39,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "acme")]
+pub mod acme;
 pub mod body;
 pub mod bridge;
 pub mod client;

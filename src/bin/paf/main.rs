@@ -1,15 +1,17 @@
 //! The `paf` command: `paf serve` runs an httpbin-style server (and static
-//! files), `paf get` fetches a URL.
+//! files), `paf get` fetches a URL, `paf cert` obtains a certificate.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod access_log;
+mod acme;
 mod bench;
 mod bridge;
 mod get;
 mod httpbin;
+mod memory;
 mod serve;
 mod tls_options;
 
@@ -28,6 +30,8 @@ enum Command {
     Get(get::Args),
     /// Load a server with many connections and report throughput, errors and latencies.
     Bench(bench::Args),
+    /// Obtain a certificate from an ACME CA (Let's Encrypt staging by default) and exit.
+    Cert(acme::CertArgs),
     /// Relay WebSockets (and Wisp streams) from pages to allowed TCP targets.
     Bridge(bridge::Args),
 }
@@ -37,7 +41,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PAF_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // paf::acme's warnings are the progress lines printed already.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,paf::acme=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Get(args) => get::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Cert(args) => acme::cert(args).await,
             Command::Bridge(args) => bridge::run(args).await,
         }
     });

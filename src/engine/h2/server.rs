@@ -122,7 +122,7 @@ async fn answer<H: Handler, R: Runtime>(
 ) {
     let head_only = request.method() == Method::HEAD;
     let cancel_on_reset = request.body().is_end_stream();
-    let (request, tunnel) = incoming_request(request);
+    let (request, tunnel) = incoming_request(request, super::BodyStall::new(rt.clone(), config.body_timeout));
     let request_head = head_for_hook(&handler, &request);
     let mut call = std::pin::pin!(call_caught(&handler, request));
     let response = std::future::poll_fn(|cx| {
@@ -235,7 +235,10 @@ async fn send_response<B, R>(
 /// The request as a handler sees it, whatever the protocol. A `CONNECT`
 /// has an empty body and an [`OnUpgrade`](upgrade::OnUpgrade) instead: its
 /// stream is kept for the tunnel a `2xx` answer opens.
-fn incoming_request(request: Request<::h2::RecvStream>) -> (Request<Incoming>, Option<(::h2::RecvStream, upgrade::Pending)>) {
+fn incoming_request(
+    request: Request<::h2::RecvStream>,
+    stall: impl crate::body::StallGuard,
+) -> (Request<Incoming>, Option<(::h2::RecvStream, upgrade::Pending)>) {
     let (mut parts, stream) = request.into_parts();
     if parts.method == Method::CONNECT {
         let (pending, on_upgrade) = upgrade::pending();
@@ -251,7 +254,7 @@ fn incoming_request(request: Request<::h2::RecvStream>) -> (Request<Incoming>, O
     let body = if stream.is_end_stream() {
         Incoming::empty()
     } else {
-        Incoming::h2(stream, content_length(&parts.headers))
+        Incoming::h2(stream, content_length(&parts.headers), stall)
     };
     (Request::from_parts(parts, body), None)
 }

@@ -310,33 +310,12 @@ impl Upstreams {
         let dir = scratch_dir("worker-upstreams");
         let ca = Ca::new("paf worker test CA");
         let (_, cert, key) = ca.write(&dir);
-        let (plain, tls, nginx) = (free_port(), free_port(), free_port());
+        let (plain, tls) = (free_port(), free_port());
         let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
         let plain_server = common::native_server(plain, &[]);
         let tls_server = common::native_server(tls, &["--tls-cert", cert, "--tls-key", key]);
         std::fs::write(dir.join("www/big.bin"), common::mebibyte()).unwrap();
-        let d = dir.display();
-        let conf = format!(
-            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  types {{ application/octet-stream bin; }}
-  server {{
-    listen 127.0.0.1:{nginx} ssl http2;
-    ssl_certificate {cert};
-    ssl_certificate_key {key};
-    root {d}/www;
-  }}
-}}
-"
-        );
-        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let mut command = Command::new("/usr/sbin/nginx");
-        command.arg("-p").arg(&dir).arg("-c").arg(dir.join("nginx.conf"));
-        let nginx_server = Process::listening(command, nginx);
+        let (nginx_server, nginx) = common::nginx_https(&dir);
         let worker = Workerd::start("PAF_WORKER_PROXY", &[("CA", &ca.pem)]);
         Upstreams { _plain: plain_server, _tls: tls_server, _nginx: nginx_server, plain, tls, nginx, ca: ca.pem.clone(), worker }
     }

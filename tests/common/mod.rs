@@ -113,6 +113,34 @@ pub fn node_server(port: u16, extra: &[&str]) -> Process {
     Process::listening(command, port)
 }
 
+/// nginx over TLS with HTTP/2 on a free loopback port, serving `dir/www`
+/// with `dir/cert.pem` and `dir/key.pem` (its pid, logs and temporary
+/// files in `dir`), and that port.
+pub fn nginx_https(dir: &Path) -> (Process, u16) {
+    let port = free_port();
+    let d = dir.display();
+    let conf = format!(
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  server {{
+    listen 127.0.0.1:{port} ssl http2;
+    ssl_certificate {d}/cert.pem;
+    ssl_certificate_key {d}/key.pem;
+    root {d}/www;
+  }}
+}}
+"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let mut nginx = Command::new("/usr/sbin/nginx");
+    nginx.arg("-p").arg(dir).arg("-e").arg(dir.join("error.log")).arg("-c").arg(dir.join("nginx.conf"));
+    (Process::listening(nginx, port), port)
+}
+
 /// The wasmtime CLI: `$PAF_WASMTIME`, or `wasmtime` on the `PATH`.
 pub fn wasmtime() -> Command {
     Command::new(std::env::var_os("PAF_WASMTIME").unwrap_or_else(|| "wasmtime".into()))

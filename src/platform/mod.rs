@@ -38,7 +38,7 @@ mod tcp;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod js;
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(all(target_arch = "wasm32", target_os = "unknown", feature = "worker"))]
 pub mod worker;
 #[cfg(not(target_family = "wasm"))]
 pub mod native;

@@ -1,5 +1,5 @@
-//! Rust handlers in an edge worker (Cloudflare Workers, workerd): a paf
-//! [`Handler`] answers the worker's `fetch` events. A worker has nothing
+//! Rust handlers in an edge worker (Cloudflare Workers, workerd; paf's
+//! `worker` feature): a paf [`Handler`] answers the worker's `fetch` events. A worker has nothing
 //! to accept: requests arrive as JS `Request` objects and leave as JS
 //! `Response` objects, so this is the whole server side there. A Rust
 //! user exports one function from their wasm-bindgen crate:

@@ -250,6 +250,18 @@ export interface Listener extends AsyncIterable<StreamPair> {
 /** Node only: a TCP connection as a stream pair (the default `connect` there). */
 export function connectTcp(endpoint: Endpoint): Promise<StreamPair>;
 
+/**
+ * Workers only (workerd, Cloudflare): a TCP connection from `connect()` of
+ * `cloudflare:sockets` as a stream pair (the default `connect` there; also
+ * `paf/sockets`). Fails with `code` ECONNREFUSED (an IP address refused),
+ * ENOTFOUND (a name not reached: workerd tells a refusal there from a name
+ * that did not resolve no better), ECONNRESET (I/O on a socket of another
+ * fetch event). `secureTransport: "on"` has workerd do TLS.
+ */
+export function connectSocket(
+  endpoint: Endpoint & { secureTransport?: "off" | "on" | "starttls"; allowHalfOpen?: boolean },
+): Promise<StreamPair>;
+
 /** Node only: listens on TCP `port` (0: any), 127.0.0.1 by default. */
 export function listenTcp(port: number, host?: string): Listener;
 

@@ -11,7 +11,7 @@ use paf::bridge::{Policy, Target};
 use paf::rt::native::TcpListener;
 use paf::{Body, Config, Incoming, Method, Request, Switch};
 
-use crate::serve::{describe, load_tls, logged, serve_until_forced, stop_on_signals, ClientAuth, Root};
+use crate::serve::{describe, load_tls, logged, serve_until_forced, stop_on_signals, CertificateFiles, ClientAuth, Root};
 
 const AFTER_HELP: &str = "\
 A page opens a WebSocket to ws://ADDR/HOST:PORT (or /?target=HOST:PORT)
@@ -51,12 +51,9 @@ pub struct Args {
     /// Serve the files under DIR to requests that are no WebSocket.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
-    /// Serve HTTPS (wss://) with this certificate chain (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
+    /// HTTPS (wss://), where WebSocket also comes over HTTP/2.
+    #[command(flatten)]
+    certificate: CertificateFiles,
 }
 
 fn parse_target(text: &str) -> Result<Target, String> {
@@ -75,7 +72,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         Some(dir) => Some(Arc::new(Root::open(dir)?)),
         None => None,
     };
-    let tls = match (&args.tls_cert, &args.tls_key) {
+    let tls = match (&args.certificate.tls_cert, &args.certificate.tls_key) {
         (Some(cert), Some(key)) => Some((load_tls(cert, key, None, ClientAuth::Required)?, false)),
         _ => None,
     };

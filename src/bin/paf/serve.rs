@@ -52,6 +52,19 @@ Ctrl-C or SIGTERM stops accepting connections, finishes the requests in
 flight, then exits 0.";
 
 /// Arguments of `paf serve`.
+/// The certificate of an HTTPS server, as `paf serve` and `paf bridge`
+/// take it.
+#[derive(Debug, clap::Args)]
+pub struct CertificateFiles {
+    /// Serve HTTPS with this certificate chain (PEM); ALPN offers h2 and
+    /// http/1.1.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
 #[derive(Debug, clap::Args)]
 #[command(after_help = after_help())]
 pub struct Args {
@@ -72,13 +85,8 @@ pub struct Args {
     /// Serve the files under DIR for the paths that are no endpoint.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
-    /// Serve HTTPS with this certificate chain (PEM); ALPN offers h2 and
-    /// http/1.1.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    certificate: CertificateFiles,
     /// Ask HTTPS clients for a certificate signed by a CA in this PEM file
     /// (mutual TLS); required unless --tls-client-auth optional.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
@@ -133,7 +141,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         activity.note();
         logged(req, root.clone(), log)
     });
-    let tls = match (&args.tls_cert, &args.tls_key) {
+    let tls = match (&args.certificate.tls_cert, &args.certificate.tls_key) {
         (Some(cert), Some(key)) => Some(load_tls(cert, key, args.tls_client_ca.as_deref(), args.tls_client_auth)?),
         _ => None,
     };

@@ -26,8 +26,17 @@ use crate::{Config, Error, Flow, Incoming};
 
 /// Serves HTTP/1.1 on one flow until the peer closes, an error or timeout
 /// ends it, or `stopping` completes (then the request in progress is
-/// finished and the connection closed). The flow is shut down and dropped
-/// on every path, except an upgrade, where it goes to the handler.
+/// finished and the connection closed; one that has not sent its first
+/// request yet gets [`FIRST_REQUEST_GRACE`] to send it, answered with
+/// `Connection: close`). The flow is shut down and dropped on every path,
+/// except an upgrade, where it goes to the handler.
+/// How long a stopping server waits for the first request of a connection
+/// accepted before the stop (at most the header timeout): its client
+/// connected to send one, and closing first would reset it unanswered —
+/// a request lost, as no client may retry a request on a fresh connection
+/// that failed. (Go's `Server.Shutdown` waits 5 s for such connections.)
+pub const FIRST_REQUEST_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn serve_connection<H, R, S>(
     flow: Flow,
     handler: H,
@@ -50,6 +59,8 @@ where
         eof: false,
         stopping: Box::pin(stopping),
         stop_requested: false,
+        first_request_grace: None,
+        served: false,
         exchange: None,
         failed: None,
     };
@@ -88,6 +99,10 @@ struct Driver<'c, H: Handler, R, S> {
     eof: bool,
     stopping: Pin<Box<S>>,
     stop_requested: bool,
+    /// Once stopping, the wait for a first request that has not come.
+    first_request_grace: Option<crate::flow::BoxFuture<'static, ()>>,
+    /// Whether a request has come on this connection.
+    served: bool,
     exchange: Option<Exchange<H>>,
     failed: Option<Error>,
 }
@@ -128,7 +143,11 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
                         self.timer.note_progress();
                         continue;
                     }
-                    return Poll::Ready(Ok(()));
+                    if self.served || self.poll_first_request_grace(cx).is_ready() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    // The read above wakes us when the request comes.
+                    return Poll::Pending;
                 }
             }
             moved |= self.poll_read(cx)?;
@@ -146,6 +165,14 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         }
     }
 
+    /// Ready once a stopping connection has waited long enough for its
+    /// first request.
+    fn poll_first_request_grace(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let grace = FIRST_REQUEST_GRACE.min(self.config.header_timeout);
+        let rt = &self.rt;
+        self.first_request_grace.get_or_insert_with(|| rt.sleep(grace)).as_mut().poll(cx)
+    }
+
     /// Takes the machine's events while the request body has room.
     fn dispatch_events(&mut self, cx: &mut Context<'_>) -> bool {
         let mut moved = false;
@@ -158,7 +185,10 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             let Some(event) = self.conn.poll_event() else { break };
             moved = true;
             match event {
-                ServerEvent::Request(head) => self.start_exchange(head),
+                ServerEvent::Request(head) => {
+                    self.served = true;
+                    self.start_exchange(head);
+                }
                 ServerEvent::Data(data) => {
                     if let Some(tx) = self.request_body() {
                         tx.send_data(data);

@@ -34,9 +34,11 @@ httpbin.initSync({ module: readFileSync(join(dir, "paf_httpbin_bg.wasm")) });
 const flows = listenTcp(Number(values.port), values.host);
 const port = await flows.ready;
 const server = httpbin.serveHttpbin(flows, { h2c: values.h2c });
+// Closing the listener ends its iterable once the connections Node
+// already accepted are handed over; the server then stops (the iterable's
+// end is its stop), answering those and the requests in flight.
 process.once("SIGTERM", async () => {
   flows.close();
-  server.close();
   await server.closed;
   process.exit(0);
 });

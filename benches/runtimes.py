@@ -73,6 +73,8 @@ NAMES = {
     "component": "component",
     "host": "paf-host",
     "served": "paf-host, composed",
+    "wasmtime-serve": "wasmtime serve",
+    "host-proxy": "paf-host --proxy",
 }
 # The targets of issue 21: the server's req/s over native's, at every
 # concurrency. The composed library has none: it is there for comparison.
@@ -95,6 +97,14 @@ def server_argv(kind, port):
                 "--handler", str(COMPONENTS / "paf_httpbin.wasm"), "--port", port, "--cache", str(HOST_CACHE)]
     if kind == "served":
         return [str(PAF_HOST), "serve", "--component", str(COMPONENTS / "paf_served.wasm"),
+                "--port", port, "--cache", str(HOST_CACHE)]
+    # The wasi:http/proxy build of the handler (benches/wasi_http.py):
+    # wasmtime serve speaks HTTP/1.1 only.
+    if kind == "wasmtime-serve":
+        return [str(WASMTIME), "serve", "-Scli", "--addr", f"127.0.0.1:{port}",
+                str(COMPONENTS / "paf_httpbin_proxy.wasm")]
+    if kind == "host-proxy":
+        return [str(PAF_HOST), "serve", "--proxy", "--component", str(COMPONENTS / "paf_httpbin_proxy.wasm"),
                 "--port", port, "--cache", str(HOST_CACHE)]
     raise ValueError(kind)
 

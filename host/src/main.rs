@@ -15,6 +15,9 @@
 //! or runs past its deadline costs its request a 500, and the host stays
 //! up. A connection instance that traps loses its connection only.
 //!
+//! `paf-host serve --proxy` serves a standard `wasi:http/proxy` component
+//! instead, over paf's engine running natively here (see [`proxy`]).
+//!
 //! `paf-host get URL` calls the component's client, whose flows come from
 //! this host's resolver (native TCP) before its own `wasi:sockets`.
 //!
@@ -43,6 +46,7 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 mod connection;
+mod proxy;
 
 mod library {
     wasmtime::component::bindgen!({
@@ -107,8 +111,14 @@ struct ServeArgs {
     common: Common,
     /// The handler component (the paf:http `service` world), instantiated
     /// afresh for every request.
-    #[arg(long, value_name = "WASM")]
+    #[arg(long, value_name = "WASM", conflicts_with = "proxy")]
     handler: Option<PathBuf>,
+    /// --component is a wasi:http/proxy component (it exports
+    /// wasi:http/incoming-handler, as for `wasmtime serve`), not paf's
+    /// library: paf-host speaks HTTP itself and hands each request to a
+    /// fresh instance of it, within --max-memory and --handler-timeout.
+    #[arg(long)]
+    proxy: bool,
     /// The TCP port to listen on (0: any free port, printed at start).
     #[arg(long)]
     port: u16,
@@ -122,8 +132,9 @@ struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// How long one handler call may run, in milliseconds, before it is
-    /// interrupted (and its request answered 500).
+    /// How long one handler call (with --proxy: one request, its body
+    /// included) may run, in milliseconds, before it is interrupted (and
+    /// its request answered 500).
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     handler_timeout: u64,
     /// How many handler instances may live at once (the size of their
@@ -301,11 +312,16 @@ fn cache_dir(common: &Common) -> PathBuf {
 }
 
 async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
+    if args.proxy {
+        return serve_proxy(args).await;
+    }
     let engine = new_engine(None)?;
     let cache = cache_dir(&args.common);
     let linker = linker(&engine)?;
     let component = load(&engine, &args.common.component, &cache)?;
-    let library = library::LibraryPre::new(linker.instantiate_pre(&component)?)?;
+    let library = library::LibraryPre::new(linker.instantiate_pre(&component)?).with_context(|| {
+        format!("{} is not paf's library component (a wasi:http/proxy component needs --proxy)", args.common.component.display())
+    })?;
     let max_memory = args.common.max_memory << 20;
     let handler = match &args.handler {
         Some(path) => {
@@ -323,16 +339,10 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
         library,
         handler,
         max_memory,
-        handler_deadline: args.handler_timeout.div_ceil(EPOCH_TICK.as_millis() as u64).max(1),
+        handler_deadline: deadline_ticks(args.handler_timeout),
         busy_limit: Duration::from_millis(args.busy_timeout),
     });
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
-            Some(paf::tls::ServerTls::from_pem(&read(cert)?, &read(key)?)?.config())
-        }
-        _ => None,
-    };
+    let tls = server_tls(&args)?;
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
@@ -369,6 +379,46 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
             drop(slot);
         });
     }
+}
+
+/// The TLS configuration --tls-cert and --tls-key give, if they do.
+fn server_tls(args: &ServeArgs) -> wasmtime::Result<Option<Arc<paf::tls::ServerConfig>>> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+            Ok(Some(paf::tls::ServerTls::from_pem(&read(cert)?, &read(key)?)?.config()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `serve --proxy`: a wasi:http/proxy component behind paf's own engine.
+async fn serve_proxy(args: ServeArgs) -> wasmtime::Result<()> {
+    let max_memory = args.common.max_memory << 20;
+    let engine = new_engine(Some(handler_pool(args.handler_instances, max_memory)))?;
+    let component = load(&engine, &args.common.component, &cache_dir(&args.common))?;
+    let pre = proxy::linker(&engine)?.instantiate_pre(&component)?;
+    let pre = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).with_context(|| {
+        format!("{} is not a wasi:http/proxy component (it must export wasi:http/incoming-handler@0.2)", args.common.component.display())
+    })?;
+    let proxy = proxy::Proxy {
+        pre,
+        slots: Arc::new(tokio::sync::Semaphore::new(args.handler_instances as usize)),
+        max_memory,
+        deadline_ticks: deadline_ticks(args.handler_timeout),
+    };
+    let tls = server_tls(&args)?;
+    let listener = paf::rt::native::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("paf-host: listening on {scheme}://{} (wasi:http/proxy)", listener.local_addr()?);
+    proxy::serve(proxy, listener, tls, args.max_connections as usize).await
+}
+
+/// Epoch ticks in `millis` (at least one).
+fn deadline_ticks(millis: u64) -> u64 {
+    millis.div_ceil(EPOCH_TICK.as_millis() as u64).max(1)
 }
 
 /// Serves one connection in a fresh instance of the library component.

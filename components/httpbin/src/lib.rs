@@ -4,11 +4,12 @@
 //! (composed with `wac plug`) or by `paf-host --handler`.
 //!
 //! Besides them, two misbehaviours a host must survive, answering 500 for
-//! that request: `/trap` traps (a panic aborts a wasm instance) and
-//! `/spin` never returns.
+//! that request: `/trap` traps and `/spin` never returns (`misbehaviour`).
+//! `components/httpbin-proxy` is the same handler for `wasi:http/proxy`.
 
 #[path = "../../../src/bin/paf/httpbin.rs"]
 mod httpbin;
+mod misbehaviour;
 
 use bytes::Bytes;
 use bindings::exports::paf::http::handler::{Guest, Request, Response};
@@ -35,13 +36,7 @@ impl Guest for Httpbin {
     fn handle(request: Request) -> Response {
         // An origin form over HTTP/1.1, an absolute URI over HTTP/2.
         let uri = request.uri.parse::<paf::Uri>().ok();
-        match uri.as_ref().map(paf::Uri::path) {
-            Some("/trap") => panic!("/trap: this handler traps on purpose"),
-            Some("/spin") => loop {
-                std::hint::spin_loop();
-            },
-            _ => {}
-        }
+        misbehaviour::on(uri.as_ref().map(paf::Uri::path));
         wasi::block_on(async {
             match answer(request).await {
                 Ok(response) => response,

@@ -17,30 +17,19 @@ PAF_HOST_BIN).
 """
 
 import os
-import sys
 
 from benchlib import log, machine, median_of
-from runtimes import COMPONENTS, PAF_HOST, ROUNDS, SECONDS, WASMTIME, measure, measure_h2c
+from runtimes import COMPONENTS, PAF_HOST, ROUNDS, SECONDS, WASMTIME, alternate, measure, measure_h2c, require
 
 SERVERS = ("wasmtime-serve", "host-proxy")
 CONNECTIONS = tuple(int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16,64").split(","))
 
 
 def main():
-    needed = [WASMTIME, PAF_HOST, COMPONENTS / "paf_httpbin_proxy.wasm"]
-    missing = [str(p) for p in needed if not p.exists()]
-    if missing:
-        sys.exit("bench: missing (scripts/bench wasi-http builds them): " + ", ".join(missing))
+    require([WASMTIME, PAF_HOST, COMPONENTS / "paf_httpbin_proxy.wasm"], "scripts/bench wasi-http")
     m = machine()
     log(f"machine: {m['nproc']} CPUs, {m['cpu']}, load {m['load'][0]:.2f}")
-    runs = {(kind, c): [] for kind in SERVERS for c in CONNECTIONS}
-    for c in CONNECTIONS:
-        for round_ in range(ROUNDS):
-            for kind in SERVERS if round_ % 2 == 0 else reversed(SERVERS):
-                result = measure(kind, c)
-                runs[(kind, c)].append(result)
-                log(f"{kind} -c{c} round {round_ + 1}: {result['rps']:,.0f} req/s"
-                    + (f", ERRORS: {result['errors']}" if result["errors"] else ""))
+    runs = {c: alternate(SERVERS, lambda kind: measure(kind, c), f"-c{c}") for c in CONNECTIONS}
     h2c = [measure_h2c("host-proxy") for _ in range(ROUNDS)]
     load_end = os.getloadavg()
     print(f"\n`paf-host serve --proxy` against `wasmtime serve`, `paf_httpbin_proxy.wasm`, `GET /bytes/14`, "
@@ -49,8 +38,8 @@ def main():
     print("| load | wasmtime serve, req/s | paf-host --proxy, req/s | ratio |")
     print("|---|---|---|---|")
     for c in CONNECTIONS:
-        theirs, ours = (median_of(runs[(kind, c)], "rps") for kind in SERVERS)
-        errors = [r["errors"] for kind in SERVERS for r in runs[(kind, c)] if r["errors"]]
+        theirs, ours = (median_of(runs[c][kind], "rps") for kind in SERVERS)
+        errors = [r["errors"] for kind in SERVERS for r in runs[c][kind] if r["errors"]]
         note = f" (errors: {'; '.join(errors)})" if errors else ""
         print(f"| wrk, {c} connection{'s' if c > 1 else ''} | {theirs:,.0f} | {ours:,.0f} | {ours / theirs:.2f}×{note} |")
     print(f"| h2load, h2c, 64 connections × 10 streams | — (HTTP/1.1 only) | {median_of(h2c, 'rps'):,.0f} | — |")

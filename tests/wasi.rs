@@ -489,10 +489,10 @@ fn httpbin_requests(upload: &Path) -> Vec<Vec<String>> {
     requests.into_iter().map(|args| args.into_iter().map(String::from).collect()).collect()
 }
 
-/// Sends [`httpbin_requests`] with `version` (a curl flag) to `server` and
-/// to the native `paf serve`, the answers compared whole (but for the
-/// HTTP version, when `native_version` differs).
-fn answers_as_native(what: &str, server: &str, server_port: u16, native_port: u16, version: &str, curl_extra: &[&str]) {
+/// Sends [`httpbin_requests`] with `version` and `curl_extra` (curl
+/// flags) to the server at `base` and to the native `paf serve` at
+/// `native_base`, the answers compared whole, HTTP version included.
+fn answers_as_native(what: &str, (base, port): (&str, u16), (native_base, native_port): (&str, u16), version: &str, curl_extra: &[&str]) {
     let scratch = Scratch::new("wasi-http-upload");
     let upload = scratch.write("upload.bin", pattern(300_000));
     for request in httpbin_requests(&upload) {
@@ -503,8 +503,7 @@ fn answers_as_native(what: &str, server: &str, server_port: u16, native_port: u1
             all.extend(args.iter().map(String::as_str));
             fetch(port, &all)
         };
-        let native = ask(&format!("http://127.0.0.1:{native_port}"), native_port);
-        let answer = ask(server, server_port);
+        let (native, answer) = (ask(native_base, native_port), ask(base, port));
         assert!(
             answer == native,
             "{what}, {version} {request:?}:\n  native: {:?}\n  {what}: {:?}",
@@ -521,7 +520,9 @@ fn wasmtime_serve_runs_the_httpbin_proxy_component_as_native_paf_serve_answers()
     let _native = native_server(native_port, &[]);
     let port = free_port();
     let _served = wasmtime_serve("paf_httpbin_proxy.wasm", port);
-    answers_as_native("wasmtime serve", &format!("http://127.0.0.1:{port}"), port, native_port, "--http1.1", &[]);
+    let native = format!("http://127.0.0.1:{native_port}");
+    let served = format!("http://127.0.0.1:{port}");
+    answers_as_native("wasmtime serve", (&served, port), (&native, native_port), "--http1.1", &[]);
 
     // What wasi:http does not carry: the peer's address.
     let (body, tail) = curl(&[&format!("http://127.0.0.1:{port}/ip")]);
@@ -537,8 +538,10 @@ fn paf_host_serves_the_httpbin_proxy_component_as_native_paf_serve_answers() {
     let port = free_port();
     let _host = host_proxy_server("paf_httpbin_proxy.wasm", port, &["--handler-timeout", "1000"]);
     let base = format!("http://127.0.0.1:{port}");
-    answers_as_native("paf-host --proxy", &base, port, native_port, "--http1.1", &[]);
-    answers_as_native("paf-host --proxy", &base, port, native_port, "--http2-prior-knowledge", &[]);
+    let native = format!("http://127.0.0.1:{native_port}");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        answers_as_native("paf-host --proxy", (&base, port), (&native, native_port), version, &[]);
+    }
 
     // Per-instance caps: a trap and a spin past --handler-timeout are a
     // 500 for their request alone.
@@ -565,23 +568,9 @@ fn paf_host_serves_the_httpbin_proxy_component_over_tls_with_h2_by_alpn() {
     let port = free_port();
     let _host = host_proxy_server("paf_httpbin_proxy.wasm", port, &tls);
     let cacert = ["--cacert", ca.to_str().unwrap()];
-    // The native server's answers over TLS, by URL: fetch's base is https.
+    let (base, native) = (format!("https://localhost:{port}"), format!("https://localhost:{native_port}"));
     for version in ["--http2", "--http1.1"] {
-        let scratch = Scratch::new("wasi-http-tls-upload");
-        let upload = scratch.write("upload.bin", pattern(300_000));
-        for request in httpbin_requests(&upload) {
-            let ask = |port: u16| {
-                let base = format!("https://localhost:{port}");
-                let args: Vec<String> = request.iter().map(|arg| arg.replace("{base}", &base)).collect();
-                let mut all: Vec<&str> = vec![version];
-                all.extend(cacert);
-                all.extend(args.iter().map(String::as_str));
-                fetch(port, &all)
-            };
-            let (native, answer) = (ask(native_port), ask(port));
-            assert_eq!(answer.version, if version == "--http2" { "HTTP/2" } else { "HTTP/1.1" });
-            assert!(answer == native, "{version} {request:?}: {:?} against native {:?}", (answer.status, &answer.fields), (native.status, &native.fields));
-        }
+        answers_as_native("paf-host --proxy over TLS", (&base, port), (&native, native_port), version, &cacert);
     }
 }
 

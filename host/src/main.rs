@@ -46,6 +46,7 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 mod connection;
+mod exchange;
 mod proxy;
 
 mod library {
@@ -54,7 +55,10 @@ mod library {
         world: "paf:http/library",
         imports: { default: async | trappable },
         exports: { default: async },
-        with: { "wasi:io": wasmtime_wasi::p2::bindings::io },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "paf:http/handler.exchange": crate::exchange::HandlerExchange,
+        },
     });
 }
 
@@ -132,9 +136,10 @@ struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// How long one handler call (with --proxy: one request, its body
-    /// included) may run, in milliseconds, before it is interrupted (and
-    /// its request answered 500).
+    /// How long one request may take in its handler instance, its bodies
+    /// streamed both ways included, in milliseconds, before the instance
+    /// is interrupted (a 500 before the response head; after it, the
+    /// response ends with an error).
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     handler_timeout: u64,
     /// How many handler instances may live at once (the size of their
@@ -199,7 +204,7 @@ struct Handlers {
     engine: Engine,
     pre: service::ServicePre<Instance>,
     /// One permit per slot of the pool: a request beyond them waits.
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The pool of handler instances: `instances` at once, each with at most
@@ -330,7 +335,7 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
             wasmtime_wasi::p2::add_to_linker_async(&mut handler_linker)?;
             let component = load(&handler_engine, path, &cache)?;
             let pre = service::ServicePre::new(handler_linker.instantiate_pre(&component)?)?;
-            Some(Handlers { engine: handler_engine, pre, slots: tokio::sync::Semaphore::new(args.handler_instances as usize) })
+            Some(Handlers { engine: handler_engine, pre, slots: Arc::new(tokio::sync::Semaphore::new(args.handler_instances as usize)) })
         }
         None => None,
     };
@@ -452,53 +457,6 @@ where
 }
 
 impl types::Host for Instance {}
-
-impl handler::Host for Instance {
-    /// A fresh instance of the handler component per request; its trap or
-    /// its deadline is a 500 for this request only.
-    async fn handle(&mut self, request: handler::Request) -> wasmtime::Result<handler::Response> {
-        let Some(shared) = self.shared.clone() else {
-            return Ok(error_response("this host has no handler"));
-        };
-        let Some(handlers) = &shared.handler else {
-            return Ok(error_response("no handler: give paf-host --handler, or compose one into the component"));
-        };
-        // Declared first, dropped last: the slot is free once the store is.
-        let _slot = handlers.slots.acquire().await?;
-        let wasi = WasiCtxBuilder::new().inherit_stderr().build();
-        let mut store = store(&handlers.engine, wasi, shared.max_memory, None);
-        store.set_epoch_deadline(shared.handler_deadline);
-        store.epoch_deadline_trap();
-        let request = service::exports::paf::http::handler::Request {
-            method: request.method,
-            uri: request.uri,
-            headers: request.headers,
-            body: request.body,
-            peer: request.peer,
-        };
-        let answer = async {
-            let instance = handlers.pre.instantiate_async(&mut store).await?;
-            instance.paf_http_handler().call_handle(&mut store, &request).await
-        };
-        let answer = answer.await;
-        self.progress.note();
-        Ok(match answer {
-            Ok(response) => handler::Response { status: response.status, headers: response.headers, body: response.body },
-            Err(err) => {
-                eprintln!("paf-host: the handler failed on {} {}: {err:#}", request.method, request.uri);
-                error_response(&format!("the handler failed: {}", one_line(&err)))
-            }
-        })
-    }
-}
-
-fn error_response(message: &str) -> handler::Response {
-    handler::Response {
-        status: 500,
-        headers: vec![("content-type".into(), b"text/plain; charset=utf-8".to_vec())],
-        body: format!("{message}\n").into_bytes(),
-    }
-}
 
 /// The first line of an error: what happened, without the wasm backtrace.
 fn one_line(err: &wasmtime::Error) -> String {

@@ -3,8 +3,10 @@
 //! `wasi:sockets/ip-name-lookup` and TLS (rustls, in the component) over
 //! it; the client's [`platform`]; and the server side of the `paf:http`
 //! WIT package (see `wit/README.md`): [`serve_handed_in`] serves a
-//! connection a host handed in, [`call`] answers a request given whole;
-//! and [`proxy`], a paf handler as a `wasi:http/proxy` component.
+//! connection a host handed in, [`call`] answers a request through an
+//! in-memory connection, [`exchange`] is a handler's side of a
+//! `paf:http/handler` exchange (bodies streamed both ways); and [`proxy`],
+//! a paf handler as a `wasi:http/proxy` component.
 //!
 //! ```no_run
 //! use paf::platform::{wasi, HOST, PORT};
@@ -31,6 +33,7 @@ use crate::rt::wasi::{connect_tcp, lookup, spawn, Streams, TcpStream, Wasi};
 use crate::rt::Endpoints;
 use crate::{Body, Config, Error, Flow, Handler, Incoming, Serve};
 
+pub mod exchange;
 pub mod proxy;
 
 tcp_transports!(TcpStream, lookup, connect_tcp);

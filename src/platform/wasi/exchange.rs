@@ -81,7 +81,14 @@ impl Exchange {
         Some(match answered {
             Ok(response) => {
                 let (parts, body) = response.into_parts();
-                let body_length = if body.is_end_stream() { Some(0) } else { body.size_hint().exact() };
+                // The handler's framing, as its HTTP/1.1 answer carried it:
+                // a stream (chunked, even when empty), or a length.
+                let chunked = parts.headers.contains_key(http::header::TRANSFER_ENCODING);
+                let body_length = match chunked {
+                    true => None,
+                    false if body.is_end_stream() => Some(0),
+                    false => body.size_hint().exact(),
+                };
                 *stage = Stage::Streaming { body, leftover: Bytes::new() };
                 Ok(Head { parts, body_length })
             }

@@ -468,14 +468,16 @@ fn fetch(port: u16, args: &[&str]) -> Answer {
 
 /// The requests every `wasi:http` host is held to (curl arguments after
 /// the version flag, `{base}` the server's URL): the httpbin endpoints,
-/// 4 MiB with a length, a chunked stream, uploads with a length and
-/// chunked, HEAD, a 404.
-fn httpbin_requests(upload: &Path) -> Vec<Vec<String>> {
+/// 4 MiB with a length, a chunked stream (and an empty one), uploads with
+/// a length and chunked, HEAD, a 404; with `version` `--http1.1`, a body
+/// the answer does not wait for.
+fn httpbin_requests(upload: &Path, version: &str) -> Vec<Vec<String>> {
     let upload = format!("@{}", upload.display());
-    let requests: Vec<Vec<&str>> = vec![
+    let mut requests: Vec<Vec<&str>> = vec![
         vec!["{base}/"],
         vec!["{base}/bytes/4194304"],
         vec!["{base}/stream/20"],
+        vec!["{base}/stream/0"],
         vec!["-H", "x-test: wasi-http", "{base}/headers"],
         vec!["{base}/status/418"],
         vec!["-X", "POST", "{base}/status/201"],
@@ -486,6 +488,12 @@ fn httpbin_requests(upload: &Path) -> Vec<Vec<String>> {
         vec!["-I", "{base}/bytes/1000"],
         vec!["-X", "POST", "{base}/bytes/10"],
     ];
+    // Answered (405) before its body is read. Over HTTP/1.1 only: over
+    // HTTP/2 the native server's reset of such a stream makes curl fail
+    // now and then ("Stream error in the HTTP/2 framing layer").
+    if version == "--http1.1" {
+        requests.push(vec!["--data-binary", "hi", "{base}/"]);
+    }
     requests.into_iter().map(|args| args.into_iter().map(String::from).collect()).collect()
 }
 
@@ -495,7 +503,7 @@ fn httpbin_requests(upload: &Path) -> Vec<Vec<String>> {
 fn answers_as_native(what: &str, (base, port): (&str, u16), (native_base, native_port): (&str, u16), version: &str, curl_extra: &[&str]) {
     let scratch = Scratch::new("wasi-http-upload");
     let upload = scratch.write("upload.bin", pattern(300_000));
-    for request in httpbin_requests(&upload) {
+    for request in httpbin_requests(&upload, version) {
         let ask = |base: &str, port: u16| {
             let args: Vec<String> = request.iter().map(|arg| arg.replace("{base}", base)).collect();
             let mut all: Vec<&str> = vec![version];

@@ -12,6 +12,7 @@ use bytes::{Buf, Bytes};
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 
+use crate::error::Timeout;
 use crate::flow::MaybeSend;
 use crate::{BoxError, Error};
 
@@ -51,8 +52,28 @@ enum IncomingKind {
     Whole(Option<Bytes>),
     Channel { shared: Arc<Mutex<Channel>>, length: Option<u64> },
     /// An HTTP/2 stream: h2 buffers at most the stream's window, and the
-    /// window reopens only as the reader takes data.
-    H2 { stream: ::h2::RecvStream, length: Option<u64>, taken: u64, data_done: bool },
+    /// window reopens only as the reader takes data. `stall` bounds how
+    /// long a reader waits with nothing coming (in a mutex for the same
+    /// reason as [`EndHook`]; taken with `get_mut`, never locked).
+    H2 { stream: ::h2::RecvStream, length: Option<u64>, taken: u64, data_done: bool, stall: Mutex<Box<dyn StallGuard>> },
+}
+
+/// How long the reader of an HTTP/2 body may wait with nothing arriving:
+/// `engine::h2` gives one (the runtime's timer, armed with
+/// [`Config::body_timeout`](crate::Config::body_timeout)); a stall ends
+/// the body with [`Timeout::Body`].
+pub(crate) trait StallGuard: MaybeSend + 'static {
+    /// Bytes arrived: the wait starts over.
+    fn progressed(&mut self);
+    /// The reader waits with nothing to read: ready once it has waited
+    /// too long.
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+impl std::fmt::Debug for dyn StallGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StallGuard")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -99,9 +120,11 @@ impl Incoming {
         (sender, Incoming { kind: IncomingKind::Channel { shared, length }, end_hook: None })
     }
 
-    /// The body of an HTTP/2 stream, `length` long if its head said so.
-    pub(crate) fn h2(stream: ::h2::RecvStream, length: Option<u64>) -> Incoming {
-        Incoming { kind: IncomingKind::H2 { stream, length, taken: 0, data_done: false }, end_hook: None }
+    /// The body of an HTTP/2 stream, `length` long if its head said so,
+    /// failing once `stall` says the peer sent nothing for too long.
+    pub(crate) fn h2(stream: ::h2::RecvStream, length: Option<u64>, stall: impl StallGuard) -> Incoming {
+        let stall = Mutex::new(Box::new(stall) as Box<dyn StallGuard>);
+        Incoming { kind: IncomingKind::H2 { stream, length, taken: 0, data_done: false, stall }, end_hook: None }
     }
 
     /// Calls `hook` once the body is over: with `true` when it is read to
@@ -179,8 +202,18 @@ impl Incoming {
             IncomingKind::Empty => return Poll::Ready(None),
             IncomingKind::Whole(bytes) => return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             IncomingKind::Channel { shared, .. } => shared,
-            IncomingKind::H2 { stream, taken, data_done, .. } => {
-                return poll_h2_frame(stream, taken, data_done, cx)
+            IncomingKind::H2 { stream, taken, data_done, stall, .. } => {
+                let stall = stall.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+                return match poll_h2_frame(stream, taken, data_done, cx) {
+                    Poll::Pending => match stall.poll_stalled(cx) {
+                        Poll::Ready(()) => Poll::Ready(Some(Err(Error::Timeout(Timeout::Body)))),
+                        Poll::Pending => Poll::Pending,
+                    },
+                    ready => {
+                        stall.progressed();
+                        ready
+                    }
+                };
             }
         };
         let mut ch = shared.lock().expect("body channel poisoned");

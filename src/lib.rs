@@ -36,6 +36,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "acme")]
+pub mod acme;
 pub mod body;
 pub mod client;
 pub mod config;

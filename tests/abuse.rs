@@ -29,7 +29,7 @@
 //! Counts are divided by [`Runtime::slowdown`] on the slower runtimes;
 //! the bounds are not. Latency is asserted only relative to the same
 //! client's baseline measured in the same run: during an attack its
-//! median stays under `max(10 × baseline median, 50 ms)` and every answer
+//! median stays under `max(10 × baseline median, 100 ms)` and every answer
 //! comes within [`LIVENESS`]. Throughput is never asserted.
 
 use std::collections::BTreeMap;
@@ -51,8 +51,10 @@ use common::{scratch_dir, Ca};
 
 /// The longest any single answer to the well-behaved client may take.
 const LIVENESS: Duration = Duration::from_secs(3);
-/// The floor of the latency bound, for noise on a busy machine.
-const FLOOR: Duration = Duration::from_millis(50);
+/// The floor of the latency bound, for noise on a busy machine (50 ms
+/// failed once at 54 ms, load average 9, with 1 000 stalled TLS handshakes
+/// closed at once by the header timeout; a starved server takes seconds).
+const FLOOR: Duration = Duration::from_millis(100);
 /// How much a server may grow during the HTTP/2 floods, which come first
 /// (VmHWM over the VmRSS it started with): 64 MiB, and in Node 96 MiB.
 /// Node's process grows with V8's heap, which its collector sizes:

@@ -1,7 +1,11 @@
 //! Client and server through injected faults (`paf::fault`): thousands of
 //! exchanges over in-memory pipes, HTTP/1.1 and HTTP/2, clear and TLS,
 //! with the server's listener and the client's transport (a mimic
-//! protocol) both misbehaving.
+//! protocol) both misbehaving; and on every runtime's httpbin
+//! (`common::runtime`: native, wasmtime, Node), the client's transport a
+//! fault protocol over real TCP, so that each runtime's server meets the
+//! delays, splits, truncations, resets and stalls on its own sockets
+//! (there, the server cannot count POSTs: replays are checked in-process).
 //!
 //! What must hold: no panic; no hang (every exchange ends within a bound
 //! well past the configured timeouts); every failure a typed
@@ -14,6 +18,8 @@
 
 mod common;
 
+use common::runtime::{on_every_runtime, Runtime, Table};
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,7 +30,7 @@ use paf::engine::alpn::{self, Protocol};
 use paf::fault::{self, FaultListener, Faults, Injector, SplitMix64};
 use paf::mimic::{req, Ctx};
 use paf::platform::{tls_over, HOST};
-use paf::rt::native::Tokio;
+use paf::rt::native::{connect_tcp, Tokio};
 use paf::{service_fn, Body, Client, Config, Error, Incoming, Request, Response, StatusCode, Switch};
 
 /// Past this, an exchange hangs: the configured timeouts are far below.
@@ -61,6 +67,20 @@ fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| ((i * 31 + n) % 251) as u8).collect()
 }
 
+/// What httpbin's `/bytes/<n>` answers: byte `i` is `i % 251`.
+fn httpbin_pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// Where the exchanges go.
+enum Server {
+    /// `paf::serve` in this process, on pipes, behind a fault listener;
+    /// it answers `/bytes/<n>` with [`pattern`] and counts POSTs.
+    InProcess,
+    /// A runtime's httpbin over TCP (clear text; h2c by prior knowledge).
+    Remote(std::net::SocketAddr),
+}
+
 fn timeouts(config: &mut Config) {
     config.header_timeout = Duration::from_millis(800);
     config.body_timeout = Duration::from_millis(800);
@@ -81,7 +101,39 @@ fn kind(err: &Error) -> String {
     }
 }
 
-async fn run(scenario: Scenario) -> Counts {
+async fn run(scenario: Scenario, server: Server) -> Counts {
+    match server {
+        Server::InProcess => in_process(scenario).await,
+        Server::Remote(addr) => {
+            assert!(!scenario.tls, "the runtimes' httpbin serves clear text");
+            let injector = Injector::new(scenario.faults, !scenario.seed, Tokio);
+            let (endpoint, _witness) = fault::register("fault-tcp", 10, injector, move |_: ()| async move {
+                Ok(paf::Flow::new(connect_tcp(&[addr]).await?))
+            });
+            let ctx = Ctx::new().fold(&endpoint, req(&HOST), |_host: String| async { Ok(Some(())) });
+            let client = fault_client(scenario, ctx, &[]);
+            exchange_all(scenario, &client, &format!("http://{addr}"), httpbin_pattern).await
+        }
+    }
+}
+
+/// The client of every scenario: the faults' timeouts, `ctx` its
+/// transports, trusting `ca_pem`.
+fn fault_client(scenario: Scenario, ctx: Ctx, ca_pem: &[u8]) -> Client {
+    let mut client_config = Config::default();
+    timeouts(&mut client_config);
+    let builder = Client::builder().context(ctx);
+    let builder = if ca_pem.is_empty() { builder } else { builder.add_roots_pem(ca_pem).unwrap() };
+    builder
+        .alpn(if scenario.h2 { vec![Protocol::Http2] } else { vec![Protocol::Http1] })
+        .http2_prior_knowledge(scenario.h2 && !scenario.tls)
+        .connect_timeout(Duration::from_secs(2))
+        .request_timeout(Duration::from_secs(3))
+        .config(client_config)
+        .build()
+}
+
+async fn in_process(scenario: Scenario) -> Counts {
     let ca = common::Ca::new("paf fault CA");
     let server_seed = scenario.seed;
     let (listener, connector) = paf::rt::pipes(Tokio, 16 * 1024);
@@ -133,20 +185,23 @@ async fn run(scenario: Scenario) -> Counts {
         });
         Ctx::new().fold(&endpoint, req(&HOST), |_host: String| async { Ok(Some(())) })
     };
-    let mut client_config = Config::default();
-    timeouts(&mut client_config);
-    let client = Client::builder()
-        .context(ctx)
-        .add_roots_pem(ca.pem.as_bytes())
-        .unwrap()
-        .alpn(if scenario.h2 { vec![Protocol::Http2] } else { vec![Protocol::Http1] })
-        .http2_prior_knowledge(scenario.h2 && !scenario.tls)
-        .connect_timeout(Duration::from_secs(2))
-        .request_timeout(Duration::from_secs(3))
-        .config(client_config)
-        .build();
-    let scheme = if scenario.tls { "https" } else { "http" };
+    let client = fault_client(scenario, ctx, ca.pem.as_bytes());
+    let origin = if scenario.tls { "https://localhost" } else { "http://localhost" };
+    let mut counts = exchange_all(scenario, &client, origin, pattern).await;
 
+    switch.stop();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops within its drain timeout")
+        .expect("no panic in serve")
+        .unwrap();
+    counts.replayed = posts.lock().unwrap().values().filter(|&&n| n > 1).count();
+    counts
+}
+
+/// The scenario's exchanges against `origin`, 16 at a time: GETs of
+/// `/bytes/<n>` (answered with `expected(n)`) and POSTs to `/echo`.
+async fn exchange_all(scenario: Scenario, client: &Client, origin: &str, expected: fn(usize) -> Vec<u8>) -> Counts {
     let counts = Arc::new(Mutex::new(Counts::default()));
     let mut rng = SplitMix64::new(scenario.seed.wrapping_mul(3));
     let work: Vec<(bool, usize)> = (0..scenario.exchanges)
@@ -164,12 +219,8 @@ async fn run(scenario: Scenario) -> Counts {
         .for_each_concurrent(16, |(i, (post, size))| {
             let (client, counts) = (client.clone(), counts.clone());
             async move {
-                let url = if post {
-                    format!("{scheme}://localhost/echo")
-                } else {
-                    format!("{scheme}://localhost/bytes/{size}")
-                };
-                let expected = pattern(size);
+                let url = if post { format!("{origin}/echo") } else { format!("{origin}/bytes/{size}") };
+                let expected = expected(size);
                 let exchange = async {
                     let response = if post {
                         let request = Request::post(&url)
@@ -198,16 +249,7 @@ async fn run(scenario: Scenario) -> Counts {
             }
         })
         .await;
-
-    switch.stop();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .expect("the server stops within its drain timeout")
-        .expect("no panic in serve")
-        .unwrap();
-    let mut counts = Arc::try_unwrap(counts).unwrap().into_inner().unwrap();
-    counts.replayed = posts.lock().unwrap().values().filter(|&&n| n > 1).count();
-    counts
+    Arc::try_unwrap(counts).unwrap().into_inner().unwrap()
 }
 
 fn scale() -> usize {
@@ -219,7 +261,7 @@ fn seed() -> u64 {
 }
 
 async fn check(name: &str, scenario: Scenario) {
-    let counts = run(scenario).await;
+    let counts = run(scenario, Server::InProcess).await;
     println!(
         "fault {name} (seed {:#x}): exchanges {}, ok {}, failed {:?}, wrong {}, hung {}, replayed {}, lost: {}",
         scenario.seed,
@@ -231,6 +273,11 @@ async fn check(name: &str, scenario: Scenario) {
         counts.replayed,
         counts.lost()
     );
+    holds(name, scenario, &counts);
+}
+
+/// What every scenario must show.
+fn holds(name: &str, scenario: Scenario, counts: &Counts) {
     assert_eq!(counts.exchanges, scenario.exchanges);
     assert_eq!((counts.wrong, counts.hung, counts.replayed, counts.lost()), (0, 0, 0, 0), "{name}: {counts:?}");
     if !scenario.faults.loses_data() {
@@ -239,6 +286,46 @@ async fn check(name: &str, scenario: Scenario) {
         assert!(counts.ok > 0, "{name}: some exchanges get through: {counts:?}");
     }
 }
+
+/// The four clear-text scenarios against the runtime's httpbin, at the
+/// runtime's reduced counts; afterwards the server still answers a clean
+/// request at once.
+async fn faults_on_the_wire(runtime: Runtime) {
+    let server = runtime.httpbin(&["--h2c"]);
+    let mut table = Table::new(
+        format!("faults on the wire to {} (seed {:#x})", runtime.name(), seed()),
+        &["scenario", "exchanges", "ok", "failed (typed)", "wrong", "hung", "lost"],
+    );
+    let mut results = Vec::new();
+    for (name, h2, faults, n) in [
+        ("HTTP/1.1, delays and splits", false, Faults::benign(), 300),
+        ("HTTP/1.1, hostile", false, Faults::hostile(), 800),
+        ("h2c, delays and splits", true, Faults::benign(), 300),
+        ("h2c, hostile", true, Faults::hostile(), 800),
+    ] {
+        let scenario = Scenario { h2, tls: false, faults, exchanges: runtime.reduced(n * scale()), seed: seed() };
+        let counts = run(scenario, Server::Remote(server.addr)).await;
+        table.push(vec![
+            name.to_owned(),
+            counts.exchanges.to_string(),
+            counts.ok.to_string(),
+            format!("{:?}", counts.failed),
+            counts.wrong.to_string(),
+            counts.hung.to_string(),
+            counts.lost().to_string(),
+        ]);
+        results.push((name, scenario, counts));
+    }
+    println!("{table}");
+    for (name, scenario, counts) in &results {
+        holds(&format!("{}, {name}", runtime.name()), *scenario, counts);
+    }
+    let client = Client::builder().request_timeout(Duration::from_secs(5)).build();
+    let body = client.get(&format!("http://{}/bytes/1000", server.addr)).await.expect("the server lives on").bytes().await.unwrap();
+    assert_eq!(body[..], httpbin_pattern(1000)[..], "{}: a clean request after the faults", runtime.name());
+}
+
+on_every_runtime!(faults_on_the_wire);
 
 macro_rules! scenarios {
     ($($name:ident: h2 $h2:expr, tls $tls:expr, $faults:expr, $n:expr;)*) => {$(

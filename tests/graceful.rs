@@ -1,13 +1,17 @@
 //! Graceful stop with work in flight: 500 requests (HTTP/1.1 and HTTP/2,
 //! some streaming large bodies) are running when the server is told to
-//! stop — `Switch::stop` in the library, SIGTERM for `paf serve` — and
-//! more arrive after it. Every request either completes (status and body
+//! stop — `Switch::stop` in the library; on every runtime's httpbin
+//! (`common::runtime`), SIGTERM for `paf serve` and Node, the end of its
+//! stdin for `paf.wasm serve --stop-on-eof` in wasmtime, with the counts
+//! reduced where the runtime is slower — and more arrive after it. Every request either completes (status and body
 //! checked) or is refused in a way a client can retry (a 503, a GOAWAY or
 //! a refused stream, a refused connection), and is then retried against a
 //! second server. None is lost: none cut mid-body, none dropped without
 //! an answer. Each run prints its counts.
 
 mod common;
+
+use common::runtime::{on_every_runtime, Runtime, Table};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -25,6 +29,27 @@ const IN_FLIGHT: usize = 500;
 const LATE: usize = 50;
 /// Of the requests in flight, how many stream a large body.
 const LARGE: usize = 50;
+
+/// How many requests a storm sends: `in_flight` before the stop (every
+/// `large_every`-th a large body), `late` after it.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    in_flight: usize,
+    late: usize,
+    large_every: usize,
+}
+
+impl Load {
+    fn full() -> Load {
+        Load { in_flight: IN_FLIGHT, late: LATE, large_every: IN_FLIGHT / LARGE }
+    }
+
+    /// The full load divided by the runtime's slowdown, as many large bodies.
+    fn on(runtime: Runtime) -> Load {
+        let in_flight = runtime.reduced(IN_FLIGHT);
+        Load { in_flight, late: runtime.reduced(LATE), large_every: (in_flight / LARGE).max(1) }
+    }
+}
 const LARGE_SIZE: usize = 4 << 20;
 /// Past this, a request hangs.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -70,18 +95,19 @@ async fn fetch(client: &Client, url: &str, slow: bool) -> Result<(StatusCode, By
     Ok((status, Bytes::from(all)))
 }
 
-/// Sends `IN_FLIGHT` requests to `a`, calls `stop` once `ready` says they
-/// are in flight, sends `LATE` more, and retries what `a` refused on `b`.
-async fn storm<S, F>(client: &Client, a: &str, b: &str, expected_large: Bytes, ready: impl std::future::Future<Output = ()>, stop: S) -> Counts
+/// Sends `load.in_flight` requests to `a`, calls `stop` once `ready` says
+/// they are in flight, sends `load.late` more, and retries what `a`
+/// refused on `b`.
+async fn storm<S, F>(load: Load, client: &Client, a: &str, b: &str, expected_large: Bytes, ready: impl std::future::Future<Output = ()>, stop: S) -> Counts
 where
     S: FnOnce() -> F,
     F: std::future::Future<Output = ()>,
 {
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let counts = Arc::new(std::sync::Mutex::new(Counts { in_flight: IN_FLIGHT, late: LATE, ..Counts::default() }));
+    let counts = Arc::new(std::sync::Mutex::new(Counts { in_flight: load.in_flight, late: load.late, ..Counts::default() }));
     let one = |i: usize| {
         let (client, counts, expected_large, stopped) = (client.clone(), counts.clone(), expected_large.clone(), stopped.clone());
-        let large = i % (IN_FLIGHT / LARGE) == 0 && i < IN_FLIGHT;
+        let large = i % load.large_every == 0 && i < load.in_flight;
         let path = if large { format!("/bytes/{LARGE_SIZE}") } else { "/delay/1500".to_owned() };
         let (a, b) = (format!("{a}{path}"), format!("{b}{path}"));
         async move {
@@ -114,12 +140,12 @@ where
             }
         }
     };
-    let in_flight = stream::iter((0..IN_FLIGHT).map(&one)).for_each_concurrent(None, |f| f);
+    let in_flight = stream::iter((0..load.in_flight).map(&one)).for_each_concurrent(None, |f| f);
     let then = async {
         ready.await;
         stopped.store(true, Ordering::SeqCst);
         stop().await;
-        stream::iter((IN_FLIGHT..IN_FLIGHT + LATE).map(&one)).for_each_concurrent(None, |f| f).await;
+        stream::iter((load.in_flight..load.in_flight + load.late).map(&one)).for_each_concurrent(None, |f| f).await;
     };
     tokio::join!(in_flight, then);
     Arc::try_unwrap(counts).unwrap().into_inner().unwrap()
@@ -135,12 +161,16 @@ fn report(name: &str, counts: &Counts) {
         counts.refused_and_retried,
         counts.lost.len()
     );
+    check(name, counts);
+}
+
+fn check(name: &str, counts: &Counts) {
     for lost in counts.lost.iter().take(10) {
         println!("  lost: {lost}");
     }
     assert!(counts.lost.is_empty(), "{name}: {counts:?}");
     assert!(counts.streaming_at_stop > 0, "{name}: some large bodies were streaming at the stop");
-    assert_eq!(counts.completed + counts.refused_and_retried, IN_FLIGHT + LATE);
+    assert_eq!(counts.completed + counts.refused_and_retried, counts.in_flight + counts.late);
 }
 
 /// The pattern `/bytes/N` answers in this file's handler.
@@ -196,7 +226,7 @@ async fn library(h2: bool) {
     let stop = || async {
         a_switch.stop();
     };
-    let counts = storm(&client, &a_url, &b_url, pattern(LARGE_SIZE), ready, stop).await;
+    let counts = storm(Load::full(), &client, &a_url, &b_url, pattern(LARGE_SIZE), ready, stop).await;
     report(if h2 { "library h2c" } else { "library http/1.1" }, &counts);
     timeout(LIMIT, a_task).await.expect("serve returned after the drain").unwrap().unwrap();
     b_switch.stop();
@@ -213,35 +243,48 @@ async fn switch_stop_loses_no_request_h2() {
     library(true).await;
 }
 
-async fn sigterm(h2: bool) {
-    let extra: &[&str] = if h2 { &["--h2c"] } else { &[] };
-    let (a_port, b_port) = (common::free_port(), common::free_port());
-    let mut a = common::native_server(a_port, extra);
-    let b = common::native_server(b_port, extra);
-    let (a_url, b_url) = (format!("http://127.0.0.1:{a_port}"), format!("http://127.0.0.1:{b_port}"));
-    let client = Client::builder().http2_prior_knowledge(h2).max_idle_per_origin(IN_FLIGHT).request_timeout(LIMIT).build();
-    let expected = fetch(&client, &format!("{b_url}/bytes/{LARGE_SIZE}"), false).await.unwrap().1;
-    assert_eq!(expected.len(), LARGE_SIZE);
-    let pid = a.0.id();
-    let ready = sleep(Duration::from_millis(500));
-    let stop = || async move {
-        let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-        assert!(status.success());
-        sleep(Duration::from_millis(100)).await;
-    };
-    let counts = storm(&client, &a_url, &b_url, expected, ready, stop).await;
-    report(if h2 { "paf serve --h2c, SIGTERM" } else { "paf serve http/1.1, SIGTERM" }, &counts);
-    let exited = timeout(LIMIT, tokio::task::spawn_blocking(move || a.0.wait())).await.unwrap().unwrap().unwrap();
-    assert!(exited.success(), "paf serve exits 0 after the drain: {exited:?}");
-    drop(b);
+/// A storm over HTTP/1.1 and then one over h2c against the runtime's
+/// httpbin, each stopped as that runtime is stopped; a second httpbin of
+/// the same runtime takes the retries. The server exits 0 after its drain.
+async fn stop_with_work_in_flight(runtime: Runtime) {
+    let load = Load::on(runtime);
+    let mut table = Table::new(
+        format!("graceful stop, {}: {} requests in flight, {} late", runtime.name(), load.in_flight, load.late),
+        &["protocol", "completed", "4 MiB bodies streaming at the stop", "refused and retried", "lost", "exit"],
+    );
+    let mut failures = Vec::new();
+    for h2 in [false, true] {
+        let mut a = runtime.httpbin(&["--h2c"]);
+        let b = runtime.httpbin(&["--h2c"]);
+        let (a_url, b_url) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
+        let client = Client::builder().http2_prior_knowledge(h2).max_idle_per_origin(load.in_flight).request_timeout(LIMIT).build();
+        let ready = sleep(Duration::from_millis(500));
+        let counts = {
+            let a = &mut a;
+            let stop = move || async move {
+                a.stop();
+                sleep(Duration::from_millis(100)).await;
+            };
+            storm(load, &client, &a_url, &b_url, pattern(LARGE_SIZE), ready, stop).await
+        };
+        let exited = tokio::task::spawn_blocking(move || a.exit_status(LIMIT)).await.unwrap();
+        let protocol = if h2 { "h2c" } else { "HTTP/1.1" };
+        table.push(vec![
+            protocol.to_owned(),
+            counts.completed.to_string(),
+            counts.streaming_at_stop.to_string(),
+            counts.refused_and_retried.to_string(),
+            counts.lost.len().to_string(),
+            exited.to_string(),
+        ]);
+        failures.push((protocol, counts, exited));
+        drop(b);
+    }
+    println!("{table}");
+    for (protocol, counts, exited) in failures {
+        check(&format!("{}, {protocol}", runtime.name()), &counts);
+        assert!(exited.success(), "{} exits 0 after the drain: {exited}", runtime.name());
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_loses_no_request_http1() {
-    sigterm(false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_loses_no_request_h2() {
-    sigterm(true).await;
-}
+on_every_runtime!(stop_with_work_in_flight);

@@ -133,6 +133,12 @@ async fn handle(probe: Probe, req: Request<Incoming>) -> Response<Body> {
             });
             Response::new(Body::stream(steps))
         }
+        "/stall" => {
+            // Some data, then nothing ever again.
+            let steps = futures_util::stream::iter([Ok::<_, Error>(Bytes::from(vec![b'x'; 1000]))])
+                .chain(futures_util::stream::pending());
+            Response::new(Body::stream(steps))
+        }
         "/slow" => {
             tokio::time::sleep(Duration::from_millis(400)).await;
             Response::new(Body::from("slow done"))
@@ -239,6 +245,35 @@ async fn a_mebibyte_streams_both_ways_intact() {
     let response = timeout(LIMIT, sender.send(post("/sum", Body::from(up.clone())))).await.unwrap().unwrap();
     assert_eq!(response.headers()["content-length"], body_of_len(&format!("{MIB} {:x}", checksum(&up))));
     assert_eq!(body_of(response).await, format!("{MIB} {:x}", checksum(&up)));
+}
+
+/// A config whose bodies may stall for 300 ms.
+fn short_body_timeout() -> Config {
+    let mut config = Config::default();
+    config.body_timeout = Duration::from_millis(300);
+    config
+}
+
+#[tokio::test]
+async fn a_request_body_that_stalls_fails_with_a_body_timeout() {
+    let (probe, mut reports) = probe();
+    let (mut sender, _server, _stop) = h2_pair_with(probe, short_body_timeout(), Config::default()).await;
+    let stalling = futures_util::stream::iter([Ok::<_, Error>(Bytes::from(vec![b'x'; 1000]))])
+        .chain(futures_util::stream::pending());
+    let _response = tokio::spawn(async move { sender.send(post("/report", Body::stream(stalling))).await });
+    let report = timeout(LIMIT, reports.recv()).await.expect("the handler's read ends").unwrap();
+    assert!(matches!(report, Err(Error::Timeout(paf::error::Timeout::Body))), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_response_body_that_stalls_fails_with_a_body_timeout() {
+    let (probe, _) = probe();
+    let (mut sender, _server, _stop) = h2_pair_with(probe, Config::default(), short_body_timeout()).await;
+    let response = timeout(LIMIT, sender.send(get("/stall"))).await.unwrap().unwrap();
+    let started = std::time::Instant::now();
+    let read = timeout(LIMIT, response.into_body().bytes()).await.expect("the read ends");
+    assert!(matches!(read, Err(Error::Timeout(paf::error::Timeout::Body))), "{read:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300), "not before the timeout: {:?}", started.elapsed());
 }
 
 fn body_of_len(text: &str) -> String {

@@ -422,6 +422,12 @@ impl Client {
     pub fn now(&self) -> Duration {
         self.inner.rt.now()
     }
+
+    /// The client's runtime: to sleep and read the clocks of its platform
+    /// alongside it (ACME's polls and renewals do).
+    pub fn runtime(&self) -> &AnyRuntime {
+        &self.inner.rt
+    }
 }
 
 /// Whether `err` is what a connection the server had closed while it sat

@@ -146,7 +146,16 @@ impl Tls {
 
 impl Info for Tls {
     fn inject(&self, flow: Flow) -> impl Future<Output = Result<Flow, Error>> + MaybeSend {
-        tls::server_of_flow(self.config.clone(), flow)
+        let config = self.config.clone();
+        async move {
+            let flow = tls::server_of_flow(config, flow).await?;
+            // An ACME TLS-ALPN-01 validation ends with its handshake
+            // (RFC 8737 §3): nothing is served over a challenge certificate.
+            match tls::session(&flow).and_then(|session| session.alpn) {
+                Some(alpn) if alpn == tls::ACME_TLS_ALPN => Err(Error::Closed),
+                _ => Ok(flow),
+            }
+        }
     }
 
     fn protocol(&self, flow: &Flow) -> Option<Protocol> {

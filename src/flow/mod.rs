@@ -45,6 +45,31 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + Send +
 #[cfg(target_family = "wasm")]
 pub type BoxFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
 
+/// A value taken across a `Send + Sync` bound that a library puts on what
+/// it is given (instant-acme's HTTP client trait object and its futures,
+/// for one), where paf's own types are [`MaybeSend`]. Natively it is the
+/// value itself, `Send` and `Sync` exactly when the value is. On wasm it
+/// is both: paf runs on one thread there (that is why [`MaybeSend`] is
+/// empty), so nothing can take the value to another.
+pub struct OneThread<T>(pub T);
+
+// SAFETY: on wasm paf has one thread (no shared-memory threads are
+// started: the targets paf builds for have no `atomics`), so a value is
+// never sent to, nor shared with, another thread.
+#[cfg(target_family = "wasm")]
+unsafe impl<T> Send for OneThread<T> {}
+// SAFETY: as for `Send`.
+#[cfg(target_family = "wasm")]
+unsafe impl<T> Sync for OneThread<T> {}
+
+impl<F: std::future::Future + Unpin> std::future::Future for OneThread<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
 /// What a transport must implement to become a [`Flow`].
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + MaybeSend + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + MaybeSend + 'static> Transport for T {}

@@ -14,11 +14,13 @@ use crate::flow::{BoxFuture, MaybeSend, MaybeSync};
 use crate::Flow;
 
 mod calendar;
+mod file;
 mod global;
 mod pipe;
 mod timer;
 
 pub use calendar::UtcTime;
+pub use file::{create_private_dir, write_atomically};
 pub use global::Global;
 pub use pipe::{pipes, PipeConnector, PipeListener};
 pub(crate) use timer::{within, Timer};

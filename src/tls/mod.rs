@@ -56,8 +56,8 @@ use crate::flow::Transport;
 use crate::{Error, Flow};
 
 mod client;
-mod der;
-mod pem;
+pub(crate) mod der;
+pub(crate) mod pem;
 mod protocol;
 mod server;
 
@@ -67,7 +67,7 @@ pub use protocol::{
     Endpoint, Open, OpenFlow, CONFIG, SERVER_NAME, TLS, TLS_PRIORITY, TLS_WITNESS,
 };
 pub use rustls::{self, ClientConfig, ServerConfig};
-pub use server::ServerTls;
+pub use server::{ServerTls, ACME_TLS_ALPN};
 
 /// The ALPN list offered and accepted by default: HTTP/2 first.
 pub const DEFAULT_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];

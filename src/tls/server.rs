@@ -1,5 +1,8 @@
-//! The server side: a certificate that can be replaced while serving.
+//! The server side: a certificate that can be replaced while serving, and
+//! the certificates of ACME TLS-ALPN-01 challenges (RFC 8737) answered on
+//! the same port.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -46,12 +49,24 @@ use super::{der, pem, provider, AlpnList, TlsError, DEFAULT_ALPN};
 /// let service = paf::engine::alpn::Tls::new(tls.config());
 /// # Ok(()) }
 /// ```
+/// # ACME TLS-ALPN-01
+///
+/// With [`ServerTls::answer_acme_tls_alpn`], the server also accepts the
+/// ALPN id `acme-tls/1`: a handshake that offers only that id (as an ACME
+/// CA's validation does) gets the challenge certificate set for its SNI
+/// name with [`ServerTls::set_acme_challenge`], or fails when there is
+/// none; every other handshake is as before. `paf::acme` drives this, so
+/// that a server with only its HTTPS port can be issued a certificate.
 #[derive(Clone)]
 pub struct ServerTls {
     certificate: Arc<SwappableCertificate>,
     client_auth: ClientAuth,
+    acme_tls_alpn: bool,
     config: Arc<ServerConfig>,
 }
+
+/// The ALPN id of ACME's TLS-ALPN-01 validation (RFC 8737 §6.2).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
 /// Whether clients are asked for a certificate, and what it is checked
 /// against.
@@ -71,15 +86,34 @@ impl ServerTls {
     /// the PEM private key of the leaf (PKCS#8, PKCS#1 or SEC1).
     pub fn from_pem(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<ServerTls, TlsError> {
         let certificate = Arc::new(SwappableCertificate {
-            current: RwLock::new(certified_key(cert_chain_pem, key_pem)?),
+            current: RwLock::new(Some(certified_key(cert_chain_pem, key_pem)?)),
+            acme_challenges: RwLock::default(),
         });
+        Ok(ServerTls::with(certificate, false))
+    }
+
+    /// A server that has no certificate yet, only ACME: it answers the
+    /// TLS-ALPN-01 challenges set with [`ServerTls::set_acme_challenge`]
+    /// and fails every other handshake until [`ServerTls::set_certificate`]
+    /// gives it one. For a server whose first certificate is being issued
+    /// through its own HTTPS port.
+    pub fn acme_challenges_only() -> ServerTls {
+        let certificate = Arc::new(SwappableCertificate {
+            current: RwLock::new(None),
+            acme_challenges: RwLock::default(),
+        });
+        ServerTls::with(certificate, true)
+    }
+
+    fn with(certificate: Arc<SwappableCertificate>, acme_tls_alpn: bool) -> ServerTls {
         let alpn = DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect();
-        let config = server_config(&certificate, &ClientAuth::None, alpn);
-        Ok(ServerTls {
+        let config = server_config(&certificate, &ClientAuth::None, alpn, acme_tls_alpn);
+        ServerTls {
             certificate,
             client_auth: ClientAuth::None,
+            acme_tls_alpn,
             config,
-        })
+        }
     }
 
     /// Requires every client to present a certificate that chains to one
@@ -143,7 +177,8 @@ impl ServerTls {
         let config = server_config(
             &self.certificate,
             &client_auth,
-            self.config.alpn_protocols.clone(),
+            self.protocols(),
+            self.acme_tls_alpn,
         );
         Ok(ServerTls {
             client_auth,
@@ -159,8 +194,54 @@ impl ServerTls {
     ///
     /// The result still shares its certificate with `self`.
     pub fn alpn(self, protocols: Vec<Vec<u8>>) -> ServerTls {
-        let config = server_config(&self.certificate, &self.client_auth, protocols);
+        let config = server_config(&self.certificate, &self.client_auth, protocols, self.acme_tls_alpn);
         ServerTls { config, ..self }
+    }
+
+    /// Also accepts ACME's `acme-tls/1` (see [the type's
+    /// documentation](ServerTls#acme-tls-alpn-01)), after the application
+    /// protocols. The result still shares its certificate with `self`.
+    pub fn answer_acme_tls_alpn(self) -> ServerTls {
+        let config = server_config(&self.certificate, &self.client_auth, self.protocols(), true);
+        ServerTls { config, acme_tls_alpn: true, ..self }
+    }
+
+    /// The certificate (PEM, with its PEM key) that an `acme-tls/1`
+    /// handshake for `server_name` gets, until
+    /// [`ServerTls::remove_acme_challenge`]. Has an effect only with
+    /// [`ServerTls::answer_acme_tls_alpn`].
+    pub fn set_acme_challenge(&self, server_name: &str, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), TlsError> {
+        // Not `certified_key`: its check that the key matches parses the
+        // certificate with webpki, which refuses the critical
+        // acmeIdentifier extension a challenge certificate must have.
+        let chain = pem::certificates(cert_pem, "ACME challenge certificate")?;
+        let signing_key = provider()
+            .key_provider
+            .load_private_key(pem::private_key(key_pem)?)
+            .map_err(|err| TlsError::Config(format!("unusable ACME challenge key: {err}")))?;
+        let key = Arc::new(CertifiedKey::new(chain, signing_key));
+        self.certificate
+            .acme_challenges
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(server_name.to_ascii_lowercase(), key);
+        Ok(())
+    }
+
+    /// Stops answering the `acme-tls/1` challenge of `server_name`.
+    pub fn remove_acme_challenge(&self, server_name: &str) {
+        self.certificate
+            .acme_challenges
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&server_name.to_ascii_lowercase());
+    }
+
+    /// The application protocols, without `acme-tls/1`.
+    fn protocols(&self) -> Vec<Vec<u8>> {
+        let mut protocols = self.config.alpn_protocols.clone();
+        protocols.retain(|protocol| protocol != ACME_TLS_ALPN);
+        protocols
     }
 
     /// The rustls configuration, for [`server_of_flow`](super::server_of_flow).
@@ -177,20 +258,21 @@ impl ServerTls {
             .certificate
             .current
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = key;
+            .unwrap_or_else(PoisonError::into_inner) = Some(key);
         Ok(())
     }
 
-    /// The certificate chain presented now, leaf first (DER).
+    /// The certificate chain presented now, leaf first (DER); empty for
+    /// [`ServerTls::acme_challenges_only`] before its first certificate.
     pub fn certificate_chain(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-        self.certificate.current().cert.clone()
+        self.certificate.current().map(|key| key.cert.clone()).unwrap_or_default()
     }
 }
 
 impl fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerTls")
-            .field("certificates", &self.certificate.current().cert.len())
+            .field("certificates", &self.certificate_chain().len())
             .field("alpn", &AlpnList(&self.config.alpn_protocols))
             .field("client_auth", &self.client_auth)
             .finish()
@@ -214,7 +296,8 @@ impl fmt::Debug for ClientAuth {
 fn server_config(
     certificate: &Arc<SwappableCertificate>,
     client_auth: &ClientAuth,
-    alpn: Vec<Vec<u8>>,
+    mut alpn: Vec<Vec<u8>>,
+    acme_tls_alpn: bool,
 ) -> Arc<ServerConfig> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -224,6 +307,9 @@ fn server_config(
         ClientAuth::Verified { verifier, .. } => builder.with_client_cert_verifier(verifier.clone()),
     };
     let mut config = builder.with_cert_resolver(certificate.clone());
+    if acme_tls_alpn {
+        alpn.push(ACME_TLS_ALPN.to_vec());
+    }
     config.alpn_protocols = alpn;
     Arc::new(config)
 }
@@ -232,14 +318,17 @@ fn certified_key(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<CertifiedK
     pem::certified_key(pem::certificates(cert_chain_pem, "certificate chain")?, key_pem)
 }
 
-/// The certificate every new handshake gets, replaceable at any time.
+/// The certificate every new handshake gets (none yet for a server that
+/// waits for its first one), replaceable at any time, and the TLS-ALPN-01
+/// challenge certificates by server name.
 #[derive(Debug)]
 struct SwappableCertificate {
-    current: RwLock<Arc<CertifiedKey>>,
+    current: RwLock<Option<Arc<CertifiedKey>>>,
+    acme_challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
 }
 
 impl SwappableCertificate {
-    fn current(&self) -> Arc<CertifiedKey> {
+    fn current(&self) -> Option<Arc<CertifiedKey>> {
         // A panic while holding the lock cannot leave a half-written Arc.
         self.current
             .read()
@@ -249,7 +338,18 @@ impl SwappableCertificate {
 }
 
 impl ResolvesServerCert for SwappableCertificate {
-    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // RFC 8737 §3: the validation offers `acme-tls/1` and nothing else.
+        let mut offered = client_hello.alpn().into_iter().flatten();
+        let acme_only = offered.next() == Some(ACME_TLS_ALPN) && offered.next().is_none();
+        if !acme_only {
+            return self.current();
+        }
+        let name = client_hello.server_name()?.to_ascii_lowercase();
+        self.acme_challenges
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&name)
+            .cloned()
     }
 }

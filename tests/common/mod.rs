@@ -62,11 +62,33 @@ pub struct Process(pub Child);
 impl Process {
     /// Starts `command`, its stdin closed, and waits until it listens on
     /// the loopback `port`.
-    pub fn listening(mut command: Command, port: u16) -> Process {
-        let child = command.stdin(Stdio::null()).spawn().unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
+    pub fn listening(command: Command, port: u16) -> Process {
+        Process::start(command, port, Stdio::null())
+    }
+
+    /// As [`Process::listening`], with its stdin a pipe that stays open
+    /// until [`Process::close_stdin`] (how a component is told to stop:
+    /// `paf.wasm serve --stop-on-eof`).
+    pub fn listening_with_stdin(command: Command, port: u16) -> Process {
+        Process::start(command, port, Stdio::piped())
+    }
+
+    fn start(mut command: Command, port: u16, stdin: Stdio) -> Process {
+        let child = command.stdin(stdin).spawn().unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
         let mut process = Process(child);
         wait_until(&mut process.0, &format!("{command:?}"), || listening(port));
         process
+    }
+
+    /// Closes the process's stdin (a pipe from [`Process::listening_with_stdin`]).
+    pub fn close_stdin(&mut self) {
+        drop(self.0.stdin.take().expect("a process started with its stdin piped"));
+    }
+
+    /// Sends the process SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -TERM {}", self.0.id());
     }
 }
 
@@ -86,11 +108,12 @@ pub fn native_server(port: u16, extra: &[&str]) -> Process {
 }
 
 /// `paf.wasm serve` in wasmtime, on `wasi:sockets`, with `extra` arguments.
+/// It stops gracefully when its stdin closes ([`Process::close_stdin`]).
 pub fn command_component_server(port: u16, extra: &[&str]) -> Process {
     let mut command = wasmtime();
     command.args(["run", "-S", "inherit-network", "-S", "allow-ip-name-lookup"]);
-    command.arg(component("paf.wasm")).args(["serve", "--port", &port.to_string()]).args(extra);
-    Process::listening(command, port)
+    command.arg(component("paf.wasm")).args(["serve", "--stop-on-eof", "--port", &port.to_string()]).args(extra);
+    Process::listening_with_stdin(command, port)
 }
 
 /// `paf-host serve` with the library and httpbin components, with `extra`

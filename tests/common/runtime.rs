@@ -71,7 +71,7 @@ impl Runtime {
             Runtime::Component => command_component_server(port, extra),
             Runtime::Node => node_server(port, extra),
         };
-        Httpbin { process, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+        Httpbin { runtime: self, process, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
     }
 
     /// The native `paf serve` with arguments of its own (TLS: the others
@@ -113,11 +113,34 @@ impl WasiHttpHost {
 
 /// A runtime's httpbin server process, killed when dropped.
 pub struct Httpbin {
+    runtime: Runtime,
     process: Process,
     pub addr: SocketAddr,
 }
 
 impl Httpbin {
+    /// Tells the server to stop gracefully, as its runtime is told:
+    /// SIGTERM for `paf serve` and Node, the end of its stdin for the
+    /// component (WASI has no signals).
+    pub fn stop(&mut self) {
+        match self.runtime {
+            Runtime::Native | Runtime::Node => self.process.terminate(),
+            Runtime::Component => self.process.close_stdin(),
+        }
+    }
+
+    /// Waits for the process to exit (at most `limit`), and says how it did.
+    pub fn exit_status(mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.process.0.try_wait().expect("wait for the server") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "{} did not exit within {limit:?}", self.runtime.name());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The server's process: `paf`, `wasmtime`, `node`.
     pub fn pid(&self) -> u32 {
         self.process.0.id()

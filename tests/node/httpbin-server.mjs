@@ -2,7 +2,8 @@
 // answered in Rust: js/wasm's test-only `serveHttpbin`) on the npm
 // package's own TCP listener (`listenTcp`), for tests/conformance.rs. Says
 // "paf: listening on http://127.0.0.1:PORT" on stderr, as `paf serve`
-// does, and serves until killed. Options as `paf serve`'s: --port (0 for
+// does, and serves until killed; SIGTERM stops it gracefully (stop
+// accepting, finish the requests in flight, exit 0), as `paf serve`. Options as `paf serve`'s: --port (0 for
 // any), --host, --h2c (HTTP/2 by prior knowledge too; off by default).
 //
 //   node tests/node/httpbin-server.mjs MODULE_DIR [--port N] [--host ADDR] [--h2c]
@@ -32,5 +33,11 @@ httpbin.initSync({ module: readFileSync(join(dir, "paf_httpbin_bg.wasm")) });
 
 const flows = listenTcp(Number(values.port), values.host);
 const port = await flows.ready;
-httpbin.serveHttpbin(flows, { h2c: values.h2c });
+const server = httpbin.serveHttpbin(flows, { h2c: values.h2c });
+process.once("SIGTERM", async () => {
+  flows.close();
+  server.close();
+  await server.closed;
+  process.exit(0);
+});
 console.error(`paf: listening on http://${values.host}:${port}`);

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Everything runs on [`paf::rt::wasi`]: its executor, listener, DNS and
-//! TCP. There are no signals in WASI: `serve` runs until it is killed.
+//! TCP. There are no signals in WASI: `serve` runs until it is killed, or
+//! with `--stop-on-eof` stops gracefully when its standard input ends.
 
 #[path = "../../../src/bin/paf/httpbin.rs"]
 mod httpbin;
@@ -56,6 +57,10 @@ struct ServeArgs {
     /// preface (prior knowledge, as `curl --http2-prior-knowledge`).
     #[arg(long)]
     h2c: bool,
+    /// Stop gracefully when standard input ends (WASI has no signals):
+    /// stop accepting, let the requests in flight finish, then exit.
+    #[arg(long)]
+    stop_on_eof: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,7 +106,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut config = Config::default();
     config.h2c = args.h2c;
     let handler = paf::service_fn(|req| async move { httpbin::answer(req, &Wasi).await });
-    paf::serve(listener, handler, config, Switch::new())
+    let switch = Switch::new();
+    if args.stop_on_eof {
+        let switch = switch.clone();
+        wasi::spawn(async move {
+            wasi::end_of_stdin().await;
+            switch.stop();
+        });
+    }
+    paf::serve(listener, handler, config, switch)
         .await
         .map_err(|err| format!("the server failed: {err}"))
 }

@@ -508,8 +508,10 @@ fn error_kind(err: &paf::Error) -> &'static str {
         paf::Error::IncompleteMessage | paf::Error::Closed => "connection closed",
         paf::Error::Body(_) => "body error",
         paf::Error::InvalidMessage(_) => "invalid request",
-        paf::Error::Http2(paf::error::Http2Error::StreamReset { .. }) => "stream reset",
-        paf::Error::Http2(paf::error::Http2Error::GoAway { .. }) => "connection closed (GOAWAY)",
+        paf::Error::Http2(paf::error::Http2Error::StreamReset { by_peer: true, .. }) => "stream reset by the server",
+        paf::Error::Http2(paf::error::Http2Error::StreamReset { by_peer: false, .. }) => "stream reset by the client",
+        paf::Error::Http2(paf::error::Http2Error::GoAway { by_peer: true, .. }) => "connection closed by the server (GOAWAY)",
+        paf::Error::Http2(paf::error::Http2Error::GoAway { by_peer: false, .. }) => "connection closed by the client (GOAWAY)",
         _ => "protocol error",
     }
 }

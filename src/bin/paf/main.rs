@@ -1,14 +1,16 @@
 //! The `paf` command: `paf serve` runs an httpbin-style server (and static
-//! files), `paf get` fetches a URL.
+//! files), `paf get` fetches a URL, `paf cert` obtains a certificate.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod access_log;
+mod acme;
 mod bench;
 mod get;
 mod httpbin;
+mod memory;
 mod serve;
 mod tls_options;
 
@@ -27,6 +29,8 @@ enum Command {
     Get(get::Args),
     /// Load a server with many connections and report throughput, errors and latencies.
     Bench(bench::Args),
+    /// Obtain a certificate from an ACME CA (Let's Encrypt staging by default) and exit.
+    Cert(acme::CertArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,7 +38,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PAF_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // paf::acme's warnings are the progress lines printed already.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,paf::acme=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Get(args) => get::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Cert(args) => acme::cert(args).await,
         }
     });
     match result {

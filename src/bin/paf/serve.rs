@@ -26,6 +26,7 @@ use futures_util::future::{select, Either};
 use futures_util::stream::{self, StreamExt};
 use http::header::{self, HeaderValue};
 use crate::access_log::{Entry, LogFormat};
+use crate::memory;
 use crate::httpbin::{self, method_not_allowed, text, KnownLength, Reply, CHUNK};
 use paf::engine::alpn;
 use paf::rt::native::{TcpListener, Tokio, UnixListener};
@@ -106,6 +107,8 @@ pub struct Args {
     /// No access log.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    acme: crate::acme::ServeAcme,
 }
 
 /// `--tls-client-auth`.
@@ -124,7 +127,12 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         None => None,
     };
     let log = (!args.quiet).then_some(args.log_format);
-    let handler = paf::service_fn(move |req| logged(req, root.clone(), log));
+    let activity = memory::Activity::default();
+    memory::trim_when_idle(activity.clone());
+    let handler = paf::service_fn(move |req| {
+        activity.note();
+        logged(req, root.clone(), log)
+    });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(load_tls(cert, key, args.tls_client_ca.as_deref(), args.tls_client_auth)?),
         _ => None,
@@ -142,6 +150,13 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
     // Before the "listening" line: a signal right after it must stop us
     // cleanly, not kill us.
     let forced = stop_on_signals(switch.clone())?;
+    if !args.acme.domains.is_empty() {
+        if tls.is_some() || args.unix.is_some() {
+            return Err("--acme serves HTTPS on --port with its own certificate: drop --tls-cert and --unix".into());
+        }
+        let port = args.port.ok_or("--acme needs --port (the HTTPS port)")?;
+        return crate::acme::serve(&args.acme, &args.host, port, handler, config, switch, forced).await;
+    }
 
     match &args.unix {
         Some(path) => {

@@ -182,7 +182,8 @@ impl SendRequest {
         let body = if stream.is_end_stream() {
             Incoming::empty()
         } else {
-            Incoming::h2(stream, content_length(&parts.headers)).on_end(move |_| drop(busy))
+            let stall = super::BodyStall::new(self.rt.clone(), self.body_timeout);
+            Incoming::h2(stream, content_length(&parts.headers), stall).on_end(move |_| drop(busy))
         };
         Ok(Response::from_parts(parts, body))
     }

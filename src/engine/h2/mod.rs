@@ -23,8 +23,11 @@
 //!   [`Timeout::Body`].
 //!
 //! A peer that opens a stream and then sends its body slowly costs one
-//! stream's window; how long to wait for it is the reader's call (the
-//! connection's idle timeout applies only once no stream is open).
+//! stream's window; one that sends nothing of it for
+//! [`Config::body_timeout`](crate::Config::body_timeout) while the reader
+//! waits fails the body with [`Timeout::Body`] (and the stream is reset),
+//! as an HTTP/1.1 body does. The connection's idle timeout applies only
+//! once no stream is open.
 //!
 //! # Keep-alive
 //! With [`Settings::keep_alive_interval`] set, both sides PING the peer
@@ -53,7 +56,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http_body::Body as _;
 
 use crate::error::{Http2Error, Reason, Timeout};
-use crate::rt::Runtime;
+use crate::rt::{Runtime, Timer};
 use crate::{BoxError, Error};
 
 mod client;
@@ -122,6 +125,32 @@ impl<R: Runtime> KeepAlive<R> {
             }
             self.ping_out = true;
             self.sleep = self.rt.sleep(self.timeout);
+        }
+    }
+}
+
+/// The [`StallGuard`](crate::body::StallGuard) of a received body: the
+/// runtime's timer, as a stall timeout of `after`.
+pub(crate) struct BodyStall<R> {
+    timer: Timer<R>,
+    after: Duration,
+}
+
+impl<R: Runtime> BodyStall<R> {
+    pub(crate) fn new(rt: R, after: Duration) -> BodyStall<R> {
+        BodyStall { timer: Timer::new(rt), after }
+    }
+}
+
+impl<R: Runtime + 'static> crate::body::StallGuard for BodyStall<R> {
+    fn progressed(&mut self) {
+        self.timer.note_progress();
+    }
+
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.timer.poll(Some((Timeout::Body, self.after)), cx) {
+            Some(_) => Poll::Ready(()),
+            None => Poll::Pending,
         }
     }
 }

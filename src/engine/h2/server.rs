@@ -118,7 +118,7 @@ async fn answer<H: Handler, R: Runtime>(
 ) {
     let head_only = request.method() == Method::HEAD;
     let cancel_on_reset = request.body().is_end_stream();
-    let request = incoming_request(request);
+    let request = incoming_request(request, super::BodyStall::new(rt.clone(), config.body_timeout));
     let request_head = head_for_hook(&handler, &request);
     let mut call = std::pin::pin!(call_caught(&handler, request));
     let response = std::future::poll_fn(|cx| {
@@ -193,7 +193,7 @@ async fn send_response<B, R>(
 }
 
 /// The request as a handler sees it, whatever the protocol.
-fn incoming_request(request: Request<::h2::RecvStream>) -> Request<Incoming> {
+fn incoming_request(request: Request<::h2::RecvStream>, stall: impl crate::body::StallGuard) -> Request<Incoming> {
     let (mut parts, stream) = request.into_parts();
     if !parts.headers.contains_key(HOST) {
         let authority = parts.uri.authority().map(|a| HeaderValue::from_str(a.as_str()));
@@ -204,7 +204,7 @@ fn incoming_request(request: Request<::h2::RecvStream>) -> Request<Incoming> {
     let body = if stream.is_end_stream() {
         Incoming::empty()
     } else {
-        Incoming::h2(stream, content_length(&parts.headers))
+        Incoming::h2(stream, content_length(&parts.headers), stall)
     };
     Request::from_parts(parts, body)
 }

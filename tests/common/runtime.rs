@@ -101,13 +101,32 @@ impl WasiHttpHost {
     }
 
     /// This host's httpbin on a free loopback port.
-    pub fn httpbin(self) -> Httpbin {
+    pub fn httpbin(self) -> WasiHttpbin {
         let port = free_port();
         let process = match self {
             WasiHttpHost::WasmtimeServe => wasmtime_serve("paf_httpbin_proxy.wasm", port),
             WasiHttpHost::PafHost => host_proxy_server("paf_httpbin_proxy.wasm", port, &[]),
         };
-        Httpbin { process, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+        WasiHttpbin { process, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    }
+}
+
+/// A [`WasiHttpHost`]'s httpbin process, killed when dropped (stopped
+/// abruptly: neither host drains on a signal the tests send).
+pub struct WasiHttpbin {
+    process: Process,
+    pub addr: SocketAddr,
+}
+
+impl WasiHttpbin {
+    /// The host's process: `wasmtime` or `paf-host`.
+    pub fn pid(&self) -> u32 {
+        self.process.0.id()
+    }
+
+    /// The process's resident memory now (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid())
     }
 }
 

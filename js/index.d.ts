@@ -90,7 +90,11 @@ export interface ClientOptions {
 export type RequestOptions = RequestInit & ClientOptions;
 
 /** A standard Response, which also says which protocol carried it. */
-export type PafResponse = Response & { readonly protocol: "HTTP/1.1" | "HTTP/2" };
+export type PafResponse = Response & {
+  readonly protocol: "HTTP/1.1" | "HTTP/2";
+  /** Over TLS (rustls, in wasm): what was negotiated and the server's certificates, its own first (DER). */
+  readonly tls?: { version: string; cipher: string; peerCertificates: Uint8Array[] };
+};
 
 /**
  * The errors of paf carry a `code`: "ECONNREFUSED", "ENOTFOUND",
@@ -219,8 +223,10 @@ export function serve(
  * roots are set on load; elsewhere there are none until this is called
  * (`import roots from "paf/roots"` has Mozilla's), and `https` fails with
  * `ERR_TLS`. Malformed PEM is reported when the next client is made.
+ * In browsers it returns a promise: the roots apply once the module is in,
+ * before any request made after the call.
  */
-export function setRoots(roots: string | string[]): void;
+export function setRoots(roots: string | string[]): void | Promise<void>;
 
 /** Two stream pairs joined back to back: an in-memory connection. */
 export function pipe(): [StreamPair, StreamPair];
@@ -244,8 +250,48 @@ export interface Listener extends AsyncIterable<StreamPair> {
 /** Node only: a TCP connection as a stream pair (the default `connect` there). */
 export function connectTcp(endpoint: Endpoint): Promise<StreamPair>;
 
+/**
+ * Workers only (workerd, Cloudflare): a TCP connection from `connect()` of
+ * `cloudflare:sockets` as a stream pair (the default `connect` there; also
+ * `paf/sockets`). Fails with `code` ECONNREFUSED (an IP address refused),
+ * ENOTFOUND (a name not reached: workerd tells a refusal there from a name
+ * that did not resolve no better), ECONNRESET (I/O on a socket of another
+ * fetch event). `secureTransport: "on"` has workerd do TLS.
+ */
+export function connectSocket(
+  endpoint: Endpoint & { secureTransport?: "off" | "on" | "starttls"; allowHalfOpen?: boolean },
+): Promise<StreamPair>;
+
 /** Node only: listens on TCP `port` (0: any), 127.0.0.1 by default. */
 export function listenTcp(port: number, host?: string): Listener;
 
 /** Node only: as `listenTcp`, with TLS by node:tls, HTTP/2 and HTTP/1.1 by ALPN. */
 export function listenTls(port: number, tls: { cert: string; key: string }, host?: string): Listener;
+
+/**
+ * Browsers: a `connect` through a WebSocket bridge. `bridge` is the URL of
+ * paf's bridge (`paf bridge`; the target goes in `?target=HOST:PORT`) or a
+ * function of the endpoint giving the URL of any other bridge (websockify).
+ * Binary messages both ways; WebSocketStream where the browser has it
+ * (`stream: false` to not), else WebSocket with writes held back while
+ * `bufferedAmount` is over 1 MiB. A refusal fails the connection with the
+ * bridge's reason as the message and `code` ECONNREFUSED.
+ */
+export function connectWebSocket(
+  bridge: string | URL | ((endpoint: Endpoint) => string | URL),
+  options?: { protocols?: string[]; stream?: boolean },
+): Connect;
+
+/**
+ * Browsers: a `connect` through a Wisp v1 server (paf's bridge at a path
+ * ending in "/", or any Wisp server): every connection a stream of one
+ * shared WebSocket. A refused stream fails with `code` ECONNREFUSED.
+ */
+export function connectWisp(url: string | URL): Connect;
+
+/**
+ * Browsers: resolves once the client wasm module is in. It starts loading
+ * on import; `request()` and `setRoots()` wait for it themselves, `new
+ * Client()` needs it done (it throws while the module is loading).
+ */
+export function ready(): Promise<void>;

@@ -437,8 +437,9 @@ function fetchResponse(raw, url, release) {
   Object.defineProperties(response, {
     url: { value: url },
     redirected: { value: raw.url !== undefined },
-    // Not in fetch: which protocol carried the response.
+    // Not in fetch: which protocol carried the response, and its TLS.
     protocol: { value: raw.protocol },
+    tls: { value: raw.tls },
   });
   return response;
 }

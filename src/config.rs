@@ -101,6 +101,12 @@ pub struct Settings {
     /// closed as dead, failing its streams with [`Timeout::KeepAlive`](crate::error::Timeout::KeepAlive).
     /// Default 20 s.
     pub keep_alive_timeout: Duration,
+    /// Servers accept extended CONNECT (RFC 8441: WebSocket and other
+    /// protocols over an HTTP/2 stream), announcing
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`; the handler sees a `CONNECT`
+    /// with the `:protocol` as an [`h2::ext::Protocol`] extension. Default
+    /// `false`; [`bridge`](crate::bridge) needs it.
+    pub enable_connect_protocol: bool,
 }
 
 impl Default for Settings {
@@ -113,6 +119,7 @@ impl Default for Settings {
             max_header_list_size: 64 * 1024,
             keep_alive_interval: None,
             keep_alive_timeout: Duration::from_secs(20),
+            enable_connect_protocol: false,
         }
     }
 }

@@ -18,6 +18,9 @@
 //!   by ALPN or preface), with the [`Handler`] and [`Serve`] traits;
 //! * [`serve`](mod@serve): the accept loop, its stop switch and graceful drain;
 //! * [`client`]: the high-level client: a URL in, a response out;
+//! * [`ws`]: sans-IO WebSocket frames and handshakes, and Wisp packets;
+//! * [`bridge`]: the WebSocket/Wisp → TCP bridge for browsers, under a
+//!   policy (an allow-list, limits, timeouts);
 //! * [`platform`]: what each platform contributes (its transports for
 //!   mimic, the client's platform, handed-in connections), one file each.
 //!
@@ -39,6 +42,7 @@
 #[cfg(feature = "acme")]
 pub mod acme;
 pub mod body;
+pub mod bridge;
 pub mod client;
 pub mod config;
 pub mod engine;
@@ -51,6 +55,7 @@ pub mod platform;
 pub mod rt;
 pub mod serve;
 pub mod tls;
+pub mod ws;
 
 pub use body::{Body, Incoming};
 pub use client::Client;

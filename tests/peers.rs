@@ -22,13 +22,8 @@ fn nginx() -> Peer {
     write_site(&dir);
     let port = free_port();
     let d = dir.display();
-    let conf = format!(
-        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log {d}/access.log;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    let http = format!(
+        "  access_log {d}/access.log;
   types {{ text/html html; application/octet-stream bin; }}
   keepalive_requests 100;
   server {{
@@ -39,10 +34,9 @@ http {{
       add_header X-Connection-Requests $connection_requests always;
       return 200 \"ok\\n\";
     }}
-  }}
-}}
-"
+  }}"
     );
+    let conf = common::nginx_conf(&dir, &http);
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
     let binary = ["/usr/sbin/nginx", "nginx"]
         .into_iter()

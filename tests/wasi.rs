@@ -221,28 +221,7 @@ fn the_component_client_speaks_tls_with_rustls_to_nginx() {
     certificates(&scratch);
     std::fs::create_dir_all(scratch.0.join("www")).unwrap();
     scratch.write("www/hello.txt", "hello from nginx\n");
-    let port = free_port();
-    let d = scratch.0.display();
-    let conf = format!(
-        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  server {{
-    listen 127.0.0.1:{port} ssl http2;
-    ssl_certificate {d}/cert.pem;
-    ssl_certificate_key {d}/key.pem;
-    root {d}/www;
-  }}
-}}
-"
-    );
-    let conf = scratch.write("nginx.conf", conf);
-    let mut nginx = Command::new("/usr/sbin/nginx");
-    nginx.arg("-p").arg(&scratch.0).arg("-e").arg(scratch.0.join("error.log")).arg("-c").arg(conf);
-    let _nginx = Process::listening(nginx, port);
+    let (_nginx, port) = common::nginx_https(&scratch.0);
 
     let url = format!("https://localhost:{port}/hello.txt");
     let output = component_get(&["-v", "--cacert", "/data/ca.pem", &url], Some(&scratch.0));

@@ -38,6 +38,8 @@ mod tcp;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod js;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown", feature = "worker"))]
+pub mod worker;
 #[cfg(not(target_family = "wasm"))]
 pub mod native;
 #[cfg(all(target_os = "wasi", target_env = "p2"))]

@@ -381,3 +381,25 @@ mod tests {
         assert!(TCP_WITNESS.is(&flow));
     }
 }
+
+/// The system's resolver and TCP connects, for a [`bridge`](crate::bridge).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NativeDial;
+
+impl crate::bridge::Dial for NativeDial {
+    fn lookup(&self, host: &str, port: u16) -> BoxFuture<'static, std::io::Result<Vec<std::net::SocketAddr>>> {
+        let host = host.to_owned();
+        Box::pin(async move { lookup(&host, port).await })
+    }
+
+    fn connect(&self, address: std::net::SocketAddr) -> BoxFuture<'static, std::io::Result<Flow>> {
+        Box::pin(async move { connect_tcp(&[address]).await.map(Flow::new) })
+    }
+}
+
+/// A [`bridge`](crate::bridge) under `policy` that reaches its targets
+/// with the system's resolver and TCP, on tokio. Serve it with
+/// `config.h2.enable_connect_protocol` set for WebSockets over HTTP/2.
+pub fn bridge(policy: crate::bridge::Policy) -> crate::bridge::Bridge<NativeDial, Tokio> {
+    crate::bridge::handler(policy, NativeDial, Tokio)
+}

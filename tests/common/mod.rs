@@ -157,6 +157,43 @@ pub fn node_server(port: u16, extra: &[&str]) -> Process {
     Process::listening(command, port)
 }
 
+/// An nginx configuration that keeps its pid, logs and temporary files in
+/// `dir`, with `http` (the access log, servers, ...) in its `http` block.
+pub fn nginx_conf(dir: &Path, http: &str) -> String {
+    let d = dir.display();
+    format!(
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
+events {{ worker_connections 256; }}
+http {{
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+{http}
+}}
+"
+    )
+}
+
+/// nginx over TLS with HTTP/2 on a free loopback port, serving `dir/www`
+/// with `dir/cert.pem` and `dir/key.pem` (see [`nginx_conf`]), and that
+/// port.
+pub fn nginx_https(dir: &Path) -> (Process, u16) {
+    let port = free_port();
+    let d = dir.display();
+    let server = format!(
+        "  access_log off;
+  server {{
+    listen 127.0.0.1:{port} ssl http2;
+    ssl_certificate {d}/cert.pem;
+    ssl_certificate_key {d}/key.pem;
+    root {d}/www;
+  }}"
+    );
+    std::fs::write(dir.join("nginx.conf"), nginx_conf(dir, &server)).unwrap();
+    let mut nginx = Command::new("/usr/sbin/nginx");
+    nginx.arg("-p").arg(dir).arg("-e").arg(dir.join("error.log")).arg("-c").arg(dir.join("nginx.conf"));
+    (Process::listening(nginx, port), port)
+}
+
 /// The wasmtime CLI: `$PAF_WASMTIME`, or `wasmtime` on the `PATH`.
 pub fn wasmtime() -> Command {
     Command::new(std::env::var_os("PAF_WASMTIME").unwrap_or_else(|| "wasmtime".into()))

@@ -14,8 +14,9 @@ use wasm_bindgen::prelude::*;
 use crate::{body_of, body_to_js, field, header_map, header_text, js_error, millis, protocol_name, roots, type_error};
 
 #[wasm_bindgen(inline_js = r#"
-export function responseHead(status, statusText, headers, protocol, url, body, bytes) {
-  return { status, statusText, headers, protocol, url, body, bytes };
+export function responseHead(status, statusText, headers, protocol, url, body, bytes, tls) {
+  return { status, statusText, headers, protocol, url, body, bytes,
+    tls: tls && { version: tls[0], cipher: tls[1], peerCertificates: tls.slice(2) } };
 }
 "#)]
 extern "C" {
@@ -30,6 +31,7 @@ extern "C" {
         url: &JsValue,
         body: &JsValue,
         bytes: &JsValue,
+        tls: &JsValue,
     ) -> JsValue;
 }
 
@@ -141,13 +143,22 @@ impl Client {
 
 fn response_head(response: Response<Incoming>) -> JsValue {
     let (parts, body) = response.into_parts();
-    let url = parts.extensions.get::<ConnectionInfo>().and_then(|info| info.redirected_to.as_ref());
+    let info = parts.extensions.get::<ConnectionInfo>();
+    let url = info.and_then(|info| info.redirected_to.as_ref());
     let url = url.map_or(JsValue::UNDEFINED, |url| url.to_string().into());
+    // [version, cipher, ...certificates (DER)], for the response's `tls`.
+    let tls = info.and_then(|info| info.tls.as_ref()).map_or(JsValue::UNDEFINED, |session| {
+        let list = Array::of2(&session.version.into(), &session.cipher_suite.into());
+        for certificate in &session.peer_certificates {
+            list.push(&js_sys::Uint8Array::from(certificate.as_ref()));
+        }
+        list.into()
+    });
     let (body, bytes) = body_to_js(body);
     let headers = header_text(&parts.headers);
     let reason = parts.status.canonical_reason().unwrap_or("");
     let protocol = protocol_name(parts.version);
-    response_head_js(parts.status.as_u16(), reason, &headers, protocol, &url, &body, &bytes)
+    response_head_js(parts.status.as_u16(), reason, &headers, protocol, &url, &body, &bytes, &tls)
 }
 
 fn protocols(list: &JsValue) -> Result<Vec<Protocol>, JsValue> {

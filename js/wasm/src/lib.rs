@@ -329,6 +329,10 @@ fn js_error(err: &Error) -> JsValue {
         Error::Http2(_) => "ERR_HTTP2",
         Error::InvalidUrl { .. } => "ERR_INVALID_URL",
         Error::TooManyRedirects { .. } | Error::InsecureRedirect { .. } => "ERR_REDIRECT",
+        // A stream pair's read or write that failed with one of these codes
+        // (a bridge that refused, a peer that reset) keeps it.
+        Error::Io(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => "ECONNREFUSED",
+        Error::Io(err) if err.kind() == std::io::ErrorKind::ConnectionReset => "ECONNRESET",
         _ => "ERR_PAF",
     };
     let error = js_sys::Error::new(&message(err));

@@ -101,6 +101,17 @@ pub fn serve_httpbin(flows: JsValue, options: &JsValue) -> Result<Server, JsValu
     serve_with(flows, |request| async move { crate::httpbin::answer(request, &Js::new()).await }, options)
 }
 
+/// Answers a worker's fetch event (a JS `Request`, and the event's `ctx`)
+/// with paf's httpbin, through [`paf::platform::worker::fetch`]: the
+/// httpbin worker of `scripts/test-worker`. Test builds only (feature
+/// `httpbin`).
+#[cfg(feature = "httpbin")]
+#[wasm_bindgen(js_name = fetchHttpbin)]
+pub fn fetch_httpbin(request: JsValue, ctx: JsValue) -> Promise {
+    let httpbin = service_fn(|request| async move { crate::httpbin::answer(request, &Js::new()).await });
+    paf::platform::worker::fetch(httpbin, request, ctx)
+}
+
 /// [`serve`] with `respond` answering each request.
 fn serve_with<F, Fut>(flows: JsValue, respond: F, options: &JsValue) -> Result<Server, JsValue>
 where

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod access_log;
 mod acme;
 mod bench;
+mod bridge;
 mod get;
 mod httpbin;
 mod memory;
@@ -31,6 +32,8 @@ enum Command {
     Bench(bench::Args),
     /// Obtain a certificate from an ACME CA (Let's Encrypt staging by default) and exit.
     Cert(acme::CertArgs),
+    /// Relay WebSockets (and Wisp streams) from pages to allowed TCP targets.
+    Bridge(bridge::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
             Command::Get(args) => get::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Cert(args) => acme::cert(args).await,
+            Command::Bridge(args) => bridge::run(args).await,
         }
     });
     match result {

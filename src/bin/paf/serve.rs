@@ -113,7 +113,7 @@ pub struct Args {
 
 /// `--tls-client-auth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ClientAuth {
+pub(crate) enum ClientAuth {
     /// Every client presents a certificate signed by --tls-client-ca.
     Required,
     /// A client may present none.
@@ -198,7 +198,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
 
 /// Serves until `switch` is stopped and the requests in flight are done,
 /// or until `forced` completes.
-async fn serve_until_forced(
+pub(crate) async fn serve_until_forced(
     listener: impl Listener,
     handler: impl paf::Handler,
     tls: Option<(ServerTls, bool)>,
@@ -256,7 +256,7 @@ impl alpn::Info for TlsOrClear {
 }
 
 /// The server's TLS configuration from PEM files.
-fn load_tls(cert: &Path, key: &Path, client_ca: Option<&Path>, client_auth: ClientAuth) -> Result<ServerTls, String> {
+pub(crate) fn load_tls(cert: &Path, key: &Path, client_ca: Option<&Path>, client_auth: ClientAuth) -> Result<ServerTls, String> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|err| format!("cannot read {}: {}", path.display(), describe(&err)))
     };
@@ -275,7 +275,7 @@ fn load_tls(cert: &Path, key: &Path, client_ca: Option<&Path>, client_auth: Clie
 
 /// Stops `switch` on the first Ctrl-C or SIGTERM; the returned future
 /// completes on the second one.
-fn stop_on_signals(switch: Switch) -> Result<Pin<Box<dyn Future<Output = ()>>>, String> {
+pub(crate) fn stop_on_signals(switch: Switch) -> Result<Pin<Box<dyn Future<Output = ()>>>, String> {
     let install = |kind: SignalKind| {
         signal(kind).map_err(|err| format!("cannot handle signals: {}", describe(&err)))
     };
@@ -295,7 +295,7 @@ fn stop_on_signals(switch: Switch) -> Result<Pin<Box<dyn Future<Output = ()>>>, 
 }
 
 /// An I/O error as the end of a one-line message: "permission denied".
-fn describe(err: &io::Error) -> String {
+pub(crate) fn describe(err: &io::Error) -> String {
     match err.kind() {
         io::ErrorKind::PermissionDenied => "permission denied".into(),
         io::ErrorKind::AddrInUse => "address already in use".into(),
@@ -320,7 +320,7 @@ fn describe(err: &io::Error) -> String {
 // Routing
 
 /// [`route`], with its line in the access log when there is one.
-async fn logged(req: Request<Incoming>, root: Option<Arc<Root>>, log: Option<LogFormat>) -> Response<Reply> {
+pub(crate) async fn logged(req: Request<Incoming>, root: Option<Arc<Root>>, log: Option<LogFormat>) -> Response<Reply> {
     match log {
         Some(format) => {
             let entry = Entry::start(format, &req);
@@ -347,12 +347,12 @@ async fn route(req: Request<Incoming>, root: Option<Arc<Root>>) -> Response<Repl
 
 /// The directory `--root` serves, canonicalized.
 #[derive(Debug)]
-struct Root {
+pub(crate) struct Root {
     dir: PathBuf,
 }
 
 impl Root {
-    fn open(dir: &Path) -> Result<Root, String> {
+    pub(crate) fn open(dir: &Path) -> Result<Root, String> {
         let canonical = std::fs::canonicalize(dir).map_err(|err| {
             format!(
                 "cannot serve files from {}: {}",

@@ -61,6 +61,7 @@ use crate::{BoxError, Error};
 
 mod client;
 mod server;
+mod tunnel;
 
 pub use client::{handshake, SendRequest};
 pub use server::serve_connection;

@@ -18,9 +18,10 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::{HeaderValue, HOST};
 use http::{Method, Request, StatusCode};
 
+use super::tunnel::Tunnel;
 use super::{configure, content_length, send_body, set_content_length, strip_connection_headers, KeepAlive};
 use crate::rt::{within, Timer};
-use crate::engine::{call_caught, date, head_for_hook, panic_message, shaped_response, Handler};
+use crate::engine::{call_caught, date, upgrade, head_for_hook, panic_message, shaped_response, Handler};
 use crate::error::Timeout;
 use crate::rt::Runtime;
 use crate::{Body, Config, Error, Flow, Incoming};
@@ -52,6 +53,9 @@ where
 {
     let mut builder = ::h2::server::Builder::new();
     configure!(builder, config);
+    if config.h2.enable_connect_protocol {
+        builder.enable_connect_protocol();
+    }
     let mut conn = match within(&rt, config.header_timeout, builder.handshake::<_, Bytes>(flow)).await {
         None => return Err(Error::Timeout(Timeout::Header)),
         Some(conn) => conn.map_err(Error::from)?,
@@ -118,7 +122,7 @@ async fn answer<H: Handler, R: Runtime>(
 ) {
     let head_only = request.method() == Method::HEAD;
     let cancel_on_reset = request.body().is_end_stream();
-    let request = incoming_request(request, super::BodyStall::new(rt.clone(), config.body_timeout));
+    let (request, tunnel) = incoming_request(request, super::BodyStall::new(rt.clone(), config.body_timeout));
     let request_head = head_for_hook(&handler, &request);
     let mut call = std::pin::pin!(call_caught(&handler, request));
     let response = std::future::poll_fn(|cx| {
@@ -152,7 +156,43 @@ async fn answer<H: Handler, R: Runtime>(
         }
     };
     let (parts, body) = response.into_parts();
-    send_response(respond, parts, body, head_only, config, rt).await
+    match tunnel {
+        Some((recv, upgrade)) if parts.status.is_success() => open_tunnel(respond, parts, recv, upgrade, config, &rt).await,
+        _ => send_response(respond, parts, body, head_only, config, rt).await,
+    }
+}
+
+/// Answers a `CONNECT` with its `2xx` head, leaving the stream open, and
+/// hands the stream to the handler as a flow; the stream's future lasts
+/// as long as that flow (the connection counts it as open meanwhile, so
+/// its idle timeout does not end a tunnel in use), then, if the flow was
+/// shut down, until the peer ends its side, for at most
+/// [`Config::body_timeout`].
+async fn open_tunnel<R: Runtime>(
+    mut respond: ::h2::server::SendResponse<Bytes>,
+    mut parts: http::response::Parts,
+    recv: ::h2::RecvStream,
+    upgrade: upgrade::Pending,
+    config: &Config,
+    rt: &R,
+) {
+    date::stamp(rt, &mut parts.headers);
+    strip_connection_headers(&mut parts.headers);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let send = match respond.send_response(http::Response::from_parts(parts, ()), false) {
+        Ok(send) => send,
+        Err(err) => return tracing::debug!(err = %Error::from(err), "cannot answer the CONNECT"),
+    };
+    let (tunnel, dropped) = Tunnel::new(send, recv);
+    upgrade.fulfill(Flow::new(tunnel));
+    if let Ok(mut recv) = dropped.await {
+        let peer_ends = async {
+            while let Some(Ok(data)) = recv.data().await {
+                let _ = recv.flow_control().release_capacity(data.len());
+            }
+        };
+        let _ = within(rt, config.body_timeout, peer_ends).await;
+    }
 }
 
 /// Sends a response's head, then streams its body.
@@ -192,9 +232,19 @@ async fn send_response<B, R>(
     }
 }
 
-/// The request as a handler sees it, whatever the protocol.
-fn incoming_request(request: Request<::h2::RecvStream>, stall: impl crate::body::StallGuard) -> Request<Incoming> {
+/// The request as a handler sees it, whatever the protocol. A `CONNECT`
+/// has an empty body and an [`OnUpgrade`](upgrade::OnUpgrade) instead: its
+/// stream is kept for the tunnel a `2xx` answer opens.
+fn incoming_request(
+    request: Request<::h2::RecvStream>,
+    stall: impl crate::body::StallGuard,
+) -> (Request<Incoming>, Option<(::h2::RecvStream, upgrade::Pending)>) {
     let (mut parts, stream) = request.into_parts();
+    if parts.method == Method::CONNECT {
+        let (pending, on_upgrade) = upgrade::pending();
+        parts.extensions.insert(on_upgrade);
+        return (Request::from_parts(parts, Incoming::empty()), Some((stream, pending)));
+    }
     if !parts.headers.contains_key(HOST) {
         let authority = parts.uri.authority().map(|a| HeaderValue::from_str(a.as_str()));
         if let Some(Ok(host)) = authority {
@@ -206,5 +256,5 @@ fn incoming_request(request: Request<::h2::RecvStream>, stall: impl crate::body:
     } else {
         Incoming::h2(stream, content_length(&parts.headers), stall)
     };
-    Request::from_parts(parts, body)
+    (Request::from_parts(parts, body), None)
 }

@@ -1,0 +1,2 @@
+// Types of paf/sockets (workers only): connectSocket, as the worker entry exports it.
+export { connectSocket } from "./index.js";

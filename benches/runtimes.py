@@ -73,6 +73,8 @@ NAMES = {
     "component": "component",
     "host": "paf-host",
     "served": "paf-host, composed",
+    "wasmtime-serve": "wasmtime serve",
+    "host-proxy": "paf-host --proxy",
 }
 # The targets of issue 21: the server's req/s over native's, at every
 # concurrency. The composed library has none: it is there for comparison.
@@ -95,6 +97,14 @@ def server_argv(kind, port):
                 "--handler", str(COMPONENTS / "paf_httpbin.wasm"), "--port", port, "--cache", str(HOST_CACHE)]
     if kind == "served":
         return [str(PAF_HOST), "serve", "--component", str(COMPONENTS / "paf_served.wasm"),
+                "--port", port, "--cache", str(HOST_CACHE)]
+    # The wasi:http/proxy build of the handler (benches/wasi_http.py):
+    # wasmtime serve speaks HTTP/1.1 only.
+    if kind == "wasmtime-serve":
+        return [str(WASMTIME), "serve", "-Scli", "--addr", f"127.0.0.1:{port}",
+                str(COMPONENTS / "paf_httpbin_proxy.wasm")]
+    if kind == "host-proxy":
+        return [str(PAF_HOST), "serve", "--proxy", "--component", str(COMPONENTS / "paf_httpbin_proxy.wasm"),
                 "--port", port, "--cache", str(HOST_CACHE)]
     raise ValueError(kind)
 
@@ -228,30 +238,40 @@ def measure_h2c(kind):
 
 
 def measure_all():
-    runs = {(kind, c): [] for kind in SERVERS for c in CONNECTIONS + (H2,)}
-    for round_ in range(ROUNDS):
-        for kind in SERVERS if round_ % 2 == 0 else reversed(SERVERS):
-            result = measure_h2c(kind)
-            runs[(kind, H2)].append(result)
-            log(f"{NAMES[kind]} h2c round {round_ + 1}: {result['rps']:,.0f} req/s, "
-                f"{result['cpu_us_per_request']:.1f} µs CPU/request" + (f", ERRORS: {result['errors']}" if result["errors"] else ""))
+    runs = {}
+    for kind, results in alternate(SERVERS, measure_h2c, "h2c").items():
+        runs[(kind, H2)] = results
     for c in CONNECTIONS:
-        for round_ in range(ROUNDS):
-            for kind in SERVERS if round_ % 2 == 0 else reversed(SERVERS):
-                result = measure(kind, c)
-                runs[(kind, c)].append(result)
-                log(f"{NAMES[kind]} -c{c} round {round_ + 1}: {result['rps']:,.0f} req/s, "
-                    f"p99 {result['p99_us']:,.0f} µs, {result['cpu_us_per_request']:.1f} µs CPU/request"
-                    + (f", ERRORS: {result['errors']}" if result["errors"] else ""))
+        for kind, results in alternate(SERVERS, lambda kind: measure(kind, c), f"-c{c}").items():
+            runs[(kind, c)] = results
+    return runs
+
+
+def alternate(servers, measure_one, label):
+    """ROUNDS rounds of `measure_one(kind)` for each of `servers`, their
+    order reversed every other round: the results of each, logged."""
+    runs = {kind: [] for kind in servers}
+    for round_ in range(ROUNDS):
+        for kind in servers if round_ % 2 == 0 else reversed(servers):
+            result = measure_one(kind)
+            runs[kind].append(result)
+            log(f"{NAMES[kind]} {label} round {round_ + 1}: {result['rps']:,.0f} req/s, "
+                f"p99 {result['p99_us']:,.0f} µs, {result['cpu_us_per_request']:.1f} µs CPU/request"
+                + (f", ERRORS: {result['errors']}" if result["errors"] else ""))
     return runs
 
 
 def preflight():
-    needed = [PAF, WASMTIME, PAF_HOST] + [COMPONENTS / name for name in
-                                          ("paf.wasm", "paf_library.wasm", "paf_httpbin.wasm", "paf_served.wasm")]
+    require([PAF, WASMTIME, PAF_HOST] + [COMPONENTS / name for name in
+                                         ("paf.wasm", "paf_library.wasm", "paf_httpbin.wasm", "paf_served.wasm")],
+            "scripts/bench runtimes")
+
+
+def require(needed, builder):
+    """Exits, naming what is missing of `needed` and what builds it."""
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
-        sys.exit("bench: missing (scripts/bench runtimes builds them): " + ", ".join(missing))
+        sys.exit(f"bench: missing ({builder} builds them): " + ", ".join(missing))
 
 
 def machine():

@@ -15,6 +15,9 @@
 //! or runs past its deadline costs its request a 500, and the host stays
 //! up. A connection instance that traps loses its connection only.
 //!
+//! `paf-host serve --proxy` serves a standard `wasi:http/proxy` component
+//! instead, over paf's engine running natively here (see [`proxy`]).
+//!
 //! `paf-host get URL` calls the component's client, whose flows come from
 //! this host's resolver (native TCP) before its own `wasi:sockets`.
 //!
@@ -43,6 +46,8 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 mod connection;
+mod exchange;
+mod proxy;
 
 mod library {
     wasmtime::component::bindgen!({
@@ -50,7 +55,10 @@ mod library {
         world: "paf:http/library",
         imports: { default: async | trappable },
         exports: { default: async },
-        with: { "wasi:io": wasmtime_wasi::p2::bindings::io },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "paf:http/handler.exchange": crate::exchange::HandlerExchange,
+        },
     });
 }
 
@@ -107,8 +115,14 @@ struct ServeArgs {
     common: Common,
     /// The handler component (the paf:http `service` world), instantiated
     /// afresh for every request.
-    #[arg(long, value_name = "WASM")]
+    #[arg(long, value_name = "WASM", conflicts_with = "proxy")]
     handler: Option<PathBuf>,
+    /// --component is a wasi:http/proxy component (it exports
+    /// wasi:http/incoming-handler, as for `wasmtime serve`), not paf's
+    /// library: paf-host speaks HTTP itself and hands each request to a
+    /// fresh instance of it, within --max-memory and --handler-timeout.
+    #[arg(long)]
+    proxy: bool,
     /// The TCP port to listen on (0: any free port, printed at start).
     #[arg(long)]
     port: u16,
@@ -122,8 +136,10 @@ struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// How long one handler call may run, in milliseconds, before it is
-    /// interrupted (and its request answered 500).
+    /// How long one request may take in its handler instance, its bodies
+    /// streamed both ways included, in milliseconds, before the instance
+    /// is interrupted (a 500 before the response head; after it, the
+    /// response ends with an error).
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     handler_timeout: u64,
     /// How many handler instances may live at once (the size of their
@@ -188,7 +204,7 @@ struct Handlers {
     engine: Engine,
     pre: service::ServicePre<Instance>,
     /// One permit per slot of the pool: a request beyond them waits.
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The pool of handler instances: `instances` at once, each with at most
@@ -301,11 +317,16 @@ fn cache_dir(common: &Common) -> PathBuf {
 }
 
 async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
+    if args.proxy {
+        return serve_proxy(args).await;
+    }
     let engine = new_engine(None)?;
     let cache = cache_dir(&args.common);
     let linker = linker(&engine)?;
     let component = load(&engine, &args.common.component, &cache)?;
-    let library = library::LibraryPre::new(linker.instantiate_pre(&component)?)?;
+    let library = library::LibraryPre::new(linker.instantiate_pre(&component)?).with_context(|| {
+        format!("{} is not paf's library component (a wasi:http/proxy component needs --proxy)", args.common.component.display())
+    })?;
     let max_memory = args.common.max_memory << 20;
     let handler = match &args.handler {
         Some(path) => {
@@ -314,7 +335,7 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
             wasmtime_wasi::p2::add_to_linker_async(&mut handler_linker)?;
             let component = load(&handler_engine, path, &cache)?;
             let pre = service::ServicePre::new(handler_linker.instantiate_pre(&component)?)?;
-            Some(Handlers { engine: handler_engine, pre, slots: tokio::sync::Semaphore::new(args.handler_instances as usize) })
+            Some(Handlers { engine: handler_engine, pre, slots: Arc::new(tokio::sync::Semaphore::new(args.handler_instances as usize)) })
         }
         None => None,
     };
@@ -323,16 +344,10 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
         library,
         handler,
         max_memory,
-        handler_deadline: args.handler_timeout.div_ceil(EPOCH_TICK.as_millis() as u64).max(1),
+        handler_deadline: deadline_ticks(args.handler_timeout),
         busy_limit: Duration::from_millis(args.busy_timeout),
     });
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
-            Some(paf::tls::ServerTls::from_pem(&read(cert)?, &read(key)?)?.config())
-        }
-        _ => None,
-    };
+    let tls = server_tls(&args)?;
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
@@ -371,6 +386,46 @@ async fn serve(args: ServeArgs) -> wasmtime::Result<()> {
     }
 }
 
+/// The TLS configuration --tls-cert and --tls-key give, if they do.
+fn server_tls(args: &ServeArgs) -> wasmtime::Result<Option<Arc<paf::tls::ServerConfig>>> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+            Ok(Some(paf::tls::ServerTls::from_pem(&read(cert)?, &read(key)?)?.config()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `serve --proxy`: a wasi:http/proxy component behind paf's own engine.
+async fn serve_proxy(args: ServeArgs) -> wasmtime::Result<()> {
+    let max_memory = args.common.max_memory << 20;
+    let engine = new_engine(Some(handler_pool(args.handler_instances, max_memory)))?;
+    let component = load(&engine, &args.common.component, &cache_dir(&args.common))?;
+    let pre = proxy::linker(&engine)?.instantiate_pre(&component)?;
+    let pre = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).with_context(|| {
+        format!("{} is not a wasi:http/proxy component (it must export wasi:http/incoming-handler@0.2)", args.common.component.display())
+    })?;
+    let proxy = proxy::Proxy {
+        pre,
+        slots: Arc::new(tokio::sync::Semaphore::new(args.handler_instances as usize)),
+        max_memory,
+        deadline_ticks: deadline_ticks(args.handler_timeout),
+    };
+    let tls = server_tls(&args)?;
+    let listener = paf::rt::native::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("paf-host: listening on {scheme}://{} (wasi:http/proxy)", listener.local_addr()?);
+    proxy::serve(proxy, listener, tls, args.max_connections as usize).await
+}
+
+/// Epoch ticks in `millis` (at least one).
+fn deadline_ticks(millis: u64) -> u64 {
+    millis.div_ceil(EPOCH_TICK.as_millis() as u64).max(1)
+}
+
 /// Serves one connection in a fresh instance of the library component.
 async fn serve_connection<S>(shared: &Arc<Shared>, stream: S, alpn: Option<String>, peer: SocketAddr) -> wasmtime::Result<()>
 where
@@ -402,53 +457,6 @@ where
 }
 
 impl types::Host for Instance {}
-
-impl handler::Host for Instance {
-    /// A fresh instance of the handler component per request; its trap or
-    /// its deadline is a 500 for this request only.
-    async fn handle(&mut self, request: handler::Request) -> wasmtime::Result<handler::Response> {
-        let Some(shared) = self.shared.clone() else {
-            return Ok(error_response("this host has no handler"));
-        };
-        let Some(handlers) = &shared.handler else {
-            return Ok(error_response("no handler: give paf-host --handler, or compose one into the component"));
-        };
-        // Declared first, dropped last: the slot is free once the store is.
-        let _slot = handlers.slots.acquire().await?;
-        let wasi = WasiCtxBuilder::new().inherit_stderr().build();
-        let mut store = store(&handlers.engine, wasi, shared.max_memory, None);
-        store.set_epoch_deadline(shared.handler_deadline);
-        store.epoch_deadline_trap();
-        let request = service::exports::paf::http::handler::Request {
-            method: request.method,
-            uri: request.uri,
-            headers: request.headers,
-            body: request.body,
-            peer: request.peer,
-        };
-        let answer = async {
-            let instance = handlers.pre.instantiate_async(&mut store).await?;
-            instance.paf_http_handler().call_handle(&mut store, &request).await
-        };
-        let answer = answer.await;
-        self.progress.note();
-        Ok(match answer {
-            Ok(response) => handler::Response { status: response.status, headers: response.headers, body: response.body },
-            Err(err) => {
-                eprintln!("paf-host: the handler failed on {} {}: {err:#}", request.method, request.uri);
-                error_response(&format!("the handler failed: {}", one_line(&err)))
-            }
-        })
-    }
-}
-
-fn error_response(message: &str) -> handler::Response {
-    handler::Response {
-        status: 500,
-        headers: vec![("content-type".into(), b"text/plain; charset=utf-8".to_vec())],
-        body: format!("{message}\n").into_bytes(),
-    }
-}
 
 /// The first line of an error: what happened, without the wasm backtrace.
 fn one_line(err: &wasmtime::Error) -> String {

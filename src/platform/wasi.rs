@@ -3,7 +3,10 @@
 //! `wasi:sockets/ip-name-lookup` and TLS (rustls, in the component) over
 //! it; the client's [`platform`]; and the server side of the `paf:http`
 //! WIT package (see `wit/README.md`): [`serve_handed_in`] serves a
-//! connection a host handed in, [`call`] answers a request given whole.
+//! connection a host handed in, [`call`] answers a request through an
+//! in-memory connection, [`exchange`] is a handler's side of a
+//! `paf:http/handler` exchange (bodies streamed both ways); and [`proxy`],
+//! a paf handler as a `wasi:http/proxy` component.
 //!
 //! ```no_run
 //! use paf::platform::{wasi, HOST, PORT};
@@ -17,10 +20,14 @@
 //! ```
 
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::to_origin;
 use crate::client::{Origin, Platform};
@@ -29,6 +36,9 @@ use crate::mimic::Ctx;
 use crate::rt::wasi::{connect_tcp, lookup, spawn, Streams, TcpStream, Wasi};
 use crate::rt::Endpoints;
 use crate::{Body, Config, Error, Flow, Handler, Incoming, Serve};
+
+pub mod exchange;
+pub mod proxy;
 
 tcp_transports!(TcpStream, lookup, connect_tcp);
 
@@ -91,7 +101,64 @@ pub async fn call<H: Handler>(handler: H, mut request: Request<Body>, peer: &str
     if !request.headers().contains_key(header::HOST) {
         request.headers_mut().insert(header::HOST, HeaderValue::from_static("localhost"));
     }
+    let client = Flow::new(ClientEnd { flow: client, server_gone: false });
     alpn::run(Protocol::Http1, request, client, &config, &Wasi).await
+}
+
+/// The client's end of [`call`]'s in-memory connection. The server may
+/// answer and close before the request body has streamed in (a 405 to a
+/// POST whose body the host has not handed over yet); like a socket whose
+/// peer stopped reading, this end then takes the writes and drops them, so
+/// that the client goes on to read the answer already sent instead of
+/// failing on a broken pipe.
+struct ClientEnd {
+    flow: Flow,
+    server_gone: bool,
+}
+
+impl ClientEnd {
+    /// `written` unless the server is gone, which is then remembered.
+    fn unless_gone<T>(&mut self, written: Poll<io::Result<T>>, dropped: T) -> Poll<io::Result<T>> {
+        match written {
+            Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::BrokenPipe => {
+                self.server_gone = true;
+                Poll::Ready(Ok(dropped))
+            }
+            other => other,
+        }
+    }
+}
+
+impl AsyncRead for ClientEnd {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.flow).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ClientEnd {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.server_gone {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let written = Pin::new(&mut self.flow).poll_write(cx, buf);
+        self.unless_gone(written, buf.len())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.server_gone {
+            return Poll::Ready(Ok(()));
+        }
+        let flushed = Pin::new(&mut self.flow).poll_flush(cx);
+        self.unless_gone(flushed, ())
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.server_gone {
+            return Poll::Ready(Ok(()));
+        }
+        let shut = Pin::new(&mut self.flow).poll_shutdown(cx);
+        self.unless_gone(shut, ())
+    }
 }
 
 /// Header fields as the `paf:http` WIT package carries them: names (lower

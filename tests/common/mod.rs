@@ -2,7 +2,8 @@
 //! ends (waiting until they listen; Python's file server over a small
 //! site), paf's own httpbin servers on each runtime (the native `paf
 //! serve`, `paf.wasm serve` in wasmtime, `paf-host` with the handler
-//! component, the npm package's server in Node), scratch directories, free
+//! component, the npm package's server in Node; the `wasi:http/proxy`
+//! components under `wasmtime serve` and `paf-host serve --proxy`), scratch directories, free
 //! loopback ports, a test CA, and `paf::serve` in the test's own runtime
 //! with real peers against it (`serving`).
 //! Each test crate uses its own part of it.
@@ -121,6 +122,26 @@ pub fn host_server(port: u16, extra: &[&str]) -> Process {
     let mut command = paf_host();
     command.arg("serve").arg("--component").arg(component("paf_library.wasm"));
     command.arg("--handler").arg(component("paf_httpbin.wasm")).arg("--cache").arg(host_cache());
+    command.args(["--port", &port.to_string()]).args(extra);
+    Process::listening(command, port)
+}
+
+/// `wasmtime serve` with the `wasi:http/proxy` component `name` (in
+/// `$PAF_COMPONENTS`) on the loopback `port`: HTTP/1.1 only, on hyper,
+/// with `-Scli` (the WASI the component's clocks and `stderr` come from).
+pub fn wasmtime_serve(name: &str, port: u16) -> Process {
+    let mut command = wasmtime();
+    command.args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")]).arg(component(name));
+    Process::listening(command, port)
+}
+
+/// `paf-host serve --proxy` with the `wasi:http/proxy` component `name`
+/// (in `$PAF_COMPONENTS`): paf's engine natively (HTTP/1.1, h2c, and with
+/// `--tls-cert` TLS with h2 by ALPN), a fresh instance per request; with
+/// `extra` arguments.
+pub fn host_proxy_server(name: &str, port: u16, extra: &[&str]) -> Process {
+    let mut command = paf_host();
+    command.arg("serve").arg("--proxy").arg("--component").arg(component(name)).arg("--cache").arg(host_cache());
     command.args(["--port", &port.to_string()]).args(extra);
     Process::listening(command, port)
 }

@@ -2,7 +2,10 @@
 //! each (issue 25, item 6): the native `paf serve`, `paf.wasm serve` in
 //! wasmtime (`wasi:sockets`), and the npm package's server in Node
 //! ([`super::node_server`]), each serving the httpbin handler in a process
-//! of its own, so that its memory is its own ([`rss_kib`]).
+//! of its own, so that its memory is its own ([`rss_kib`]). Besides them,
+//! the hosts of the `wasi:http/proxy` build of httpbin ([`WasiHttpHost`]:
+//! `wasmtime serve`, `paf-host serve --proxy`), which take no `paf serve`
+//! arguments and so run no suite of [`on_every_runtime!`].
 //!
 //! A suite is one `async fn(Runtime)`; [`on_every_runtime!`] makes a test of
 //! it per runtime, the wasm and Node ones `#[ignore]`d with the reasons of
@@ -12,7 +15,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use super::{command_component_server, free_port, native_server, node_server, Process};
+use super::{command_component_server, free_port, host_proxy_server, native_server, node_server, wasmtime_serve, Process};
 
 /// Where a suite runs its servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,55 @@ impl Runtime {
     /// have no TLS listener), or `None` on the other runtimes.
     pub fn native_only(self, extra: &[&str]) -> Option<Httpbin> {
         (self == Runtime::Native).then(|| Runtime::Native.httpbin(extra))
+    }
+}
+
+/// A host of `paf_httpbin_proxy.wasm`, httpbin as a `wasi:http/proxy`
+/// component: a fresh instance of it per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasiHttpHost {
+    /// `wasmtime serve`: hyper's HTTP/1.1 (no h2c, no TLS).
+    WasmtimeServe,
+    /// `paf-host serve --proxy`: paf's engine natively, HTTP/1.1 and h2c.
+    PafHost,
+}
+
+impl WasiHttpHost {
+    /// The server, as a table's title says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            WasiHttpHost::WasmtimeServe => "`wasmtime serve` (wasi:http)",
+            WasiHttpHost::PafHost => "`paf-host serve --proxy` (wasi:http)",
+        }
+    }
+
+    /// This host's httpbin on a free loopback port.
+    pub fn httpbin(self) -> WasiHttpbin {
+        let port = free_port();
+        let process = match self {
+            WasiHttpHost::WasmtimeServe => wasmtime_serve("paf_httpbin_proxy.wasm", port),
+            WasiHttpHost::PafHost => host_proxy_server("paf_httpbin_proxy.wasm", port, &[]),
+        };
+        WasiHttpbin { process, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    }
+}
+
+/// A [`WasiHttpHost`]'s httpbin process, killed when dropped (stopped
+/// abruptly: neither host drains on a signal the tests send).
+pub struct WasiHttpbin {
+    process: Process,
+    pub addr: SocketAddr,
+}
+
+impl WasiHttpbin {
+    /// The host's process: `wasmtime` or `paf-host`.
+    pub fn pid(&self) -> u32 {
+        self.process.0.id()
+    }
+
+    /// The process's resident memory now (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid())
     }
 }
 

@@ -5,8 +5,8 @@
 //!
 //! * `server.handle-connection(flow)`: HTTP/1.1 or HTTP/2 (by the ALPN the
 //!   host gave, or the h2c preface) on a connection the host accepted;
-//!   each request, its body read whole, goes to the imported `handler`;
-//!   the fields carry the framing both ways (see the WIT `handler`).
+//!   each request goes to the imported `handler` through an `exchange`,
+//!   its bodies streamed both ways (see the WIT `handler`).
 //! * `client.send(request)`: over the imported `resolver` first (mimic
 //!   priority 90, TLS over it at 45) and the component's own
 //!   `wasi:sockets` after (TCP at 100, TLS at 50), so a host that cannot
@@ -22,7 +22,8 @@ use exports::paf::http::client::{self, GuestBody};
 use exports::paf::http::server;
 use http::header::CONTENT_LENGTH;
 use http::Method;
-use http_body_util::{BodyExt, Limited};
+use http_body::Body as _;
+use http_body_util::BodyExt;
 use paf::flow::BoxFuture;
 use paf::mimic::{self, req, Ctx, Priority, Value, Witness};
 use paf::platform::wasi::{from_fields, serve_handed_in, to_fields};
@@ -47,9 +48,6 @@ mod bindings {
 }
 use bindings::exports;
 
-/// The largest request body handed to the handler (it gets bodies whole).
-const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
-
 struct Library;
 
 impl server::Guest for Library {
@@ -65,39 +63,124 @@ fn into_streams(flow: types::Flow) -> Streams {
     Streams::new(flow.input, flow.output, flow.peer).with_alpn(flow.alpn.map(String::into_bytes))
 }
 
-/// One request, through the imported handler.
+/// One request, through the imported handler: its body written into the
+/// handler's exchange as the handler asks for it, the response body read
+/// out of it as the engine sends it.
 async fn call_handler(request: paf::Request<Incoming>) -> paf::Response<Body> {
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(err) => return plain(StatusCode::PAYLOAD_TOO_LARGE, format!("cannot read the request body: {err}")),
-    };
-    let answer = handler::handle(&handler::Request {
+    let body_length = if body.is_end_stream() { Some(0) } else { body.size_hint().exact() };
+    let exchange = handler::Exchange::new(&handler::Request {
         method: parts.method.to_string(),
         uri: parts.uri.to_string(),
         headers: to_fields(&parts.headers),
-        body: body.to_vec(),
+        body_length,
         peer: parts.extensions.get::<Connection>().map_or_else(String::new, |conn| conn.peer().to_string()),
     });
+    let mut feeding = Feeding { exchange, body, ended: body_length == Some(0) };
+    let answer = loop {
+        match feeding.exchange.response() {
+            Some(answer) => break answer,
+            None => {
+                if let Err(err) = feeding.feed().await {
+                    return plain(StatusCode::BAD_REQUEST, format!("cannot read the request body: {err}"));
+                }
+            }
+        }
+    };
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = match from_fields(answer.headers) {
         Ok(headers) => headers,
         Err(err) => return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("the handler answered {err}")),
     };
-    let body = if parts.method == Method::HEAD && !headers.contains_key(CONTENT_LENGTH) {
-        // No body follows an answer to HEAD; without a content-length the
-        // length of its GET is unknown, and none is announced (as the
-        // engine does for a streamed body).
-        Body::stream(futures_util::stream::empty::<Result<Bytes, Infallible>>())
+    let body = if parts.method == Method::HEAD {
+        // No body follows an answer to HEAD: its fields say what a GET's
+        // would be (a content-length, or none), and the engine keeps them.
+        if headers.contains_key(CONTENT_LENGTH) {
+            Body::from(Bytes::new())
+        } else {
+            Body::stream(futures_util::stream::empty::<Result<Bytes, Infallible>>())
+        }
     } else {
-        // A handler that answered `transfer-encoding: chunked` (it
-        // streamed its body) has it sent so, not with a length.
-        Body::framed_as(&headers, answer.body)
+        Body::new(HandlerBody { pieces: Box::pin(response_pieces(feeding)), remaining: answer.body_length })
     };
     let mut response = paf::Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// The most of the response body one `read` asks the handler for.
+const READ_MAX: u32 = 64 * 1024;
+
+/// An exchange with the handler, and the request body it is fed from.
+struct Feeding {
+    exchange: handler::Exchange,
+    body: Incoming,
+    ended: bool,
+}
+
+impl Feeding {
+    /// Writes the next piece of the request body into the exchange: the
+    /// handler asked for it. An error when there is none left.
+    async fn feed(&mut self) -> Result<(), BoxError> {
+        if self.ended {
+            return Err("the handler waits for more of the request body than came".into());
+        }
+        match self.body.frame().await {
+            None => {
+                self.ended = true;
+                self.exchange.write(&[], true);
+            }
+            Some(Err(err)) => return Err(err.into()),
+            // Trailers do not cross the interface.
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    self.exchange.write(&data, false);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The response body, read from the exchange; the request body is fed to
+/// the handler whenever it waits for it.
+fn response_pieces(feeding: Feeding) -> impl futures_util::Stream<Item = Result<Bytes, BoxError>> {
+    futures_util::stream::try_unfold(feeding, |mut feeding| async move {
+        loop {
+            match feeding.exchange.read(READ_MAX)? {
+                None => return Ok(None),
+                Some(piece) if piece.is_empty() => feeding.feed().await?,
+                Some(piece) => return Ok(Some((Bytes::from(piece), feeding))),
+            }
+        }
+    })
+}
+
+/// A response body streamed from the handler, of the length it announced.
+struct HandlerBody {
+    pieces: std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, BoxError>>>>,
+    remaining: Option<u64>,
+}
+
+impl http_body::Body for HandlerBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let piece = std::task::ready!(self.pieces.as_mut().poll_next(cx));
+        if let Some(Ok(piece)) = &piece {
+            self.remaining = self.remaining.map(|remaining| remaining.saturating_sub(piece.len() as u64));
+        }
+        std::task::Poll::Ready(piece.map(|piece| piece.map(http_body::Frame::data)))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.remaining.map_or_else(http_body::SizeHint::default, http_body::SizeHint::with_exact)
+    }
 }
 
 fn plain(status: StatusCode, message: String) -> paf::Response<Body> {

@@ -24,7 +24,7 @@ pub struct Streams {
     read_wait: Wait,
     write_wait: Wait,
     flushing: bool,
-    input: InputStream,
+    input: Option<InputStream>,
     output: Option<OutputStream>,
     peer: String,
     alpn: Option<Vec<u8>>,
@@ -37,9 +37,33 @@ impl Streams {
             read_wait: Wait::default(),
             write_wait: Wait::default(),
             flushing: false,
-            input,
+            input: Some(input),
             output: Some(output),
             peer: peer.into(),
+            alpn: None,
+        }
+    }
+
+    /// One stream to read, none to write: a body a host hands in (a
+    /// `wasi:http` incoming body). Writes fail as after a shutdown.
+    pub fn reading(input: InputStream) -> Streams {
+        Streams { input: Some(input), ..Streams::closed() }
+    }
+
+    /// One stream to write, none to read: a body handed out to a host (a
+    /// `wasi:http` outgoing body). Reads see the end at once.
+    pub fn writing(output: OutputStream) -> Streams {
+        Streams { output: Some(output), ..Streams::closed() }
+    }
+
+    fn closed() -> Streams {
+        Streams {
+            read_wait: Wait::default(),
+            write_wait: Wait::default(),
+            flushing: false,
+            input: None,
+            output: None,
+            peer: String::new(),
             alpn: None,
         }
     }
@@ -124,10 +148,13 @@ impl AsyncRead for Streams {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         std::task::ready!(executor::poll_budget(cx));
         let this = &mut *self;
+        let Some(input) = &this.input else {
+            return Poll::Ready(Ok(()));
+        };
         loop {
-            match this.input.read(buf.remaining() as u64) {
+            match input.read(buf.remaining() as u64) {
                 Ok(bytes) if bytes.is_empty() => {
-                    match this.read_wait.poll(cx, || this.input.subscribe()) {
+                    match this.read_wait.poll(cx, || input.subscribe()) {
                         Poll::Ready(()) => continue,
                         Poll::Pending => return Poll::Pending,
                     }

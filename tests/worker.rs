@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::runtime::Table;
+use common::runtime::{Table, WasiHttpHost};
 use common::{free_port, scratch_dir, Ca, Process};
 
 /// A workerd serving one bundled worker on a loopback port, killed when
@@ -183,12 +183,21 @@ const RUNTIMES: &[(&str, Start)] = &[
     ("`paf.wasm serve` in wasmtime (wasi:sockets)", || on_port(common::command_component_server)),
     ("`paf-host` (paf:http components)", || on_port(common::host_server)),
     ("`serve()` in Node", || on_port(common::node_server)),
+    ("`wasmtime serve` (wasi:http component)", || wasi_http(WasiHttpHost::WasmtimeServe)),
+    ("`paf-host serve --proxy` (wasi:http component)", || wasi_http(WasiHttpHost::PafHost)),
     ("workerd (Rust handler, paf::platform::worker)", || {
         let workerd = Workerd::start("PAF_WORKER_HTTPBIN", &[]);
         let base = workerd.url("");
         (Box::new(workerd), base)
     }),
 ];
+
+/// httpbin as a `wasi:http/proxy` component, in `host`.
+fn wasi_http(host: WasiHttpHost) -> Started {
+    let server = host.httpbin();
+    let base = format!("http://{}", server.addr);
+    (Box::new(server), base)
+}
 
 /// A server of tests/common started on a free loopback port.
 fn on_port(start: fn(u16, &[&str]) -> Process) -> Started {

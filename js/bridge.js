@@ -61,29 +61,38 @@ async function overWebSocketStream(url, protocols, peer) {
   try {
     opened = await socket.opened;
   } catch {
-    const { closeCode = 1006, reason = "" } = await socket.closed.catch(() => ({}));
+    const { closeCode = 1006, reason = "" } = await closeOf(socket);
     throw closeError(closeCode, reason || `cannot open ${url}`, "the bridge");
   }
   // A close with a reason errors the readable with it: the close is the only
   // place a refusal's reason shows.
   let failed = null;
-  socket.closed.then(
-    ({ closeCode, reason }) => {
-      if (closeCode !== 1000 && closeCode !== 1005) failed = closeError(closeCode, reason, "the bridge");
-    },
-    () => {},
-  );
+  const closing = closeOf(socket).then(({ closeCode = 1006, reason = "" }) => {
+    if (closeCode !== 1000 && closeCode !== 1005) failed = closeError(closeCode, reason, "the bridge");
+  });
   const bytes = new TransformStream({
     transform(message, controller) {
       if (typeof message === "string") controller.error(new Error("the bridge sent text: it relays bytes"));
       else controller.enqueue(message instanceof Uint8Array ? message : new Uint8Array(message));
     },
     async flush(controller) {
-      await socket.closed.catch(() => {});
+      await closing;
       if (failed) controller.error(failed);
     },
   });
   return { readable: opened.readable.pipeThrough(bytes), writable: opened.writable, peer };
+}
+
+/**
+ * How a WebSocketStream closed: `closed` resolves with the code and reason
+ * of a clean close and rejects with a WebSocketError carrying them when the
+ * close was not clean (a page's write crossing the server's close is enough).
+ */
+function closeOf(socket) {
+  return socket.closed.then(
+    (info) => info,
+    (error) => ({ closeCode: error?.closeCode, reason: error?.reason ?? "" }),
+  );
 }
 
 function overWebSocket(url, protocols, peer) {

@@ -71,7 +71,9 @@ where
             stop_requested = true;
             conn.graceful_shutdown();
         }
-        while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {}
+        // Every stream the peer has opened is accepted before any is
+        // answered, and the connection is driven again once some were:
+        // their answers then leave together, in one write, not one each.
         match conn.poll_accept(cx) {
             Poll::Ready(Some(Ok((request, respond)))) => {
                 streams.push(answer(handler.clone(), request, respond, config, rt.clone()));
@@ -80,6 +82,13 @@ where
             Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(Error::from(err))),
             Poll::Ready(None) => return Poll::Ready(Ok(())),
             Poll::Pending => {}
+        }
+        let mut answered = false;
+        while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {
+            answered = true;
+        }
+        if answered {
+            continue;
         }
         if keep_alive.as_mut().is_some_and(|keep_alive| keep_alive.poll_dead(cx).is_ready()) {
             return Poll::Ready(Err(Error::Timeout(Timeout::KeepAlive)));

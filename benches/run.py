@@ -34,14 +34,17 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CLIENT_REQUESTS = int(os.environ.get("BENCH_CLIENT_REQUESTS", "50000"))
 IDLE_CONNECTIONS = int(os.environ.get("BENCH_IDLE_CONNECTIONS", "10000"))
+USER_SPACE_REQUESTS = int(os.environ.get("BENCH_USER_SPACE_REQUESTS", "2000"))
+PIPELINE_DEPTH = 16
 STACKS = ("paf", "hyper")
 
 class Server:
-    """`peer serve STACK` pinned to the server CPU; stopped by its pid."""
+    """`peer serve STACK` pinned to the server CPU (under `wrapper`, a
+    profiler, when given); stopped by its pid."""
 
-    def __init__(self, stack):
+    def __init__(self, stack, wrapper=()):
         self.stack = stack
-        argv = ["taskset", "-c", SERVER_CPU, str(PEER), "serve", stack, "127.0.0.1:0"]
+        argv = ["taskset", "-c", SERVER_CPU, *wrapper, str(PEER), "serve", stack, "127.0.0.1:0"]
         commands_run.append(argv)
         self.process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
         line = self.process.stderr.readline()
@@ -66,8 +69,9 @@ class Server:
         self.stop()
 
 
-def wrk(url):
-    out = load(["wrk", "-t1", "-c64", f"-d{SECONDS}s", "--latency", url])
+def wrk(url, connections=64, script=None):
+    extra = ["-s", str(script[0]), url, "--", str(script[1])] if script else [url]
+    out = load(["wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s", "--latency", *extra])
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
@@ -85,8 +89,8 @@ def wrk_duration(text):
     return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
 
 
-def paf_bench(url):
-    out = load([str(PAF), "bench", url, "-c", "64", "--duration", f"{SECONDS // 2}s", "--json"])
+def paf_bench(url, *flags):
+    out = load([str(PAF), "bench", url, "-c", "64", *flags, "--duration", f"{SECONDS // 2}s", "--json"])
     return json.loads(out)
 
 
@@ -108,15 +112,94 @@ def h1_server():
     return runs, plots
 
 
-def h2c_server():
+def pipelined():
+    """wrk with DEPTH requests sent at once on each of 256 connections
+    (benches/pipeline.lua: TechEmpower's plaintext shape)."""
     runs = {stack: [] for stack in STACKS}
+    for round_ in range(ROUNDS):
+        for stack in STACKS if round_ % 2 == 0 else reversed(STACKS):
+            with Server(stack) as server:
+                result = wrk(server.url, connections=256, script=(ROOT / "benches" / "pipeline.lua", PIPELINE_DEPTH))
+                runs[stack].append(result)
+                log(f"pipelined {stack} round {round_ + 1}: {result['rps']:.0f} req/s, p99 {result['p99_us']:.0f} µs")
+    return runs
+
+
+def user_space():
+    """Instructions (callgrind's Ir) and heap allocations (calls of Rust's
+    allocator) per request, for each server, over HTTP/1.1 and h2c: from
+    two runs of N and 3N requests (h2load, 8 connections), so that what
+    starting and connecting cost cancels out. Exact and repeatable, whatever
+    else the machine runs."""
+    results = {}
+    for mode, flags in (("h1", ["--h1"]), ("h2c", ["-m", "10"])):
+        for stack in STACKS:
+            counts = [callgrind_costs(stack, flags, n) for n in (USER_SPACE_REQUESTS, 3 * USER_SPACE_REQUESTS)]
+            done = 2 * USER_SPACE_REQUESTS
+            results[(mode, stack)] = {
+                "instructions": (counts[1][0] - counts[0][0]) / done,
+                "allocations": (counts[1][1] - counts[0][1]) / done,
+            }
+            log(f"user space {mode} {stack}: {results[(mode, stack)]}")
+    return results
+
+
+def callgrind_costs(stack, h2load_flags, requests):
+    """(instructions, allocations) of `peer serve STACK` up to the end of
+    `requests` requests."""
+    out = Path(f"/tmp/paf-bench-callgrind-{os.getpid()}-{stack}")
+    for old in out.parent.glob(out.name + "*"):
+        old.unlink()
+    with Server(stack, ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={out}"]) as server:
+        done = load(["h2load", *h2load_flags, "-t1", "-c8", f"-n{requests}", server.url])
+        if f"{requests} succeeded" not in done:
+            raise RuntimeError(f"h2load against {stack} under callgrind: {done}")
+        run(["callgrind_control", "--dump", str(server.process.pid)])
+    dumps = sorted(out.parent.glob(out.name + ".*"), key=lambda p: p.stat().st_mtime)
+    if not dumps:
+        raise RuntimeError(f"callgrind wrote no dump for {stack}")
+    costs = parse_callgrind(dumps[-1])
+    for dump in out.parent.glob(out.name + "*"):
+        dump.unlink()
+    return costs
+
+
+def parse_callgrind(path):
+    """The total Ir of a callgrind dump, and how many calls reached Rust's
+    allocator (`__rust_alloc`, `__rust_alloc_zeroed`, `__rust_realloc`)."""
+    names, callee, allocations, total = {}, None, 0, None
+    allocator = re.compile(r"(__rustc::)?__rust_(alloc|alloc_zeroed|realloc)")
+    with open(path, errors="replace") as lines:
+        for line in lines:
+            if line.startswith(("fn=", "cfn=")):
+                match = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+                if match:
+                    if match.group(2):
+                        names[match.group(1)] = match.group(2)
+                    if line.startswith("cfn="):
+                        callee = names.get(match.group(1))
+            elif line.startswith("calls=") and callee and allocator.fullmatch(callee):
+                allocations += int(line[6:].split()[0])
+            elif line.startswith(("totals:", "summary:")):
+                total = int(line.split()[1])
+    if total is None:
+        raise RuntimeError(f"{path}: no totals")
+    return total, allocations
+
+
+def h2c_server():
+    """h2load -c64 -m10 against each server."""
+    runs = {stack: [] for stack in STACKS}
+    plots = {}
     for round_ in range(ROUNDS):
         for stack in STACKS if round_ % 2 == 0 else reversed(STACKS):
             with Server(stack) as server:
                 result = h2load(server.url, SECONDS)
                 runs[stack].append(result)
                 log(f"h2c {stack} round {round_ + 1}: {result['rps']:.0f} req/s, p99 {result['p99_us']:.0f} µs")
-    return runs
+                if round_ == 0:
+                    plots[stack] = paf_bench(server.url, "--h2", "--streams", "10")
+    return runs, plots
 
 
 def client():
@@ -152,9 +235,9 @@ def machine():
 # ---------------------------------------------------------------------------
 # The plot
 
-def svg_plot(plots, path):
+def svg_plot(plots, path, title):
     """Latency by quantile (log scale of the tail) of `paf bench -c 64`
-    against each h1 server."""
+    against each server."""
     width, height, left, bottom, top, right = 720, 360, 70, 50, 30, 120
     colors = {"paf": "#d9480f", "hyper": "#1864ab"}
     series = {stack: [(q, us) for q, us in data["latency_us"]["quantiles"] if q < 1.0]
@@ -167,7 +250,7 @@ def svg_plot(plots, path):
     y_of = lambda us: height - bottom - (height - bottom - top) * us / top_us
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
              f'<rect width="{width}" height="{height}" fill="white"/>',
-             f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14">Latency by quantile, hello world over HTTP/1.1, 64 connections (paf bench)</text>']
+             f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14">{title}</text>']
     for q, label in [(0, "0%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%")]:
         x = x_of(q)
         parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - bottom}" stroke="#ddd"/>')
@@ -196,7 +279,7 @@ def verdict(ok):
     return "met" if ok else "**not met**"
 
 
-def report(m, h1, plots, h2c, clients, rss, plotted):
+def report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, costs, plotted):
     lines = []
     add = lines.append
     add("# Benchmarks: paf against hyper")
@@ -225,10 +308,23 @@ def report(m, h1, plots, h2c, clients, rss, plotted):
         f"{median_of(h1['hyper'], 'p50_us'):,.0f} / {hyper_p99:,.0f} µs | p99 {paf_p99 / hyper_p99:.2f}× | p99 no higher | {verdict(paf_p99 <= hyper_p99)} |")
     paf_cpu, hyper_cpu = median_of(h1["paf"], "cpu_us_per_request"), median_of(h1["hyper"], "cpu_us_per_request")
     add(f"| h1 server, CPU time per request | {paf_cpu:.1f} µs | {hyper_cpu:.1f} µs | {paf_cpu / hyper_cpu:.2f}× | (lower is better) | |")
+    a, b = costs[("h1", "paf")]["instructions"], costs[("h1", "hyper")]["instructions"]
+    add(f"| h1 server, instructions per request (callgrind) | {a:,.0f} | {b:,.0f} | **{a / b:.2f}×** | ≤ 0.60× | {verdict(a / b <= 0.6)} |")
+    a, b = costs[("h1", "paf")]["allocations"], costs[("h1", "hyper")]["allocations"]
+    add(f"| h1 server, heap allocations per request | {a:.1f} | {b:.1f} | {a / b:.2f}× | ≤ 1.00× | {verdict(a <= b)} |")
+    a, b = median_of(piped["paf"], "rps"), median_of(piped["hyper"], "rps")
+    add(f"| h1 server, pipelined (depth {PIPELINE_DEPTH}, wrk -c256), req/s | {a:,.0f} | {b:,.0f} | **{a / b:.2f}×** | ≥ 1.30× | {verdict(a / b >= 1.3)} |")
+    add(f"| h1 server, pipelined, p50 / p99 latency | {median_of(piped['paf'], 'p50_us'):,.0f} / {median_of(piped['paf'], 'p99_us'):,.0f} µs | "
+        f"{median_of(piped['hyper'], 'p50_us'):,.0f} / {median_of(piped['hyper'], 'p99_us'):,.0f} µs | | | |")
     a, b = median_of(h2c["paf"], "rps"), median_of(h2c["hyper"], "rps")
     add(f"| h2c server, h2load -c64 -m10, req/s | {a:,.0f} | {b:,.0f} | **{a / b:.2f}×** | ≥ 1.00× | {verdict(a / b >= 1.0)} |")
-    add(f"| h2c server, p50 / p99 latency | {median_of(h2c['paf'], 'p50_us'):,.0f} / {median_of(h2c['paf'], 'p99_us'):,.0f} µs | "
-        f"{median_of(h2c['hyper'], 'p50_us'):,.0f} / {median_of(h2c['hyper'], 'p99_us'):,.0f} µs | | | |")
+    a50, b50 = median_of(h2c["paf"], "p50_us"), median_of(h2c["hyper"], "p50_us")
+    add(f"| h2c server, p50 / p99 latency | {a50:,.0f} / {median_of(h2c['paf'], 'p99_us'):,.0f} µs | "
+        f"{b50:,.0f} / {median_of(h2c['hyper'], 'p99_us'):,.0f} µs | p50 {a50 / b50:.2f}× | p50 no higher | {verdict(a50 <= b50)} |")
+    a, b = costs[("h2c", "paf")]["instructions"], costs[("h2c", "hyper")]["instructions"]
+    add(f"| h2c server, instructions per request (callgrind) | {a:,.0f} | {b:,.0f} | {a / b:.2f}× | (lower is better) | |")
+    a, b = costs[("h2c", "paf")]["allocations"], costs[("h2c", "hyper")]["allocations"]
+    add(f"| h2c server, heap allocations per request | {a:.1f} | {b:.1f} | {a / b:.2f}× | (lower is better) | |")
     a, b = median_of(clients["paf"], "rps"), median_of(clients["hyper"], "rps")
     add(f"| client, sequential keep-alive GETs, req/s | {a:,.0f} | {b:,.0f} | **{a / b:.2f}×** | ≥ 1.00× | {verdict(a / b >= 1.0)} |")
     add(f"| client, p50 / p99 latency | {median_of(clients['paf'], 'p50_us'):,.0f} / {median_of(clients['paf'], 'p99_us'):,.0f} µs | "
@@ -238,32 +334,40 @@ def report(m, h1, plots, h2c, clients, rss, plotted):
     add(f"| RSS per idle connection (after − before) | {rss['paf']['per_connection_bytes'] / 1024:,.1f} KiB | "
         f"{rss['hyper']['per_connection_bytes'] / 1024:,.1f} KiB | | | |")
     add("")
-    if plotted:
-        add("![Latency by quantile](benches/latency.svg)")
+    for name, what in plotted:
+        add(f"![Latency by quantile, {what}](benches/{name})")
         add("")
-        add("The plot: `paf bench -c 64 --duration "
-            f"{SECONDS // 2}s` against each h1 server (first round); the x axis stretches the tail.")
+    if plotted:
+        add(f"The plots: `paf bench -c 64 --duration {SECONDS // 2}s` (HTTP/1.1) and `paf bench -c 64 --h2 --streams 10` "
+            "against each server (first round); the x axis stretches the tail.")
         add("")
     add("## Every round")
     add("")
     add("| benchmark | stack | req/s | p50 µs | p99 µs |")
     add("|---|---|---|---|---|")
-    for name, runs in [("h1 server (wrk)", h1), ("h2c server (h2load)", h2c), ("client loop", clients)]:
+    for name, runs in [("h1 server (wrk)", h1), ("h1 server, pipelined (wrk)", piped), ("h2c server (h2load)", h2c), ("client loop", clients)]:
         for stack in STACKS:
             for r in runs.get(stack, []):
                 add(f"| {name} | {stack} | {r['rps']:,.0f} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} |")
-    for stack, data in plots.items():
-        lat = data["latency_us"]
-        add(f"| h1 server (paf bench, plot) | {stack} | {data['requests_per_s']:,.0f} | {lat['p50']:,} | {lat['p99']:,} |")
+    for name, plots in [("h1 server (paf bench, plot)", h1_plots), ("h2c server (paf bench, plot)", h2c_plots)]:
+        for stack, data in plots.items():
+            lat = data["latency_us"]
+            add(f"| {name} | {stack} | {data['requests_per_s']:,.0f} | {lat['p50']:,} | {lat['p99']:,} |")
     add("")
     add("## What is measured, exactly")
     add("")
     add("- **h1 server**: `benches/peers` serves the same 14-byte `Hello, world!` body with `content-type: text/plain` "
         "on paf (`paf::serve` + `service_fn`) and on hyper (`hyper_util::server::conn::auto::Builder`). "
-        f"Load: `wrk -t1 -c64 -d{SECONDS}s --latency` after a 1 s warm-up. hyper also sends a `date` field (+37 bytes per response); paf sends none. "
+        f"Load: `wrk -t1 -c64 -d{SECONDS}s --latency` after a 1 s warm-up. Both send a `date` field. "
         "Both servers also speak h2c by prior knowledge (hyper's auto server always does; paf with `Config::h2c`), so both sniff the first bytes. "
         "The CPU time per request is the server's user + system time (from `/proc/PID/stat`) over the wrk run, divided by the requests: "
         "it is the steadiest figure when the machine is shared.")
+    add(f"- **pipelined**: the same servers, `wrk -t1 -c256 -s benches/pipeline.lua URL -- {PIPELINE_DEPTH}`: each connection sends "
+        f"{PIPELINE_DEPTH} requests at once and wrk counts every answer (TechEmpower's plaintext test).")
+    add(f"- **instructions and allocations**: each server under `valgrind --tool=callgrind` answering {USER_SPACE_REQUESTS:,} and "
+        f"{3 * USER_SPACE_REQUESTS:,} requests (`h2load --h1 -c8 -n N`, and `h2load -c8 -m10 -n N` for h2c); the difference of the two "
+        "runs' instructions (Ir) and calls of Rust's allocator, over the difference of requests, so that start-up and connecting cancel. "
+        "User space only: the kernel's part of a request (its reads and writes) is not in it.")
     add(f"- **h2c server**: the same servers, HTTP/2 by prior knowledge; `h2load -t1 -c64 -m10 -D{SECONDS} --warm-up-time=1`, "
         "percentiles from its per-request log.")
     add(f"- **client**: {CLIENT_REQUESTS:,} sequential GETs on one keep-alive connection, each body read to its end, "
@@ -310,12 +414,20 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
     m = machine()
     log(f"machine: {m['nproc']} CPUs, {m['cpu']}, load {m['load'][0]:.2f}")
-    h1, plots = h1_server()
-    h2c = h2c_server()
+    costs = user_space()
+    h1, h1_plots = h1_server()
+    piped = pipelined()
+    h2c, h2c_plots = h2c_server()
     clients = client()
     rss = idle_rss()
-    plotted = svg_plot(plots, ROOT / "benches" / "latency.svg")
-    text = report(m, h1, plots, h2c, clients, rss, plotted)
+    plotted = []
+    for name, plots, title in [
+        ("latency.svg", h1_plots, "Latency by quantile, hello world over HTTP/1.1, 64 connections (paf bench)"),
+        ("latency-h2c.svg", h2c_plots, "Latency by quantile, hello world over h2c, 64 connections × 10 streams (paf bench)"),
+    ]:
+        if svg_plot(plots, ROOT / "benches" / name, title):
+            plotted.append((name, title[len("Latency by quantile, "):]))
+    text = report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, costs, plotted)
     # benches/runtimes.py's section (`scripts/bench runtimes`) is kept.
     old = (ROOT / "BENCHMARKS.md").read_text() if (ROOT / "BENCHMARKS.md").exists() else ""
     block = re.search(r"^<!-- runtimes:begin -->$.*?^<!-- runtimes:end -->$\n?", old, re.M | re.S)

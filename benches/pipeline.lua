@@ -1,0 +1,15 @@
+-- wrk script for pipelined HTTP/1.1 (TechEmpower's plaintext shape): each
+-- connection sends DEPTH requests at once (`wrk -s pipeline.lua URL -- 16`)
+-- and wrk counts every answer.
+init = function(args)
+  local depth = tonumber(args[1]) or 16
+  local requests = {}
+  for i = 1, depth do
+    requests[i] = wrk.format()
+  end
+  batch = table.concat(requests)
+end
+
+request = function()
+  return batch
+end

@@ -24,12 +24,6 @@ use crate::h1::{BodyLength, BodySize, RequestHead, ServerConn, ServerEvent};
 use crate::rt::Runtime;
 use crate::{Config, Error, Flow, Incoming};
 
-/// Serves HTTP/1.1 on one flow until the peer closes, an error or timeout
-/// ends it, or `stopping` completes (then the request in progress is
-/// finished and the connection closed; one that has not sent its first
-/// request yet gets [`FIRST_REQUEST_GRACE`] to send it, answered with
-/// `Connection: close`). The flow is shut down and dropped on every path,
-/// except an upgrade, where it goes to the handler.
 /// How long a stopping server waits for the first request of a connection
 /// accepted before the stop (at most the header timeout): its client
 /// connected to send one, and closing first would reset it unanswered —
@@ -37,6 +31,16 @@ use crate::{Config, Error, Flow, Incoming};
 /// that failed. (Go's `Server.Shutdown` waits 5 s for such connections.)
 pub const FIRST_REQUEST_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// At most this many bytes of answers wait in the write queue while
+/// pipelined requests already read are answered.
+const PIPELINE_BATCH: usize = 64 * 1024;
+
+/// Serves HTTP/1.1 on one flow until the peer closes, an error or timeout
+/// ends it, or `stopping` completes (then the request in progress is
+/// finished and the connection closed; one that has not sent its first
+/// request yet gets [`FIRST_REQUEST_GRACE`] to send it, answered with
+/// `Connection: close`). The flow is shut down and dropped on every path,
+/// except an upgrade, where it goes to the handler.
 pub async fn serve_connection<H, R, S>(
     flow: Flow,
     handler: H,
@@ -117,7 +121,12 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             let mut moved = self.dispatch_events(cx);
             moved |= self.poll_response(cx)?;
             moved |= self.poll_response_body(cx)?;
-            moved |= self.poll_write(cx)?;
+            // Requests already read (pipelined) are answered before what
+            // is queued is written: their answers then leave in one write.
+            let answer_more_first = moved && self.conn.has_input() && self.conn.output().len() < PIPELINE_BATCH;
+            if !answer_more_first {
+                moved |= self.poll_write(cx)?;
+            }
 
             let output_empty = self.conn.output().is_empty();
             if output_empty {

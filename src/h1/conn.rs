@@ -202,6 +202,12 @@ impl<R: Role> Conn<R> {
         }
     }
 
+    /// Whether bytes were received that are not yet events (the start of
+    /// a pipelined request, say).
+    pub fn has_input(&self) -> bool {
+        !self.input.buf.is_empty()
+    }
+
     /// The next event, if the buffered bytes make one.
     pub fn poll_event(&mut self) -> Option<R::Event> {
         if self.upgrade != Upgrade::None {

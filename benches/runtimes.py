@@ -37,6 +37,7 @@ import os
 import re
 import shlex
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,7 @@ NAMES = {
     "served": "paf-host, composed",
     "wasmtime-serve": "wasmtime serve",
     "host-proxy": "paf-host --proxy",
+    "component-uncached": "component, compiled at start",
 }
 # The targets of issue 21: the server's req/s over native's, at every
 # concurrency. The composed library has none: it is there for comparison.
@@ -89,8 +91,9 @@ def server_argv(kind, port):
     port = str(port)
     if kind == "native":
         return [str(PAF), "serve", "--h2c", "--quiet", "--port", port]
-    if kind == "component":
-        return [str(WASMTIME), "run", "-S", "inherit-network", "-S", "allow-ip-name-lookup",
+    if kind in ("component", "component-uncached"):
+        cache = ["-C", "cache=n"] if kind == "component-uncached" else []
+        return [str(WASMTIME), "run", *cache, "-S", "inherit-network", "-S", "allow-ip-name-lookup",
                 str(COMPONENTS / "paf.wasm"), "serve", "--h2c", "--port", port]
     if kind == "host":
         return [str(PAF_HOST), "serve", "--component", str(COMPONENTS / "paf_library.wasm"),
@@ -127,10 +130,13 @@ class Server:
         commands_run.append(argv)
         # Its messages go to a file: a pipe nobody reads could fill and stall it.
         self.stderr = tempfile.TemporaryFile()
+        launched = time.monotonic()
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.stderr, stderr=self.stderr)
         try:
             self.wait_until_listening()
             self.check_answer()
+            # From the launch to the first answer.
+            self.start_seconds = time.monotonic() - launched
         except BaseException:
             self.stop()
             raise
@@ -151,7 +157,7 @@ class Server:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{NAMES[self.kind]} did not listen on {self.port} within {START_TIMEOUT:.0f} s: {self.output()}")
-            time.sleep(0.05)
+            time.sleep(0.01)
 
     def check_answer(self):
         """All servers must answer the same: 200 and the same 14 bytes."""
@@ -332,7 +338,25 @@ def shown(argv):
     return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
 
 
-def section(m, runs, load_end, started):
+def start_times():
+    """Seconds from launching each server to its first answer, median of
+    ROUNDS: native, the component with wasmtime's compilation cache (which
+    the first start fills) and without it (`-C cache=n`: compiled at every
+    start, on the server's one CPU)."""
+    kinds = ("native", "component", "component-uncached")
+    with Server("component"):
+        pass  # fills the cache
+    times = {kind: [] for kind in kinds}
+    for _ in range(ROUNDS):
+        for kind in kinds:
+            with Server(kind) as server:
+                times[kind].append(server.start_seconds)
+    result = {kind: statistics.median(values) for kind, values in times.items()}
+    log(f"start times: {result}")
+    return result
+
+
+def section(m, runs, starts, load_end, started):
     lines = []
     add = lines.append
     add("<!-- runtimes:begin -->")
@@ -356,6 +380,15 @@ def section(m, runs, load_end, started):
         f"{m['load'][0]:.2f} {m['load'][1]:.2f} {m['load'][2]:.2f}; at the end: "
         f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f} (the machine is shared). "
         f"Each server runs alone on CPU {SERVER_CPU} (`taskset -c {SERVER_CPU}`), wrk on CPU {LOAD_CPU}.")
+    add("")
+    add("### Start")
+    add("")
+    add("From launching the server to its first answer (median of the rounds):")
+    add("")
+    add("| server | start |")
+    add("|---|---|")
+    for kind, seconds in starts.items():
+        add(f"| {NAMES[kind]} | {seconds * 1000:,.0f} ms |")
     add("")
     add("### Throughput against native")
     add("")
@@ -464,10 +497,11 @@ def main():
     started = time.time()
     m = machine()
     log(f"machine: {m['nproc']} CPUs, {m['cpu']}, load {m['load'][0]:.2f}; {m['wasmtime']}")
+    starts = start_times()
     runs = measure_all()
     load_end = os.getloadavg()
     log(f"load at the end: {load_end[0]:.2f}")
-    write_section(OUTPUT, section(m, runs, load_end, started))
+    write_section(OUTPUT, section(m, runs, starts, load_end, started))
     log(f"wrote the runtimes section of {OUTPUT}")
 
 

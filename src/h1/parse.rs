@@ -32,13 +32,16 @@ fn with_field_slots<'b, T>(max: usize, f: impl FnOnce(&mut [httparse::Header<'b>
     }
 }
 
-pub(super) fn request(head: &Bytes, limits: &Limits) -> Result<RawRequest, ParseError> {
-    with_field_slots(limits.max_headers, |fields| request_with(head, fields))
+/// Parses a request head; its fields go into `headers` (cleared first: a
+/// map whose memory is used again).
+pub(super) fn request(head: &Bytes, limits: &Limits, headers: HeaderMap) -> Result<RawRequest, ParseError> {
+    with_field_slots(limits.max_headers, |fields| request_with(head, fields, headers))
 }
 
 fn request_with<'b>(
     head: &'b Bytes,
     fields: &mut [httparse::Header<'b>],
+    headers: HeaderMap,
 ) -> Result<RawRequest, ParseError> {
     let mut parsed = httparse::Request::new(fields);
     match parsed.parse(head) {
@@ -59,7 +62,7 @@ fn request_with<'b>(
         method,
         uri,
         version: version(minor),
-        headers: header_map(head, parsed.headers, HeaderName::from_bytes)?,
+        headers: header_map(head, parsed.headers, HeaderName::from_bytes, headers)?,
     })
 }
 
@@ -133,7 +136,7 @@ fn response_with<'b>(
     Ok(RawResponse {
         status,
         version: version(minor),
-        headers: header_map(head, parsed.headers, |raw| names.name(raw))?,
+        headers: header_map(head, parsed.headers, |raw| names.name(raw), HeaderMap::new())?,
     })
 }
 
@@ -143,7 +146,7 @@ pub(super) fn trailers(section: &[u8], limits: &Limits) -> Result<HeaderMap, Par
     with_field_slots(limits.max_headers, |fields| {
         match httparse::parse_headers(&section, fields) {
             Ok(httparse::Status::Complete((_, fields))) => {
-                header_map(&section, fields, HeaderName::from_bytes)
+                header_map(&section, fields, HeaderName::from_bytes, HeaderMap::new())
             }
             Ok(httparse::Status::Partial) => {
                 Err(ParseError::Malformed("incomplete trailer section"))
@@ -190,8 +193,10 @@ fn header_map(
     head: &Bytes,
     fields: &[httparse::Header<'_>],
     mut name_of: impl FnMut(&[u8]) -> Result<HeaderName, http::header::InvalidHeaderName>,
+    mut map: HeaderMap,
 ) -> Result<HeaderMap, ParseError> {
-    let mut map = HeaderMap::with_capacity(fields.len());
+    map.clear();
+    map.reserve(fields.len());
     for field in fields {
         let name = name_of(field.name.as_bytes())
             .map_err(|_| ParseError::Malformed("invalid header field name"))?;

@@ -80,6 +80,9 @@ pub struct Server {
     served: bool,
     /// The request the machine answered with an error status was a HEAD.
     failed_head: bool,
+    /// A response's header map, emptied, for the next request's fields
+    /// (a map's two allocations saved per request, as hyper does).
+    recycled_headers: HeaderMap,
 }
 
 impl Role for Server {}
@@ -90,7 +93,7 @@ impl sealed::Role for Server {
     const EOF_IN_HEAD_CLOSES: bool = true;
 
     fn new() -> Self {
-        Server { request: Exchange::default(), served: false, failed_head: false }
+        Server { request: Exchange::default(), served: false, failed_head: false, recycled_headers: HeaderMap::new() }
     }
 
     fn open(conn: &mut ServerConn) {
@@ -106,7 +109,7 @@ impl sealed::Role for Server {
     }
 
     fn start(conn: &mut ServerConn, head: Bytes) -> Result<ServerEvent, ParseError> {
-        let raw = parse::request(&head, &conn.limits)?;
+        let raw = parse::request(&head, &conn.limits, std::mem::take(&mut conn.role.recycled_headers))?;
         let present = Present::of(&raw.headers);
         if present.hosts > 1 || (present.hosts == 0 && raw.version == Version::HTTP_11) {
             return Err(ParseError::BadHost);
@@ -200,6 +203,16 @@ impl ServerConn {
             self.role.request.continue_sent = true;
             self.out
                 .push(Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        }
+    }
+
+    /// Keeps `headers` (a response's, once sent) to parse the next
+    /// request's fields into, unless it grew large.
+    pub fn recycle_headers(&mut self, mut headers: HeaderMap) {
+        const MAX_RECYCLED: usize = 64;
+        if headers.capacity() <= MAX_RECYCLED {
+            headers.clear();
+            self.role.recycled_headers = headers;
         }
     }
 

@@ -221,7 +221,7 @@ impl<R: Runtime> Driver<R> {
         if !self.conn.may_send_body() {
             return Ok(false);
         }
-        poll_body_into(&mut self.request_body, &mut self.conn, self.config.body_buffer, cx)
+        poll_body_into(Pin::new(&mut self.request_body), &mut self.conn, self.config.body_buffer, cx)
     }
 
     fn dispatch_events(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {

@@ -138,22 +138,22 @@ pub(crate) fn read_step(
 /// less than `high_water` bytes (back-pressure towards the body); ends the
 /// message and clears `body` when it is done. Ok(true) when frames moved.
 pub(crate) fn poll_body_into<B>(
-    body: &mut Option<Pin<Box<B>>>,
+    mut body: Pin<&mut Option<B>>,
     conn: &mut Conn<impl Role>,
     high_water: usize,
     cx: &mut Context<'_>,
 ) -> Result<bool, crate::Error>
 where
-    B: http_body::Body + ?Sized,
+    B: http_body::Body,
     B::Error: Into<crate::BoxError>,
 {
     use bytes::Buf;
     let mut moved = false;
-    while let Some(stream) = body.as_mut() {
+    while let Some(stream) = body.as_mut().as_pin_mut() {
         if conn.output().len() >= high_water {
             break;
         }
-        match stream.as_mut().poll_frame(cx) {
+        match stream.poll_frame(cx) {
             Poll::Pending => break,
             Poll::Ready(Some(Ok(frame))) => {
                 moved = true;
@@ -168,7 +168,7 @@ where
             }
             Poll::Ready(None) => {
                 moved = true;
-                *body = None;
+                body.set(None);
                 conn.send_end()?;
             }
             Poll::Ready(Some(Err(err))) => return Err(crate::Error::body(err)),

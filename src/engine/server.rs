@@ -68,7 +68,8 @@ where
         exchange: None,
         failed: None,
     };
-    let result = std::future::poll_fn(|cx| driver.poll_drive(cx)).await;
+    let mut answer = std::pin::pin!(Answer::<H> { response: None, body: None });
+    let result = std::future::poll_fn(|cx| driver.poll_drive(answer.as_mut(), cx)).await;
     if let Some(mut flow) = driver.flow.take() {
         // A peer that stopped reading must not hold the task: bounded.
         let _ = within(&rt, config.body_timeout, flow.shutdown()).await;
@@ -78,12 +79,29 @@ where
 
 type Response<H> = http::Response<<H as Handler>::Body>;
 
+pin_project_lite::pin_project! {
+    /// The handler's answer to the request being answered: the handler's
+    /// future until it answers, then the response body until it is all
+    /// queued. Pinned in place for the connection's life, so that neither
+    /// costs an allocation per request.
+    struct Answer<H: Handler> {
+        #[pin]
+        response: Option<Caught<H>>,
+        #[pin]
+        body: Option<H::Body>,
+    }
+}
+
+impl<H: Handler> Answer<H> {
+    fn is_pending(&self) -> bool {
+        self.response.is_some() || self.body.is_some()
+    }
+}
+
 /// The request being answered.
-struct Exchange<H: Handler> {
+struct Exchange {
     request_body: Option<BodySender>,
     expect_continue: bool,
-    response: Option<Pin<Box<Caught<H>>>>,
-    response_body: Option<Pin<Box<H::Body>>>,
     upgrade: Option<upgrade::Pending>,
     /// A CONNECT: a 2xx answer opens a tunnel.
     connect: bool,
@@ -107,20 +125,20 @@ struct Driver<'c, H: Handler, R, S> {
     first_request_grace: Option<crate::flow::BoxFuture<'static, ()>>,
     /// Whether a request has come on this connection.
     served: bool,
-    exchange: Option<Exchange<H>>,
+    exchange: Option<Exchange>,
     failed: Option<Error>,
 }
 
 impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
-    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    fn poll_drive(&mut self, mut answer: Pin<&mut Answer<H>>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         // Once per wake-up is enough: the stop signal wakes this task.
         if !self.stop_requested && self.stopping.as_mut().poll(cx).is_ready() {
             self.stop_requested = true;
         }
         loop {
-            let mut moved = self.dispatch_events(cx);
-            moved |= self.poll_response(cx)?;
-            moved |= self.poll_response_body(cx)?;
+            let mut moved = self.dispatch_events(answer.as_mut(), cx);
+            moved |= self.poll_response(answer.as_mut(), cx)?;
+            moved |= self.poll_response_body(answer.as_mut(), cx)?;
             // Requests already read (pipelined) are answered before what
             // is queued is written: their answers then leave in one write.
             let answer_more_first = moved && self.conn.has_input() && self.conn.output().len() < PIPELINE_BATCH;
@@ -134,10 +152,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
                     return Poll::Ready(self.hand_over_upgrade(prefix));
                 }
             }
-            let answering = self.exchange.as_ref().is_some_and(|ex| {
-                ex.response.is_some() || ex.response_body.is_some()
-            });
-            if output_empty && !answering {
+            if output_empty && !answer.is_pending() {
                 if let Some(err) = self.failed.take() {
                     return Poll::Ready(Err(err));
                 }
@@ -164,7 +179,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
                 self.timer.note_progress();
                 continue;
             }
-            let phase = self.phase();
+            let phase = self.phase(&answer);
             return match self.timer.poll(phase, cx) {
                 None => Poll::Pending,
                 Some(Timeout::Idle) => Poll::Ready(Ok(())),
@@ -183,7 +198,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
     }
 
     /// Takes the machine's events while the request body has room.
-    fn dispatch_events(&mut self, cx: &mut Context<'_>) -> bool {
+    fn dispatch_events(&mut self, mut answer: Pin<&mut Answer<H>>, cx: &mut Context<'_>) -> bool {
         let mut moved = false;
         loop {
             if let Some(tx) = self.exchange.as_ref().and_then(|ex| ex.request_body.as_ref()) {
@@ -196,7 +211,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             match event {
                 ServerEvent::Request(head) => {
                     self.served = true;
-                    self.start_exchange(head);
+                    self.start_exchange(head, answer.as_mut());
                 }
                 ServerEvent::Data(data) => {
                     if let Some(tx) = self.request_body() {
@@ -220,7 +235,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
                     let error = Error::Parse(err);
                     // The request still waiting for its answer failed
                     // in its body; otherwise the next head was invalid.
-                    let current = self.exchange.as_ref().filter(|ex| ex.response.is_some());
+                    let current = self.exchange.as_ref().filter(|_| answer.response.is_some());
                     let head = current.and_then(|ex| ex.request_head.as_ref());
                     shape_error(&self.handler, &self.rt, &mut self.conn, &error, head);
                     self.failed.get_or_insert(error);
@@ -245,7 +260,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         self.exchange.as_ref().and_then(|ex| ex.request_body.as_ref())
     }
 
-    fn start_exchange(&mut self, head: RequestHead) {
+    fn start_exchange(&mut self, head: RequestHead, answer: Pin<&mut Answer<H>>) {
         let (request_body, body) = match head.body {
             BodyLength::Empty => (None, Incoming::empty()),
             BodyLength::Known(n) => match self.conn.take_whole_body() {
@@ -273,12 +288,12 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             pending
         });
         let request_head = head_for_hook(&self.handler, &request);
-        let response = Box::pin(call_caught(&self.handler, request));
+        let mut answer = answer.project();
+        answer.response.set(Some(call_caught(&self.handler, request)));
+        answer.body.set(None);
         self.exchange = Some(Exchange {
             request_body,
             expect_continue: head.expect_continue,
-            response: Some(response),
-            response_body: None,
             upgrade,
             connect,
             head: is_head,
@@ -287,11 +302,12 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
     }
 
     /// Polls the handler; queues the response head when it answers.
-    fn poll_response(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+    fn poll_response(&mut self, answer: Pin<&mut Answer<H>>, cx: &mut Context<'_>) -> Result<bool, Error> {
         let Some(ex) = self.exchange.as_mut() else { return Ok(false) };
-        let Some(future) = ex.response.as_mut() else { return Ok(false) };
-        let Poll::Ready(response) = future.as_mut().poll(cx) else { return Ok(false) };
-        ex.response = None;
+        let mut answer = answer.project();
+        let Some(future) = answer.response.as_mut().as_pin_mut() else { return Ok(false) };
+        let Poll::Ready(response) = future.poll(cx) else { return Ok(false) };
+        answer.response.set(None);
         let response = match response {
             Ok(response) => response,
             Err(panic) => {
@@ -340,20 +356,21 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
             self.failed.get_or_insert(err);
             return Ok(true);
         }
+        self.conn.recycle_headers(parts.headers);
         // A HEAD response announces a body it never sends: do not pull it.
         if size == BodySize::Empty || ex.head {
             self.conn.send_end()?;
         } else {
-            ex.response_body = Some(Box::pin(body));
+            answer.body.set(Some(body));
         }
         Ok(true)
     }
 
     /// Moves response body frames into the write queue while it is short.
-    fn poll_response_body(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+    fn poll_response_body(&mut self, mut answer: Pin<&mut Answer<H>>, cx: &mut Context<'_>) -> Result<bool, Error> {
         let Some(ex) = self.exchange.as_mut() else { return Ok(false) };
-        let moved = poll_body_into(&mut ex.response_body, &mut self.conn, self.config.body_buffer, cx)?;
-        if ex.response.is_none() && ex.response_body.is_none() && ex.request_body.is_none() {
+        let moved = poll_body_into(answer.as_mut().project().body, &mut self.conn, self.config.body_buffer, cx)?;
+        if !answer.is_pending() && ex.request_body.is_none() {
             self.exchange = self.exchange.take().filter(|ex| ex.upgrade.is_some());
         }
         Ok(moved)
@@ -387,10 +404,10 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
     /// [`Config::body_timeout`] more, not forever (a client gone for good
     /// would otherwise hold the connection, and one of
     /// [`Config::max_connections`], as long as the handler never answers).
-    fn phase(&self) -> Option<(Timeout, std::time::Duration)> {
+    fn phase(&self, answer: &Answer<H>) -> Option<(Timeout, std::time::Duration)> {
         let body_room = self.request_body().is_some_and(BodySender::has_room);
         let phase = self.conn.phase(body_room).map(|phase| timeout(phase, self.config));
-        let thinking = self.exchange.as_ref().is_some_and(|ex| ex.response.is_some());
+        let thinking = self.exchange.is_some() && answer.response.is_some();
         match phase {
             None if self.eof && thinking => Some((Timeout::Body, self.config.body_timeout)),
             phase => phase,

@@ -215,16 +215,17 @@ def client():
     return runs
 
 
-def idle_rss():
+def idle_rss(*flags):
     """The server's resident memory before and after IDLE_CONNECTIONS idle
-    keep-alive connections, opened by one process."""
+    keep-alive connections (HTTP/1.1, or h2c with `--h2c`), opened by one
+    process."""
     results = {}
     for stack in STACKS:
         with Server(stack) as server:
             out = run([str(PEER), "hold", f"127.0.0.1:{server.port}", "-c", str(IDLE_CONNECTIONS),
-                       "--pid", str(server.process.pid)])
+                       "--pid", str(server.process.pid), *flags])
             results[stack] = json.loads(out)
-            log(f"rss {stack}: {results[stack]}")
+            log(f"rss {' '.join(flags) or 'h1'} {stack}: {results[stack]}")
     return results
 
 
@@ -279,7 +280,7 @@ def verdict(ok):
     return "met" if ok else "**not met**"
 
 
-def report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, costs, plotted):
+def report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, rss_h2c, costs, plotted):
     lines = []
     add = lines.append
     add("# Benchmarks: paf against hyper")
@@ -333,6 +334,9 @@ def report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, costs, plotted)
     add(f"| RSS with {IDLE_CONNECTIONS:,} idle keep-alive connections | {a / 1024:,.1f} MiB | {b / 1024:,.1f} MiB | **{a / b:.2f}×** | ≤ 1.00× | {verdict(a <= b)} |")
     add(f"| RSS per idle connection (after − before) | {rss['paf']['per_connection_bytes'] / 1024:,.1f} KiB | "
         f"{rss['hyper']['per_connection_bytes'] / 1024:,.1f} KiB | | | |")
+    a, b = rss_h2c["paf"]["per_connection_bytes"], rss_h2c["hyper"]["per_connection_bytes"]
+    add(f"| RSS per idle h2c connection (after − before, {IDLE_CONNECTIONS:,} connections) | {a / 1024:,.1f} KiB | {b / 1024:,.1f} KiB | "
+        f"**{a / b:.2f}×** | ≤ 1.00× | {verdict(a <= b)} |")
     add("")
     for name, what in plotted:
         add(f"![Latency by quantile, {what}](benches/{name})")
@@ -373,7 +377,8 @@ def report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, costs, plotted)
     add(f"- **client**: {CLIENT_REQUESTS:,} sequential GETs on one keep-alive connection, each body read to its end, "
         "against the hyper server: paf's `engine::client::handshake` + `send` against hyper's `client::conn::http1::handshake` + `send_request`.")
     add(f"- **RSS**: the server's `VmRSS` (from `/proc/PID/status`) after one process (`peer hold`) opened {IDLE_CONNECTIONS:,} "
-        "connections and had one request answered on each, then left them idle (`ulimit -n` raised first).")
+        "connections and had one request answered on each, then left them idle (`ulimit -n` raised first); "
+        "for h2c the same with HTTP/2 connections by prior knowledge (`peer hold --h2c`, hyper's h2 client).")
     add("")
     notes = ROOT / "benches" / "NOTES.md"
     if notes.exists():
@@ -420,6 +425,7 @@ def main():
     h2c, h2c_plots = h2c_server()
     clients = client()
     rss = idle_rss()
+    rss_h2c = idle_rss("--h2c")
     plotted = []
     for name, plots, title in [
         ("latency.svg", h1_plots, "Latency by quantile, hello world over HTTP/1.1, 64 connections (paf bench)"),
@@ -427,7 +433,7 @@ def main():
     ]:
         if svg_plot(plots, ROOT / "benches" / name, title):
             plotted.append((name, title[len("Latency by quantile, "):]))
-    text = report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, costs, plotted)
+    text = report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, rss_h2c, costs, plotted)
     # benches/runtimes.py's section (`scripts/bench runtimes`) is kept.
     old = (ROOT / "BENCHMARKS.md").read_text() if (ROOT / "BENCHMARKS.md").exists() else ""
     block = re.search(r"^<!-- runtimes:begin -->$.*?^<!-- runtimes:end -->$\n?", old, re.M | re.S)

@@ -7,7 +7,10 @@
 //! peer client paf|paf-client|hyper URL -n N
 //!                                    N sequential keep-alive GETs on one connection (paf-client:
 //!                                    paf's high-level Client, its pool); JSON report
-//! peer hold ADDR -c N --pid PID      N idle keep-alive connections; PID's VmRSS before and after, JSON
+//! peer hold ADDR -c N --pid PID [--h2c]
+//!                                    N idle keep-alive connections (HTTP/1.1, or h2c by prior
+//!                                    knowledge), one request answered on each; PID's VmRSS
+//!                                    before and after, JSON
 //! ```
 //!
 //! Both servers answer every request with the same 14-byte body and the
@@ -200,6 +203,7 @@ const OPENING_AT_ONCE: usize = 100;
 async fn hold(addr: &str, rest: &[&str]) -> Result<(), Failure> {
     let count: usize = option(rest, "-c")?.unwrap_or(10_000);
     let pid: u32 = option(rest, "--pid")?.ok_or("--pid PID (the server's) is needed")?;
+    let h2c = rest.contains(&"--h2c");
     let addr: SocketAddr = addr.parse()?;
     let before = vm_rss_kib(pid)?;
     let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(OPENING_AT_ONCE));
@@ -207,7 +211,7 @@ async fn hold(addr: &str, rest: &[&str]) -> Result<(), Failure> {
     for _ in 0..count {
         let permit = semaphore.clone().acquire_owned().await?;
         opening.spawn(async move {
-            let held = open_idle(addr).await;
+            let held = if h2c { open_idle_h2c(addr).await } else { open_idle(addr).await };
             drop(permit);
             held
         });
@@ -228,7 +232,26 @@ async fn hold(addr: &str, rest: &[&str]) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn open_idle(addr: SocketAddr) -> Result<TcpStream, Failure> {
+/// An HTTP/2 connection (by prior knowledge) with one request answered on
+/// it, kept open: its sender and the task that drives it.
+async fn open_idle_h2c(addr: SocketAddr) -> Result<Held, Failure> {
+    let tcp = TcpStream::connect(addr).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await?;
+    let driving = tokio::spawn(connection);
+    let request = Request::get(format!("http://{addr}/")).body(Empty::<Bytes>::new())?;
+    let response = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request)).await??;
+    let body = response.into_body().collect().await?.to_bytes();
+    if body != HELLO.as_bytes() {
+        return Err(format!("unexpected answer over h2c: {body:?}").into());
+    }
+    Ok(Box::new((sender, driving)))
+}
+
+/// What keeps an idle connection open.
+type Held = Box<dyn std::any::Any + Send>;
+
+async fn open_idle(addr: SocketAddr) -> Result<Held, Failure> {
     let mut tcp = TcpStream::connect(addr).await?;
     tcp.write_all(format!("GET / HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes()).await?;
     let mut seen = Vec::with_capacity(256);
@@ -240,7 +263,7 @@ async fn open_idle(addr: SocketAddr) -> Result<TcpStream, Failure> {
         }
         seen.extend_from_slice(&buf[..n]);
     }
-    Ok(tcp)
+    Ok(Box::new(tcp))
 }
 
 fn vm_rss_kib(pid: u32) -> Result<u64, Failure> {

@@ -257,12 +257,14 @@ where
     let connection = Connection::new(endpoints, protocol, info.session(&flow));
     let with_connection = WithConnection { handler: handler.clone(), connection };
     let config = &*config;
+    // Each protocol's future in a box of its own: the connection then
+    // holds the one it speaks, not room for the larger of the two.
     let served = match protocol {
         Protocol::Http1 => {
-            h1_server::serve_connection(flow, with_connection, config, rt, stopping).await
+            Box::pin(h1_server::serve_connection(flow, with_connection, config, rt, stopping)).await
         }
         Protocol::Http2 => {
-            crate::engine::h2::serve_connection(flow, with_connection, config, rt, stopping).await
+            Box::pin(crate::engine::h2::serve_connection(flow, with_connection, config, rt, stopping)).await
         }
     };
     if let Err(err) = served {

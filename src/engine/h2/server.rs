@@ -76,7 +76,7 @@ where
         // their answers then leave together, in one write, not one each.
         match conn.poll_accept(cx) {
             Poll::Ready(Some(Ok((request, respond)))) => {
-                streams.push(answer(handler.clone(), request, respond, config, rt.clone()));
+                streams.push(Box::pin(answer(handler.clone(), request, respond, config, rt.clone())));
                 continue;
             }
             Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(Error::from(err))),

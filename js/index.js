@@ -319,13 +319,33 @@ async function fromRequest(input, init) {
 }
 
 /** What `request()` takes for its client, besides `connect` (see ClientOptions in index.d.ts). */
-const CLIENT_OPTIONS = ["alpn", "tls", "timeout", "maxRedirects", "connectTimeout", "idleTimeout", "maxIdlePerOrigin", "keepAlive"];
+const CLIENT_OPTIONS = ["alpn", "tls", "timeout", "maxRedirects", "connectTimeout", "idleTimeout", "maxIdlePerOrigin", "reuseConnections", "keepAlive"];
+
+/**
+ * `tls.pins` (SHA-256 fingerprints of certificates, in hex, colons
+ * allowed: what Node's `fingerprint256` and `openssl x509 -fingerprint
+ * -sha256` print) as the 32 bytes each that wasm takes.
+ */
+function pinBytes(pins) {
+  if (pins === undefined) return undefined;
+  if (!Array.isArray(pins)) throw new TypeError("paf: tls.pins must be an array of SHA-256 fingerprints");
+  const bytes = new Uint8Array(32 * pins.length);
+  pins.forEach((pin, i) => {
+    const hex = typeof pin === "string" ? pin.replaceAll(":", "") : "";
+    if (!/^[0-9a-f]{64}$/i.test(hex)) {
+      throw new TypeError(`paf: tls.pins[${i}] is not a SHA-256 fingerprint (64 hex digits, colons allowed): ${JSON.stringify(pin)}`);
+    }
+    for (let at = 0; at < 32; at++) bytes[32 * i + at] = parseInt(hex.slice(2 * at, 2 * at + 2), 16);
+  });
+  return bytes;
+}
 
 /**
  * A client: connections pooled per origin, opened with `connect`, with
  * the options of index.d.ts's ClientOptions: `alpn`, `tls` (`{ ca,
- * insecure }`), `timeout`, `maxRedirects`, `connectTimeout`, `idleTimeout`,
- * `maxIdlePerOrigin`, `keepAlive` (times in ms).
+ * insecure, pins }`), `timeout`, `maxRedirects`, `connectTimeout`,
+ * `idleTimeout`, `maxIdlePerOrigin`, `reuseConnections`, `keepAlive`
+ * (times in ms).
  */
 export class Client {
   #raw;
@@ -334,7 +354,7 @@ export class Client {
     if (typeof connect !== "function") {
       throw new TypeError("paf: no connect function: pass { connect } (a function of { host, port } giving { readable, writable })");
     }
-    this.#raw = new wasm.Client(connect, { ...options, ca: tls.ca, insecure: tls.insecure });
+    this.#raw = new wasm.Client(connect, { ...options, ca: tls.ca, insecure: tls.insecure, pins: pinBytes(tls.pins) });
   }
 
   /**

@@ -8,11 +8,12 @@
 // is rustls in wasm, and the Mozilla roots (paf/roots) are trusted.
 //
 // workerd forbids I/O objects across requests: a connection belongs to
-// the fetch event that opened it. So request() here makes a client per
-// call (cheap: the roots are parsed once per isolate) that keeps no idle
-// connection, and a Client keeps its connections reusable within one event
-// only: make one per event (a pooled connection of an earlier event is
-// found stale, and an idempotent request goes again on a new one).
+// the fetch event that opened it, and its pending reads and writes never
+// settle once that event has ended. The worker gives no way to tell which
+// event is running, so clients here do not reuse connections
+// (`reuseConnections: false`): each request opens its own, and a Client
+// kept across events works. A Client made in each event may reuse within
+// it (`reuseConnections: true`).
 import clientModule from "./dist/paf_bg.wasm";
 import { initSync } from "./dist/paf.js";
 import roots from "./dist/roots.js";
@@ -28,15 +29,17 @@ shared.setServerLoader(async () => {
 });
 shared.setDefaultConnect(connectSocket);
 
-export { Body, Client, memoryListener, pipe, serve, setRoots } from "./index.js";
+export { Body, memoryListener, pipe, serve, setRoots } from "./index.js";
 export { connectSocket } from "./sockets.js";
 
-/**
- * `fetch(input, init)` over paf, as the shared request() (see index.js),
- * on a client of its own that keeps no connection after the response:
- * in a worker a connection cannot outlive the fetch event that opened it.
- */
+/** A client (see index.js) whose connections serve one request each, unless `reuseConnections`. */
+export class Client extends shared.Client {
+  constructor(options = {}) {
+    super({ reuseConnections: false, ...options });
+  }
+}
+
+/** `fetch(input, init)` over paf, as the shared request() (see index.js), a connection per call. */
 export function request(input, init = {}) {
-  const connect = init.connect ?? connectSocket;
-  return shared.request(input, { ...init, maxIdlePerOrigin: 0, connect: (endpoint) => connect(endpoint) });
+  return shared.request(input, { ...init, reuseConnections: false });
 }

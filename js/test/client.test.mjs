@@ -220,7 +220,7 @@ describe("against paf serve", () => {
     await fails(`https://127.0.0.1:${plain.port}/`, "ERR_TLS", /does not speak TLS/);
   });
 
-  test("options: connectTimeout, idleTimeout, maxIdlePerOrigin; bad values refused", async () => {
+  test("options: connectTimeout, idleTimeout, maxIdlePerOrigin, reuseConnections; bad values refused", async () => {
     const stalled = new Client({ connectTimeout: 100, timeout: 10_000, connect: () => new Promise(() => {}) });
     const start = performance.now();
     await assert.rejects(stalled.fetch("http://never.test/"), { code: "ETIMEDOUT" });
@@ -239,6 +239,7 @@ describe("against paf serve", () => {
     assert.equal(await sequence({}, 300), 1, "pooled by default");
     assert.equal(await sequence({ idleTimeout: 50 }, 300), 3, "closed when idle past idleTimeout");
     assert.equal(await sequence({ maxIdlePerOrigin: 0 }, 0), 3, "none kept");
+    assert.equal(await sequence({ reuseConnections: false }, 0), 3, "a connection per request");
 
     for (const keepAlive of [-1, 0, "10", Infinity]) {
       assert.throws(() => new Client({ keepAlive }), { name: "TypeError", message: /keepAlive must be a positive number/ });

@@ -51,14 +51,21 @@ impl Client {
     /// `timeout` (ms until the response head, 30 000 by default; 0 for
     /// none), `maxRedirects` (10), `connectTimeout` (ms, 10 000),
     /// `idleTimeout` (ms an unused connection stays open, 90 000),
-    /// `maxIdlePerOrigin` (8), `keepAlive` (ms between HTTP/2 PINGs; none
-    /// by default).
+    /// `maxIdlePerOrigin` (8), `reuseConnections` (`true`; `false`: a
+    /// connection per request), `keepAlive` (ms between HTTP/2 PINGs; none
+    /// by default), `pins` (SHA-256s of accepted leaf certificates, 32
+    /// bytes each, one after the other: they replace the other checks).
     #[wasm_bindgen(constructor)]
     pub fn new(connect: Function, options: &JsValue) -> Result<Client, JsValue> {
         let option = |name: &str| field(options, name);
         let mut tls = roots::client_tls()?;
         if let Some(ca) = option("ca").as_string() {
             tls = tls.add_roots_pem(ca.as_bytes()).map_err(|err| type_error(&format!("tls.ca: {err}")))?;
+        }
+        if let Some(pins) = option("pins").dyn_ref::<js_sys::Uint8Array>() {
+            for pin in pins.to_vec().chunks_exact(32) {
+                tls = tls.pin_sha256(pin.try_into().expect("chunks of 32"));
+            }
         }
         if option("insecure").is_truthy() {
             tls = tls.dangerous_accept_any_certificate();
@@ -86,6 +93,9 @@ impl Client {
         }
         if let Some(max) = option("maxIdlePerOrigin").as_f64() {
             builder = builder.max_idle_per_origin(max as usize);
+        }
+        if option("reuseConnections") == JsValue::FALSE {
+            builder = builder.reuse_connections(false);
         }
         if let Some(interval) = millis(&option("keepAlive"), "keepAlive")? {
             let mut config = Config::default();

@@ -52,16 +52,25 @@ export function startTimer(ms, callback, background) {
   if (background && typeof timer === "object" && typeof timer.unref === "function") timer.unref();
   return timer;
 }
+export function startSlotTimer(ms, callback, slot) { return setTimeout(() => callback(slot), ms); }
 export function stopTimer(timer) { clearTimeout(timer); }
+export function contextBound() { return globalThis.navigator?.userAgent === "Cloudflare-Workers"; }
 export function monotonicMillis() { return performance.now(); }
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = startTimer)]
     fn start_timer(ms: f64, callback: &Closure<dyn FnMut()>, background: bool) -> JsValue;
+    #[wasm_bindgen(js_name = startSlotTimer)]
+    fn start_slot_timer(ms: f64, callback: &Closure<dyn FnMut(usize)>, slot: usize) -> JsValue;
     #[wasm_bindgen(js_name = stopTimer)]
     fn stop_timer(timer: &JsValue);
     #[wasm_bindgen(js_name = monotonicMillis)]
     fn monotonic_millis() -> f64;
+    /// Whether timers and promises belong to the event that made them, as
+    /// in workerd (Cloudflare Workers), where one made by a fetch event
+    /// that has ended never fires or settles.
+    #[wasm_bindgen(js_name = contextBound)]
+    pub(crate) fn context_bound() -> bool;
 }
 
 /// The JS event loop as a [`Runtime`].
@@ -119,8 +128,15 @@ impl Runtime for Js {
 /// it is the new earliest. Most sleeps are timeouts dropped long before
 /// they are due (a request's, say); one that fires makes the timer scan
 /// the slab for the next deadline.
+///
+/// Where timers belong to the event that made them ([`context_bound`]:
+/// workerd), one timer for all would be that of an event that may end
+/// before the deadline, and never fire: each sleep has its own JS timer
+/// there, made where it starts.
 struct Timers {
     background: bool,
+    /// A JS timer per sleep ([`context_bound`]).
+    per_sleep: bool,
     slots: Vec<Slot>,
     free: Vec<usize>,
     /// How many slots are [`Slot::Waiting`].
@@ -130,13 +146,15 @@ struct Timers {
     armed: Option<(u64, JsValue)>,
     /// The JS timer's callback, made once.
     fire: Option<Closure<dyn FnMut()>>,
+    /// The callback of the per-sleep timers, made once.
+    fire_slot: Option<Closure<dyn FnMut(usize)>>,
 }
 
 enum Slot {
     Free,
     /// Until its deadline, in µs of the JS clock; the waker of the task
-    /// that last polled it.
-    Waiting(u64, Option<Waker>),
+    /// that last polled it; its own JS timer, if sleeps have one.
+    Waiting(u64, Option<Waker>, Option<JsValue>),
     Fired,
 }
 
@@ -154,33 +172,59 @@ fn now_micros() -> u64 {
     (monotonic_millis() * 1000.0) as u64
 }
 
+/// The delay of a JS timer for `deadline`: never early (a timer rounds to
+/// whole milliseconds), never longer than `setTimeout` takes.
+fn millis_until(deadline: u64) -> f64 {
+    (deadline.saturating_sub(now_micros()) as f64 / 1000.0).ceil().min(MAX_TIMER_MILLIS)
+}
+
 impl Timers {
     fn new(background: bool) -> Timers {
-        Timers { background, slots: Vec::new(), free: Vec::new(), waiting: 0, armed: None, fire: None }
+        let per_sleep = context_bound();
+        Timers { background, per_sleep, slots: Vec::new(), free: Vec::new(), waiting: 0, armed: None, fire: None, fire_slot: None }
     }
 
     fn add(&mut self, deadline: u64) -> usize {
-        let slot = Slot::Waiting(deadline, None);
-        let index = match self.free.pop() {
-            Some(index) => {
-                self.slots[index] = slot;
-                index
-            }
-            None => {
-                self.slots.push(slot);
-                self.slots.len() - 1
-            }
-        };
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot::Free);
+            self.slots.len() - 1
+        });
+        let own = self.per_sleep.then(|| self.start_own(index, deadline));
+        self.slots[index] = Slot::Waiting(deadline, None, own);
         self.waiting += 1;
-        if self.armed.as_ref().is_none_or(|(armed, _)| deadline < *armed) {
+        if !self.per_sleep && self.armed.as_ref().is_none_or(|(armed, _)| deadline < *armed) {
             self.arm(deadline);
         }
         index
     }
 
+    /// The JS timer of the sleep in slot `index` alone.
+    fn start_own(&mut self, index: usize, deadline: u64) -> JsValue {
+        let background = self.background;
+        let fire = self.fire_slot.get_or_insert_with(|| {
+            Closure::new(move |index| {
+                entered(|| {
+                    let waker = with_timers(background, |timers| match &mut timers.slots[index] {
+                        Slot::Waiting(_, waker, _) => {
+                            let waker = waker.take();
+                            timers.slots[index] = Slot::Fired;
+                            timers.waiting -= 1;
+                            waker
+                        }
+                        _ => None,
+                    });
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
+                })
+            })
+        });
+        start_slot_timer(millis_until(deadline), fire, index)
+    }
+
     fn poll(&mut self, index: usize, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.slots[index] {
-            Slot::Waiting(_, waker) => {
+            Slot::Waiting(_, waker, _) => {
                 if !waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
                     *waker = Some(cx.waker().clone());
                 }
@@ -191,8 +235,11 @@ impl Timers {
     }
 
     fn remove(&mut self, index: usize) {
-        if let Slot::Waiting(..) = std::mem::replace(&mut self.slots[index], Slot::Free) {
+        if let Slot::Waiting(_, _, own) = std::mem::replace(&mut self.slots[index], Slot::Free) {
             self.waiting -= 1;
+            if let Some(timer) = own {
+                stop_timer(&timer);
+            }
         }
         self.free.push(index);
         // Nothing waits: an armed foreground timer must not keep Node up.
@@ -211,12 +258,12 @@ impl Timers {
         let mut next: Option<u64> = None;
         for slot in &mut self.slots {
             match slot {
-                Slot::Waiting(deadline, waker) if *deadline <= now => {
+                Slot::Waiting(deadline, waker, _) if *deadline <= now => {
                     due.extend(waker.take());
                     *slot = Slot::Fired;
                     self.waiting -= 1;
                 }
-                Slot::Waiting(deadline, _) => next = Some(next.map_or(*deadline, |next| next.min(*deadline))),
+                Slot::Waiting(deadline, _, _) => next = Some(next.map_or(*deadline, |next| next.min(*deadline))),
                 _ => {}
             }
         }
@@ -241,9 +288,7 @@ impl Timers {
                 })
             })
         });
-        // Never early: a timer rounds to whole milliseconds.
-        let millis = (deadline.saturating_sub(now_micros()) as f64 / 1000.0).ceil().min(MAX_TIMER_MILLIS);
-        self.armed = Some((deadline, start_timer(millis, fire, background)));
+        self.armed = Some((deadline, start_timer(millis_until(deadline), fire, background)));
     }
 
     fn disarm(&mut self) {

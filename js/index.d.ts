@@ -100,6 +100,18 @@ export interface ClientOptions {
    */
   reuseConnections?: boolean;
   /**
+   * "on": `https` goes over the platform's TLS rather than paf's: `connect`
+   * is called with `secureTransport: "on"` (as `connect()` of
+   * `cloudflare:sockets` takes it) and gives a pair that is TLS already,
+   * on which paf speaks HTTP/1.1 (workerd says nothing of ALPN, so no
+   * HTTP/2). The platform checks the certificate with its own roots
+   * (workerd: the network service's `tlsOptions`), so `tls` cannot be
+   * given then. Needs a `connect` that does TLS when asked: the default
+   * one in a worker, or one of your own. "off" (the default): TLS is
+   * rustls in wasm, HTTP/2 by ALPN, `tls.ca` and `tls.pins` apply.
+   */
+  secureTransport?: "on" | "off";
+  /**
    * Milliseconds between HTTP/2 PINGs on each connection (none by default);
    * a PING unanswered for 20 s closes the connection, failing its
    * requests with "ETIMEDOUT".

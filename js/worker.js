@@ -5,7 +5,8 @@
 // config, supplies it) and instantiated synchronously at load; the server
 // module likewise on the first serve(). Outbound connections are
 // `connect()` from `cloudflare:sockets` (connectSocket, sockets.js), TLS
-// is rustls in wasm, and the Mozilla roots (paf/roots) are trusted.
+// is rustls in wasm, and the Mozilla roots (paf/roots) are trusted, or
+// workerd's when asked (`secureTransport: "on"`).
 //
 // workerd forbids I/O objects across requests: a connection belongs to
 // the fetch event that opened it, and its pending reads and writes never
@@ -27,7 +28,7 @@ shared.setServerLoader(async () => {
   glue.initSync({ module: serverModule.default });
   return glue;
 });
-shared.setDefaultConnect(connectSocket);
+shared.setDefaultConnect(connectSocket, { secureTransport: true });
 
 export { Body, memoryListener, pipe, serve, setRoots } from "./index.js";
 export { connectSocket } from "./sockets.js";

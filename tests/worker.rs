@@ -51,8 +51,9 @@ impl Drop for TempConfig {
 
 impl Workerd {
     /// The worker in `$var` (its `worker.js` and every `.wasm` under its
-    /// directory, as modules named by their paths), with text bindings.
-    fn start(var: &str, bindings: &[(&str, &str)]) -> Workerd {
+    /// directory, as modules named by their paths), with text bindings;
+    /// workerd's own TLS (`secureTransport: "on"`) trusts the CA `trusted`.
+    fn start(var: &str, bindings: &[(&str, &str)], trusted: Option<&str>) -> Workerd {
         let dir = PathBuf::from(std::env::var_os(var).unwrap_or_else(|| panic!("{var}: run scripts/test-worker")));
         let port = free_port();
         let mut modules = vec![r#"(name = "worker.js", esModule = embed "worker.js")"#.to_string()];
@@ -65,12 +66,18 @@ impl Workerd {
             std::fs::write(dir.join(&file), text).unwrap();
             texts.push(format!(r#"(name = "{name}", text = embed "{file}")"#));
         }
+        let mut tls = String::new();
+        if let Some(pem) = trusted {
+            let file = format!("trusted-{port}.pem");
+            std::fs::write(dir.join(&file), pem).unwrap();
+            tls = format!(r#", tlsOptions = (trustedCertificates = [ embed "{file}" ])"#);
+        }
         let config = format!(
             r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .worker),
-    (name = "internet", network = (allow = ["public", "local"])),
+    (name = "internet", network = (allow = ["public", "local"]{tls})),
   ],
   sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
 );
@@ -186,7 +193,7 @@ const RUNTIMES: &[(&str, Start)] = &[
     ("`wasmtime serve` (wasi:http component)", || wasi_http(WasiHttpHost::WasmtimeServe)),
     ("`paf-host serve --proxy` (wasi:http component)", || wasi_http(WasiHttpHost::PafHost)),
     ("workerd (Rust handler, paf::platform::worker)", || {
-        let workerd = Workerd::start("PAF_WORKER_HTTPBIN", &[]);
+        let workerd = Workerd::start("PAF_WORKER_HTTPBIN", &[], None);
         let base = workerd.url("");
         (Box::new(workerd), base)
     }),
@@ -327,7 +334,7 @@ impl Upstreams {
         let tls_server = common::native_server(tls, &["--tls-cert", cert, "--tls-key", key]);
         std::fs::write(dir.join("www/big.bin"), common::mebibyte()).unwrap();
         let (nginx_server, nginx) = common::nginx_https(&dir);
-        let worker = Workerd::start("PAF_WORKER_PROXY", &[("CA", &ca.pem)]);
+        let worker = Workerd::start("PAF_WORKER_PROXY", &[("CA", &ca.pem)], Some(&ca.pem));
         let pin = paf::tls::certificate_sha256(&ca.leaf_der).iter().map(|byte| format!("{byte:02x}")).collect();
         Upstreams { _plain: plain_server, _tls: tls_server, _nginx: nginx_server, plain, tls, nginx, ca: ca.pem.clone(), pin, worker }
     }
@@ -404,6 +411,23 @@ fn fetch_events_each_with_their_own_connections() {
 #[ignore = "needs workerd, the bundled workers and the wasm builds: scripts/test-worker"]
 fn a_client_kept_across_events_serves_every_event() {
     every_event_answered("/pooled");
+}
+
+/// `secureTransport: "on"`: workerd does TLS (trusting the test CA, in
+/// its config), paf speaks HTTP/1.1 on the socket and no TLS of its own
+/// (the upstream takes TLS alone: clear text, or TLS twice, would fail).
+#[test]
+#[ignore = "needs workerd, the bundled workers and the wasm builds: scripts/test-worker"]
+fn workerds_own_tls() {
+    let up = Upstreams::start();
+    for path in ["/", "/pooled"] {
+        let url = format!("{}&secure=on", up.via(path, &format!("https://localhost:{}/bytes/4194304", up.tls)));
+        let answer = curl(&[&url]);
+        assert_eq!(answer.status, 200, "{path}: {}", String::from_utf8_lossy(&answer.body));
+        assert_eq!(answer.headers.get("x-upstream-protocol").map(String::as_str), Some("HTTP/1.1"), "{path}");
+        let expected: Vec<u8> = (0..4 << 20).map(|i: usize| (i % 251) as u8).collect();
+        assert!(answer.body == expected, "{path}: the body differs from /bytes' pattern");
+    }
 }
 
 #[test]

@@ -8,7 +8,8 @@ import { createServer as httpServer } from "node:http";
 import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 
-import { rootCertificates } from "node:tls";
+import { Duplex } from "node:stream";
+import { connect as tlsConnect, rootCertificates } from "node:tls";
 
 import { Client, connectTcp, request, setRoots } from "../node.js";
 import mozillaRoots from "../dist/roots.js";
@@ -144,6 +145,28 @@ describe("against paf serve", () => {
     const h1 = await request(url, { method: "POST", body: "secret", tls: { ca: certs.ca }, alpn: ["http/1.1"] });
     assert.equal(h1.protocol, "HTTP/1.1");
     assert.equal(await h1.text(), "secret");
+  });
+
+  test("secureTransport: \"on\": https over a pair the connect function made TLS (node:tls here), HTTP/1.1 on it", async () => {
+    const asked = [];
+    const connect = (endpoint) => {
+      asked.push(endpoint.secureTransport);
+      if (endpoint.secureTransport !== "on") return connectTcp(endpoint);
+      const socket = tlsConnect({ host: endpoint.host, port: endpoint.port, ca: certs.ca, servername: "localhost" });
+      return once(socket, "secureConnect").then(() => Duplex.toWeb(socket));
+    };
+    const client = new Client({ connect, secureTransport: "on" });
+    const response = await client.fetch(`https://localhost:${tls.port}/echo`, { method: "POST", body: "secret" });
+    assert.equal(response.protocol, "HTTP/1.1");
+    assert.equal(response.tls, undefined, "no TLS of paf's");
+    assert.equal(await response.text(), "secret");
+    const clear = await client.fetch(`http://127.0.0.1:${plain.port}/bytes/3`);
+    assert.equal((await clear.arrayBuffer()).byteLength, 3);
+    assert.deepEqual(asked, ["on", undefined]);
+
+    assert.throws(() => new Client({ secureTransport: "on" }), { name: "TypeError", message: /needs a connect function that does TLS/ });
+    assert.throws(() => new Client({ connect, secureTransport: "on", tls: { ca: certs.ca } }), { name: "TypeError", message: /tls\.ca cannot apply/ });
+    assert.throws(() => new Client({ connect, secureTransport: "starttls" }), { name: "TypeError", message: /must be "on" or "off"/ });
   });
 
   test("TLS in wasm: an unknown CA is refused, unless insecure", async () => {

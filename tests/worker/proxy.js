@@ -3,9 +3,10 @@
 // `GET /?url=U` answers with what `request(U)` got: its status, body and
 // content type, and the protocol in `x-upstream-protocol`; `/pooled?url=U`
 // the same through one Client kept across fetch events. `&pin=P` pins the
-// upstream's certificate (tls.pins), `&alpn=h2,http/1.1` sets ALPN. The
-// upstream's CA is the text binding CA. A failure is a 502 whose JSON body
-// has the error's code and message.
+// upstream's certificate (tls.pins), `&alpn=h2,http/1.1` sets ALPN,
+// `&secure=on` has workerd do TLS (secureTransport). The upstream's CA is
+// the text binding CA. A failure is a 502 whose JSON body has the error's
+// code and message.
 import { Client, request } from "paf";
 
 let pooled;
@@ -15,7 +16,9 @@ export default {
     const { pathname, searchParams } = new URL(incoming.url);
     const target = searchParams.get("url");
     const pins = searchParams.has("pin") ? searchParams.getAll("pin") : undefined;
-    const init = { tls: { ca: env.CA, pins }, alpn: searchParams.has("alpn") ? searchParams.get("alpn").split(",") : undefined };
+    const secureTransport = searchParams.get("secure") ?? undefined;
+    const tls = secureTransport === "on" ? undefined : { ca: env.CA, pins };
+    const init = { tls, secureTransport, alpn: searchParams.has("alpn") ? searchParams.get("alpn").split(",") : undefined };
     try {
       let response;
       if (pathname === "/pooled") {

@@ -50,10 +50,9 @@ struct Executor {
     depth: Cell<u32>,
     /// A microtask to drain the queue is on its way.
     scheduled: Cell<bool>,
-    /// Its callback, made once.
+    /// Its callback, and the timer's, made once (a timer's clearing
+    /// `scheduled` early costs at most a drain more).
     drainer: RefCell<Option<Closure<dyn FnMut()>>>,
-    /// The callback of the timer that drains what a drain left, made once.
-    yielder: RefCell<Option<Closure<dyn FnMut()>>>,
 }
 
 thread_local! {
@@ -100,12 +99,7 @@ impl Executor {
     /// Drains the queue in a microtask, or after the event loop's next
     /// turn when `yielding`.
     fn schedule(&self, yielding: bool) {
-        if yielding {
-            let mut yielder = self.yielder.borrow_mut();
-            super::start_timer(0.0, yielder.get_or_insert_with(|| Closure::new(drain)), false);
-            return;
-        }
-        if self.scheduled.replace(true) {
+        if !yielding && self.scheduled.replace(true) {
             return;
         }
         let mut drainer = self.drainer.borrow_mut();
@@ -115,7 +109,11 @@ impl Executor {
                 drain();
             })
         });
-        queue_microtask(callback);
+        if yielding {
+            super::start_timer(0.0, callback, false);
+        } else {
+            queue_microtask(callback);
+        }
     }
 }
 

@@ -52,7 +52,6 @@ export function startTimer(ms, callback, background) {
   if (background && typeof timer === "object" && typeof timer.unref === "function") timer.unref();
   return timer;
 }
-export function startSlotTimer(ms, callback, slot) { return setTimeout(() => callback(slot), ms); }
 export function stopTimer(timer) { clearTimeout(timer); }
 export function contextBound() { return globalThis.navigator?.userAgent === "Cloudflare-Workers"; }
 export function monotonicMillis() { return performance.now(); }
@@ -60,8 +59,6 @@ export function monotonicMillis() { return performance.now(); }
 extern "C" {
     #[wasm_bindgen(js_name = startTimer)]
     fn start_timer(ms: f64, callback: &Closure<dyn FnMut()>, background: bool) -> JsValue;
-    #[wasm_bindgen(js_name = startSlotTimer)]
-    fn start_slot_timer(ms: f64, callback: &Closure<dyn FnMut(usize)>, slot: usize) -> JsValue;
     #[wasm_bindgen(js_name = stopTimer)]
     fn stop_timer(timer: &JsValue);
     #[wasm_bindgen(js_name = monotonicMillis)]
@@ -132,7 +129,7 @@ impl Runtime for Js {
 /// Where timers belong to the event that made them ([`context_bound`]:
 /// workerd), one timer for all would be that of an event that may end
 /// before the deadline, and never fire: each sleep has its own JS timer
-/// there, made where it starts.
+/// there, made where it starts (each firing scans the slab as well).
 struct Timers {
     background: bool,
     /// A JS timer per sleep ([`context_bound`]).
@@ -144,10 +141,8 @@ struct Timers {
     /// The JS timer and the deadline it fires for: at or before every
     /// waiting deadline.
     armed: Option<(u64, JsValue)>,
-    /// The JS timer's callback, made once.
+    /// The callback of the JS timers, made once.
     fire: Option<Closure<dyn FnMut()>>,
-    /// The callback of the per-sleep timers, made once.
-    fire_slot: Option<Closure<dyn FnMut(usize)>>,
 }
 
 enum Slot {
@@ -181,7 +176,7 @@ fn millis_until(deadline: u64) -> f64 {
 impl Timers {
     fn new(background: bool) -> Timers {
         let per_sleep = context_bound();
-        Timers { background, per_sleep, slots: Vec::new(), free: Vec::new(), waiting: 0, armed: None, fire: None, fire_slot: None }
+        Timers { background, per_sleep, slots: Vec::new(), free: Vec::new(), waiting: 0, armed: None, fire: None }
     }
 
     fn add(&mut self, deadline: u64) -> usize {
@@ -189,37 +184,13 @@ impl Timers {
             self.slots.push(Slot::Free);
             self.slots.len() - 1
         });
-        let own = self.per_sleep.then(|| self.start_own(index, deadline));
+        let own = self.per_sleep.then(|| self.start(deadline));
         self.slots[index] = Slot::Waiting(deadline, None, own);
         self.waiting += 1;
         if !self.per_sleep && self.armed.as_ref().is_none_or(|(armed, _)| deadline < *armed) {
             self.arm(deadline);
         }
         index
-    }
-
-    /// The JS timer of the sleep in slot `index` alone.
-    fn start_own(&mut self, index: usize, deadline: u64) -> JsValue {
-        let background = self.background;
-        let fire = self.fire_slot.get_or_insert_with(|| {
-            Closure::new(move |index| {
-                entered(|| {
-                    let waker = with_timers(background, |timers| match &mut timers.slots[index] {
-                        Slot::Waiting(_, waker, _) => {
-                            let waker = waker.take();
-                            timers.slots[index] = Slot::Fired;
-                            timers.waiting -= 1;
-                            waker
-                        }
-                        _ => None,
-                    });
-                    if let Some(waker) = waker {
-                        waker.wake();
-                    }
-                })
-            })
-        });
-        start_slot_timer(millis_until(deadline), fire, index)
     }
 
     fn poll(&mut self, index: usize, cx: &mut Context<'_>) -> Poll<()> {
@@ -267,7 +238,7 @@ impl Timers {
                 _ => {}
             }
         }
-        if let Some(deadline) = next {
+        if let Some(deadline) = next.filter(|_| !self.per_sleep) {
             self.arm(deadline);
         }
         due
@@ -276,6 +247,11 @@ impl Timers {
     /// Arms the JS timer for `deadline`, in place of the one armed.
     fn arm(&mut self, deadline: u64) {
         self.disarm();
+        self.armed = Some((deadline, self.start(deadline)));
+    }
+
+    /// A JS timer that fires the sleeps due at `deadline`.
+    fn start(&mut self, deadline: u64) -> JsValue {
         let background = self.background;
         let fire = self.fire.get_or_insert_with(|| {
             Closure::new(move || {
@@ -288,7 +264,7 @@ impl Timers {
                 })
             })
         });
-        self.armed = Some((deadline, start_timer(millis_until(deadline), fire, background)));
+        start_timer(millis_until(deadline), fire, background)
     }
 
     fn disarm(&mut self) {

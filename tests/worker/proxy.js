@@ -2,7 +2,9 @@
 // (the npm package, imported by its name) inside a fetch handler.
 // `GET /?url=U` answers with what `request(U)` got: its status, body and
 // content type, and the protocol in `x-upstream-protocol`; `/pooled?url=U`
-// the same through one Client kept across fetch events. `&pin=P` pins the
+// the same through one Client kept across fetch events; `/reused?url=U`
+// through one kept across events that reuses connections (what a worker
+// must not do: it fails, with a 1 s timeout, rather than hang). `&pin=P` pins the
 // upstream's certificate (tls.pins), `&alpn=h2,http/1.1` sets ALPN,
 // `&secure=on` has workerd do TLS (secureTransport). The upstream's CA is
 // the text binding CA. A failure is a 502 whose JSON body has the error's
@@ -10,6 +12,7 @@
 import { Client, request } from "paf";
 
 let pooled;
+let reused;
 
 export default {
   async fetch(incoming, env) {
@@ -24,6 +27,9 @@ export default {
       if (pathname === "/pooled") {
         pooled ??= new Client(init);
         response = await pooled.fetch(target);
+      } else if (pathname === "/reused") {
+        reused ??= new Client({ ...init, reuseConnections: true, timeout: 1000 });
+        response = await reused.fetch(target);
       } else {
         response = await request(target, init);
       }

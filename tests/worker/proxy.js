@@ -4,7 +4,7 @@
 // content type, and the protocol in `x-upstream-protocol`; `/pooled?url=U`
 // the same through one Client kept across fetch events; `/reused?url=U`
 // through one kept across events that reuses connections (what a worker
-// must not do: it fails, with a 1 s timeout, rather than hang). `&pin=P` pins the
+// must not do: it fails, with a 500 ms timeout, rather than hang). `&pin=P` pins the
 // upstream's certificate (tls.pins), `&alpn=h2,http/1.1` sets ALPN,
 // `&secure=on` has workerd do TLS (secureTransport). The upstream's CA is
 // the text binding CA. A failure is a 502 whose JSON body has the error's
@@ -28,7 +28,7 @@ export default {
         pooled ??= new Client(init);
         response = await pooled.fetch(target);
       } else if (pathname === "/reused") {
-        reused ??= new Client({ ...init, reuseConnections: true, timeout: 1000 });
+        reused ??= new Client({ ...init, reuseConnections: true, timeout: 500 });
         response = await reused.fetch(target);
       } else {
         response = await request(target, init);

@@ -140,7 +140,8 @@ export interface PafError extends Error {
 /**
  * `fetch` over paf: HTTP/1.1 or HTTP/2 (by ALPN, or prior knowledge), TLS
  * in wasm, over the stream pairs `connect` opens. Connections are pooled
- * per `connect` function and options.
+ * per `connect` function and options (in a worker, a connection per
+ * request: see `reuseConnections`).
  */
 export function request(input: string | URL | Request, init?: RequestOptions): Promise<PafResponse>;
 

@@ -56,6 +56,16 @@ export interface TlsOptions {
   ca?: string;
   /** Accept any certificate: encrypted, not authenticated. For tests. */
   insecure?: boolean;
+  /**
+   * Accept a server only if the SHA-256 of its certificate (its DER bytes:
+   * the `fingerprint256` of Node's certificates, what `openssl x509 -noout
+   * -fingerprint -sha256` prints; hex, colons allowed) is one of these.
+   * A pin replaces the other checks (roots, `ca`, the host name, the
+   * dates): the exact certificate is known, a self-signed one typically.
+   * Any other certificate fails the request with the code
+   * "ERR_TLS_PIN_MISMATCH", its message naming the SHA-256 it presented.
+   */
+  pins?: string[];
 }
 
 export interface ClientOptions {
@@ -80,6 +90,28 @@ export interface ClientOptions {
   /** Idle HTTP/1.1 connections kept per origin (8; 0: none kept). */
   maxIdlePerOrigin?: number;
   /**
+   * Whether a connection serves later requests too: pooled HTTP/1.1, one
+   * shared HTTP/2 connection per origin (`true`, except in a worker).
+   * `false`: each request opens its own, closed after its response. In a
+   * worker (workerd, Cloudflare) a connection cannot outlive the fetch
+   * event that opened it, so the worker entry's clients default to
+   * `false`, and a Client kept across events works; `true` there is for a
+   * Client made in each event, to reuse its connections within it.
+   */
+  reuseConnections?: boolean;
+  /**
+   * "on": `https` goes over the platform's TLS rather than paf's: `connect`
+   * is called with `secureTransport: "on"` (as `connect()` of
+   * `cloudflare:sockets` takes it) and gives a pair that is TLS already,
+   * on which paf speaks HTTP/1.1 (workerd says nothing of ALPN, so no
+   * HTTP/2). The platform checks the certificate with its own roots
+   * (workerd: the network service's `tlsOptions`), so `tls` cannot be
+   * given then. Needs a `connect` that does TLS when asked: the default
+   * one in a worker, or one of your own. "off" (the default): TLS is
+   * rustls in wasm, HTTP/2 by ALPN, `tls.ca` and `tls.pins` apply.
+   */
+  secureTransport?: "on" | "off";
+  /**
    * Milliseconds between HTTP/2 PINGs on each connection (none by default);
    * a PING unanswered for 20 s closes the connection, failing its
    * requests with "ETIMEDOUT".
@@ -98,7 +130,7 @@ export type PafResponse = Response & {
 
 /**
  * The errors of paf carry a `code`: "ECONNREFUSED", "ENOTFOUND",
- * "ETIMEDOUT", "ERR_TLS", "ERR_HTTP2", "ERR_INVALID_URL", "ERR_REDIRECT",
+ * "ETIMEDOUT", "ERR_TLS", "ERR_TLS_PIN_MISMATCH" (see `tls.pins`), "ERR_HTTP2", "ERR_INVALID_URL", "ERR_REDIRECT",
  * "ECONNECT" (another failure to connect) or "ERR_PAF".
  */
 export interface PafError extends Error {
@@ -108,7 +140,8 @@ export interface PafError extends Error {
 /**
  * `fetch` over paf: HTTP/1.1 or HTTP/2 (by ALPN, or prior knowledge), TLS
  * in wasm, over the stream pairs `connect` opens. Connections are pooled
- * per `connect` function and options.
+ * per `connect` function and options (in a worker, a connection per
+ * request: see `reuseConnections`).
  */
 export function request(input: string | URL | Request, init?: RequestOptions): Promise<PafResponse>;
 

@@ -9,6 +9,7 @@ import * as wasm from "./dist/paf.js";
 import { plainUrl } from "./url.js";
 
 let defaultConnect;
+let defaultConnectsTls = false;
 let loadServer;
 let serverModule;
 
@@ -20,9 +21,13 @@ export function setServerLoader(load) {
   loadServer = load;
 }
 
-/** Used by an entry point: the `connect` of `request()` when none is given. */
-export function setDefaultConnect(connect) {
+/**
+ * Used by an entry point: the `connect` of `request()` when none is given,
+ * and whether it does TLS when given `secureTransport: "on"`.
+ */
+export function setDefaultConnect(connect, { secureTransport = false } = {}) {
   defaultConnect = connect;
+  defaultConnectsTls = secureTransport;
 }
 
 // Node does not wait for promises: while a request is in flight, this
@@ -319,22 +324,58 @@ async function fromRequest(input, init) {
 }
 
 /** What `request()` takes for its client, besides `connect` (see ClientOptions in index.d.ts). */
-const CLIENT_OPTIONS = ["alpn", "tls", "timeout", "maxRedirects", "connectTimeout", "idleTimeout", "maxIdlePerOrigin", "keepAlive"];
+const CLIENT_OPTIONS = ["alpn", "tls", "timeout", "maxRedirects", "connectTimeout", "idleTimeout", "maxIdlePerOrigin", "reuseConnections", "keepAlive", "secureTransport"];
+
+/**
+ * The `connect` for `https` when the platform does TLS (`secureTransport:
+ * "on"`), or undefined when paf does.
+ */
+function platformTls(secureTransport, connect, tls) {
+  if (secureTransport === undefined || secureTransport === "off") return undefined;
+  if (secureTransport !== "on") throw new TypeError(`paf: secureTransport must be "on" or "off", not ${JSON.stringify(secureTransport)}`);
+  if (connect === defaultConnect && !defaultConnectsTls) {
+    throw new TypeError('paf: secureTransport: "on" needs a connect function that does TLS when given it (connectSocket, in a worker)');
+  }
+  const unused = ["ca", "insecure", "pins"].filter((name) => tls[name] !== undefined);
+  if (unused.length) throw new TypeError(`paf: with secureTransport: "on" the platform checks certificates: tls.${unused[0]} cannot apply`);
+  return (endpoint) => connect({ ...endpoint, secureTransport: "on" });
+}
+
+/**
+ * `tls.pins` (SHA-256 fingerprints of certificates, in hex, colons
+ * allowed: what Node's `fingerprint256` and `openssl x509 -fingerprint
+ * -sha256` print) as the 32 bytes each that wasm takes.
+ */
+function pinBytes(pins) {
+  if (pins === undefined) return undefined;
+  if (!Array.isArray(pins)) throw new TypeError("paf: tls.pins must be an array of SHA-256 fingerprints");
+  const bytes = new Uint8Array(32 * pins.length);
+  pins.forEach((pin, i) => {
+    const hex = typeof pin === "string" ? pin.replaceAll(":", "") : "";
+    if (!/^[0-9a-f]{64}$/i.test(hex)) {
+      throw new TypeError(`paf: tls.pins[${i}] is not a SHA-256 fingerprint (64 hex digits, colons allowed): ${JSON.stringify(pin)}`);
+    }
+    for (let at = 0; at < 32; at++) bytes[32 * i + at] = parseInt(hex.slice(2 * at, 2 * at + 2), 16);
+  });
+  return bytes;
+}
 
 /**
  * A client: connections pooled per origin, opened with `connect`, with
  * the options of index.d.ts's ClientOptions: `alpn`, `tls` (`{ ca,
- * insecure }`), `timeout`, `maxRedirects`, `connectTimeout`, `idleTimeout`,
- * `maxIdlePerOrigin`, `keepAlive` (times in ms).
+ * insecure, pins }`), `timeout`, `maxRedirects`, `connectTimeout`,
+ * `idleTimeout`, `maxIdlePerOrigin`, `reuseConnections`, `keepAlive`
+ * (times in ms), `secureTransport`.
  */
 export class Client {
   #raw;
 
-  constructor({ connect = defaultConnect, tls = {}, ...options } = {}) {
+  constructor({ connect = defaultConnect, tls = {}, secureTransport, ...options } = {}) {
     if (typeof connect !== "function") {
       throw new TypeError("paf: no connect function: pass { connect } (a function of { host, port } giving { readable, writable })");
     }
-    this.#raw = new wasm.Client(connect, { ...options, ca: tls.ca, insecure: tls.insecure });
+    const connectTls = platformTls(secureTransport, connect, tls);
+    this.#raw = new wasm.Client(connect, { ...options, ca: tls.ca, insecure: tls.insecure, pins: pinBytes(tls.pins), connectTls });
   }
 
   /**

@@ -5,14 +5,16 @@
 // config, supplies it) and instantiated synchronously at load; the server
 // module likewise on the first serve(). Outbound connections are
 // `connect()` from `cloudflare:sockets` (connectSocket, sockets.js), TLS
-// is rustls in wasm, and the Mozilla roots (paf/roots) are trusted.
+// is rustls in wasm, and the Mozilla roots (paf/roots) are trusted, or
+// workerd's when asked (`secureTransport: "on"`).
 //
 // workerd forbids I/O objects across requests: a connection belongs to
-// the fetch event that opened it. So request() here makes a client per
-// call (cheap: the roots are parsed once per isolate) that keeps no idle
-// connection, and a Client keeps its connections reusable within one event
-// only: make one per event (a pooled connection of an earlier event is
-// found stale, and an idempotent request goes again on a new one).
+// the fetch event that opened it, and its pending reads and writes never
+// settle once that event has ended. The worker gives no way to tell which
+// event is running, so clients here do not reuse connections
+// (`reuseConnections: false`): each request opens its own, and a Client
+// kept across events works. A Client made in each event may reuse within
+// it (`reuseConnections: true`).
 import clientModule from "./dist/paf_bg.wasm";
 import { initSync } from "./dist/paf.js";
 import roots from "./dist/roots.js";
@@ -26,17 +28,19 @@ shared.setServerLoader(async () => {
   glue.initSync({ module: serverModule.default });
   return glue;
 });
-shared.setDefaultConnect(connectSocket);
+shared.setDefaultConnect(connectSocket, { secureTransport: true });
 
-export { Body, Client, memoryListener, pipe, serve, setRoots } from "./index.js";
+export { Body, memoryListener, pipe, serve, setRoots } from "./index.js";
 export { connectSocket } from "./sockets.js";
 
-/**
- * `fetch(input, init)` over paf, as the shared request() (see index.js),
- * on a client of its own that keeps no connection after the response:
- * in a worker a connection cannot outlive the fetch event that opened it.
- */
+/** A client (see index.js) whose connections serve one request each, unless `reuseConnections`. */
+export class Client extends shared.Client {
+  constructor(options = {}) {
+    super({ reuseConnections: false, ...options });
+  }
+}
+
+/** `fetch(input, init)` over paf, as the shared request() (see index.js), a connection per call. */
 export function request(input, init = {}) {
-  const connect = init.connect ?? connectSocket;
-  return shared.request(input, { ...init, maxIdlePerOrigin: 0, connect: (endpoint) => connect(endpoint) });
+  return shared.request(input, { ...init, reuseConnections: false });
 }

@@ -338,6 +338,30 @@ async fn one_http2_connection_carries_concurrent_requests() {
 }
 
 #[tokio::test]
+async fn without_reuse_each_request_has_its_own_connection() {
+    let nginx = Nginx::start();
+    let client = nginx.client().reuse_connections(false).build();
+    for url in [nginx.url("/conn"), nginx.https("/conn")] {
+        let requests = (0..3).map(|_| async {
+            let response = bounded(client.get(url.as_str())).await.unwrap();
+            assert!(!info(&response).reused);
+            bounded(response.text()).await.unwrap()
+        });
+        for text in futures_util::future::join_all(requests).await {
+            assert_eq!(text, "ok\n");
+        }
+        let response = bounded(client.get(url.as_str())).await.unwrap();
+        assert!(!info(&response).reused, "{url}: one after the others");
+        bounded(response.text()).await.unwrap();
+    }
+    let logged = nginx.logged("/conn", 8);
+    let mut connections: Vec<_> = logged.iter().map(|l| l.0).collect();
+    connections.sort();
+    connections.dedup();
+    assert_eq!(connections.len(), 8, "a connection per request, HTTP/1.1 and HTTP/2 alike: {logged:?}");
+}
+
+#[tokio::test]
 async fn alpn_preference_and_pins() {
     let nginx = Nginx::start();
     let http1 = nginx.client().alpn(vec![Protocol::Http1]).build();

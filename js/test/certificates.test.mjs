@@ -1,14 +1,15 @@
 // The certificates README.md says how to make: its commands, run as they
 // are written, give a server (listenTls) that paf's client trusts; the
 // usual `openssl req -x509` certificate (CA:TRUE) is refused, with advice
-// in JS terms.
+// in JS terms, unless pinned (tls.pins).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 
-import { listenTls, request, serve } from "../node.js";
+import { Client, listenTls, request, serve } from "../node.js";
 import { scratch } from "./peers.mjs";
 
 const work = scratch("certificates");
@@ -87,4 +88,28 @@ test("the usual openssl req -x509 certificate (CA:TRUE) is refused, saying what 
       return true;
     });
   });
+});
+
+test("tls.pins: the pinned certificate is accepted without a CA, another fails with ERR_TLS_PIN_MISMATCH", async () => {
+  const usual = make("pinned",
+    "openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN=localhost -keyout key.pem -out cert.pem");
+  const pem = { cert: usual.read("cert.pem"), key: usual.read("key.pem") };
+  // Node's form (upper case, colons), and openssl's digits in lower case.
+  const fingerprint = new X509Certificate(pem.cert).fingerprint256;
+  const other = "00".repeat(32);
+  await withServer(pem, async (port) => {
+    for (const pin of [fingerprint, fingerprint.replaceAll(":", "").toLowerCase()]) {
+      for (const alpn of [["h2", "http/1.1"], ["http/1.1"]]) {
+        const response = await request(`https://localhost:${port}/`, { tls: { pins: [other, pin] }, alpn });
+        assert.equal(await response.text(), "hello\n", pin);
+      }
+    }
+    await assert.rejects(request(`https://localhost:${port}/`, { tls: { pins: [other] } }), (error) => {
+      assert.equal(error.code, "ERR_TLS_PIN_MISMATCH");
+      assert.ok(error.message.includes(fingerprint.replaceAll(":", "").toLowerCase()), error.message);
+      return true;
+    });
+  });
+  assert.throws(() => new Client({ tls: { pins: ["sha256//abc"] } }), { name: "TypeError", message: /tls\.pins\[0\] is not a SHA-256 fingerprint/ });
+  assert.throws(() => new Client({ tls: { pins: "00" } }), { name: "TypeError", message: /tls\.pins must be an array/ });
 });

@@ -8,7 +8,8 @@ import { createServer as httpServer } from "node:http";
 import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 
-import { rootCertificates } from "node:tls";
+import { Duplex } from "node:stream";
+import { connect as tlsConnect, rootCertificates } from "node:tls";
 
 import { Client, connectTcp, request, setRoots } from "../node.js";
 import mozillaRoots from "../dist/roots.js";
@@ -146,6 +147,28 @@ describe("against paf serve", () => {
     assert.equal(await h1.text(), "secret");
   });
 
+  test("secureTransport: \"on\": https over a pair the connect function made TLS (node:tls here), HTTP/1.1 on it", async () => {
+    const asked = [];
+    const connect = (endpoint) => {
+      asked.push(endpoint.secureTransport);
+      if (endpoint.secureTransport !== "on") return connectTcp(endpoint);
+      const socket = tlsConnect({ host: endpoint.host, port: endpoint.port, ca: certs.ca, servername: "localhost" });
+      return once(socket, "secureConnect").then(() => Duplex.toWeb(socket));
+    };
+    const client = new Client({ connect, secureTransport: "on" });
+    const response = await client.fetch(`https://localhost:${tls.port}/echo`, { method: "POST", body: "secret" });
+    assert.equal(response.protocol, "HTTP/1.1");
+    assert.equal(response.tls, undefined, "no TLS of paf's");
+    assert.equal(await response.text(), "secret");
+    const clear = await client.fetch(`http://127.0.0.1:${plain.port}/bytes/3`);
+    assert.equal((await clear.arrayBuffer()).byteLength, 3);
+    assert.deepEqual(asked, ["on", undefined]);
+
+    assert.throws(() => new Client({ secureTransport: "on" }), { name: "TypeError", message: /needs a connect function that does TLS/ });
+    assert.throws(() => new Client({ connect, secureTransport: "on", tls: { ca: certs.ca } }), { name: "TypeError", message: /tls\.ca cannot apply/ });
+    assert.throws(() => new Client({ connect, secureTransport: "starttls" }), { name: "TypeError", message: /must be "on" or "off"/ });
+  });
+
   test("TLS in wasm: an unknown CA is refused, unless insecure", async () => {
     const url = `https://127.0.0.1:${tls.port}/`;
     await assert.rejects(request(url), (error) => {
@@ -220,7 +243,7 @@ describe("against paf serve", () => {
     await fails(`https://127.0.0.1:${plain.port}/`, "ERR_TLS", /does not speak TLS/);
   });
 
-  test("options: connectTimeout, idleTimeout, maxIdlePerOrigin; bad values refused", async () => {
+  test("options: connectTimeout, idleTimeout, maxIdlePerOrigin, reuseConnections; bad values refused", async () => {
     const stalled = new Client({ connectTimeout: 100, timeout: 10_000, connect: () => new Promise(() => {}) });
     const start = performance.now();
     await assert.rejects(stalled.fetch("http://never.test/"), { code: "ETIMEDOUT" });
@@ -239,6 +262,7 @@ describe("against paf serve", () => {
     assert.equal(await sequence({}, 300), 1, "pooled by default");
     assert.equal(await sequence({ idleTimeout: 50 }, 300), 3, "closed when idle past idleTimeout");
     assert.equal(await sequence({ maxIdlePerOrigin: 0 }, 0), 3, "none kept");
+    assert.equal(await sequence({ reuseConnections: false }, 0), 3, "a connection per request");
 
     for (const keepAlive of [-1, 0, "10", Infinity]) {
       assert.throws(() => new Client({ keepAlive }), { name: "TypeError", message: /keepAlive must be a positive number/ });

@@ -39,6 +39,7 @@ pub struct ClientBuilder {
     request_timeout: Option<Duration>,
     idle_timeout: Duration,
     max_idle_per_origin: usize,
+    reuse_connections: bool,
     max_redirects: usize,
     https_downgrade: bool,
     headers: HeaderMap,
@@ -64,6 +65,7 @@ impl ClientBuilder {
             request_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Duration::from_secs(90),
             max_idle_per_origin: 8,
+            reuse_connections: true,
             max_redirects: 10,
             https_downgrade: false,
             headers,
@@ -100,6 +102,17 @@ impl ClientBuilder {
     /// closed once their exchange is over. Default 8; 0 keeps none.
     pub fn max_idle_per_origin(mut self, max: usize) -> Self {
         self.max_idle_per_origin = max;
+        self
+    }
+
+    /// Whether a connection serves more than the request that opened it
+    /// (default): idle HTTP/1.1 connections pooled, one HTTP/2 connection
+    /// shared by every request to its origin. `false`: each request opens
+    /// its own connection, closed once its response is over, for a
+    /// platform where a connection cannot outlive what opened it (in a
+    /// Cloudflare worker, the fetch event: see `paf::platform::worker`).
+    pub fn reuse_connections(mut self, reuse: bool) -> Self {
+        self.reuse_connections = reuse;
         self
     }
 
@@ -230,7 +243,7 @@ impl ClientBuilder {
                 https_downgrade: self.https_downgrade,
                 headers: self.headers,
                 unix_socket: self.unix_socket,
-                pool: Arc::new(Pool::new(self.max_idle_per_origin)),
+                pool: Arc::new(Pool::new(self.max_idle_per_origin, self.reuse_connections)),
             }),
         }
     }
@@ -245,6 +258,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("request_timeout", &self.request_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_idle_per_origin", &self.max_idle_per_origin)
+            .field("reuse_connections", &self.reuse_connections)
             .field("max_redirects", &self.max_redirects)
             .field("https_downgrade", &self.https_downgrade)
             .field("headers", &self.headers)

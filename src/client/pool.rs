@@ -29,6 +29,7 @@ pub(super) struct Conn<S = SendRequest> {
 pub(super) struct Pool {
     origins: Mutex<HashMap<Origin, Slot, BuildHasherDefault<OriginHash>>>,
     max_idle: usize,
+    reuse: bool,
 }
 
 #[derive(Default)]
@@ -78,10 +79,11 @@ impl Slot {
 }
 
 impl Pool {
-    pub(super) fn new(max_idle: usize) -> Pool {
+    pub(super) fn new(max_idle: usize, reuse: bool) -> Pool {
         Pool {
             origins: Mutex::default(),
             max_idle,
+            reuse,
         }
     }
 
@@ -95,6 +97,9 @@ impl Pool {
     /// connection (shared), or the most recently used idle HTTP/1.1 one
     /// (taken out until its exchange is over).
     pub(super) fn checkout(&self, origin: &Origin) -> Option<Conn> {
+        if !self.reuse {
+            return None;
+        }
         self.with_slot(origin, |slot| {
             if let Some(http2) = &slot.http2 {
                 if !http2.sender.is_closed() {
@@ -120,7 +125,7 @@ impl Pool {
         origin: &Origin,
         may_be_http2: bool,
     ) -> Option<Arc<tokio::sync::Mutex<()>>> {
-        if !may_be_http2 {
+        if !may_be_http2 || !self.reuse {
             return None;
         }
         self.with_slot(origin, |slot| {
@@ -130,6 +135,9 @@ impl Pool {
 
     /// A new connection to `origin`: an HTTP/2 one is shared from now on.
     pub(super) fn opened(&self, origin: &Origin, conn: &Conn) {
+        if !self.reuse {
+            return;
+        }
         self.with_slot(origin, |slot| {
             slot.protocol = Some(conn.sender.protocol());
             if let SendRequest::Http2(http2) = &conn.sender {
@@ -141,7 +149,7 @@ impl Pool {
     /// An HTTP/1.1 connection whose exchange is over, for the next
     /// request; closed if the pool of `origin` is full.
     pub(super) fn checkin(&self, origin: &Origin, http1: Conn<Http1>) {
-        if http1.sender.is_closed() {
+        if !self.reuse || http1.sender.is_closed() {
             return;
         }
         self.with_slot(origin, |slot| {

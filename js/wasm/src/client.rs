@@ -6,7 +6,7 @@ use js_sys::{Array, Function};
 use paf::engine::alpn::Protocol;
 use paf::client::{ClientBuilder, ConnectionInfo, MaxRedirects};
 use paf::mimic::Ctx;
-use paf::platform::js as platform;
+use paf::platform::{js as platform, HOST, PORT};
 use paf::rt::js::{self as rt, Connect};
 use paf::{Config, Incoming};
 use wasm_bindgen::prelude::*;
@@ -51,8 +51,12 @@ impl Client {
     /// `timeout` (ms until the response head, 30 000 by default; 0 for
     /// none), `maxRedirects` (10), `connectTimeout` (ms, 10 000),
     /// `idleTimeout` (ms an unused connection stays open, 90 000),
-    /// `maxIdlePerOrigin` (8), `keepAlive` (ms between HTTP/2 PINGs; none
-    /// by default).
+    /// `maxIdlePerOrigin` (8), `reuseConnections` (`true`; `false`: a
+    /// connection per request), `keepAlive` (ms between HTTP/2 PINGs; none
+    /// by default), `pins` (SHA-256s of accepted leaf certificates, 32
+    /// bytes each, one after the other: they replace the other checks),
+    /// `connectTls` (a function as `connect` whose pairs are TLS already:
+    /// used for `https`, with HTTP/1.1 on them).
     #[wasm_bindgen(constructor)]
     pub fn new(connect: Function, options: &JsValue) -> Result<Client, JsValue> {
         let option = |name: &str| field(options, name);
@@ -60,12 +64,28 @@ impl Client {
         if let Some(ca) = option("ca").as_string() {
             tls = tls.add_roots_pem(ca.as_bytes()).map_err(|err| type_error(&format!("tls.ca: {err}")))?;
         }
+        if let Some(pins) = option("pins").dyn_ref::<js_sys::Uint8Array>() {
+            for pin in pins.to_vec().chunks_exact(32) {
+                tls = tls.pin_sha256(pin.try_into().expect("chunks of 32"));
+            }
+        }
         if option("insecure").is_truthy() {
             tls = tls.dangerous_accept_any_certificate();
         }
-        let mut builder = ClientBuilder::new(platform::platform())
-            .context(Ctx::new().add(&platform::CONNECT, Connect::new(connect)))
-            .tls(tls);
+        let connect = Connect::new(connect);
+        let mut builder = match option("connectTls").dyn_into::<Function>() {
+            // The platform does TLS (a worker's `secureTransport: "on"`):
+            // `https` is HTTP/1.1 over what `connectTls` opens, no TLS here.
+            Ok(secure) => {
+                let secure = Connect::new(secure);
+                ClientBuilder::new(platform::platform().map_context(move |origin, ctx| match origin.is_tls() {
+                    true => platform::ctx(secure.clone()).add(&HOST, origin.host().to_string()).add(&PORT, origin.port()),
+                    false => ctx.add(&platform::CONNECT, connect.clone()),
+                }))
+            }
+            Err(_) => ClientBuilder::new(platform::platform()).context(Ctx::new().add(&platform::CONNECT, connect)),
+        }
+        .tls(tls);
         let alpn = option("alpn");
         if !alpn.is_undefined() {
             let protocols = protocols(&alpn)?;
@@ -86,6 +106,9 @@ impl Client {
         }
         if let Some(max) = option("maxIdlePerOrigin").as_f64() {
             builder = builder.max_idle_per_origin(max as usize);
+        }
+        if option("reuseConnections") == JsValue::FALSE {
+            builder = builder.reuse_connections(false);
         }
         if let Some(interval) = millis(&option("keepAlive"), "keepAlive")? {
             let mut config = Config::default();

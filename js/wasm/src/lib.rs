@@ -321,6 +321,8 @@ fn protocol_name(version: http::Version) -> &'static str {
 /// Node's errors do.
 fn js_error(err: &Error) -> JsValue {
     let code = match err {
+        #[cfg(feature = "client")]
+        _ if matches!(tls_error(err), Some(TlsError::PinMismatch { .. })) => "ERR_TLS_PIN_MISMATCH",
         Error::Connect { kind: ConnectFailure::Dns, .. } => "ENOTFOUND",
         Error::Connect { kind: ConnectFailure::Refused, .. } => "ECONNREFUSED",
         Error::Connect { kind: ConnectFailure::Tls, .. } | Error::Tls(_) => "ERR_TLS",

@@ -12,7 +12,10 @@
 //! runs wait for the outermost entry to finish. A drain makes at most
 //! [`POLLS_PER_TURN`] polls and leaves the rest to a timer, not a
 //! microtask, so that a task that keeps waking itself lets the event loop
-//! go on (microtasks would starve it).
+//! go on (microtasks would starve it). That timer is not counted on to
+//! come: in workerd, a timer of a fetch event that has ended never fires,
+//! so a wake from the event loop drains in a microtask whether or not a
+//! timer is on its way.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -45,9 +48,10 @@ struct Executor {
     /// How many entries from JS (or drains) are in progress: the
     /// outermost drains the queue as it leaves.
     depth: Cell<u32>,
-    /// A microtask or a timer to drain the queue is on its way.
+    /// A microtask to drain the queue is on its way.
     scheduled: Cell<bool>,
-    /// Its callback, made once.
+    /// Its callback, and the timer's, made once (a timer's clearing
+    /// `scheduled` early costs at most a drain more).
     drainer: RefCell<Option<Closure<dyn FnMut()>>>,
 }
 
@@ -80,11 +84,11 @@ pub fn entered<T>(f: impl FnOnce() -> T) -> T {
 }
 
 fn wake(task: Rc<Task>) {
-    if task.queued.replace(true) {
-        return;
-    }
     EXECUTOR.with(|executor| {
-        executor.ready.borrow_mut().push_back(task);
+        if !task.queued.replace(true) {
+            executor.ready.borrow_mut().push_back(task);
+        }
+        // Even when queued already: it may wait for a timer that never comes.
         if executor.depth.get() == 0 {
             executor.schedule(false);
         }
@@ -95,7 +99,7 @@ impl Executor {
     /// Drains the queue in a microtask, or after the event loop's next
     /// turn when `yielding`.
     fn schedule(&self, yielding: bool) {
-        if self.scheduled.replace(true) {
+        if !yielding && self.scheduled.replace(true) {
             return;
         }
         let mut drainer = self.drainer.borrow_mut();

@@ -53,6 +53,7 @@ export function startTimer(ms, callback, background) {
   return timer;
 }
 export function stopTimer(timer) { clearTimeout(timer); }
+export function contextBound() { return globalThis.navigator?.userAgent === "Cloudflare-Workers"; }
 export function monotonicMillis() { return performance.now(); }
 "#)]
 extern "C" {
@@ -62,6 +63,11 @@ extern "C" {
     fn stop_timer(timer: &JsValue);
     #[wasm_bindgen(js_name = monotonicMillis)]
     fn monotonic_millis() -> f64;
+    /// Whether timers and promises belong to the event that made them, as
+    /// in workerd (Cloudflare Workers), where one made by a fetch event
+    /// that has ended never fires or settles.
+    #[wasm_bindgen(js_name = contextBound)]
+    pub(crate) fn context_bound() -> bool;
 }
 
 /// The JS event loop as a [`Runtime`].
@@ -119,8 +125,15 @@ impl Runtime for Js {
 /// it is the new earliest. Most sleeps are timeouts dropped long before
 /// they are due (a request's, say); one that fires makes the timer scan
 /// the slab for the next deadline.
+///
+/// Where timers belong to the event that made them ([`context_bound`]:
+/// workerd), one timer for all would be that of an event that may end
+/// before the deadline, and never fire: each sleep has its own JS timer
+/// there, made where it starts (each firing scans the slab as well).
 struct Timers {
     background: bool,
+    /// A JS timer per sleep ([`context_bound`]).
+    per_sleep: bool,
     slots: Vec<Slot>,
     free: Vec<usize>,
     /// How many slots are [`Slot::Waiting`].
@@ -128,15 +141,15 @@ struct Timers {
     /// The JS timer and the deadline it fires for: at or before every
     /// waiting deadline.
     armed: Option<(u64, JsValue)>,
-    /// The JS timer's callback, made once.
+    /// The callback of the JS timers, made once.
     fire: Option<Closure<dyn FnMut()>>,
 }
 
 enum Slot {
     Free,
     /// Until its deadline, in µs of the JS clock; the waker of the task
-    /// that last polled it.
-    Waiting(u64, Option<Waker>),
+    /// that last polled it; its own JS timer, if sleeps have one.
+    Waiting(u64, Option<Waker>, Option<JsValue>),
     Fired,
 }
 
@@ -154,25 +167,27 @@ fn now_micros() -> u64 {
     (monotonic_millis() * 1000.0) as u64
 }
 
+/// The delay of a JS timer for `deadline`: never early (a timer rounds to
+/// whole milliseconds), never longer than `setTimeout` takes.
+fn millis_until(deadline: u64) -> f64 {
+    (deadline.saturating_sub(now_micros()) as f64 / 1000.0).ceil().min(MAX_TIMER_MILLIS)
+}
+
 impl Timers {
     fn new(background: bool) -> Timers {
-        Timers { background, slots: Vec::new(), free: Vec::new(), waiting: 0, armed: None, fire: None }
+        let per_sleep = context_bound();
+        Timers { background, per_sleep, slots: Vec::new(), free: Vec::new(), waiting: 0, armed: None, fire: None }
     }
 
     fn add(&mut self, deadline: u64) -> usize {
-        let slot = Slot::Waiting(deadline, None);
-        let index = match self.free.pop() {
-            Some(index) => {
-                self.slots[index] = slot;
-                index
-            }
-            None => {
-                self.slots.push(slot);
-                self.slots.len() - 1
-            }
-        };
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot::Free);
+            self.slots.len() - 1
+        });
+        let own = self.per_sleep.then(|| self.start(deadline));
+        self.slots[index] = Slot::Waiting(deadline, None, own);
         self.waiting += 1;
-        if self.armed.as_ref().is_none_or(|(armed, _)| deadline < *armed) {
+        if !self.per_sleep && self.armed.as_ref().is_none_or(|(armed, _)| deadline < *armed) {
             self.arm(deadline);
         }
         index
@@ -180,7 +195,7 @@ impl Timers {
 
     fn poll(&mut self, index: usize, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.slots[index] {
-            Slot::Waiting(_, waker) => {
+            Slot::Waiting(_, waker, _) => {
                 if !waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
                     *waker = Some(cx.waker().clone());
                 }
@@ -191,8 +206,11 @@ impl Timers {
     }
 
     fn remove(&mut self, index: usize) {
-        if let Slot::Waiting(..) = std::mem::replace(&mut self.slots[index], Slot::Free) {
+        if let Slot::Waiting(_, _, own) = std::mem::replace(&mut self.slots[index], Slot::Free) {
             self.waiting -= 1;
+            if let Some(timer) = own {
+                stop_timer(&timer);
+            }
         }
         self.free.push(index);
         // Nothing waits: an armed foreground timer must not keep Node up.
@@ -211,16 +229,16 @@ impl Timers {
         let mut next: Option<u64> = None;
         for slot in &mut self.slots {
             match slot {
-                Slot::Waiting(deadline, waker) if *deadline <= now => {
+                Slot::Waiting(deadline, waker, _) if *deadline <= now => {
                     due.extend(waker.take());
                     *slot = Slot::Fired;
                     self.waiting -= 1;
                 }
-                Slot::Waiting(deadline, _) => next = Some(next.map_or(*deadline, |next| next.min(*deadline))),
+                Slot::Waiting(deadline, _, _) => next = Some(next.map_or(*deadline, |next| next.min(*deadline))),
                 _ => {}
             }
         }
-        if let Some(deadline) = next {
+        if let Some(deadline) = next.filter(|_| !self.per_sleep) {
             self.arm(deadline);
         }
         due
@@ -229,6 +247,11 @@ impl Timers {
     /// Arms the JS timer for `deadline`, in place of the one armed.
     fn arm(&mut self, deadline: u64) {
         self.disarm();
+        self.armed = Some((deadline, self.start(deadline)));
+    }
+
+    /// A JS timer that fires the sleeps due at `deadline`.
+    fn start(&mut self, deadline: u64) -> JsValue {
         let background = self.background;
         let fire = self.fire.get_or_insert_with(|| {
             Closure::new(move || {
@@ -241,9 +264,7 @@ impl Timers {
                 })
             })
         });
-        // Never early: a timer rounds to whole milliseconds.
-        let millis = (deadline.saturating_sub(now_micros()) as f64 / 1000.0).ceil().min(MAX_TIMER_MILLIS);
-        self.armed = Some((deadline, start_timer(millis, fire, background)));
+        start_timer(millis_until(deadline), fire, background)
     }
 
     fn disarm(&mut self) {

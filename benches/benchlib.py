@@ -83,3 +83,23 @@ def machine():
                   if line.startswith("MemTotal"))
     return {"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(), "memory": memory,
             "load": os.getloadavg()}
+
+
+def block_pattern(name):
+    """The section a script owns in BENCHMARKS.md: from `<!-- NAME:begin -->`
+    to `<!-- NAME:end -->`."""
+    return re.compile(rf"^<!-- {name}:begin -->$.*?^<!-- {name}:end -->$\n?", re.M | re.S)
+
+
+def write_block(path, name, block):
+    """Puts `block` (the section NAME, markers included) into `path`: in
+    place of the old one, else before `## Reproduce`, else at the end."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = block_pattern(name)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    elif re.search(r"^## Reproduce$", text, re.M):
+        text = re.sub(r"^## Reproduce$", lambda _: block + "\n## Reproduce", text, count=1, flags=re.M)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)

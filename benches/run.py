@@ -434,11 +434,13 @@ def main():
         if svg_plot(plots, ROOT / "benches" / name, title):
             plotted.append((name, title[len("Latency by quantile, "):]))
     text = report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, rss_h2c, costs, plotted)
-    # benches/runtimes.py's section (`scripts/bench runtimes`) is kept.
+    # The sections of benches/runtimes.py and benches/js.py (`scripts/bench
+    # runtimes`, `scripts/bench js`) are kept.
     old = (ROOT / "BENCHMARKS.md").read_text() if (ROOT / "BENCHMARKS.md").exists() else ""
-    block = re.search(r"^<!-- runtimes:begin -->$.*?^<!-- runtimes:end -->$\n?", old, re.M | re.S)
-    if block:
-        text = text.replace("\n## Reproduce\n", "\n" + block.group(0) + "\n## Reproduce\n", 1)
+    for name in ("runtimes", "js"):
+        block = benchlib.block_pattern(name).search(old)
+        if block:
+            text = text.replace("\n## Reproduce\n", "\n" + block.group(0) + "\n## Reproduce\n", 1)
     (ROOT / "BENCHMARKS.md").write_text(text)
     log("wrote BENCHMARKS.md")
 

@@ -478,20 +478,6 @@ def section(m, runs, starts, load_end, started):
     return "\n".join(lines) + "\n"
 
 
-BLOCK = re.compile(r"^<!-- runtimes:begin -->$.*?^<!-- runtimes:end -->$\n?", re.M | re.S)
-
-
-def write_section(path, block):
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BLOCK.search(text):
-        text = BLOCK.sub(lambda _: block, text, count=1)
-    elif re.search(r"^## Reproduce$", text, re.M):
-        text = re.sub(r"^## Reproduce$", lambda _: block + "\n## Reproduce", text, count=1, flags=re.M)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
-
-
 def main():
     preflight()
     started = time.time()
@@ -501,7 +487,7 @@ def main():
     runs = measure_all()
     load_end = os.getloadavg()
     log(f"load at the end: {load_end[0]:.2f}")
-    write_section(OUTPUT, section(m, runs, starts, load_end, started))
+    benchlib.write_block(OUTPUT, "runtimes", section(m, runs, starts, load_end, started))
     log(f"wrote the runtimes section of {OUTPUT}")
 
 

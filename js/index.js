@@ -595,10 +595,91 @@ function plainAnswer(answer) {
   return { status, headers: fields, body };
 }
 
-/** `{ status, headers, body }` of a fetch-shaped handler's Response. */
+/**
+ * `{ status, headers, body }` of a fetch-shaped handler's Response, or a
+ * promise of it: see {@link gathered}.
+ */
 function responseAnswer(response) {
   if (!(response instanceof Response)) throw new TypeError("paf: the handler must give a Response");
-  return { status: response.status, headers: joined(response.headers), body: response.body };
+  const answer = { status: response.status, headers: joined(response.headers), body: response.body };
+  return answer.body ? gathered(answer) : answer;
+}
+
+/** What a body may be gathered up to before it is sent as a stream. */
+const GATHERED_BYTES = 64 * 1024;
+// After the I/O of this turn of the event loop (Node), or soon (elsewhere).
+const afterTurn = globalThis.setImmediate ?? ((callback) => setTimeout(callback, 0));
+const cancelAfterTurn = globalThis.clearImmediate ?? clearTimeout;
+
+function concat(chunks, size) {
+  const whole = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return whole;
+}
+
+/**
+ * `answer` with its body stream read here while it gives what it has at
+ * once (a body made of a string or bytes, as most are, is all there):
+ * whole, it goes to wasm as one Uint8Array, sent with its length, rather
+ * than read chunk by chunk from wasm with a promise each. A body that is
+ * not over by the end of this turn of the event loop, or past
+ * GATHERED_BYTES, goes as a stream of what was read and the rest: its
+ * head is not held back.
+ */
+function gathered(answer) {
+  const reader = answer.body.getReader();
+  const chunks = [];
+  let size = 0;
+  let pending;
+  let streaming = false;
+  return new Promise((resolve, reject) => {
+    const stream = () => {
+      streaming = true;
+      cancelAfterTurn(late);
+      answer.body = new ReadableStream(
+        {
+          async pull(controller) {
+            if (chunks.length) return controller.enqueue(chunks.shift());
+            const read = pending ?? reader.read();
+            pending = undefined;
+            const { done, value } = await read;
+            if (done) controller.close();
+            else controller.enqueue(value);
+          },
+          cancel: (reason) => reader.cancel(reason),
+        },
+        { highWaterMark: 0 },
+      );
+      resolve(answer);
+    };
+    const late = afterTurn(stream);
+    const next = () => {
+      const read = (pending = reader.read());
+      read.then(({ done, value }) => {
+        if (streaming) return;
+        pending = undefined;
+        if (done) {
+          cancelAfterTurn(late);
+          answer.body = chunks.length === 1 ? chunks[0] : concat(chunks, size);
+          return resolve(answer);
+        }
+        if (!(value instanceof Uint8Array)) return reject(new TypeError("paf: a body stream must give Uint8Arrays"));
+        chunks.push(value);
+        size += value.byteLength;
+        if (size > GATHERED_BYTES) stream();
+        else next();
+      }, (error) => {
+        if (streaming) return;
+        cancelAfterTurn(late);
+        reject(error);
+      });
+    };
+    next();
+  });
 }
 
 const protocolName = (http2) => (http2 ? "HTTP/2" : "HTTP/1.1");

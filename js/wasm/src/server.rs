@@ -208,11 +208,6 @@ async fn answer(answerer: std::rc::Rc<Answerer>, request: Request<Incoming>) -> 
 fn request_to_js(request: Request<Incoming>) -> (String, bool, JsValue, JsValue, JsValue) {
     use std::fmt::Write as _;
     let (parts, body) = request.into_parts();
-    let connection = parts.extensions.get::<Connection>();
-    let tls = connection.and_then(Connection::tls).map_or(JsValue::UNDEFINED, |session| {
-        let certificates = session.peer_certificates.iter().map(|der| js_sys::Uint8Array::from(der.as_ref())).collect();
-        tls_info(session.version, session.cipher_suite, session.alpn_str().map(str::to_owned), session.server_name.clone(), certificates)
-    });
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut head = String::with_capacity(128);
     head.push_str(parts.method.as_str());
@@ -230,18 +225,67 @@ fn request_to_js(request: Request<Incoming>) -> (String, bool, JsValue, JsValue,
             let _ = write!(head, "http://{host}");
         }
     }
-    if let Some(connection) = connection {
-        let _ = write!(head, "\n{}\n", connection.peer());
-        if let Some(local) = connection.local() {
-            let _ = write!(head, "{local}");
-        }
-    } else {
-        head.push_str("\n\n");
-    }
     head.push('\n');
+    let tls = match parts.extensions.get::<Connection>() {
+        Some(connection) => known(connection, |known| {
+            head.push_str(&known.addresses);
+            known.tls.clone()
+        }),
+        None => {
+            head.push_str("\n\n");
+            JsValue::UNDEFINED
+        }
+    };
     head.push_str(&header_text(&parts.headers));
     let (body, bytes) = body_to_js(body);
     (head, parts.version == http::Version::HTTP_2, body, bytes, tls)
+}
+
+/// What the requests of a connection say of it, made once for all of
+/// them (formatting the addresses was ~5% of a small request): its peer
+/// and local address as lines of the head, and its TLS as JS sees it.
+struct Known {
+    connection: Connection,
+    addresses: String,
+    tls: JsValue,
+}
+
+/// How many connections [`known`] remembers, the last ones it met.
+const KNOWN_CONNECTIONS: usize = 256;
+
+thread_local! {
+    static KNOWN: std::cell::RefCell<std::collections::VecDeque<Known>> = Default::default();
+}
+
+/// `f` of what is known of `connection`, found or made.
+fn known<R>(connection: &Connection, f: impl FnOnce(&Known) -> R) -> R {
+    KNOWN.with_borrow_mut(|known| {
+        // The same facts, at the same address: held here, they cannot
+        // have been freed and their memory taken by another connection's.
+        let found = known.iter().position(|each| std::ptr::eq(each.connection.peer(), connection.peer()));
+        let at = match found {
+            Some(at) => at,
+            None => {
+                known.truncate(KNOWN_CONNECTIONS - 1);
+                known.push_front(know(connection));
+                0
+            }
+        };
+        f(&known[at])
+    })
+}
+
+fn know(connection: &Connection) -> Known {
+    let mut addresses = format!("{}\n", connection.peer());
+    if let Some(local) = connection.local() {
+        addresses.push_str(&local.to_string());
+    }
+    addresses.push('\n');
+    let tls = connection.tls().map_or(JsValue::UNDEFINED, |session| {
+        let certificates = session.peer_certificates.iter().map(|der| js_sys::Uint8Array::from(der.as_ref())).collect();
+        tls_info(session.version, session.cipher_suite, session.alpn_str().map(str::to_owned), session.server_name.clone(), certificates)
+    });
+    Known { connection: connection.clone(), addresses, tls }
 }
 
 /// The response JS answered with.

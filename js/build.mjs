@@ -81,8 +81,8 @@ function cargoBuild() {
 // flattened and rebuilt (--flatten --rereloop) and -Os again (~2 kB less
 // gzipped, for a minute more of build). The server is tuned for speed
 // (opt-level 3, wasm-opt -O3): in Node it answers every request, and that
-// is ~10% more requests per second for ~25 kB more gzipped
-// (js/BENCHMARKS.md).
+// is ~10% more requests per second for ~40 kB more gzipped (203 kB
+// against 164 kB; js/BENCHMARKS.md).
 const modules = [
   { feature: "client", dir: dist, name: "paf", optLevel: "z", passes: ["-Os", "--converge", "--flatten", "--rereloop", "-Os", "--converge"] },
   { feature: "server", dir: join(dist, "server"), name: "paf_server", optLevel: "3", passes: ["-O3"] },

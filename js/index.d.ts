@@ -215,7 +215,7 @@ export interface ServerRequest {
    * array, as `Client.send()` gives them (made when first read).
    */
   readonly headers: Record<string, string | string[]>;
-  /** Read once, whole or as it comes; one left unread is discarded once the handler has answered. */
+  /** Read once, whole or as it comes; one left unread does not hold up the connection. */
   readonly body: Body;
   readonly protocol: "HTTP/1.1" | "HTTP/2";
   /** As in {@link ConnectionInfo}. */

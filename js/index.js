@@ -546,11 +546,6 @@ class ServerRequest {
   get body() {
     return (this.#body ??= new Body(this.#reader, this.#bytes, () => {}));
   }
-
-  /** Once `request` is answered: a body its handler left unread is discarded. */
-  static settled(request) {
-    if (request.#body === undefined) request.#reader?.cancel();
-  }
 }
 
 /**
@@ -667,7 +662,11 @@ function gathered(answer) {
           answer.body = chunks.length === 1 ? chunks[0] : concat(chunks, size);
           return resolve(answer);
         }
-        if (!(value instanceof Uint8Array)) return reject(new TypeError("paf: a body stream must give Uint8Arrays"));
+        if (!(value instanceof Uint8Array)) {
+          cancelAfterTurn(late);
+          reader.cancel();
+          return reject(new TypeError("paf: a body stream must give Uint8Arrays"));
+        }
         chunks.push(value);
         size += value.byteLength;
         if (size > GATHERED_BYTES) stream();
@@ -715,16 +714,8 @@ export function serve(flows, handler, { onError, plain = false, ...limits } = {}
   };
   function plainRequest(head, http2, reader, bytes, tls) {
     const [method, path, origin, peer, local, fields] = headOf(head);
-    const request = new ServerRequest(method, path, origin, fields, protocolName(http2), peer, local, tls, reader, bytes);
-    const answer = handler(request);
-    if (typeof answer?.then !== "function") {
-      ServerRequest.settled(request);
-      return plainAnswer(answer);
-    }
-    return Promise.resolve(answer).then((answer) => {
-      ServerRequest.settled(request);
-      return plainAnswer(answer);
-    });
+    const answer = handler(new ServerRequest(method, path, origin, fields, protocolName(http2), peer, local, tls, reader, bytes));
+    return typeof answer?.then === "function" ? Promise.resolve(answer).then(plainAnswer) : plainAnswer(answer);
   }
   function fetchRequest(head, http2, reader, bytes, tls) {
     const [method, path, origin, peer, local, fields] = headOf(head);

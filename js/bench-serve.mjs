@@ -148,7 +148,8 @@ async function bench({ seconds, rounds }) {
 function report(results, { seconds, rounds }, load) {
   const of = (loadName, server) => {
     const list = results.get(`${loadName}|${server}`) ?? [];
-    return { rate: median(list.map((r) => r.rate)), p50: median(list.map((r) => r.p50)), p99: median(list.map((r) => r.p99)) };
+    const rates = list.map((r) => r.rate);
+    return { rate: median(rates), low: Math.min(...rates), high: Math.max(...rates), p50: median(list.map((r) => r.p50)), p99: median(list.map((r) => r.p99)) };
   };
   const n = (v) => (v === undefined ? "" : Math.round(v).toLocaleString("en-US").replace(/,/g, " "));
   const lines = [
@@ -156,17 +157,17 @@ function report(results, { seconds, rounds }, load) {
       `load average at the start ${load.map((l) => l.toFixed(2)).join(", ")}${load[0] > 1.5 ? " (above 1.5: the figures are provisional)" : ""}; ` +
       `medians of ${rounds} rounds of ${seconds} s (\`node bench-serve.mjs --seconds ${seconds} --rounds ${rounds}\`).`,
     "",
-    "| load | server | req/s | p50 µs | p99 µs | to the reference |",
-    "|---|---|---|---|---|---|",
+    "| load | server | req/s | rounds' range | p50 µs | p99 µs | to the reference |",
+    "|---|---|---|---|---|---|---|",
   ];
   const verdicts = [];
   for (const { name, servers: list } of loads) {
     const reference = name.startsWith("h2load") ? "node:http2 (h2c)" : "node:http";
     const base = of(name, reference).rate;
     for (const server of list) {
-      const { rate, p50, p99 } = of(name, server);
+      const { rate, low, high, p50, p99 } = of(name, server);
       const ratio = server === reference ? "" : `${(rate / base).toFixed(2)}× ${reference}`;
-      lines.push(`| ${name} | ${server} | ${n(rate)} | ${n(p50)}${name.startsWith("h2load") ? " (mean)" : ""} | ${n(p99)} | ${ratio} |`);
+      lines.push(`| ${name} | ${server} | ${n(rate)} | ${n(low)}-${n(high)} | ${n(p50)}${name.startsWith("h2load") ? " (mean)" : ""} | ${n(p99)} | ${ratio} |`);
     }
     if (!name.startsWith("h2load")) {
       const plain = of(name, "paf serve() plain").rate / base;

@@ -75,16 +75,25 @@ function cargoBuild() {
   return { args, env: { ...process.env, RUSTC_BOOTSTRAP: "1", RUSTFLAGS: rustflags } };
 }
 
+// The client is tuned for size (its gzipped size has a budget: pages and
+// workers download it): opt-level z, then wasm-opt -Os rather than -Oz,
+// run to a fixed point (~1 KiB less gzipped), then the control flow
+// flattened and rebuilt (--flatten --rereloop) and -Os again (~2 kB less
+// gzipped, for a minute more of build). The server is tuned for speed
+// (opt-level 3, wasm-opt -O3): in Node it answers every request, and that
+// is ~10% more requests per second for ~40 kB more gzipped (203 kB
+// against 164 kB; js/BENCHMARKS.md).
 const modules = [
-  { feature: "client", dir: dist, name: "paf" },
-  { feature: "server", dir: join(dist, "server"), name: "paf_server" },
+  { feature: "client", dir: dist, name: "paf", optLevel: "z", passes: ["-Os", "--converge", "--flatten", "--rereloop", "-Os", "--converge"] },
+  { feature: "server", dir: join(dist, "server"), name: "paf_server", optLevel: "3", passes: ["-O3"] },
 ];
 const version = pinnedBindgen();
 ensureBindgen(version);
 const build = cargoBuild();
 const built = join(target, "wasm32-unknown-unknown", "release", "paf_js.wasm");
 for (const module of modules) {
-  run("cargo", [...build.args, "--no-default-features", "--features", module.feature], { cwd: crate, env: build.env });
+  const env = { ...build.env, CARGO_PROFILE_RELEASE_OPT_LEVEL: module.optLevel };
+  run("cargo", [...build.args, "--no-default-features", "--features", module.feature], { cwd: crate, env });
   finish(module);
 }
 writeRoots();
@@ -95,7 +104,7 @@ for (const module of modules) report(module);
  * only when cargo's module differs from the last one's (cargo relinks at
  * each switch of features, to the same bytes when nothing changed).
  */
-function finish({ dir, name }) {
+function finish({ dir, name, passes }) {
   const wasm = join(dir, `${name}_bg.wasm`);
   const stamp = join(dir, ".built-from");
   const builtFrom = createHash("sha256").update(readFileSync(built)).digest("hex");
@@ -109,11 +118,6 @@ function finish({ dir, name }) {
   if (!existsSync(wasmOpt)) throw new Error("wasm-opt is missing: run npm ci in js/ first");
   // The features rustc enables by default for wasm32 (and wasm-bindgen keeps).
   const features = ["bulk-memory", "sign-ext", "nontrapping-float-to-int", "reference-types", "multivalue", "mutable-globals"];
-  // -Os rather than -Oz, run to a fixed point: the larger module of the two
-  // gzips ~1 KiB smaller, and the gzipped size is what a user downloads.
-  // Then the control flow flattened and rebuilt (--flatten --rereloop) and
-  // -Os again: ~2 kB less gzipped, for a minute more of build.
-  const passes = ["-Os", "--converge", "--flatten", "--rereloop", "-Os", "--converge"];
   run(wasmOpt, [...passes, "--strip-debug", "--strip-producers", ...features.map((f) => `--enable-${f}`), wasm, "-o", wasm]);
   writeFileSync(stamp, builtFrom);
 }

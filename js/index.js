@@ -549,34 +549,225 @@ export function request(input, init = {}) {
 }
 
 /**
+ * A request as a plain handler of `serve()` gets it (see ServerRequest in
+ * index.d.ts): `headers` (a plain object, as `send()` gives) and `url`
+ * are made when first read, `body` is a {@link Body}.
+ */
+class ServerRequest {
+  #origin;
+  #fields;
+  #headers;
+  #reader;
+  #bytes;
+  #body;
+
+  /** @internal */
+  constructor(method, path, origin, fields, protocol, peer, local, tls, reader, bytes) {
+    this.method = method;
+    this.path = path;
+    this.protocol = protocol;
+    this.peer = peer;
+    this.local = local;
+    this.tls = tls;
+    this.#origin = origin;
+    this.#fields = fields;
+    this.#reader = reader;
+    this.#bytes = bytes;
+  }
+
+  /** The whole URL: `http://host/path?query`. */
+  get url() {
+    return this.#origin + this.path;
+  }
+
+  get headers() {
+    return (this.#headers ??= headerObject(this.#fields));
+  }
+
+  get body() {
+    return (this.#body ??= new Body(this.#reader, this.#bytes, () => {}));
+  }
+}
+
+/**
+ * A request's head as wasm sends it (see Answerer in wasm/src/server.rs):
+ * method, target, origin, peer and local address on a line each, then
+ * the fields, joined.
+ */
+function headOf(head) {
+  const target = head.indexOf("\n");
+  const origin = head.indexOf("\n", target + 1);
+  const peer = head.indexOf("\n", origin + 1);
+  const local = head.indexOf("\n", peer + 1);
+  const fields = head.indexOf("\n", local + 1);
+  return [
+    head.slice(0, target),
+    head.slice(target + 1, origin),
+    head.slice(origin + 1, peer),
+    head.slice(peer + 1, local),
+    head.slice(local + 1, fields) || undefined,
+    head.slice(fields + 1),
+  ];
+}
+
+/** `{ status, headers, body }` of a plain handler's answer, headers joined. */
+function plainAnswer(answer) {
+  if (answer === null || typeof answer !== "object") {
+    throw new TypeError("paf: a plain handler must answer with { status, headers, body }");
+  }
+  const { status = 200, headers, body = null } = answer;
+  if (!Number.isInteger(status) || status < 200 || status > 599) {
+    throw new TypeError(`paf: status must be a whole number from 200 to 599, not ${status}`);
+  }
+  let fields = "";
+  if (Array.isArray(headers)) fields = joined(headers);
+  else if (headers != null) {
+    for (const name in headers) {
+      const value = headers[name];
+      if (Array.isArray(value)) for (const each of value) fields += `${name}\n${each}\n`;
+      else fields += `${name}\n${value}\n`;
+    }
+  }
+  return { status, headers: fields, body };
+}
+
+/**
+ * `{ status, headers, body }` of a fetch-shaped handler's Response, or a
+ * promise of it: see {@link gathered}.
+ */
+function responseAnswer(response) {
+  if (!(response instanceof Response)) throw new TypeError("paf: the handler must give a Response");
+  const answer = { status: response.status, headers: joined(response.headers), body: response.body };
+  return answer.body ? gathered(answer) : answer;
+}
+
+/** What a body may be gathered up to before it is sent as a stream. */
+const GATHERED_BYTES = 64 * 1024;
+// After the I/O of this turn of the event loop (Node), or soon (elsewhere).
+const afterTurn = globalThis.setImmediate ?? ((callback) => setTimeout(callback, 0));
+const cancelAfterTurn = globalThis.clearImmediate ?? clearTimeout;
+
+function concat(chunks, size) {
+  const whole = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return whole;
+}
+
+/**
+ * `answer` with its body stream read here while it gives what it has at
+ * once (a body made of a string or bytes, as most are, is all there):
+ * whole, it goes to wasm as one Uint8Array, sent with its length, rather
+ * than read chunk by chunk from wasm with a promise each. A body that is
+ * not over by the end of this turn of the event loop, or past
+ * GATHERED_BYTES, goes as a stream of what was read and the rest: its
+ * head is not held back.
+ */
+function gathered(answer) {
+  const reader = answer.body.getReader();
+  const chunks = [];
+  let size = 0;
+  let pending;
+  let streaming = false;
+  return new Promise((resolve, reject) => {
+    const stream = () => {
+      streaming = true;
+      cancelAfterTurn(late);
+      answer.body = new ReadableStream(
+        {
+          async pull(controller) {
+            if (chunks.length) return controller.enqueue(chunks.shift());
+            const read = pending ?? reader.read();
+            pending = undefined;
+            const { done, value } = await read;
+            if (done) controller.close();
+            else controller.enqueue(value);
+          },
+          cancel: (reason) => reader.cancel(reason),
+        },
+        { highWaterMark: 0 },
+      );
+      resolve(answer);
+    };
+    const late = afterTurn(stream);
+    const next = () => {
+      const read = (pending = reader.read());
+      read.then(({ done, value }) => {
+        if (streaming) return;
+        pending = undefined;
+        if (done) {
+          cancelAfterTurn(late);
+          answer.body = chunks.length === 1 ? chunks[0] : concat(chunks, size);
+          return resolve(answer);
+        }
+        if (!(value instanceof Uint8Array)) {
+          cancelAfterTurn(late);
+          reader.cancel();
+          return reject(new TypeError("paf: a body stream must give Uint8Arrays"));
+        }
+        chunks.push(value);
+        size += value.byteLength;
+        if (size > GATHERED_BYTES) stream();
+        else next();
+      }, (error) => {
+        if (streaming) return;
+        cancelAfterTurn(late);
+        reject(error);
+      });
+    };
+    next();
+  });
+}
+
+const protocolName = (http2) => (http2 ? "HTTP/2" : "HTTP/1.1");
+
+/**
  * Serves the stream pairs of `flows` (an async iterable, such as
  * `listenTcp(port)`) with `handler(request, info) => Response | Promise<Response>`,
  * where `info` is the connection the request came on: `{ peer, local,
- * protocol, tls }` (see ConnectionInfo in index.d.ts).
+ * protocol, tls }` (see ConnectionInfo in index.d.ts). With `plain: true`,
+ * no standard objects: `handler(request)` gets a {@link ServerRequest}
+ * and answers `{ status, headers, body }` (see index.d.ts), the faster way.
  * HTTP/2 or HTTP/1.1 per connection: by the pair's `alpn` property when
  * the platform did TLS, else by the first bytes (`h2c: false` turns HTTP/2
- * off there). A handler that throws costs its request a 500 and is
- * reported to `onError(error)` (console.error by default). The engine's
- * limits: `headerTimeout`, `idleTimeout`, `bodyTimeout`, `drainTimeout` (ms)
- * and `maxConnections` (see ServeOptions in index.d.ts).
+ * off there). A handler that throws, or answers what is not a response,
+ * costs its request a 500 and is reported to `onError(error)`
+ * (console.error by default). The engine's limits: `headerTimeout`,
+ * `idleTimeout`, `bodyTimeout`, `drainTimeout` (ms) and `maxConnections`
+ * (see ServeOptions in index.d.ts).
  */
-export function serve(flows, handler, { onError, ...limits } = {}) {
+export function serve(flows, handler, { onError, plain = false, ...limits } = {}) {
   const report = onError ?? ((error) => console.error("paf: handler failed:", error));
-  const answer = async (raw) => {
-    try {
-      const hasBody = (raw.body || raw.bytes) && raw.method !== "GET" && raw.method !== "HEAD";
-      let body = null;
-      if (hasBody) body = raw.body ? readableOf(raw.body, raw.bytes) : raw.bytes;
-      else raw.body?.cancel();
-      const request = new Request(raw.url, { method: raw.method, headers: pairs(raw.headers), body, duplex: "half" });
-      const response = await handler(request, { peer: raw.peer, local: raw.local, protocol: raw.protocol, tls: raw.tls });
-      if (!(response instanceof Response)) throw new TypeError("the handler must give a Response");
-      return { status: response.status, headers: joined(response.headers), body: response.body };
-    } catch (error) {
-      report(error);
-      return { status: 500, headers: [], body: null };
-    }
+  // Called by wasm once per request: an answer given at once (a handler
+  // that is not async) goes back at once, with no promise.
+  const answerer = {
+    answer: plain ? plainRequest : fetchRequest,
+    failed(error) {
+      try {
+        report(error);
+      } catch {
+        // onError's own failure has nowhere to go.
+      }
+    },
   };
+  function plainRequest(head, http2, reader, bytes, tls) {
+    const [method, path, origin, peer, local, fields] = headOf(head);
+    const answer = handler(new ServerRequest(method, path, origin, fields, protocolName(http2), peer, local, tls, reader, bytes));
+    return typeof answer?.then === "function" ? Promise.resolve(answer).then(plainAnswer) : plainAnswer(answer);
+  }
+  function fetchRequest(head, http2, reader, bytes, tls) {
+    const [method, path, origin, peer, local, fields] = headOf(head);
+    const hasBody = (reader || bytes) && method !== "GET" && method !== "HEAD";
+    let body = null;
+    if (hasBody) body = reader ? readableOf(reader, bytes) : bytes;
+    else reader?.cancel();
+    const request = new Request(origin + path, { method, headers: pairs(fields), body, duplex: "half" });
+    const answer = handler(request, { peer, local, protocol: protocolName(http2), tls });
+    return typeof answer?.then === "function" ? Promise.resolve(answer).then(responseAnswer) : responseAnswer(answer);
+  }
   const options = { ...limits, onError: onError && ((error, peer) => onError(error, peer)) };
   // close() stops the listener at once (a listener that is its own
   // iterator, as listenTcp's and memoryListener's are, stops on return()):
@@ -586,7 +777,7 @@ export function serve(flows, handler, { onError, ...limits } = {}) {
     if (typeof flows?.return === "function") flows.return();
   };
   serverModule ??= loadServer();
-  if (!(serverModule instanceof Promise)) return running(serverModule.serve(flows, answer, options), stopListening);
+  if (!(serverModule instanceof Promise)) return running(serverModule.serve(flows, answerer, options), stopListening);
   // The module is on its way (a browser fetches it): serve once it is in.
   const loading = serverModule;
   let server;
@@ -595,7 +786,7 @@ export function serve(flows, handler, { onError, ...limits } = {}) {
     (module) => {
       serverModule = module;
       if (stopped) return undefined;
-      server = module.serve(flows, answer, options);
+      server = module.serve(flows, answerer, options);
       return server.closed;
     },
     (error) => {

@@ -31,6 +31,17 @@ async function handler(request, info) {
     });
     return new Response(body, { headers: { "content-type": "text/plain" } });
   }
+  if (url.pathname === "/late") {
+    // The first chunk waits for the client to have the head.
+    const body = new ReadableStream({
+      async pull(controller) {
+        await headReceived.promise;
+        controller.enqueue(new TextEncoder().encode("late\n"));
+        controller.close();
+      },
+    });
+    return new Response(body);
+  }
   if (url.pathname === "/digest") {
     const bytes = new Uint8Array(await request.arrayBuffer());
     return Response.json({ length: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") });
@@ -41,6 +52,10 @@ async function handler(request, info) {
     { status: 201, headers: { "x-served-by": "paf in node" } },
   );
 }
+
+// Resolved by the test of /late once it has the head.
+const headReceived = {};
+headReceived.promise = new Promise((resolve) => (headReceived.resolve = resolve));
 
 const work = scratch("server");
 const certs = certificates(work.dir);
@@ -73,6 +88,16 @@ describe("a paf server in Node", () => {
     const text = await response.text();
     assert.equal(text.split("\n").length, 1001);
     assert.ok(text.startsWith("line 999\n"));
+  });
+
+  test("a body that is all there goes with its length; a stream's head is not held back for its first chunk", { timeout: 10_000 }, async () => {
+    const whole = await fetch(`http://127.0.0.1:${port}/echo`, { method: "POST", body: "sized" });
+    const text = await whole.text();
+    assert.equal(whole.headers.get("content-length"), String(Buffer.byteLength(text)));
+    const late = await request(`http://127.0.0.1:${port}/late`);
+    assert.equal(late.headers.get("content-length"), null);
+    headReceived.resolve();
+    assert.equal(await late.text(), "late\n");
   });
 
   test("paf's client over TCP: a 4 MiB upload, and 32 requests at once, each intact", async () => {

@@ -309,6 +309,7 @@ fn header_value(value: &str) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&latin1?).ok()
 }
 
+#[cfg(feature = "client")]
 fn protocol_name(version: http::Version) -> &'static str {
     if version == http::Version::HTTP_2 {
         "HTTP/2"

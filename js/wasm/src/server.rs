@@ -14,32 +14,14 @@ use paf::{service_fn, Body, Config, Connection, Error, Incoming, Switch};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use crate::{body_of, body_to_js, field, header_map, header_text, js_error, millis, protocol_name, type_error};
+use crate::{body_of, body_to_js, field, header_map, header_text, js_error, millis, type_error};
 
 #[wasm_bindgen(inline_js = r#"
-export function incomingRequest(method, url, headers, protocol, body, bytes, peer, local, tls) {
-  return { method, url, headers, protocol, body, bytes, peer, local, tls };
-}
 export function tlsInfo(version, cipher, alpn, serverName, peerCertificates) {
   return { version, cipher, alpn, serverName, peerCertificates };
 }
 "#)]
 extern "C" {
-    /// A request as a handler of [`serve`] gets it (one call to JS, not
-    /// one per field).
-    #[wasm_bindgen(js_name = incomingRequest)]
-    fn incoming_request(
-        method: &str,
-        url: &str,
-        headers: &str,
-        protocol: &str,
-        body: &JsValue,
-        bytes: &JsValue,
-        peer: &str,
-        local: Option<String>,
-        tls: &JsValue,
-    ) -> JsValue;
-
     /// A TLS session as a handler of [`serve`] sees it.
     #[wasm_bindgen(js_name = tlsInfo)]
     fn tls_info(
@@ -49,6 +31,44 @@ extern "C" {
         server_name: Option<String>,
         peer_certificates: js_sys::Array,
     ) -> JsValue;
+
+    /// index.js's side of [`serve`]: calls the user's handler with a
+    /// request and gives its answer.
+    pub type Answerer;
+
+    /// The answer to a request, an [`Answer`] or a promise of one. `head`
+    /// is its head in one string (one decoding in JS, not one per part):
+    /// method, target, origin (`http://host`), peer and local address,
+    /// each followed by a line feed, then the header fields as
+    /// [`header_text`] joins them.
+    #[wasm_bindgen(method, catch)]
+    fn answer(
+        this: &Answerer,
+        head: &str,
+        http2: bool,
+        body: &JsValue,
+        bytes: &JsValue,
+        tls: &JsValue,
+    ) -> Result<JsValue, JsValue>;
+
+    /// Hears why a request was answered with a 500: its answer failed
+    /// (threw, rejected) or was not a valid response.
+    #[wasm_bindgen(method)]
+    fn failed(this: &Answerer, error: &JsValue);
+
+    /// A response as index.js hands it over: `headers` joined as
+    /// [`header_map`] reads them, `body` `null`, a string (sent as UTF-8),
+    /// a `Uint8Array` or a `ReadableStream`.
+    pub type Answer;
+
+    #[wasm_bindgen(method, getter)]
+    fn status(this: &Answer) -> f64;
+
+    #[wasm_bindgen(method, getter)]
+    fn headers(this: &Answer) -> String;
+
+    #[wasm_bindgen(method, getter)]
+    fn body(this: &Answer) -> JsValue;
 }
 
 /// A running server; see [`serve`].
@@ -73,10 +93,10 @@ impl Server {
     }
 }
 
-/// Serves the stream pairs of `flows` (an async iterable) with `handler`:
-/// it is called with `{ method, url, headers, protocol, body, bytes }`
-/// (`body` and `bytes` as in `Client.request`) and gives `{ status, headers, body }` (`body`
-/// `null`, a `Uint8Array` or a `ReadableStream`), or a promise of it.
+/// Serves the stream pairs of `flows` (an async iterable) with
+/// `answerer.answer(head, http2, body, bytes, tls)` (see [`Answerer`];
+/// `body` and `bytes` as in `Client.request`), which gives `{ status,
+/// headers, body }` or a promise of it.
 ///
 /// Each pair is served with HTTP/2 or HTTP/1.1 as its `alpn` property
 /// says (`"h2"`, `"http/1.1"`: TLS done by the platform), and without one
@@ -87,8 +107,9 @@ impl Server {
 /// and `maxConnections` (10 000) are the engine's limits. The server stops
 /// when `flows` ends or on `close()`.
 #[wasm_bindgen]
-pub fn serve(flows: JsValue, handler: Function, options: &JsValue) -> Result<Server, JsValue> {
-    serve_with(flows, move |request| answer(handler.clone(), request), options)
+pub fn serve(flows: JsValue, answerer: Answerer, options: &JsValue) -> Result<Server, JsValue> {
+    let answerer = std::rc::Rc::new(answerer);
+    serve_with(flows, move |request| answer(answerer.clone(), request), options)
 }
 
 /// Serves the stream pairs of `flows` as [`serve`] does, every request
@@ -159,17 +180,22 @@ where
     Ok(Server { switch, closed })
 }
 
-/// Calls the JS handler with `request`; a handler that fails, or answers
-/// something that is not a response, costs the request a 500.
-async fn answer(handler: Function, request: Request<Incoming>) -> Response<Body> {
-    let raw = request_to_js(request);
-    let answered = match handler.call1(&JsValue::UNDEFINED, &raw) {
-        Ok(answer) => JsFuture::from(Promise::resolve(&answer)).await,
+/// Asks JS for the answer to `request`; one that fails, or that is not a
+/// response, costs the request a 500. An answer given at once is taken
+/// at once: no promise, no microtask.
+async fn answer(answerer: std::rc::Rc<Answerer>, request: Request<Incoming>) -> Response<Body> {
+    let (head, http2, body, bytes, tls) = request_to_js(request);
+    let answered = match answerer.answer(&head, http2, &body, &bytes, &tls) {
+        Ok(answer) => match answer.dyn_into::<Promise>() {
+            Ok(promise) => JsFuture::from(promise).await,
+            Err(answer) => Ok(answer),
+        },
         Err(thrown) => Err(thrown),
     };
-    match answered.and_then(|answer| response_of(&answer)) {
+    match answered.and_then(|answer| response_of(answer.unchecked_ref())) {
         Ok(response) => response,
-        Err(_) => {
+        Err(error) => {
+            answerer.failed(&error);
             let mut response = Response::new(Body::empty());
             *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
             response
@@ -177,44 +203,108 @@ async fn answer(handler: Function, request: Request<Incoming>) -> Response<Body>
     }
 }
 
-fn request_to_js(request: Request<Incoming>) -> JsValue {
+/// What [`Answerer::answer`] takes of `request`: its head, whether it came
+/// over HTTP/2, its body (`body`, `bytes`) and the connection's TLS.
+fn request_to_js(request: Request<Incoming>) -> (String, bool, JsValue, JsValue, JsValue) {
+    use std::fmt::Write as _;
     let (parts, body) = request.into_parts();
-    let connection = parts.extensions.get::<Connection>();
-    let peer = connection.map_or_else(String::new, |conn| conn.peer().to_string());
-    let local = connection.and_then(Connection::local).map(|address| address.to_string());
-    let tls = connection.and_then(Connection::tls).map_or(JsValue::UNDEFINED, |session| {
-        let certificates = session.peer_certificates.iter().map(|der| js_sys::Uint8Array::from(der.as_ref())).collect();
-        tls_info(session.version, session.cipher_suite, session.alpn_str().map(str::to_owned), session.server_name.clone(), certificates)
-    });
-    let url = match (parts.uri.scheme(), parts.uri.authority()) {
-        (Some(_), Some(_)) => parts.uri.to_string(),
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut head = String::with_capacity(128);
+    head.push_str(parts.method.as_str());
+    head.push('\n');
+    head.push_str(target);
+    head.push('\n');
+    match (parts.uri.scheme_str(), parts.uri.authority()) {
+        (Some(scheme), Some(authority)) => {
+            let _ = write!(head, "{scheme}://{authority}");
+        }
         // HTTP/1.1 gives the path; the scheme is unknown there, TLS being
         // the platform's.
         _ => {
             let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-            let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            format!("http://{host}{target}")
+            let _ = write!(head, "http://{host}");
+        }
+    }
+    head.push('\n');
+    let tls = match parts.extensions.get::<Connection>() {
+        Some(connection) => known(connection, |known| {
+            head.push_str(&known.addresses);
+            known.tls.clone()
+        }),
+        None => {
+            head.push_str("\n\n");
+            JsValue::UNDEFINED
         }
     };
+    head.push_str(&header_text(&parts.headers));
     let (body, bytes) = body_to_js(body);
-    let headers = header_text(&parts.headers);
-    incoming_request(parts.method.as_str(), &url, &headers, protocol_name(parts.version), &body, &bytes, &peer, local, &tls)
+    (head, parts.version == http::Version::HTTP_2, body, bytes, tls)
 }
 
-/// The response a handler answered with, `{ status, headers, body }`.
-fn response_of(raw: &JsValue) -> Result<Response<Body>, JsValue> {
-    if !raw.is_object() {
-        return Err(type_error("a handler must answer with a Response"));
+/// What the requests of a connection say of it, made once for all of
+/// them (formatting the addresses was ~5% of a small request): its peer
+/// and local address as lines of the head, and its TLS as JS sees it.
+struct Known {
+    connection: Connection,
+    addresses: String,
+    tls: JsValue,
+}
+
+/// How many connections [`known`] remembers, the last ones it met.
+const KNOWN_CONNECTIONS: usize = 256;
+
+thread_local! {
+    static KNOWN: std::cell::RefCell<std::collections::VecDeque<Known>> = Default::default();
+}
+
+/// `f` of what is known of `connection`, found or made.
+fn known<R>(connection: &Connection, f: impl FnOnce(&Known) -> R) -> R {
+    KNOWN.with_borrow_mut(|known| {
+        // The same facts, at the same address: held here, they cannot
+        // have been freed and their memory taken by another connection's.
+        let found = known.iter().position(|each| std::ptr::eq(each.connection.peer(), connection.peer()));
+        let at = match found {
+            Some(at) => at,
+            None => {
+                known.truncate(KNOWN_CONNECTIONS - 1);
+                known.push_front(know(connection));
+                0
+            }
+        };
+        f(&known[at])
+    })
+}
+
+fn know(connection: &Connection) -> Known {
+    let mut addresses = format!("{}\n", connection.peer());
+    if let Some(local) = connection.local() {
+        addresses.push_str(&local.to_string());
     }
-    let status = field(raw, "status").as_f64().unwrap_or(200.0) as u16;
-    let headers = field(raw, "headers").as_string().unwrap_or_default();
-    let headers = header_map(&headers)?;
+    addresses.push('\n');
+    let tls = connection.tls().map_or(JsValue::UNDEFINED, |session| {
+        let certificates = session.peer_certificates.iter().map(|der| js_sys::Uint8Array::from(der.as_ref())).collect();
+        tls_info(session.version, session.cipher_suite, session.alpn_str().map(str::to_owned), session.server_name.clone(), certificates)
+    });
+    Known { connection: connection.clone(), addresses, tls }
+}
+
+/// The response JS answered with.
+fn response_of(answer: &Answer) -> Result<Response<Body>, JsValue> {
+    let status = answer.status();
+    let headers = header_map(&answer.headers())?;
     let length = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse().ok());
-    let mut response = Response::new(body_of(&field(raw, "body"), length)?);
-    *response.status_mut() =
-        http::StatusCode::from_u16(status).map_err(|_| type_error(&format!("invalid status {status}")))?;
+    let body = answer.body();
+    let body = match body.as_string() {
+        Some(text) => Body::from(text),
+        None => body_of(&body, length)?,
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = (status.fract() == 0.0 && (0.0..=999.0).contains(&status))
+        .then(|| http::StatusCode::from_u16(status as u16).ok())
+        .flatten()
+        .ok_or_else(|| type_error(&format!("invalid status {status}")))?;
     *response.headers_mut() = headers;
     Ok(response)
 }

@@ -280,6 +280,19 @@ def verdict(ok):
     return "met" if ok else "**not met**"
 
 
+def add_cost_rows(add, costs, mode, instructions_target=None, allocations_target=None):
+    """The report's rows of instructions and allocations per request over
+    `mode`, with their verdicts where there is a target."""
+    for key, label, form, target in (
+        ("instructions", "instructions per request (callgrind)", ",.0f", instructions_target),
+        ("allocations", "heap allocations per request", ".1f", allocations_target),
+    ):
+        a, b = costs[(mode, "paf")][key], costs[(mode, "hyper")][key]
+        judged = (f"**{a / b:.2f}×** | ≤ {target:.2f}× | {verdict(a / b <= target)}" if target is not None
+                  else f"{a / b:.2f}× | (lower is better) |")
+        add(f"| {mode} server, {label} | {a:{form}} | {b:{form}} | {judged} |")
+
+
 def report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, rss_h2c, costs, plotted):
     lines = []
     add = lines.append
@@ -309,10 +322,7 @@ def report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, rss_h2c, costs,
         f"{median_of(h1['hyper'], 'p50_us'):,.0f} / {hyper_p99:,.0f} µs | p99 {paf_p99 / hyper_p99:.2f}× | p99 no higher | {verdict(paf_p99 <= hyper_p99)} |")
     paf_cpu, hyper_cpu = median_of(h1["paf"], "cpu_us_per_request"), median_of(h1["hyper"], "cpu_us_per_request")
     add(f"| h1 server, CPU time per request | {paf_cpu:.1f} µs | {hyper_cpu:.1f} µs | {paf_cpu / hyper_cpu:.2f}× | (lower is better) | |")
-    a, b = costs[("h1", "paf")]["instructions"], costs[("h1", "hyper")]["instructions"]
-    add(f"| h1 server, instructions per request (callgrind) | {a:,.0f} | {b:,.0f} | **{a / b:.2f}×** | ≤ 0.60× | {verdict(a / b <= 0.6)} |")
-    a, b = costs[("h1", "paf")]["allocations"], costs[("h1", "hyper")]["allocations"]
-    add(f"| h1 server, heap allocations per request | {a:.1f} | {b:.1f} | {a / b:.2f}× | ≤ 1.00× | {verdict(a <= b)} |")
+    add_cost_rows(add, costs, "h1", instructions_target=0.6, allocations_target=1.0)
     a, b = median_of(piped["paf"], "rps"), median_of(piped["hyper"], "rps")
     add(f"| h1 server, pipelined (depth {PIPELINE_DEPTH}, wrk -c256), req/s | {a:,.0f} | {b:,.0f} | **{a / b:.2f}×** | ≥ 1.30× | {verdict(a / b >= 1.3)} |")
     add(f"| h1 server, pipelined, p50 / p99 latency | {median_of(piped['paf'], 'p50_us'):,.0f} / {median_of(piped['paf'], 'p99_us'):,.0f} µs | "
@@ -322,10 +332,7 @@ def report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, rss_h2c, costs,
     a50, b50 = median_of(h2c["paf"], "p50_us"), median_of(h2c["hyper"], "p50_us")
     add(f"| h2c server, p50 / p99 latency | {a50:,.0f} / {median_of(h2c['paf'], 'p99_us'):,.0f} µs | "
         f"{b50:,.0f} / {median_of(h2c['hyper'], 'p99_us'):,.0f} µs | p50 {a50 / b50:.2f}× | p50 no higher | {verdict(a50 <= b50)} |")
-    a, b = costs[("h2c", "paf")]["instructions"], costs[("h2c", "hyper")]["instructions"]
-    add(f"| h2c server, instructions per request (callgrind) | {a:,.0f} | {b:,.0f} | {a / b:.2f}× | (lower is better) | |")
-    a, b = costs[("h2c", "paf")]["allocations"], costs[("h2c", "hyper")]["allocations"]
-    add(f"| h2c server, heap allocations per request | {a:.1f} | {b:.1f} | {a / b:.2f}× | (lower is better) | |")
+    add_cost_rows(add, costs, "h2c")
     a, b = median_of(clients["paf"], "rps"), median_of(clients["hyper"], "rps")
     add(f"| client, sequential keep-alive GETs, req/s | {a:,.0f} | {b:,.0f} | **{a / b:.2f}×** | ≥ 1.00× | {verdict(a / b >= 1.0)} |")
     add(f"| client, p50 / p99 latency | {median_of(clients['paf'], 'p50_us'):,.0f} / {median_of(clients['paf'], 'p99_us'):,.0f} µs | "

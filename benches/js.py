@@ -13,12 +13,12 @@ printed, with its command, between `<!-- js:begin -->` and `<!-- js:end -->`:
 - `js/bench-bridge.mjs`: a page in headless Chromium fetching through
   `paf bridge` against the same request made natively by curl;
 - `tests/worker/startup.mjs`: the workers' module sizes and start-up time
-  in workerd (needs the bundles `scripts/test-worker` builds; left out,
-  with a line saying so, when they are not there).
+  in workerd (the bundles of `scripts/build-workers`; left out, with a
+  line saying so, when they are not there).
 
 Python's standard library only. Overrides: PAF_WASI_CACHE (where
-scripts/test-worker bundles the workers), BENCH_OUTPUT (another file than
-BENCHMARKS.md).
+scripts/build-workers bundles the workers), BENCH_OUTPUT (another file
+than BENCHMARKS.md).
 """
 
 import os
@@ -49,7 +49,7 @@ def run(title, argv, cwd):
     if not script.exists():
         return f"(not run: {script.relative_to(ROOT)} is not in this tree)"
     if "startup.mjs" in argv[1] and not all(worker.exists() for worker in WORKERS):
-        return "(not run: the bundled workers are missing; scripts/test-worker builds them)"
+        return "(not run: the bundled workers are missing; scripts/build-workers builds them)"
     log(f"js: {title}")
     started = time.monotonic()
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)

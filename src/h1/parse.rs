@@ -32,8 +32,8 @@ fn with_field_slots<'b, T>(max: usize, f: impl FnOnce(&mut [httparse::Header<'b>
     }
 }
 
-/// Parses a request head; its fields go into `headers` (cleared first: a
-/// map whose memory is used again).
+/// Parses a request head; its fields go into `headers`, an empty map
+/// whose memory is used again.
 pub(super) fn request(head: &Bytes, limits: &Limits, headers: HeaderMap) -> Result<RawRequest, ParseError> {
     with_field_slots(limits.max_headers, |fields| request_with(head, fields, headers))
 }
@@ -136,7 +136,7 @@ fn response_with<'b>(
     Ok(RawResponse {
         status,
         version: version(minor),
-        headers: header_map(head, parsed.headers, |raw| names.name(raw), HeaderMap::new())?,
+        headers: header_map(head, parsed.headers, |raw| names.name(raw), HeaderMap::with_capacity(parsed.headers.len()))?,
     })
 }
 
@@ -146,7 +146,7 @@ pub(super) fn trailers(section: &[u8], limits: &Limits) -> Result<HeaderMap, Par
     with_field_slots(limits.max_headers, |fields| {
         match httparse::parse_headers(&section, fields) {
             Ok(httparse::Status::Complete((_, fields))) => {
-                header_map(&section, fields, HeaderName::from_bytes, HeaderMap::new())
+                header_map(&section, fields, HeaderName::from_bytes, HeaderMap::with_capacity(fields.len()))
             }
             Ok(httparse::Status::Partial) => {
                 Err(ParseError::Malformed("incomplete trailer section"))
@@ -189,14 +189,13 @@ fn request_target(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
     }
 }
 
+/// `fields` appended to `map` (an empty one; its room, if too small, grows).
 fn header_map(
     head: &Bytes,
     fields: &[httparse::Header<'_>],
     mut name_of: impl FnMut(&[u8]) -> Result<HeaderName, http::header::InvalidHeaderName>,
     mut map: HeaderMap,
 ) -> Result<HeaderMap, ParseError> {
-    map.clear();
-    map.reserve(fields.len());
     for field in fields {
         let name = name_of(field.name.as_bytes())
             .map_err(|_| ParseError::Malformed("invalid header field name"))?;

@@ -1,7 +1,8 @@
 //! A tower `Service` served by paf, for code from the tower ecosystem.
 //!
 //! `tower::service_fn` makes a service; tower's combinators wrap it (here
-//! `map_response`, adding a header); [`paf::engine::tower::service`] turns
+//! `map_request`, which bounds the request body, and `map_response`,
+//! adding a header); [`paf::engine::tower::service`] turns
 //! it into a paf [`Handler`](paf::Handler), and `paf::serve` runs it like
 //! any other — over HTTP/1.1, and HTTP/2 by prior knowledge (h2c) since
 //! the config allows it. The example then asks it twice with paf's client,
@@ -18,16 +19,20 @@ use std::convert::Infallible;
 use paf::client::ResponseExt;
 use paf::http::HeaderValue;
 use paf::rt::native::TcpListener;
-use paf::{Body, Config, Incoming, Request, Response, Switch};
+use http_body_util::Limited;
+use paf::{Body, Config, Connection, Incoming, Request, Response, Switch};
 use tower::ServiceExt;
 
 #[tokio::main]
 async fn main() -> Result<(), paf::Error> {
     // A service as a tower user writes it.
-    let service = tower::service_fn(|request: Request<Incoming>| async move {
-        let answer = format!("hello from tower: {} {} over {:?}", request.method(), request.uri().path(), request.version());
+    // A layer that replaces the body: the connection is still found.
+    let service = tower::service_fn(|request: Request<Limited<Incoming>>| async move {
+        let peer = Connection::of(&request).map_or("nowhere".to_string(), |conn| conn.peer().to_string());
+        let answer = format!("hello from tower: {} {} over {:?} from {peer}", request.method(), request.uri().path(), request.version());
         Ok::<_, Infallible>(Response::new(Body::from(answer)))
     })
+    .map_request(|request: Request<Incoming>| request.map(|body| Limited::new(body, 1 << 20)))
     .map_response(|mut response: Response<Body>| {
         response.headers_mut().insert("x-served-by", HeaderValue::from_static("tower"));
         response

@@ -14,7 +14,7 @@ use http_body::{Frame, SizeHint};
 
 use crate::error::Timeout;
 use crate::flow::MaybeSend;
-use crate::{BoxError, Error};
+use crate::{BoxError, Connection, Error};
 
 /// A body received from the peer, streamed as the connection reads it.
 ///
@@ -25,6 +25,9 @@ use crate::{BoxError, Error};
 pub struct Incoming {
     kind: IncomingKind,
     end_hook: Option<EndHook>,
+    /// A [`Connection`], type-erased: the npm client module, which never
+    /// sets one, then carries no code to drop it (its size is budgeted).
+    connection: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// Called once the body is over: with `true` when it was read to its end,
@@ -91,15 +94,32 @@ struct Channel {
 }
 
 impl Incoming {
+    fn of_kind(kind: IncomingKind) -> Incoming {
+        Incoming { kind, end_hook: None, connection: None }
+    }
+
+    /// The connection the request this body belongs to came on: a paf
+    /// server sets it on every request body it hands a handler
+    /// ([`Connection::of`] reads it).
+    pub(crate) fn connection(&self) -> Option<&Connection> {
+        self.connection.as_deref()?.downcast_ref()
+    }
+
+    /// `connection` is an `Arc` of a [`Connection`], made once per
+    /// connection (a clone is then no allocation).
+    pub(crate) fn set_connection(&mut self, connection: Arc<dyn std::any::Any + Send + Sync>) {
+        self.connection = Some(connection);
+    }
+
     /// A body with nothing in it.
     pub fn empty() -> Incoming {
-        Incoming { kind: IncomingKind::Empty, end_hook: None }
+        Incoming::of_kind(IncomingKind::Empty)
     }
 
     /// A body received whole already.
     pub(crate) fn whole(bytes: Bytes) -> Incoming {
         let bytes = (!bytes.is_empty()).then_some(bytes);
-        Incoming { kind: IncomingKind::Whole(bytes), end_hook: None }
+        Incoming::of_kind(IncomingKind::Whole(bytes))
     }
 
     /// Whether all of the body has come from the connection (it may not
@@ -117,14 +137,14 @@ impl Incoming {
     pub(crate) fn channel(capacity: usize, length: Option<u64>) -> (BodySender, Incoming) {
         let shared = Arc::new(Mutex::new(Channel { capacity, ..Channel::default() }));
         let sender = BodySender { shared: shared.clone(), finished: false };
-        (sender, Incoming { kind: IncomingKind::Channel { shared, length }, end_hook: None })
+        (sender, Incoming::of_kind(IncomingKind::Channel { shared, length }))
     }
 
     /// The body of an HTTP/2 stream, `length` long if its head said so,
     /// failing once `stall` says the peer sent nothing for too long.
     pub(crate) fn h2(stream: ::h2::RecvStream, length: Option<u64>, stall: impl StallGuard) -> Incoming {
         let stall = Mutex::new(Box::new(stall) as Box<dyn StallGuard>);
-        Incoming { kind: IncomingKind::H2 { stream, length, taken: 0, data_done: false, stall }, end_hook: None }
+        Incoming::of_kind(IncomingKind::H2 { stream, length, taken: 0, data_done: false, stall })
     }
 
     /// Calls `hook` once the body is over: with `true` when it is read to

@@ -124,8 +124,8 @@ fn connect_tunnel_fetches_http_and_https_through_the_proxy() {
 fn serve_tower_answers_over_http1_and_h2c() {
     assert_eq!(
         run("serve_tower"),
-        "200 OK (x-served-by: tower): hello from tower: GET /hello over HTTP/1.1\n\
-         200 OK (x-served-by: tower): hello from tower: GET /hello over HTTP/2.0\n\
+        "200 OK (x-served-by: tower): hello from tower: GET /hello over HTTP/1.1 from 127.0.0.1:PORT\n\
+         200 OK (x-served-by: tower): hello from tower: GET /hello over HTTP/2.0 from 127.0.0.1:PORT\n\
          stopped\n"
     );
 }

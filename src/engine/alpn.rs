@@ -255,7 +255,7 @@ where
     };
     tracing::trace!(%peer, %protocol, "connection");
     let connection = Connection::new(endpoints, protocol, info.session(&flow));
-    let with_connection = WithConnection { handler: handler.clone(), connection };
+    let with_connection = WithConnection::new(handler.clone(), connection);
     let config = &*config;
     // Each protocol's future in a box of its own: the connection then
     // holds the one it speaks, not room for the larger of the two.

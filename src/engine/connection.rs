@@ -14,8 +14,8 @@ use crate::{Error, Incoming};
 
 /// The connection a request came on: its peer, its local address, the
 /// protocol, and the TLS session when there is one. Every request a paf
-/// server hands to a handler carries it in its extensions; it is cheap to
-/// clone (one per connection, shared by its requests).
+/// server hands to a handler carries it, found by [`Connection::of`]; it
+/// is cheap to clone (one per connection, shared by its requests).
 ///
 /// ```
 /// use paf::{service_fn, Body, Connection, Incoming, Request, Response};
@@ -44,8 +44,17 @@ impl Connection {
     }
 
     /// The connection `request` came on, if a paf server received it.
-    pub fn of<B>(request: &Request<B>) -> Option<&Connection> {
-        request.extensions().get::<Connection>()
+    ///
+    /// paf keeps it with the request's body (an [`Incoming`]), which costs
+    /// no allocation per request; for requests whose body a middleware has
+    /// replaced, a service served through `engine::tower` also finds it in
+    /// the request's extensions, where `http` middleware carries values.
+    pub fn of<B: 'static>(request: &Request<B>) -> Option<&Connection> {
+        let body: &dyn std::any::Any = request.body();
+        match body.downcast_ref::<Incoming>() {
+            Some(incoming) => incoming.connection(),
+            None => request.extensions().get::<Connection>(),
+        }
     }
 
     /// The other end: an address and a port, or a name (a Unix socket's
@@ -76,8 +85,14 @@ impl Connection {
 /// A handler whose requests carry `connection`.
 #[derive(Clone)]
 pub(crate) struct WithConnection<H> {
-    pub(crate) handler: H,
-    pub(crate) connection: Connection,
+    handler: H,
+    connection: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+impl<H> WithConnection<H> {
+    pub(crate) fn new(handler: H, connection: Connection) -> Self {
+        WithConnection { handler, connection: Arc::new(connection) }
+    }
 }
 
 impl<H: Handler> Handler for WithConnection<H> {
@@ -87,7 +102,7 @@ impl<H: Handler> Handler for WithConnection<H> {
     type Future = H::Future;
 
     fn call(&self, mut request: Request<Incoming>) -> H::Future {
-        request.extensions_mut().insert(self.connection.clone());
+        request.body_mut().set_connection(self.connection.clone());
         self.handler.call(request)
     }
 

@@ -90,7 +90,12 @@ where
     type Error = BoxError;
     type Future = TowerFuture<S>;
 
-    fn call(&self, request: Request<Incoming>) -> TowerFuture<S> {
+    fn call(&self, mut request: Request<Incoming>) -> TowerFuture<S> {
+        // Layers may replace the body the connection travels with: it goes
+        // where they carry values too.
+        if let Some(connection) = request.body().connection().cloned() {
+            request.extensions_mut().insert(connection);
+        }
         let service = self.0.clone();
         TowerFuture { state: State::Ready { service, request: Some(request) } }
     }

@@ -67,6 +67,7 @@ fn into_streams(flow: types::Flow) -> Streams {
 /// handler's exchange as the handler asks for it, the response body read
 /// out of it as the engine sends it.
 async fn call_handler(request: paf::Request<Incoming>) -> paf::Response<Body> {
+    let peer = Connection::of(&request).map_or_else(String::new, |conn| conn.peer().to_string());
     let (parts, body) = request.into_parts();
     let body_length = if body.is_end_stream() { Some(0) } else { body.size_hint().exact() };
     let exchange = handler::Exchange::new(&handler::Request {
@@ -74,7 +75,7 @@ async fn call_handler(request: paf::Request<Incoming>) -> paf::Response<Body> {
         uri: parts.uri.to_string(),
         headers: to_fields(&parts.headers),
         body_length,
-        peer: parts.extensions.get::<Connection>().map_or_else(String::new, |conn| conn.peer().to_string()),
+        peer,
     });
     let mut feeding = Feeding { exchange, body, ended: body_length == Some(0) };
     let answer = loop {

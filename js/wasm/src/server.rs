@@ -207,6 +207,7 @@ async fn answer(answerer: std::rc::Rc<Answerer>, request: Request<Incoming>) -> 
 /// over HTTP/2, its body (`body`, `bytes`) and the connection's TLS.
 fn request_to_js(request: Request<Incoming>) -> (String, bool, JsValue, JsValue, JsValue) {
     use std::fmt::Write as _;
+    let connection = Connection::of(&request).cloned();
     let (parts, body) = request.into_parts();
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut head = String::with_capacity(128);
@@ -226,8 +227,8 @@ fn request_to_js(request: Request<Incoming>) -> (String, bool, JsValue, JsValue,
         }
     }
     head.push('\n');
-    let tls = match parts.extensions.get::<Connection>() {
-        Some(connection) => known(connection, |known| {
+    let tls = match connection {
+        Some(connection) => known(&connection, |known| {
             head.push_str(&known.addresses);
             known.tls.clone()
         }),

@@ -20,7 +20,14 @@ pub(crate) fn stamp<R: Runtime>(rt: &R, headers: &mut HeaderMap) {
     if headers.contains_key(DATE) {
         return;
     }
-    let Some(now) = rt.unix_time() else { return };
+    if let Some(value) = now(rt) {
+        headers.insert(DATE, value);
+    }
+}
+
+/// The `date` value for now, unless the runtime has no wall clock.
+pub(crate) fn now<R: Runtime>(rt: &R) -> Option<HeaderValue> {
+    let now = rt.unix_time()?;
     let second = now.as_secs();
     let value = LAST.with(|last| {
         let mut last = last.borrow_mut();
@@ -34,7 +41,7 @@ pub(crate) fn stamp<R: Runtime>(rt: &R, headers: &mut HeaderMap) {
             }
         }
     });
-    headers.insert(DATE, value);
+    Some(value)
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` for a time since the Unix epoch.

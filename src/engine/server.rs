@@ -336,7 +336,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         if self.stop_requested {
             parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        date::stamp(&self.rt, &mut parts.headers);
+        self.conn.set_date(date::now(&self.rt));
         let upgrades = parts.status == StatusCode::SWITCHING_PROTOCOLS
             || ex.connect && parts.status.is_success();
         if !upgrades {

@@ -32,6 +32,10 @@ impl HeadWriter {
     /// profiles of small responses).
     pub(super) fn status_line(mut buf: BytesMut, status: StatusCode, headers: &HeaderMap) -> Self {
         buf.reserve(64 + headers.len() * 32);
+        if status == StatusCode::OK {
+            buf.put_slice(b"HTTP/1.1 200 OK\r\n");
+            return HeadWriter { buf };
+        }
         let reason = status.canonical_reason().unwrap_or("");
         for part in ["HTTP/1.1 ", status.as_str(), " ", reason, "\r\n"] {
             buf.put_slice(part.as_bytes());
@@ -41,7 +45,7 @@ impl HeadWriter {
 
     /// Writes the fields of `headers`, except those `skip` names, with the
     /// lower-case names `HeaderMap` keeps.
-    pub(super) fn fields(&mut self, headers: &HeaderMap, skip: impl Fn(&HeaderName) -> bool) {
+    pub(super) fn fields(&mut self, headers: &HeaderMap, mut skip: impl FnMut(&HeaderName) -> bool) {
         for (name, value) in headers {
             if !skip(name) {
                 self.field(name.as_str(), value.as_bytes());

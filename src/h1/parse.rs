@@ -2,6 +2,8 @@
 //! `http` types with `httparse`. Header values are zero-copy slices of the
 //! head's bytes.
 
+use std::mem::MaybeUninit;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 
@@ -22,29 +24,32 @@ pub(super) struct RawResponse {
     pub headers: HeaderMap,
 }
 
-/// Runs `f` with room for `max` parsed fields, on the stack when it fits.
-fn with_field_slots<'b, T>(max: usize, f: impl FnOnce(&mut [httparse::Header<'b>]) -> T) -> T {
+/// Runs `f` with room for `max` parsed fields, each slot `empty` at first,
+/// on the stack when it fits.
+fn with_field_slots<S: Copy, T>(max: usize, empty: S, f: impl FnOnce(&mut [S]) -> T) -> T {
     const ON_STACK: usize = 100;
     if max <= ON_STACK {
-        f(&mut [httparse::EMPTY_HEADER; ON_STACK][..max])
+        f(&mut [empty; ON_STACK][..max])
     } else {
-        f(&mut vec![httparse::EMPTY_HEADER; max])
+        f(&mut vec![empty; max])
     }
 }
 
 /// Parses a request head; its fields go into `headers`, an empty map
 /// whose memory is used again.
 pub(super) fn request(head: &Bytes, limits: &Limits, headers: HeaderMap) -> Result<RawRequest, ParseError> {
-    with_field_slots(limits.max_headers, |fields| request_with(head, fields, headers))
+    // Slots left uninitialized (httparse writes those it fills): a
+    // request's 100 empty fields cost more to write than its head to parse.
+    with_field_slots(limits.max_headers, MaybeUninit::uninit(), |fields| request_with(head, fields, headers))
 }
 
 fn request_with<'b>(
     head: &'b Bytes,
-    fields: &mut [httparse::Header<'b>],
+    fields: &mut [MaybeUninit<httparse::Header<'b>>],
     headers: HeaderMap,
 ) -> Result<RawRequest, ParseError> {
-    let mut parsed = httparse::Request::new(fields);
-    match parsed.parse(head) {
+    let mut parsed = httparse::Request::new(&mut []);
+    match parsed.parse_with_uninit_headers(head, fields) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
             return Err(ParseError::Malformed("incomplete request head"))
@@ -112,7 +117,7 @@ pub(super) fn response(
     limits: &Limits,
     names: &mut NameCache,
 ) -> Result<RawResponse, ParseError> {
-    with_field_slots(limits.max_headers, |fields| response_with(head, fields, names))
+    with_field_slots(limits.max_headers, httparse::EMPTY_HEADER, |fields| response_with(head, fields, names))
 }
 
 fn response_with<'b>(
@@ -143,7 +148,7 @@ fn response_with<'b>(
 /// The fields of a trailer section (its final empty line included).
 pub(super) fn trailers(section: &[u8], limits: &Limits) -> Result<HeaderMap, ParseError> {
     let section = Bytes::copy_from_slice(section);
-    with_field_slots(limits.max_headers, |fields| {
+    with_field_slots(limits.max_headers, httparse::EMPTY_HEADER, |fields| {
         match httparse::parse_headers(&section, fields) {
             Ok(httparse::Status::Complete((_, fields))) => {
                 header_map(&section, fields, HeaderName::from_bytes, HeaderMap::with_capacity(fields.len()))

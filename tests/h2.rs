@@ -931,6 +931,28 @@ async fn a_panicking_handler_costs_its_stream_a_500_and_nothing_more() {
 }
 
 #[tokio::test]
+async fn a_handler_s_own_date_is_sent_alone_over_http1() {
+    const SET: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let (server_end, client_end) = Flow::pipe(64 * 1024);
+    let dated = service_fn(|req: Request<Incoming>| async move {
+        let mut response = Response::new(Body::from("dated"));
+        if req.uri().path() == "/own" {
+            response.headers_mut().insert("date", paf::http::HeaderValue::from_static(SET));
+        }
+        response
+    });
+    tokio::spawn(async move {
+        h1_server::serve_connection(server_end, dated, &Config::default(), Tokio, std::future::pending()).await
+    });
+    let mut h1 = h1_client::handshake(client_end, &Config::default(), &Tokio);
+    let own = timeout(LIMIT, h1.send(get("/own"))).await.unwrap().unwrap();
+    let dates: Vec<_> = own.headers().get_all("date").iter().collect();
+    assert_eq!(dates, [SET], "the handler's date, once");
+    let stamped = timeout(LIMIT, h1.send(get("/"))).await.unwrap().unwrap();
+    assert_ne!(stamped.headers()["date"], SET, "the clock's date when the handler sets none");
+}
+
+#[tokio::test]
 async fn responses_carry_a_date_over_both_protocols() {
     let (probe, _) = probe();
     let (server_end, client_end) = Flow::pipe(64 * 1024);

@@ -64,6 +64,7 @@ def h2load(url, seconds, connections=64, streams=10):
         "failed": int(done.group(5)) + int(done.group(6)),
         "p50_us": quantile(durations, 0.50),
         "p99_us": quantile(durations, 0.99),
+        "mean_us": sum(durations) / len(durations) if durations else 0,
     }
 
 

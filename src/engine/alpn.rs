@@ -220,7 +220,7 @@ impl<I: Info, H: Handler> Serve for Service<I, H> {
 /// the requests in flight finish). Each request carries the
 /// [`Connection`]; failures go to [`Handler::on_error`] with the peer's
 /// name.
-pub(crate) async fn serve_connection<I, H, R, S>(
+pub(crate) fn serve_connection<I, H, R, S>(
     info: I,
     handler: H,
     flow: Flow,
@@ -228,47 +228,53 @@ pub(crate) async fn serve_connection<I, H, R, S>(
     config: Arc<Config>,
     rt: R,
     stopping: S,
-)
+) -> impl Future<Output = ()>
 where
     I: Info,
     H: Handler,
     R: Runtime,
     S: Future<Output = ()>,
 {
-    let accepted_as = endpoints.peer.to_string();
-    let flow = match within(&rt, config.header_timeout, info.inject(flow)).await {
-        Some(Ok(flow)) => flow,
-        Some(Err(err)) => return handler.on_error(&accepted_as, &err),
-        None => return handler.on_error(&accepted_as, &Error::Timeout(Timeout::Header)),
-    };
-    let peer = info.peer(&flow, &accepted_as);
-    let (protocol, flow) = match info.protocol(&flow) {
-        Some(protocol) => (protocol, flow),
-        None if config.h2c => {
-            match within(&rt, config.header_timeout, sniff_preface(flow)).await {
-                Some(Ok(sniffed)) => sniffed,
-                Some(Err(err)) => return handler.on_error(&peer, &Error::Io(err)),
-                None => return handler.on_error(&peer, &Error::Timeout(Timeout::Header)),
+    // An `async` block, not an `async fn`: the arguments are then kept
+    // once, where the block captured them, not also in the locals an
+    // `async fn` moves them into (the connection holds this future for
+    // its whole life).
+    async move {
+        let accepted_as = endpoints.peer.to_string();
+        let flow = match within(&rt, config.header_timeout, info.inject(flow)).await {
+            Some(Ok(flow)) => flow,
+            Some(Err(err)) => return handler.on_error(&accepted_as, &err),
+            None => return handler.on_error(&accepted_as, &Error::Timeout(Timeout::Header)),
+        };
+        let peer = info.peer(&flow, &accepted_as);
+        let (protocol, flow) = match info.protocol(&flow) {
+            Some(protocol) => (protocol, flow),
+            None if config.h2c => {
+                match within(&rt, config.header_timeout, sniff_preface(flow)).await {
+                    Some(Ok(sniffed)) => sniffed,
+                    Some(Err(err)) => return handler.on_error(&peer, &Error::Io(err)),
+                    None => return handler.on_error(&peer, &Error::Timeout(Timeout::Header)),
+                }
             }
+            None => (Protocol::Http1, flow),
+        };
+        tracing::trace!(%peer, %protocol, "connection");
+        let connection = Connection::new(endpoints, protocol, info.session(&flow));
+        let with_connection = WithConnection { handler: handler.clone(), connection };
+        let config = &*config;
+        // Each protocol's future in a box of its own: the connection then
+        // holds the one it speaks, not room for the larger of the two.
+        let served = match protocol {
+            Protocol::Http1 => {
+                Box::pin(h1_server::serve_connection(flow, with_connection, config, rt, stopping)).await
+            }
+            Protocol::Http2 => {
+                Box::pin(crate::engine::h2::serve_connection(flow, with_connection, config, rt, stopping)).await
+            }
+        };
+        if let Err(err) = served {
+            handler.on_error(&peer, &err);
         }
-        None => (Protocol::Http1, flow),
-    };
-    tracing::trace!(%peer, %protocol, "connection");
-    let connection = Connection::new(endpoints, protocol, info.session(&flow));
-    let with_connection = WithConnection { handler: handler.clone(), connection };
-    let config = &*config;
-    // Each protocol's future in a box of its own: the connection then
-    // holds the one it speaks, not room for the larger of the two.
-    let served = match protocol {
-        Protocol::Http1 => {
-            Box::pin(h1_server::serve_connection(flow, with_connection, config, rt, stopping)).await
-        }
-        Protocol::Http2 => {
-            Box::pin(crate::engine::h2::serve_connection(flow, with_connection, config, rt, stopping)).await
-        }
-    };
-    if let Err(err) = served {
-        handler.on_error(&peer, &err);
     }
 }
 

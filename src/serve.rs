@@ -6,6 +6,7 @@
 //! [`Serve::on_error`] and the loop goes on (its #28); every flow is
 //! dropped, hence closed, when its task ends, on every path (its #72).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,13 +96,42 @@ fn spawn_connection<S: Serve, R: Runtime>(
     };
     let peer = endpoints.peer.clone();
     let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), stopping);
-    let switch = switch.clone();
-    rt.spawn(Box::pin(async move {
-        if let Either::Right(_) = select(std::pin::pin!(connection), std::pin::pin!(switch.forced())).await {
-            tracing::debug!(%peer, "connection closed by the drain timeout");
+    let forced = {
+        let switch = switch.clone();
+        async move { switch.forced().await }
+    };
+    rt.spawn(Box::pin(ConnectionTask { connection, forced, peer, permit }));
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's task: its future until it ends or `forced` does,
+    /// then the `permit` goes back. A named type rather than an `async`
+    /// block, which would hold the connection's future twice (captured,
+    /// and pinned), for the connection's whole life.
+    struct ConnectionTask<C, F> {
+        #[pin]
+        connection: C,
+        #[pin]
+        forced: F,
+        peer: crate::rt::Peer,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    }
+}
+
+impl<C: Future<Output = ()>, F: Future<Output = ()>> Future for ConnectionTask<C, F> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let this = self.project();
+        if this.connection.poll(cx).is_ready() {
+            return std::task::Poll::Ready(());
         }
-        drop(permit);
-    }));
+        if this.forced.poll(cx).is_ready() {
+            tracing::debug!(peer = %this.peer, "connection closed by the drain timeout");
+            return std::task::Poll::Ready(());
+        }
+        std::task::Poll::Pending
+    }
 }
 
 /// How long to wait after a failed `accept` (out of file descriptors, ...)

@@ -10,10 +10,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
+use futures_util::future::{select, Either, Shared};
+use futures_util::FutureExt;
 use tokio::sync::{watch, Semaphore};
 
 use crate::engine::Serve;
+use crate::flow::BoxFuture;
 use crate::rt::{within, Listener, Runtime};
 use crate::{Config, Error};
 
@@ -79,6 +81,30 @@ impl Switch {
     }
 }
 
+/// The switch's signals as every connection waits for them: futures
+/// shared by all the connections, so that each holds a clone of 16 bytes
+/// rather than a wait on the switch's channel of its own (about 230 bytes
+/// each, held by an idle connection for its whole life, once to stop and
+/// once to be forced).
+struct Signals {
+    stopped: Shared<BoxFuture<'static, ()>>,
+    forced: Shared<BoxFuture<'static, ()>>,
+}
+
+impl Signals {
+    fn of(switch: &Switch) -> Signals {
+        let stopped = {
+            let switch = switch.clone();
+            Box::pin(async move { switch.stopped().await }) as BoxFuture<'static, ()>
+        };
+        let forced = {
+            let switch = switch.clone();
+            Box::pin(async move { switch.forced().await }) as BoxFuture<'static, ()>
+        };
+        Signals { stopped: stopped.shared(), forced: forced.shared() }
+    }
+}
+
 /// Serves one connection in a task of its own, holding its `permit`
 /// until it ends (or the drain timeout forces it closed).
 fn spawn_connection<S: Serve, R: Runtime>(
@@ -87,19 +113,12 @@ fn spawn_connection<S: Serve, R: Runtime>(
     endpoints: crate::rt::Endpoints,
     config: &Arc<Config>,
     rt: &R,
-    switch: &Switch,
+    signals: &Signals,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let stopping = {
-        let switch = switch.clone();
-        async move { switch.stopped().await }
-    };
     let peer = endpoints.peer.clone();
-    let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), stopping);
-    let forced = {
-        let switch = switch.clone();
-        async move { switch.forced().await }
-    };
+    let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), signals.stopped.clone());
+    let forced = signals.forced.clone();
     rt.spawn(Box::pin(ConnectionTask { connection, forced, peer, permit }));
 }
 
@@ -154,6 +173,7 @@ pub async fn serve<L: Listener, S: Serve>(
     let config = Arc::new(config);
     let slots = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(slots));
+    let signals = Signals::of(&switch);
     switch.state.send_modify(|s| s.initialized = true);
     loop {
         let permit = match select(
@@ -177,7 +197,7 @@ pub async fn serve<L: Listener, S: Serve>(
                 continue;
             }
         };
-        spawn_connection(&service, flow, endpoints, &config, &rt, &switch, permit);
+        spawn_connection(&service, flow, endpoints, &config, &rt, &signals, permit);
     }
     // Connections the platform already completed (a TCP backlog) would be
     // reset when the listener closes, their requests unanswered: take
@@ -186,7 +206,7 @@ pub async fn serve<L: Listener, S: Serve>(
     // close`).
     while let Ok(permit) = permits.clone().try_acquire_owned() {
         match futures_util::FutureExt::now_or_never(listener.accept()) {
-            Some(Ok((flow, endpoints))) => spawn_connection(&service, flow, endpoints, &config, &rt, &switch, permit),
+            Some(Ok((flow, endpoints))) => spawn_connection(&service, flow, endpoints, &config, &rt, &signals, permit),
             _ => break,
         }
     }

@@ -140,7 +140,12 @@ where
                             return Poll::Ready(Err(err));
                         }
                     };
-                    let keep_alive = KeepAlive::new(conn.ping_pong(), &config.h2, &*this.rt).map(Box::new);
+                    // The PINGs are taken only when asked for: taking them
+                    // allocates, for the connection's life.
+                    let keep_alive = match config.h2.keep_alive_interval {
+                        Some(_) => KeepAlive::new(conn.ping_pong(), &config.h2, &*this.rt).map(Box::new),
+                        None => None,
+                    };
                     *this.state = State::Live(Live {
                         conn,
                         streams: FuturesUnordered::new(),

@@ -247,6 +247,7 @@ where
             None => return handler.on_error(&accepted_as, &Error::Timeout(Timeout::Header)),
         };
         let peer = info.peer(&flow, &accepted_as);
+        drop(accepted_as);
         let (protocol, flow) = match info.protocol(&flow) {
             Some(protocol) => (protocol, flow),
             None if config.h2c => {
@@ -297,7 +298,13 @@ async fn sniff_preface(mut flow: Flow) -> std::io::Result<(Protocol, Flow)> {
             break Protocol::Http2;
         }
     };
-    Ok((protocol, flow.with_prefix(Bytes::copy_from_slice(&buf[..filled]))))
+    // The preface, when it is one, is put back without a copy: the flow
+    // keeps what it puts back for the connection's life.
+    let prefix = match protocol {
+        Protocol::Http2 => Bytes::from_static(preface),
+        Protocol::Http1 => Bytes::copy_from_slice(&buf[..filled]),
+    };
+    Ok((protocol, flow.with_prefix(prefix)))
 }
 
 /// A client connection, speaking the protocol chosen for it.

@@ -235,32 +235,17 @@ where
     R: Runtime,
     S: Future<Output = ()>,
 {
-    // An `async` block, not an `async fn`: the arguments are then kept
-    // once, where the block captured them, not also in the locals an
-    // `async fn` moves them into (the connection holds this future for
-    // its whole life).
+    // The steps before a protocol runs (injection, sniffing) in a box of
+    // their own, freed once they are done, and the rest an `async` block,
+    // not an `async fn` (which would keep its arguments twice, as
+    // arguments and as the locals they move into): the connection holds
+    // this future for its whole life, and only what it needs is in it.
+    let prepared = Box::pin(prepare(info, flow, endpoints, config.header_timeout, config.h2c, rt.clone()));
     async move {
-        let accepted_as = endpoints.peer.to_string();
-        let flow = match within(&rt, config.header_timeout, info.inject(flow)).await {
-            Some(Ok(flow)) => flow,
-            Some(Err(err)) => return handler.on_error(&accepted_as, &err),
-            None => return handler.on_error(&accepted_as, &Error::Timeout(Timeout::Header)),
+        let Prepared { protocol, flow, peer, connection } = match prepared.await {
+            Ok(prepared) => prepared,
+            Err((peer, err)) => return handler.on_error(&peer, &err),
         };
-        let peer = info.peer(&flow, &accepted_as);
-        drop(accepted_as);
-        let (protocol, flow) = match info.protocol(&flow) {
-            Some(protocol) => (protocol, flow),
-            None if config.h2c => {
-                match within(&rt, config.header_timeout, sniff_preface(flow)).await {
-                    Some(Ok(sniffed)) => sniffed,
-                    Some(Err(err)) => return handler.on_error(&peer, &Error::Io(err)),
-                    None => return handler.on_error(&peer, &Error::Timeout(Timeout::Header)),
-                }
-            }
-            None => (Protocol::Http1, flow),
-        };
-        tracing::trace!(%peer, %protocol, "connection");
-        let connection = Connection::new(endpoints, protocol, info.session(&flow));
         let with_connection = WithConnection { handler: handler.clone(), connection };
         let config = &*config;
         // Each protocol's future in a box of its own: the connection then
@@ -277,6 +262,47 @@ where
             handler.on_error(&peer, &err);
         }
     }
+}
+
+/// An accepted transport ready for its protocol.
+struct Prepared {
+    protocol: Protocol,
+    flow: Flow,
+    /// The peer's name in logs and errors.
+    peer: String,
+    connection: Connection,
+}
+
+/// Injects the accepted transport and picks its protocol (by ALPN, or
+/// by the first bytes when `h2c`), each within `header_timeout`; a
+/// failure comes with the peer's name.
+async fn prepare<I: Info, R: Runtime>(
+    info: I,
+    flow: Flow,
+    endpoints: Endpoints,
+    header_timeout: std::time::Duration,
+    h2c: bool,
+    rt: R,
+) -> Result<Prepared, (String, Error)> {
+    let accepted_as = endpoints.peer.to_string();
+    let flow = match within(&rt, header_timeout, info.inject(flow)).await {
+        Some(Ok(flow)) => flow,
+        Some(Err(err)) => return Err((accepted_as, err)),
+        None => return Err((accepted_as, Error::Timeout(Timeout::Header))),
+    };
+    let peer = info.peer(&flow, &accepted_as);
+    let (protocol, flow) = match info.protocol(&flow) {
+        Some(protocol) => (protocol, flow),
+        None if h2c => match within(&rt, header_timeout, sniff_preface(flow)).await {
+            Some(Ok(sniffed)) => sniffed,
+            Some(Err(err)) => return Err((peer, Error::Io(err))),
+            None => return Err((peer, Error::Timeout(Timeout::Header))),
+        },
+        None => (Protocol::Http1, flow),
+    };
+    tracing::trace!(%peer, %protocol, "connection");
+    let connection = Connection::new(endpoints, protocol, info.session(&flow));
+    Ok(Prepared { protocol, flow, peer, connection })
 }
 
 /// Reads the first bytes of a clear-text connection until they either

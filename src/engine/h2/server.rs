@@ -7,7 +7,8 @@
 //! handlers too, as for HTTP/1.1), handlers need not be `'static` tasks of
 //! their own, and a connection costs one task on every runtime. Streams
 //! still run concurrently: a handler that waits does not hold the others,
-//! and only the futures that were woken are polled. Connections run in
+//! and only the futures that were woken are polled (but the one that came
+//! when none was open, polled with the connection: see `Streams`). Connections run in
 //! parallel on a multi-threaded runtime, one task each.
 
 use std::future::Future;
@@ -87,8 +88,7 @@ enum State<R, Fut> {
 /// A connection past its handshake.
 struct Live<R, Fut> {
     conn: ::h2::server::Connection<Flow, Bytes>,
-    /// Each stream's future boxed: an idle connection keeps no room for one.
-    streams: FuturesUnordered<Pin<Box<Fut>>>,
+    streams: Streams<Fut>,
     timer: Timer<R>,
     /// Boxed: most connections have none.
     keep_alive: Option<Box<KeepAlive<R>>>,
@@ -148,7 +148,7 @@ where
                     };
                     *this.state = State::Live(Live {
                         conn,
-                        streams: FuturesUnordered::new(),
+                        streams: Streams { first: None, first_polled: false, more: None },
                         timer: Timer::new(this.rt.clone()),
                         keep_alive,
                         idle_closed: false,
@@ -169,6 +169,55 @@ where
     }
 }
 
+/// The streams of a connection being answered, each its own boxed future
+/// (an idle connection keeps no room for one). The first runs in a slot of
+/// the connection's, polled with it; while it runs, the others go to a
+/// `FuturesUnordered`, made the first time more than one stream is open
+/// at once and where only the futures that were woken are polled. A
+/// connection whose streams come one at a time (every idle one too) then
+/// has no `FuturesUnordered`, nor a node of it per stream.
+struct Streams<Fut> {
+    first: Option<Pin<Box<Fut>>>,
+    /// Whether `first` was polled in this turn of the connection: it
+    /// registered the connection's waker, so polling it again before the
+    /// connection is woken is needless.
+    first_polled: bool,
+    more: Option<FuturesUnordered<Pin<Box<Fut>>>>,
+}
+
+impl<Fut: Future<Output = ()>> Streams<Fut> {
+    fn push(&mut self, stream: Pin<Box<Fut>>) {
+        if self.first.is_none() {
+            self.first = Some(stream);
+            self.first_polled = false;
+        } else {
+            self.more.get_or_insert_with(FuturesUnordered::new).push(stream);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none() && self.more.as_ref().map_or(true, FuturesUnordered::is_empty)
+    }
+
+    /// Polls the streams that may move; whether any was answered.
+    fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut answered = false;
+        if let Some(first) = self.first.as_mut().filter(|_| !self.first_polled) {
+            self.first_polled = true;
+            if first.as_mut().poll(cx).is_ready() {
+                self.first = None;
+                answered = true;
+            }
+        }
+        if let Some(more) = self.more.as_mut() {
+            while let Poll::Ready(Some(())) = more.poll_next_unpin(cx) {
+                answered = true;
+            }
+        }
+        answered
+    }
+}
+
 impl<R: Runtime, Fut: Future<Output = ()>> Live<R, Fut> {
     fn poll<S: Future<Output = ()>>(
         &mut self,
@@ -179,6 +228,7 @@ impl<R: Runtime, Fut: Future<Output = ()>> Live<R, Fut> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Error>> {
         let Live { conn, streams, timer, keep_alive, idle_closed } = self;
+        streams.first_polled = false;
         loop {
             if !*stop_requested && stopping.as_mut().poll(cx).is_ready() {
                 *stop_requested = true;
@@ -196,11 +246,7 @@ impl<R: Runtime, Fut: Future<Output = ()>> Live<R, Fut> {
                 Poll::Ready(None) => return Poll::Ready(Ok(())),
                 Poll::Pending => {}
             }
-            let mut answered = false;
-            while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {
-                answered = true;
-            }
-            if answered {
+            if streams.poll(cx) {
                 continue;
             }
             if keep_alive.as_mut().is_some_and(|keep_alive| keep_alive.poll_dead(cx).is_ready()) {

@@ -7,15 +7,15 @@
 //! dropped, hence closed, when its task ends, on every path (its #72).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures_util::future::{select, Either, Shared};
-use futures_util::FutureExt;
+use futures_util::future::{select, Either};
 use tokio::sync::{watch, Semaphore};
 
 use crate::engine::Serve;
-use crate::flow::BoxFuture;
 use crate::rt::{within, Listener, Runtime};
 use crate::{Config, Error};
 
@@ -23,7 +23,6 @@ use crate::{Config, Error};
 struct State {
     initialized: bool,
     stopped: bool,
-    forced: bool,
 }
 
 /// The stop switch of a server, and its "initialized" signal.
@@ -70,10 +69,6 @@ impl Switch {
         self.wait(|s| s.initialized).await
     }
 
-    async fn forced(&self) {
-        self.wait(|s| s.forced).await
-    }
-
     async fn wait(&self, condition: impl Fn(&State) -> bool) {
         let mut rx = self.state.subscribe();
         // The sender lives in `self`, so the channel cannot close here.
@@ -81,27 +76,96 @@ impl Switch {
     }
 }
 
-/// The switch's signals as every connection waits for them: futures
-/// shared by all the connections, so that each holds a clone of 16 bytes
+/// The switch's signals as every connection waits for them: a
+/// [`Signal`] each, so that a connection holds a [`Wait`] of 32 bytes
 /// rather than a wait on the switch's channel of its own (about 230 bytes
 /// each, held by an idle connection for its whole life, once to stop and
-/// once to be forced).
+/// once to be forced), and polling one is an atomic load.
 struct Signals {
-    stopped: Shared<BoxFuture<'static, ()>>,
-    forced: Shared<BoxFuture<'static, ()>>,
+    stopped: Signal,
+    forced: Signal,
 }
 
-impl Signals {
-    fn of(switch: &Switch) -> Signals {
-        let stopped = {
-            let switch = switch.clone();
-            Box::pin(async move { switch.stopped().await }) as BoxFuture<'static, ()>
-        };
-        let forced = {
-            let switch = switch.clone();
-            Box::pin(async move { switch.forced().await }) as BoxFuture<'static, ()>
-        };
-        Signals { stopped: stopped.shared(), forced: forced.shared() }
+/// A one-time signal many futures wait for.
+#[derive(Clone, Default)]
+struct Signal(Arc<SignalState>);
+
+#[derive(Default)]
+struct SignalState {
+    fired: AtomicBool,
+    wakers: Mutex<Wakers>,
+}
+
+/// The wakers of the waits registered, by key.
+#[derive(Default)]
+struct Wakers {
+    /// `None` for a free key.
+    by_key: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Signal {
+    /// Wakes every wait; any wait polled from now on is ready.
+    fn fire(&self) {
+        self.0.fired.store(true, Ordering::Release);
+        let wakers = self.0.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        for waker in wakers.by_key.iter().flatten() {
+            waker.wake_by_ref();
+        }
+    }
+
+    fn wait(&self) -> Wait {
+        Wait { signal: self.0.clone(), key: None, waker: None }
+    }
+}
+
+/// A future ready once its [`Signal`] fired.
+struct Wait {
+    signal: Arc<SignalState>,
+    /// Where the signal keeps this wait's waker, once polled.
+    key: Option<usize>,
+    /// A copy of that waker: a poll with the same one needs no lock.
+    waker: Option<Waker>,
+}
+
+impl Future for Wait {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.signal.fired.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        if self.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        let this = &mut *self;
+        let mut wakers = this.signal.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        // Fired between the load above and the lock: the wakers were
+        // already woken, this one would not be.
+        if this.signal.fired.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        let waker = cx.waker().clone();
+        let key = *this.key.get_or_insert_with(|| match wakers.free.pop() {
+            Some(key) => key,
+            None => {
+                wakers.by_key.push(None);
+                wakers.by_key.len() - 1
+            }
+        });
+        wakers.by_key[key] = Some(waker.clone());
+        this.waker = Some(waker);
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            let mut wakers = self.signal.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            wakers.by_key[key] = None;
+            wakers.free.push(key);
+        }
     }
 }
 
@@ -117,8 +181,8 @@ fn spawn_connection<S: Serve, R: Runtime>(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     let peer = endpoints.peer.clone();
-    let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), signals.stopped.clone());
-    let forced = signals.forced.clone();
+    let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), signals.stopped.wait());
+    let forced = signals.forced.wait();
     rt.spawn(Box::pin(ConnectionTask { connection, forced, peer, permit }));
 }
 
@@ -173,7 +237,16 @@ pub async fn serve<L: Listener, S: Serve>(
     let config = Arc::new(config);
     let slots = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(slots));
-    let signals = Signals::of(&switch);
+    let signals = Signals { stopped: Signal::default(), forced: Signal::default() };
+    // The stop reaches the connections whenever the switch is stopped,
+    // even if this loop is no longer polled.
+    rt.spawn(Box::pin({
+        let (switch, stopped) = (switch.clone(), signals.stopped.clone());
+        async move {
+            switch.stopped().await;
+            stopped.fire();
+        }
+    }));
     switch.state.send_modify(|s| s.initialized = true);
     loop {
         let permit = match select(
@@ -213,7 +286,7 @@ pub async fn serve<L: Listener, S: Serve>(
     drop(listener);
     let all = u32::try_from(slots).unwrap_or(u32::MAX);
     if within(&rt, config.drain_timeout, permits.acquire_many(all)).await.is_none() {
-        switch.state.send_modify(|s| s.forced = true);
+        signals.forced.fire();
         let _ = within(&rt, Duration::from_secs(1), permits.acquire_many(all)).await;
     }
     Ok(())

@@ -78,6 +78,9 @@ pin_project_lite::pin_project! {
     }
 }
 
+// One phase after the other in the same room: boxing the large ones would
+// only add allocations.
+#[allow(clippy::large_enum_variant)]
 enum State<R, Fut> {
     Start(Flow),
     Handshake(Within<::h2::server::Handshake<Flow, Bytes>>),
@@ -196,7 +199,7 @@ impl<Fut: Future<Output = ()>> Streams<Fut> {
     }
 
     fn is_empty(&self) -> bool {
-        self.first.is_none() && self.more.as_ref().map_or(true, FuturesUnordered::is_empty)
+        self.first.is_none() && self.more.as_ref().is_none_or(FuturesUnordered::is_empty)
     }
 
     /// Polls the streams that may move; whether any was answered.

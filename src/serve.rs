@@ -6,7 +6,10 @@
 //! [`Serve::on_error`] and the loop goes on (its #28); every flow is
 //! dropped, hence closed, when its task ends, on every path (its #72).
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
@@ -20,7 +23,6 @@ use crate::{Config, Error};
 struct State {
     initialized: bool,
     stopped: bool,
-    forced: bool,
 }
 
 /// The stop switch of a server, and its "initialized" signal.
@@ -67,14 +69,103 @@ impl Switch {
         self.wait(|s| s.initialized).await
     }
 
-    async fn forced(&self) {
-        self.wait(|s| s.forced).await
-    }
-
     async fn wait(&self, condition: impl Fn(&State) -> bool) {
         let mut rx = self.state.subscribe();
         // The sender lives in `self`, so the channel cannot close here.
         let _ = rx.wait_for(|s| condition(s)).await;
+    }
+}
+
+/// The switch's signals as every connection waits for them: a
+/// [`Signal`] each, so that a connection holds a [`Wait`] of 32 bytes
+/// rather than a wait on the switch's channel of its own (about 230 bytes
+/// each, held by an idle connection for its whole life, once to stop and
+/// once to be forced), and polling one is an atomic load.
+struct Signals {
+    stopped: Signal,
+    forced: Signal,
+}
+
+/// A one-time signal many futures wait for.
+#[derive(Clone, Default)]
+struct Signal(Arc<SignalState>);
+
+#[derive(Default)]
+struct SignalState {
+    fired: AtomicBool,
+    wakers: Mutex<Wakers>,
+}
+
+/// The wakers of the waits registered, by key.
+#[derive(Default)]
+struct Wakers {
+    /// `None` for a free key.
+    by_key: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Signal {
+    /// Wakes every wait; any wait polled from now on is ready.
+    fn fire(&self) {
+        self.0.fired.store(true, Ordering::Release);
+        let wakers = self.0.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        for waker in wakers.by_key.iter().flatten() {
+            waker.wake_by_ref();
+        }
+    }
+
+    fn wait(&self) -> Wait {
+        Wait { signal: self.0.clone(), key: None, waker: None }
+    }
+}
+
+/// A future ready once its [`Signal`] fired.
+struct Wait {
+    signal: Arc<SignalState>,
+    /// Where the signal keeps this wait's waker, once polled.
+    key: Option<usize>,
+    /// A copy of that waker: a poll with the same one needs no lock.
+    waker: Option<Waker>,
+}
+
+impl Future for Wait {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.signal.fired.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        if self.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        let this = &mut *self;
+        let mut wakers = this.signal.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        // Fired between the load above and the lock: the wakers were
+        // already woken, this one would not be.
+        if this.signal.fired.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        let waker = cx.waker().clone();
+        let key = *this.key.get_or_insert_with(|| match wakers.free.pop() {
+            Some(key) => key,
+            None => {
+                wakers.by_key.push(None);
+                wakers.by_key.len() - 1
+            }
+        });
+        wakers.by_key[key] = Some(waker.clone());
+        this.waker = Some(waker);
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            let mut wakers = self.signal.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            wakers.by_key[key] = None;
+            wakers.free.push(key);
+        }
     }
 }
 
@@ -86,22 +177,44 @@ fn spawn_connection<S: Serve, R: Runtime>(
     endpoints: crate::rt::Endpoints,
     config: &Arc<Config>,
     rt: &R,
-    switch: &Switch,
+    signals: &Signals,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let stopping = {
-        let switch = switch.clone();
-        async move { switch.stopped().await }
-    };
     let peer = endpoints.peer.clone();
-    let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), stopping);
-    let switch = switch.clone();
-    rt.spawn(Box::pin(async move {
-        if let Either::Right(_) = select(std::pin::pin!(connection), std::pin::pin!(switch.forced())).await {
-            tracing::debug!(%peer, "connection closed by the drain timeout");
+    let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), signals.stopped.wait());
+    let forced = signals.forced.wait();
+    rt.spawn(Box::pin(ConnectionTask { connection, forced, peer, permit }));
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's task: its future until it ends or `forced` does,
+    /// then the `permit` goes back. A named type rather than an `async`
+    /// block, which would hold the connection's future twice (captured,
+    /// and pinned), for the connection's whole life.
+    struct ConnectionTask<C, F> {
+        #[pin]
+        connection: C,
+        #[pin]
+        forced: F,
+        peer: crate::rt::Peer,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    }
+}
+
+impl<C: Future<Output = ()>, F: Future<Output = ()>> Future for ConnectionTask<C, F> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let this = self.project();
+        if this.connection.poll(cx).is_ready() {
+            return std::task::Poll::Ready(());
         }
-        drop(permit);
-    }));
+        if this.forced.poll(cx).is_ready() {
+            tracing::debug!(peer = %this.peer, "connection closed by the drain timeout");
+            return std::task::Poll::Ready(());
+        }
+        std::task::Poll::Pending
+    }
 }
 
 /// How long to wait after a failed `accept` (out of file descriptors, ...)
@@ -124,6 +237,16 @@ pub async fn serve<L: Listener, S: Serve>(
     let config = Arc::new(config);
     let slots = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(slots));
+    let signals = Signals { stopped: Signal::default(), forced: Signal::default() };
+    // The stop reaches the connections whenever the switch is stopped,
+    // even if this loop is no longer polled.
+    rt.spawn(Box::pin({
+        let (switch, stopped) = (switch.clone(), signals.stopped.clone());
+        async move {
+            switch.stopped().await;
+            stopped.fire();
+        }
+    }));
     switch.state.send_modify(|s| s.initialized = true);
     loop {
         let permit = match select(
@@ -147,7 +270,7 @@ pub async fn serve<L: Listener, S: Serve>(
                 continue;
             }
         };
-        spawn_connection(&service, flow, endpoints, &config, &rt, &switch, permit);
+        spawn_connection(&service, flow, endpoints, &config, &rt, &signals, permit);
     }
     // Connections the platform already completed (a TCP backlog) would be
     // reset when the listener closes, their requests unanswered: take
@@ -156,14 +279,14 @@ pub async fn serve<L: Listener, S: Serve>(
     // close`).
     while let Ok(permit) = permits.clone().try_acquire_owned() {
         match futures_util::FutureExt::now_or_never(listener.accept()) {
-            Some(Ok((flow, endpoints))) => spawn_connection(&service, flow, endpoints, &config, &rt, &switch, permit),
+            Some(Ok((flow, endpoints))) => spawn_connection(&service, flow, endpoints, &config, &rt, &signals, permit),
             _ => break,
         }
     }
     drop(listener);
     let all = u32::try_from(slots).unwrap_or(u32::MAX);
     if within(&rt, config.drain_timeout, permits.acquire_many(all)).await.is_none() {
-        switch.state.send_modify(|s| s.forced = true);
+        signals.forced.fire();
         let _ = within(&rt, Duration::from_secs(1), permits.acquire_many(all)).await;
     }
     Ok(())

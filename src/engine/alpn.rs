@@ -220,7 +220,7 @@ impl<I: Info, H: Handler> Serve for Service<I, H> {
 /// the requests in flight finish). Each request carries the
 /// [`Connection`]; failures go to [`Handler::on_error`] with the peer's
 /// name.
-pub(crate) async fn serve_connection<I, H, R, S>(
+pub(crate) fn serve_connection<I, H, R, S>(
     info: I,
     handler: H,
     flow: Flow,
@@ -228,48 +228,81 @@ pub(crate) async fn serve_connection<I, H, R, S>(
     config: Arc<Config>,
     rt: R,
     stopping: S,
-)
+) -> impl Future<Output = ()>
 where
     I: Info,
     H: Handler,
     R: Runtime,
     S: Future<Output = ()>,
 {
+    // The steps before a protocol runs (injection, sniffing) in a box of
+    // their own, freed once they are done, and the rest an `async` block,
+    // not an `async fn` (which would keep its arguments twice, as
+    // arguments and as the locals they move into): the connection holds
+    // this future for its whole life, and only what it needs is in it.
+    let prepared = Box::pin(prepare(info, flow, endpoints, config.header_timeout, config.h2c, rt.clone()));
+    async move {
+        let Prepared { protocol, flow, peer, connection } = match prepared.await {
+            Ok(prepared) => prepared,
+            Err((peer, err)) => return handler.on_error(&peer, &err),
+        };
+        let with_connection = WithConnection::new(handler.clone(), connection);
+        let config = &*config;
+        // Each protocol's future in a box of its own: the connection then
+        // holds the one it speaks, not room for the larger of the two.
+        let served = match protocol {
+            Protocol::Http1 => {
+                Box::pin(h1_server::serve_connection(flow, with_connection, config, rt, stopping)).await
+            }
+            Protocol::Http2 => {
+                Box::pin(crate::engine::h2::serve_connection(flow, with_connection, config, rt, stopping)).await
+            }
+        };
+        if let Err(err) = served {
+            handler.on_error(&peer, &err);
+        }
+    }
+}
+
+/// An accepted transport ready for its protocol.
+struct Prepared {
+    protocol: Protocol,
+    flow: Flow,
+    /// The peer's name in logs and errors.
+    peer: String,
+    connection: Connection,
+}
+
+/// Injects the accepted transport and picks its protocol (by ALPN, or
+/// by the first bytes when `h2c`), each within `header_timeout`; a
+/// failure comes with the peer's name.
+async fn prepare<I: Info, R: Runtime>(
+    info: I,
+    flow: Flow,
+    endpoints: Endpoints,
+    header_timeout: std::time::Duration,
+    h2c: bool,
+    rt: R,
+) -> Result<Prepared, (String, Error)> {
     let accepted_as = endpoints.peer.to_string();
-    let flow = match within(&rt, config.header_timeout, info.inject(flow)).await {
+    let flow = match within(&rt, header_timeout, info.inject(flow)).await {
         Some(Ok(flow)) => flow,
-        Some(Err(err)) => return handler.on_error(&accepted_as, &err),
-        None => return handler.on_error(&accepted_as, &Error::Timeout(Timeout::Header)),
+        Some(Err(err)) => return Err((accepted_as, err)),
+        None => return Err((accepted_as, Error::Timeout(Timeout::Header))),
     };
     let peer = info.peer(&flow, &accepted_as);
     let (protocol, flow) = match info.protocol(&flow) {
         Some(protocol) => (protocol, flow),
-        None if config.h2c => {
-            match within(&rt, config.header_timeout, sniff_preface(flow)).await {
-                Some(Ok(sniffed)) => sniffed,
-                Some(Err(err)) => return handler.on_error(&peer, &Error::Io(err)),
-                None => return handler.on_error(&peer, &Error::Timeout(Timeout::Header)),
-            }
-        }
+        None if h2c => match within(&rt, header_timeout, sniff_preface(flow)).await {
+            Some(Ok(sniffed)) => sniffed,
+            Some(Err(err)) => return Err((peer, Error::Io(err))),
+            None => return Err((peer, Error::Timeout(Timeout::Header))),
+        },
         None => (Protocol::Http1, flow),
     };
     tracing::trace!(%peer, %protocol, "connection");
     let connection = Connection::new(endpoints, protocol, info.session(&flow));
-    let with_connection = WithConnection::new(handler.clone(), connection);
-    let config = &*config;
-    // Each protocol's future in a box of its own: the connection then
-    // holds the one it speaks, not room for the larger of the two.
-    let served = match protocol {
-        Protocol::Http1 => {
-            Box::pin(h1_server::serve_connection(flow, with_connection, config, rt, stopping)).await
-        }
-        Protocol::Http2 => {
-            Box::pin(crate::engine::h2::serve_connection(flow, with_connection, config, rt, stopping)).await
-        }
-    };
-    if let Err(err) = served {
-        handler.on_error(&peer, &err);
-    }
+    Ok(Prepared { protocol, flow, peer, connection })
 }
 
 /// Reads the first bytes of a clear-text connection until they either
@@ -291,7 +324,13 @@ async fn sniff_preface(mut flow: Flow) -> std::io::Result<(Protocol, Flow)> {
             break Protocol::Http2;
         }
     };
-    Ok((protocol, flow.with_prefix(Bytes::copy_from_slice(&buf[..filled]))))
+    // The preface, when it is one, is put back without a copy: the flow
+    // keeps what it puts back for the connection's life.
+    let prefix = match protocol {
+        Protocol::Http2 => Bytes::from_static(preface),
+        Protocol::Http1 => Bytes::copy_from_slice(&buf[..filled]),
+    };
+    Ok((protocol, flow.with_prefix(prefix)))
 }
 
 /// A client connection, speaking the protocol chosen for it.

@@ -33,14 +33,16 @@ pub struct Connection(Arc<Facts>);
 struct Facts {
     endpoints: Endpoints,
     protocol: Protocol,
-    tls: Option<Session>,
+    /// Boxed: most connections have none, and every connection keeps its
+    /// facts for its life.
+    tls: Option<Box<Session>>,
 }
 
 impl Connection {
     /// The facts of a connection between `endpoints`, speaking `protocol`,
     /// over `tls` when it has a session.
     pub fn new(endpoints: Endpoints, protocol: Protocol, tls: Option<Session>) -> Connection {
-        Connection(Arc::new(Facts { endpoints, protocol, tls }))
+        Connection(Arc::new(Facts { endpoints, protocol, tls: tls.map(Box::new) }))
     }
 
     /// The connection `request` came on, if a paf server received it.
@@ -78,7 +80,7 @@ impl Connection {
     /// connection; `None` on clear text, and where the platform terminated
     /// TLS (a host, `node:tls`).
     pub fn tls(&self) -> Option<&Session> {
-        self.0.tls.as_ref()
+        self.0.tls.as_deref()
     }
 }
 

@@ -23,7 +23,7 @@ pub use calendar::UtcTime;
 pub use file::{create_private_dir, write_atomically};
 pub use global::Global;
 pub use pipe::{pipes, PipeConnector, PipeListener};
-pub(crate) use timer::{within, Timer};
+pub(crate) use timer::{within, Timer, Within};
 
 #[cfg(not(target_family = "wasm"))]
 pub mod native;

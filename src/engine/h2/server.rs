@@ -7,11 +7,13 @@
 //! handlers too, as for HTTP/1.1), handlers need not be `'static` tasks of
 //! their own, and a connection costs one task on every runtime. Streams
 //! still run concurrently: a handler that waits does not hold the others,
-//! and only the futures that were woken are polled. Connections run in
+//! and only the futures that were woken are polled (but the one that came
+//! when none was open, polled with the connection: see `Streams`). Connections run in
 //! parallel on a multi-threaded runtime, one task each.
 
 use std::future::Future;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -20,7 +22,7 @@ use http::{Method, Request, StatusCode};
 
 use super::tunnel::Tunnel;
 use super::{configure, content_length, send_body, set_content_length, strip_connection_headers, KeepAlive};
-use crate::rt::{within, Timer};
+use crate::rt::{within, Timer, Within};
 use crate::engine::{call_caught, date, upgrade, head_for_hook, panic_message, shaped_response, Handler};
 use crate::error::Timeout;
 use crate::rt::Runtime;
@@ -39,80 +41,240 @@ use crate::{Body, Config, Error, Flow, Incoming};
 /// for HTTP/1.1 find the host where they look for it. Errors of single
 /// streams (a reset, a failed body) end those streams only, and are logged
 /// at debug level.
-pub async fn serve_connection<H, R, S>(
+pub fn serve_connection<'a, H, R, S>(
     flow: Flow,
     handler: H,
-    config: &Config,
+    config: &'a Config,
     rt: R,
     stopping: S,
-) -> Result<(), Error>
+) -> impl Future<Output = Result<(), Error>> + 'a
 where
     H: Handler,
     R: Runtime,
-    S: Future<Output = ()>,
+    S: Future<Output = ()> + 'a,
 {
-    let mut builder = ::h2::server::Builder::new();
-    configure!(builder, config);
-    if config.h2.enable_connect_protocol {
-        builder.enable_connect_protocol();
-    }
-    let mut conn = match within(&rt, config.header_timeout, builder.handshake::<_, Bytes>(flow)).await {
-        None => return Err(Error::Timeout(Timeout::Header)),
-        Some(conn) => conn.map_err(Error::from)?,
-    };
-    let mut stopping = std::pin::pin!(stopping);
-    let mut stop_requested = false;
-    let mut idle_closed = false;
-    let mut streams = FuturesUnordered::new();
-    let mut timer = Timer::new(rt.clone());
-    let mut keep_alive = KeepAlive::new(conn.ping_pong(), &config.h2, &rt);
-    std::future::poll_fn(|cx| loop {
-        if !stop_requested && stopping.as_mut().poll(cx).is_ready() {
-            stop_requested = true;
-            conn.graceful_shutdown();
-        }
-        // Every stream the peer has opened is accepted before any is
-        // answered, and the connection is driven again once some were:
-        // their answers then leave together, in one write, not one each.
-        match conn.poll_accept(cx) {
-            Poll::Ready(Some(Ok((request, respond)))) => {
-                streams.push(Box::pin(answer(handler.clone(), request, respond, config, rt.clone())));
-                continue;
-            }
-            Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(Error::from(err))),
-            Poll::Ready(None) => return Poll::Ready(Ok(())),
-            Poll::Pending => {}
-        }
-        let mut answered = false;
-        while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {
-            answered = true;
-        }
-        if answered {
-            continue;
-        }
-        if keep_alive.as_mut().is_some_and(|keep_alive| keep_alive.poll_dead(cx).is_ready()) {
-            return Poll::Ready(Err(Error::Timeout(Timeout::KeepAlive)));
-        }
-        let phase = if !streams.is_empty() {
-            None
-        } else if idle_closed {
-            // The GOAWAY of an idle connection must get out; a peer that
-            // reads nothing does not keep it.
-            Some((Timeout::Body, config.body_timeout))
-        } else {
-            Some((Timeout::Idle, config.idle_timeout))
-        };
-        return match timer.poll(phase, cx) {
-            None => Poll::Pending,
-            Some(Timeout::Idle) => {
-                idle_closed = true;
-                conn.abrupt_shutdown(::h2::Reason::NO_ERROR);
-                continue;
-            }
-            Some(_) => Poll::Ready(Ok(())),
-        };
+    let answer_rt = rt.clone();
+    Serving::new(flow, config, rt, stopping, move |request, respond| {
+        Box::pin(answer(handler.clone(), request, respond, config, answer_rt.clone()))
     })
-    .await
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`serve_connection`]: a named type rather than an
+    /// `async fn`, which would keep its arguments twice (as arguments,
+    /// and as the locals they move into), the `stopping` future a third
+    /// time once pinned, and room for the handshake next to the
+    /// connection it gives. Each idle connection holds this, so its size
+    /// is its memory: about the h2 connection's own, and `stopping`.
+    struct Serving<'a, S, R, F, Fut> {
+        #[pin]
+        stopping: S,
+        stop_requested: bool,
+        config: &'a Config,
+        rt: R,
+        // Makes the future of one stream.
+        answer: F,
+        state: State<R, Fut>,
+    }
+}
+
+// One phase after the other in the same room: boxing the large ones would
+// only add allocations.
+#[allow(clippy::large_enum_variant)]
+enum State<R, Fut> {
+    Start(Flow),
+    Handshake(Within<::h2::server::Handshake<Flow, Bytes>>),
+    Live(Live<R, Fut>),
+    Done,
+}
+
+/// A connection past its handshake.
+struct Live<R, Fut> {
+    conn: ::h2::server::Connection<Flow, Bytes>,
+    streams: Streams<Fut>,
+    timer: Timer<R>,
+    /// Boxed: most connections have none.
+    keep_alive: Option<Box<KeepAlive<R>>>,
+    idle_closed: bool,
+}
+
+impl<'a, S, R, F, Fut> Serving<'a, S, R, F, Fut>
+where
+    F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>) -> Pin<Box<Fut>>,
+{
+    fn new(flow: Flow, config: &'a Config, rt: R, stopping: S, answer: F) -> Self {
+        Serving { stopping, stop_requested: false, config, rt, answer, state: State::Start(flow) }
+    }
+}
+
+impl<S, R, F, Fut> Future for Serving<'_, S, R, F, Fut>
+where
+    S: Future<Output = ()>,
+    R: Runtime,
+    F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>) -> Pin<Box<Fut>>,
+    Fut: Future<Output = ()>,
+{
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut this = self.project();
+        let config = *this.config;
+        loop {
+            match this.state {
+                State::Start(_) => {
+                    let State::Start(flow) = std::mem::replace(this.state, State::Done) else { unreachable!() };
+                    let mut builder = ::h2::server::Builder::new();
+                    configure!(builder, config);
+                    if config.h2.enable_connect_protocol {
+                        builder.enable_connect_protocol();
+                    }
+                    *this.state =
+                        State::Handshake(within(&*this.rt, config.header_timeout, builder.handshake::<_, Bytes>(flow)));
+                }
+                State::Handshake(handshake) => {
+                    let conn = match std::task::ready!(Pin::new(handshake).poll(cx)) {
+                        None => Err(Error::Timeout(Timeout::Header)),
+                        Some(conn) => conn.map_err(Error::from),
+                    };
+                    let mut conn = match conn {
+                        Ok(conn) => conn,
+                        Err(err) => {
+                            *this.state = State::Done;
+                            return Poll::Ready(Err(err));
+                        }
+                    };
+                    // The PINGs are taken only when asked for: taking them
+                    // allocates, for the connection's life.
+                    let keep_alive = match config.h2.keep_alive_interval {
+                        Some(_) => KeepAlive::new(conn.ping_pong(), &config.h2, &*this.rt).map(Box::new),
+                        None => None,
+                    };
+                    *this.state = State::Live(Live {
+                        conn,
+                        streams: Streams { first: None, first_polled: false, more: None },
+                        timer: Timer::new(this.rt.clone()),
+                        keep_alive,
+                        idle_closed: false,
+                    });
+                }
+                State::Live(live) => {
+                    let done = live.poll(this.stopping.as_mut(), this.stop_requested, this.answer, config, cx);
+                    if done.is_ready() {
+                        // The connection and its streams end now, as an
+                        // `async fn`'s locals would.
+                        *this.state = State::Done;
+                    }
+                    return done;
+                }
+                State::Done => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+/// The streams of a connection being answered, each its own boxed future
+/// (an idle connection keeps no room for one). The first runs in a slot of
+/// the connection's, polled with it; while it runs, the others go to a
+/// `FuturesUnordered`, made the first time more than one stream is open
+/// at once and where only the futures that were woken are polled. A
+/// connection whose streams come one at a time (every idle one too) then
+/// has no `FuturesUnordered`, nor a node of it per stream.
+struct Streams<Fut> {
+    first: Option<Pin<Box<Fut>>>,
+    /// Whether `first` was polled in this turn of the connection: it
+    /// registered the connection's waker, so polling it again before the
+    /// connection is woken is needless.
+    first_polled: bool,
+    more: Option<FuturesUnordered<Pin<Box<Fut>>>>,
+}
+
+impl<Fut: Future<Output = ()>> Streams<Fut> {
+    fn push(&mut self, stream: Pin<Box<Fut>>) {
+        if self.first.is_none() {
+            self.first = Some(stream);
+            self.first_polled = false;
+        } else {
+            self.more.get_or_insert_with(FuturesUnordered::new).push(stream);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none() && self.more.as_ref().is_none_or(FuturesUnordered::is_empty)
+    }
+
+    /// Polls the streams that may move; whether any was answered.
+    fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut answered = false;
+        if let Some(first) = self.first.as_mut().filter(|_| !self.first_polled) {
+            self.first_polled = true;
+            if first.as_mut().poll(cx).is_ready() {
+                self.first = None;
+                answered = true;
+            }
+        }
+        if let Some(more) = self.more.as_mut() {
+            while let Poll::Ready(Some(())) = more.poll_next_unpin(cx) {
+                answered = true;
+            }
+        }
+        answered
+    }
+}
+
+impl<R: Runtime, Fut: Future<Output = ()>> Live<R, Fut> {
+    fn poll<S: Future<Output = ()>>(
+        &mut self,
+        mut stopping: Pin<&mut S>,
+        stop_requested: &mut bool,
+        answer: &mut impl FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>) -> Pin<Box<Fut>>,
+        config: &Config,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error>> {
+        let Live { conn, streams, timer, keep_alive, idle_closed } = self;
+        streams.first_polled = false;
+        loop {
+            if !*stop_requested && stopping.as_mut().poll(cx).is_ready() {
+                *stop_requested = true;
+                conn.graceful_shutdown();
+            }
+            // Every stream the peer has opened is accepted before any is
+            // answered, and the connection is driven again once some were:
+            // their answers then leave together, in one write, not one each.
+            match conn.poll_accept(cx) {
+                Poll::Ready(Some(Ok((request, respond)))) => {
+                    streams.push(answer(request, respond));
+                    continue;
+                }
+                Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(Error::from(err))),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => {}
+            }
+            if streams.poll(cx) {
+                continue;
+            }
+            if keep_alive.as_mut().is_some_and(|keep_alive| keep_alive.poll_dead(cx).is_ready()) {
+                return Poll::Ready(Err(Error::Timeout(Timeout::KeepAlive)));
+            }
+            let phase = if !streams.is_empty() {
+                None
+            } else if *idle_closed {
+                // The GOAWAY of an idle connection must get out; a peer that
+                // reads nothing does not keep it.
+                Some((Timeout::Body, config.body_timeout))
+            } else {
+                Some((Timeout::Idle, config.idle_timeout))
+            };
+            return match timer.poll(phase, cx) {
+                None => Poll::Pending,
+                Some(Timeout::Idle) => {
+                    *idle_closed = true;
+                    conn.abrupt_shutdown(::h2::Reason::NO_ERROR);
+                    continue;
+                }
+                Some(_) => Poll::Ready(Ok(())),
+            };
+        }
+    }
 }
 
 /// Answers one stream: calls the handler, then sends the response head

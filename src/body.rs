@@ -25,9 +25,7 @@ use crate::{BoxError, Connection, Error};
 pub struct Incoming {
     kind: IncomingKind,
     end_hook: Option<EndHook>,
-    /// A [`Connection`], type-erased: the npm client module, which never
-    /// sets one, then carries no code to drop it (its size is budgeted).
-    connection: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    connection: Option<Connection>,
 }
 
 /// Called once the body is over: with `true` when it was read to its end,
@@ -102,12 +100,10 @@ impl Incoming {
     /// server sets it on every request body it hands a handler
     /// ([`Connection::of`] reads it).
     pub(crate) fn connection(&self) -> Option<&Connection> {
-        self.connection.as_deref()?.downcast_ref()
+        self.connection.as_ref()
     }
 
-    /// `connection` is an `Arc` of a [`Connection`], made once per
-    /// connection (a clone is then no allocation).
-    pub(crate) fn set_connection(&mut self, connection: Arc<dyn std::any::Any + Send + Sync>) {
+    pub(crate) fn set_connection(&mut self, connection: Connection) {
         self.connection = Some(connection);
     }
 

@@ -87,14 +87,8 @@ impl Connection {
 /// A handler whose requests carry `connection`.
 #[derive(Clone)]
 pub(crate) struct WithConnection<H> {
-    handler: H,
-    connection: Arc<dyn std::any::Any + Send + Sync>,
-}
-
-impl<H> WithConnection<H> {
-    pub(crate) fn new(handler: H, connection: Connection) -> Self {
-        WithConnection { handler, connection: Arc::new(connection) }
-    }
+    pub(crate) handler: H,
+    pub(crate) connection: Connection,
 }
 
 impl<H: Handler> Handler for WithConnection<H> {

@@ -45,7 +45,7 @@ impl HeadWriter {
 
     /// Writes the fields of `headers`, except those `skip` names, with the
     /// lower-case names `HeaderMap` keeps.
-    pub(super) fn fields(&mut self, headers: &HeaderMap, mut skip: impl FnMut(&HeaderName) -> bool) {
+    pub(super) fn fields(&mut self, headers: &HeaderMap, skip: impl Fn(&HeaderName) -> bool) {
         for (name, value) in headers {
             if !skip(name) {
                 self.field(name.as_str(), value.as_bytes());

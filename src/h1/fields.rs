@@ -2,7 +2,7 @@
 //! `Transfer-Encoding`, `Connection`, `Expect` (RFC 9110 §5.6.1, RFC 9112).
 //! Shared by both roles, which differ only in how they answer a bad value.
 
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName};
 
 use super::ParseError;
@@ -20,6 +20,7 @@ pub(super) struct Present {
     pub connection: bool,
     pub upgrade: bool,
     pub expect: bool,
+    pub date: bool,
 }
 
 impl Present {
@@ -38,6 +39,8 @@ impl Present {
                 present.upgrade = true;
             } else if name == EXPECT {
                 present.expect = true;
+            } else if name == DATE {
+                present.date = true;
             }
         }
         present

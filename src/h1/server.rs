@@ -2,7 +2,7 @@
 //! means, the events it gives, sending responses.
 
 use bytes::Bytes;
-use http::header::{CONNECTION, DATE, TRANSFER_ENCODING};
+use http::header::{CONNECTION, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 
 use super::conn::sealed::{self, Part};
@@ -273,20 +273,12 @@ impl ServerConn {
         let mut keep_alive = request.keep_alive && !says_close;
         let mut head = HeadWriter::status_line(self.out.head_buffer(), status, headers);
 
-        // Whether the handler set a `Date`, noted while its fields are written.
-        let mut dated = false;
         let encoder = if upgrade || status == StatusCode::NO_CONTENT {
-            head.fields(headers, |name| {
-                dated |= name == DATE;
-                is_framing(name)
-            });
+            head.fields(headers, is_framing);
             BodyEncoder::Discard
         } else if status == StatusCode::NOT_MODIFIED || request.is_head {
             // The fields the full response would have had; no body bytes.
-            head.fields(headers, |name| {
-                dated |= name == DATE;
-                name == TRANSFER_ENCODING
-            });
+            head.fields(headers, |name| name == TRANSFER_ENCODING);
             if declared.is_none() && status != StatusCode::NOT_MODIFIED {
                 match body {
                     BodySize::Known(n) => head.content_length(n),
@@ -296,10 +288,7 @@ impl ServerConn {
             }
             BodyEncoder::Discard
         } else {
-            head.fields(headers, |name| {
-                dated |= name == DATE;
-                name == TRANSFER_ENCODING
-            });
+            head.fields(headers, |name| name == TRANSFER_ENCODING);
             match (declared, body) {
                 (Some(n), _) => BodyEncoder::Length(n),
                 (None, BodySize::Known(n)) => {
@@ -328,7 +317,7 @@ impl ServerConn {
         if (encoder.is_complete() || expecting) && !self.request_body_buffered() {
             keep_alive = false;
         }
-        if let (false, Some(date)) = (dated, &self.role.date) {
+        if let (false, Some(date)) = (present.date, &self.role.date) {
             head.field("date", date.as_bytes());
         }
         if !upgrade {

@@ -14,7 +14,7 @@ use http_body::{Frame, SizeHint};
 
 use crate::error::Timeout;
 use crate::flow::MaybeSend;
-use crate::{BoxError, Connection, Error};
+use crate::{BoxError, Error};
 
 /// A body received from the peer, streamed as the connection reads it.
 ///
@@ -25,7 +25,10 @@ use crate::{BoxError, Connection, Error};
 pub struct Incoming {
     kind: IncomingKind,
     end_hook: Option<EndHook>,
-    connection: Option<Connection>,
+    /// The facts of the connection the request came on (an
+    /// `engine::Connection`, read by `Connection::of`), type-erased: this
+    /// module sits below `engine` in the layers (docs/ARCHITECTURE.md).
+    connection: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// Called once the body is over: with `true` when it was read to its end,
@@ -96,14 +99,13 @@ impl Incoming {
         Incoming { kind, end_hook: None, connection: None }
     }
 
-    /// The connection the request this body belongs to came on: a paf
-    /// server sets it on every request body it hands a handler
-    /// ([`Connection::of`] reads it).
-    pub(crate) fn connection(&self) -> Option<&Connection> {
-        self.connection.as_ref()
+    /// What a server attached of the connection the request came on.
+    pub(crate) fn connection(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        self.connection.as_deref()
     }
 
-    pub(crate) fn set_connection(&mut self, connection: Connection) {
+    /// `connection` is made once per connection: a clone is no allocation.
+    pub(crate) fn set_connection(&mut self, connection: Arc<dyn std::any::Any + Send + Sync>) {
         self.connection = Some(connection);
     }
 

@@ -246,7 +246,7 @@ where
             Ok(prepared) => prepared,
             Err((peer, err)) => return handler.on_error(&peer, &err),
         };
-        let with_connection = WithConnection { handler: handler.clone(), connection };
+        let with_connection = WithConnection::new(handler.clone(), connection);
         let config = &*config;
         // Each protocol's future in a box of its own: the connection then
         // holds the one it speaks, not room for the larger of the two.

@@ -54,7 +54,7 @@ impl Connection {
     pub fn of<B: 'static>(request: &Request<B>) -> Option<&Connection> {
         let body: &dyn std::any::Any = request.body();
         match body.downcast_ref::<Incoming>() {
-            Some(incoming) => incoming.connection(),
+            Some(incoming) => incoming.connection()?.downcast_ref(),
             None => request.extensions().get::<Connection>(),
         }
     }
@@ -87,8 +87,14 @@ impl Connection {
 /// A handler whose requests carry `connection`.
 #[derive(Clone)]
 pub(crate) struct WithConnection<H> {
-    pub(crate) handler: H,
-    pub(crate) connection: Connection,
+    handler: H,
+    connection: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+impl<H> WithConnection<H> {
+    pub(crate) fn new(handler: H, connection: Connection) -> Self {
+        WithConnection { handler, connection: Arc::new(connection) }
+    }
 }
 
 impl<H: Handler> Handler for WithConnection<H> {

@@ -57,7 +57,7 @@ use http_body_util::{Either, Empty};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::Handler;
+use super::{Connection, Handler};
 use crate::flow::{MaybeSend, MaybeSync};
 use crate::{BoxError, Incoming};
 
@@ -93,7 +93,7 @@ where
     fn call(&self, mut request: Request<Incoming>) -> TowerFuture<S> {
         // Layers may replace the body the connection travels with: it goes
         // where they carry values too.
-        if let Some(connection) = request.body().connection().cloned() {
+        if let Some(connection) = Connection::of(&request).cloned() {
             request.extensions_mut().insert(connection);
         }
         let service = self.0.clone();

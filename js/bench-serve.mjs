@@ -19,28 +19,28 @@ const run = promisify(execFile);
 const HELLO = "hello\n";
 const TYPE = "text/plain";
 
-/** The servers, each `(port) => Promise` that resolves once it listens. */
+/** The servers, each `() => Promise` of the port it listens on (one the system chose). */
 const servers = {
-  async "paf serve() plain"(port) {
+  async "paf serve() plain"() {
     const { listenTcp, serve } = await import("./node.js");
-    const listener = listenTcp(port);
+    const listener = listenTcp(0);
     serve(listener, () => ({ status: 200, headers: { "content-type": TYPE }, body: HELLO }), { plain: true });
-    await listener.ready;
+    return listener.ready;
   },
-  async "paf serve() fetch-shaped"(port) {
+  async "paf serve() fetch-shaped"() {
     const { listenTcp, serve } = await import("./node.js");
-    const listener = listenTcp(port);
+    const listener = listenTcp(0);
     serve(listener, () => new Response(HELLO, { headers: { "content-type": TYPE } }));
-    await listener.ready;
+    return listener.ready;
   },
-  "node:http"(port) {
+  "node:http"() {
     const server = http.createServer((req, res) => {
       res.writeHead(200, { "content-type": TYPE });
       res.end(HELLO);
     });
-    return new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+    return listening(server);
   },
-  "node:http, web Request/Response"(port) {
+  "node:http, web Request/Response"() {
     const handler = () => new Response(HELLO, { headers: { "content-type": TYPE } });
     const server = http.createServer(async (req, res) => {
       const hasBody = req.method !== "GET" && req.method !== "HEAD";
@@ -54,17 +54,22 @@ const servers = {
       res.writeHead(response.status, [...response.headers].flat());
       res.end(Buffer.from(await response.arrayBuffer()));
     });
-    return new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+    return listening(server);
   },
-  "node:http2 (h2c)"(port) {
+  "node:http2 (h2c)"() {
     const server = http2.createServer();
     server.on("stream", (stream) => {
       stream.respond({ ":status": 200, "content-type": TYPE });
       stream.end(HELLO);
     });
-    return new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+    return listening(server);
   },
 };
+
+/** The port `server` listens on, once it does. */
+function listening(server) {
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server.address().port)));
+}
 
 /** The loads, each with the servers it is run against. */
 const H1 = ["paf serve() plain", "paf serve() fetch-shaped", "node:http", "node:http, web Request/Response"];
@@ -99,16 +104,18 @@ function micros(text) {
   return Number(value) * { us: 1, ms: 1000, s: 1e6 }[unit];
 }
 
-/** Runs one server in a child process: resolves with a function that stops it. */
-function start(name, port) {
-  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, "--serve", name, String(port)], {
+/** Runs one server in a child process: resolves with its port and a function that stops it. */
+function start(name) {
+  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, "--serve", name], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`${name} exited (${code}) before listening`)));
-    child.stdout.once("data", () => {
+    child.stdout.once("data", (line) => {
       child.removeAllListeners("exit");
-      resolve(() => new Promise((done) => (child.once("exit", done), child.kill())));
+      const port = Number(String(line).match(/^listening (\d+)/)?.[1]);
+      const stop = () => new Promise((done) => (child.once("exit", done), child.kill()));
+      resolve({ port, stop });
     });
   });
 }
@@ -124,8 +131,7 @@ async function bench({ seconds, rounds }) {
   for (let round = 0; round < rounds; round++) {
     const order = names.map((_, i) => names[(i + round) % names.length]);
     for (const name of order) {
-      const port = 9300 + round;
-      const stop = await start(name, port);
+      const { port, stop } = await start(name);
       try {
         const url = `http://127.0.0.1:${port}/`;
         for (const load of loads) {
@@ -181,8 +187,8 @@ function report(results, { seconds, rounds }, load) {
 
 const args = process.argv.slice(2);
 if (args[0] === "--serve") {
-  await servers[args[1]](Number(args[2]));
-  process.stdout.write("listening\n");
+  const port = await servers[args[1]]();
+  process.stdout.write(`listening ${port}\n`);
 } else {
   const option = (name, fallback) => {
     const at = args.indexOf(`--${name}`);

@@ -162,7 +162,7 @@ export class Client {
 export interface SentResponse {
   status: number;
   statusText: string;
-  /** Names in lower case; repeated fields joined by ", ", set-cookie an array. */
+  /** Names in lower case; repeated fields joined by ", " (cookie by "; "), set-cookie an array. */
   headers: Record<string, string | string[]>;
   protocol: "HTTP/1.1" | "HTTP/2";
   /** Where the response came from: the request's URL, or where redirects led. */
@@ -244,8 +244,9 @@ export interface ServerRequest {
   /** The whole URL: "http://host/search?q=paf" (made when first read). */
   readonly url: string;
   /**
-   * Names in lower case; repeated fields joined by ", ", set-cookie an
-   * array, as `Client.send()` gives them (made when first read).
+   * Names in lower case; repeated fields joined by ", " (cookie by "; "),
+   * set-cookie an array, as `Client.send()` gives them (made when first
+   * read).
    */
   readonly headers: Record<string, string | string[]>;
   /** Read once, whole or as it comes; one left unread does not hold up the connection. */

@@ -266,14 +266,18 @@ export class Body {
   }
 }
 
-/** Headers as a plain object: names in lower case, repeated ones joined by ", " (set-cookie: an array). */
+/**
+ * Headers as a plain object: names in lower case, repeated ones joined by
+ * ", ", cookie by "; " (HTTP/2 sends each cookie as a field of its own,
+ * RFC 9113 §8.2.3), set-cookie an array.
+ */
 function headerObject(text) {
   const headers = {};
   eachHeader(text, (name, value) => {
     const had = headers[name];
     if (had === undefined) headers[name] = name === "set-cookie" ? [value] : value;
     else if (name === "set-cookie") had.push(value);
-    else headers[name] = `${had}, ${value}`;
+    else headers[name] = `${had}${name === "cookie" ? "; " : ", "}${value}`;
   });
   return headers;
 }

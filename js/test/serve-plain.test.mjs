@@ -41,6 +41,8 @@ async function handler(request) {
     }
     case "/bytes":
       return { body: new Uint8Array([1, 2, 3]) };
+    case "/cookie":
+      return { body: request.headers.cookie ?? "" };
     case "/echo":
       return { headers: { "content-type": "application/octet-stream" }, body: request.body.stream() };
     case "/digest": {
@@ -111,6 +113,13 @@ describe("serve() with a plain handler", () => {
       assert.equal(got.local, base.slice("http://".length));
       assert.equal(got.agent, "paf test");
       assert.equal(got.body, "sent");
+    }
+  });
+
+  test("cookie fields reach the handler joined by \"; \", the way each protocol sent them", async () => {
+    for (const flag of ["--http1.1", "--http2-prior-knowledge"]) {
+      const { stdout } = await run("curl", ["-sS", flag, "-H", "cookie: a=1", "-H", "cookie: b=2; c=3", `${base}/cookie`]);
+      assert.equal(stdout, "a=1; b=2; c=3", flag);
     }
   });
 

@@ -204,8 +204,11 @@ fn header_map(
     for field in fields {
         let name = name_of(field.name.as_bytes())
             .map_err(|_| ParseError::Malformed("invalid header field name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
-            .map_err(|_| ParseError::Malformed("invalid header field value"))?;
+        // SAFETY: `httparse` let through only the bytes `HeaderValue`
+        // accepts (HTAB, SP, visible ASCII, obs-text), as hyper relies on
+        // too; checking them again would be a second pass over each value.
+        // Debug builds (the fuzzers') check anyway, and panic if not.
+        let value = unsafe { HeaderValue::from_maybe_shared_unchecked(head.slice_ref(field.value)) };
         map.append(name, value);
     }
     Ok(map)

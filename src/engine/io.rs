@@ -15,6 +15,9 @@ use crate::{Config, Flow};
 
 /// How many buffers go into one vectored write.
 const MAX_IOVECS: usize = 64;
+/// Most writes carry a head and a body: their slices are set up in a small
+/// array (setting up all `MAX_IOVECS` cost more than the rest of the write).
+const FEW_IOVECS: usize = 4;
 
 /// Writes as much of `queue` as the flow takes now, then flushes once it is
 /// empty. Ready(true) when bytes moved.
@@ -25,12 +28,12 @@ fn poll_write_queue(
 ) -> Poll<io::Result<bool>> {
     let mut moved = false;
     while !queue.is_empty() {
-        let written = if flow.is_write_vectored() {
-            let mut slices = [io::IoSlice::new(&[]); MAX_IOVECS];
-            let n = queue.io_slices(&mut slices);
-            Pin::new(&mut *flow).poll_write_vectored(cx, &slices[..n])
-        } else {
+        let written = if !flow.is_write_vectored() {
             Pin::new(&mut *flow).poll_write(cx, queue.front())
+        } else if queue.buffers() <= FEW_IOVECS {
+            poll_write_slices::<FEW_IOVECS>(flow, queue, cx)
+        } else {
+            poll_write_slices::<MAX_IOVECS>(flow, queue, cx)
         };
         match written {
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
@@ -46,6 +49,17 @@ fn poll_write_queue(
         Poll::Ready(Ok(())) | Poll::Pending => Poll::Ready(Ok(moved)),
         Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
     }
+}
+
+/// One vectored write of up to `N` of `queue`'s buffers.
+fn poll_write_slices<const N: usize>(
+    flow: &mut Flow,
+    queue: &WriteQueue,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let mut slices = [io::IoSlice::new(&[]); N];
+    let n = queue.io_slices(&mut slices);
+    Pin::new(flow).poll_write_vectored(cx, &slices[..n])
 }
 
 /// Reads once, appending to `buf` (the machine's own input buffer, so

@@ -78,6 +78,11 @@ impl WriteQueue {
         self.len == 0
     }
 
+    /// How many buffers are queued.
+    pub fn buffers(&self) -> usize {
+        self.bufs.len()
+    }
+
     /// Fills `dst` with the queued buffers, in order; returns how many.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;

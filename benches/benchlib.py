@@ -1,11 +1,14 @@
-"""What benches/run.py and benches/runtimes.py share: running and logging
-commands (each one remembered for the report's "Reproduce" list), the CPU
-pinning of servers and load generators, stopping a server, medians, and a
-description of the machine.
+"""What benches/run.py, benches/runtimes.py and benches/js.py share:
+running and logging commands (each one remembered for the report's
+"Reproduce" list), the CPU pinning of servers and load generators, stopping
+a server, wrk and h2load, medians, the latency plots, and a description of
+the machine.
 
 Python's standard library only.
 """
 
+import json
+import math
 import os
 import platform
 import re
@@ -46,6 +49,32 @@ def stop(process):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def wrk(url, seconds, connections=64, pipeline_depth=None):
+    """wrk on one thread: req/s, requests, p50 and p99 latency in µs,
+    the latency by quantile (`quantiles.lua`; with `pipeline_depth`,
+    `pipeline.lua`, which sends that many requests at once on each
+    connection) and the errors wrk reported, if any."""
+    if pipeline_depth:
+        script = [str(ROOT / "benches" / "pipeline.lua"), url, "--", str(pipeline_depth)]
+    else:
+        script = [str(ROOT / "benches" / "quantiles.lua"), url]
+    out = load(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", *script])
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = [m.group(0).strip() for m in re.finditer(r"Non-2xx or 3xx responses: \d+|Socket errors: [^\n]*", out)]
+    if requests == 0:
+        errors.append("no response")
+    quantiles = json.loads(re.search(r"^latency quantiles: (.*)$", out, re.M).group(1))
+    at = dict(quantiles)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": requests,
+        "p50_us": at[0.5],
+        "p99_us": at[0.99],
+        "quantiles": quantiles,
+        "errors": "; ".join(errors) or None,
+    }
 
 
 def h2load(url, seconds, connections=64, streams=10):
@@ -104,3 +133,44 @@ def write_block(path, name, block):
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text)
+
+
+PLOT_COLORS = ("#d9480f", "#1864ab", "#2b8a3e", "#862e9c", "#e67700")
+
+
+def svg_plot(series, path, title):
+    """Writes an SVG of latency by quantile (the x axis stretches the tail,
+    to 99.99 %): one line per entry of `series`, a label to its
+    `[[quantile, µs], ...]`. False, writing nothing, when there is none."""
+    series = {label: [(q, us) for q, us in points if q < 1.0] for label, points in series.items() if points}
+    if not series:
+        return False
+    width, height, left, bottom, top = 760, 360, 70, 50, 30
+    right = 60 + 7 * max(len(label) for label in series)
+    top_us = max(us for points in series.values() for _, us in points) * 1.1 or 1
+    x_of = lambda q: left + (width - left - right) * math.log10(1 / (1 - q)) / 4  # 0 .. 99.99%
+    y_of = lambda us: height - bottom - (height - bottom - top) * us / top_us
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14">{title}</text>']
+    for q, label in [(0, "0%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%")]:
+        x = x_of(q)
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - bottom}" stroke="#ddd"/>')
+        parts.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle">{label}</text>')
+    for i in range(6):
+        us = top_us * i / 5
+        y = y_of(us)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#eee"/>')
+        shown = f"{us:.0f} µs" if top_us < 2000 else f"{us / 1000:.1f} ms"
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{shown}</text>')
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">quantile</text>')
+    for n, (label, points) in enumerate(series.items()):
+        color = PLOT_COLORS[n % len(PLOT_COLORS)]
+        path_d = " ".join(f"{'M' if i == 0 else 'L'}{x_of(q):.1f},{y_of(us):.1f}" for i, (q, us) in enumerate(points))
+        parts.append(f'<path d="{path_d}" fill="none" stroke="{color}" stroke-width="2"/>')
+        y = top + 20 + 20 * n
+        parts.append(f'<line x1="{width - right + 12}" y1="{y}" x2="{width - right + 36}" y2="{y}" stroke="{color}" stroke-width="2"/>')
+        parts.append(f'<text x="{width - right + 42}" y="{y + 4}">{label}</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n")
+    return True

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import benchlib
-from benchlib import LOAD_CPU, ROOT, SERVER_CPU, commands_run, h2load, load, log, median_of, run, stop
+from benchlib import LOAD_CPU, ROOT, SERVER_CPU, commands_run, h2load, load, log, median_of, run, stop, svg_plot, wrk
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 PAF = TARGET / "release" / "paf"
@@ -69,26 +69,6 @@ class Server:
         self.stop()
 
 
-def wrk(url, connections=64, script=None):
-    extra = ["-s", str(script[0]), url, "--", str(script[1])] if script else [url]
-    out = load(["wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s", "--latency", *extra])
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    return {
-        "rps": rate,
-        "requests": total,
-        "p50_us": wrk_duration(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99_us": wrk_duration(re.search(r"99%\s+(\S+)", out).group(1)),
-        "errors": errors.group(0) if errors else None,
-    }
-
-
-def wrk_duration(text):
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
-
-
 def paf_bench(url, *flags):
     out = load([str(PAF), "bench", url, "-c", "64", *flags, "--duration", f"{SECONDS // 2}s", "--json"])
     return json.loads(out)
@@ -103,7 +83,7 @@ def h1_server():
             with Server(stack) as server:
                 load(["wrk", "-t1", "-c64", "-d1s", server.url])  # warm-up
                 before = server.cpu_seconds()
-                result = wrk(server.url)
+                result = wrk(server.url, SECONDS)
                 result["cpu_us_per_request"] = (server.cpu_seconds() - before) * 1e6 / result["requests"]
                 runs[stack].append(result)
                 log(f"h1 {stack} round {round_ + 1}: {result['rps']:.0f} req/s, p99 {result['p99_us']:.0f} µs")
@@ -119,7 +99,7 @@ def pipelined():
     for round_ in range(ROUNDS):
         for stack in STACKS if round_ % 2 == 0 else reversed(STACKS):
             with Server(stack) as server:
-                result = wrk(server.url, connections=256, script=(ROOT / "benches" / "pipeline.lua", PIPELINE_DEPTH))
+                result = wrk(server.url, SECONDS, connections=256, pipeline_depth=PIPELINE_DEPTH)
                 runs[stack].append(result)
                 log(f"pipelined {stack} round {round_ + 1}: {result['rps']:.0f} req/s, p99 {result['p99_us']:.0f} µs")
     return runs
@@ -234,46 +214,6 @@ def machine():
 
 
 # ---------------------------------------------------------------------------
-# The plot
-
-def svg_plot(plots, path, title):
-    """Latency by quantile (log scale of the tail) of `paf bench -c 64`
-    against each server."""
-    width, height, left, bottom, top, right = 720, 360, 70, 50, 30, 120
-    colors = {"paf": "#d9480f", "hyper": "#1864ab"}
-    series = {stack: [(q, us) for q, us in data["latency_us"]["quantiles"] if q < 1.0]
-              for stack, data in plots.items()}
-    if not series:
-        return False
-    top_us = max(us for points in series.values() for _, us in points) * 1.1 or 1
-    import math
-    x_of = lambda q: left + (width - left - right) * math.log10(1 / (1 - q)) / 4  # 0 .. 99.99%
-    y_of = lambda us: height - bottom - (height - bottom - top) * us / top_us
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-             f'<rect width="{width}" height="{height}" fill="white"/>',
-             f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14">{title}</text>']
-    for q, label in [(0, "0%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%")]:
-        x = x_of(q)
-        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - bottom}" stroke="#ddd"/>')
-        parts.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle">{label}</text>')
-    for i in range(6):
-        us = top_us * i / 5
-        y = y_of(us)
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#eee"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{us / 1000:.1f} ms</text>')
-    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">quantile</text>')
-    for n, (stack, points) in enumerate(series.items()):
-        path_d = " ".join(f"{'M' if i == 0 else 'L'}{x_of(q):.1f},{y_of(us):.1f}" for i, (q, us) in enumerate(points))
-        parts.append(f'<path d="{path_d}" fill="none" stroke="{colors[stack]}" stroke-width="2"/>')
-        y = top + 20 + 20 * n
-        parts.append(f'<line x1="{width - right + 12}" y1="{y}" x2="{width - right + 36}" y2="{y}" stroke="{colors[stack]}" stroke-width="2"/>')
-        parts.append(f'<text x="{width - right + 42}" y="{y + 4}">{stack}</text>')
-    parts.append("</svg>")
-    path.write_text("\n".join(parts) + "\n")
-    return True
-
-
-# ---------------------------------------------------------------------------
 # The report
 
 def verdict(ok):
@@ -355,7 +295,9 @@ def report(m, h1, h1_plots, piped, h2c, h2c_plots, clients, rss, rss_h2c, costs,
         add("")
     if plotted:
         add(f"The plots: `paf bench -c 64 --duration {SECONDS // 2}s` (HTTP/1.1) and `paf bench -c 64 --h2 --streams 10` "
-            "against each server (first round); the x axis stretches the tail.")
+            "against each server, wrk's pipelined runs and each client's latencies (first round of each); the x axis "
+            f"stretches the tail. wrk times a pipelined batch of {PIPELINE_DEPTH} as one request: the pipelined "
+            "latencies (the plot, and p50 and p99 above) are per batch.")
         add("")
     add("## Every round")
     add("")
@@ -440,8 +382,14 @@ def main():
     rss_h2c = idle_rss("--h2c")
     plotted = []
     for name, plots, title in [
-        ("latency.svg", h1_plots, "Latency by quantile, hello world over HTTP/1.1, 64 connections (paf bench)"),
-        ("latency-h2c.svg", h2c_plots, "Latency by quantile, hello world over h2c, 64 connections × 10 streams (paf bench)"),
+        ("latency.svg", {stack: data["latency_us"]["quantiles"] for stack, data in h1_plots.items()},
+         "Latency by quantile, hello world over HTTP/1.1, 64 connections (paf bench)"),
+        ("latency-h2c.svg", {stack: data["latency_us"]["quantiles"] for stack, data in h2c_plots.items()},
+         "Latency by quantile, hello world over h2c, 64 connections × 10 streams (paf bench)"),
+        ("latency-pipelined.svg", {stack: runs[0]["quantiles"] for stack, runs in piped.items() if runs},
+         f"Latency by quantile, HTTP/1.1 pipelined {PIPELINE_DEPTH} deep on 256 connections (wrk, per batch)"),
+        ("latency-client.svg", {stack: runs[0]["quantiles"] for stack, runs in clients.items() if runs},
+         "Latency by quantile, each client's sequential keep-alive GETs to one hyper server"),
     ]:
         if svg_plot(plots, ROOT / "benches" / name, title):
             plotted.append((name, title[len("Latency by quantile, "):]))

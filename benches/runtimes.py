@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 import benchlib
-from benchlib import LOAD_CPU, ROOT, SERVER_CPU, commands_run, h2load, load, log, median_of, run, stop
+from benchlib import LOAD_CPU, ROOT, SERVER_CPU, commands_run, h2load, load, log, median_of, run, stop, svg_plot, wrk
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 PAF = TARGET / "release" / "paf"
@@ -84,6 +84,9 @@ TARGETS = {"component": 0.5, "host": 0.8}
 # HTTP/2: h2load's connections and streams per connection.
 H2_CONNECTIONS, H2_STREAMS = 64, 10
 H2 = "h2c"
+# The concurrency whose latencies are plotted (benches/latency-runtimes.svg).
+PLOTTED_CONNECTIONS = 16
+PLOT = ROOT / "benches" / "latency-runtimes.svg"
 
 def server_argv(kind, port):
     """How to start `kind` on `port`; each speaks h2c (HTTP/2 by prior
@@ -198,35 +201,11 @@ class Server:
         self.stop()
 
 
-def wrk(url, connections):
-    out = load(["wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s", "--latency", url])
-    errors = [m.group(0).strip() for m in re.finditer(r"Non-2xx or 3xx responses: \d+|Socket errors: [^\n]*", out)]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    if requests == 0:
-        errors.append("no response")
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "requests": requests,
-        "p50_us": wrk_duration(out, "50%"),
-        "p99_us": wrk_duration(out, "99%"),
-        "errors": "; ".join(errors) or None,
-    }
-
-
-def wrk_duration(out, quantile):
-    """A latency of wrk's distribution in µs (NaN when it has none)."""
-    match = re.search(rf"^\s*{quantile}\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
-    if not match:
-        return float("nan")
-    value, unit = match.groups()
-    return float(value) * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[unit]
-
-
 def measure(kind, connections):
     with Server(kind) as server:
         load(["wrk", "-t1", f"-c{connections}", "-d1s", server.url])  # warm-up
         before = server.cpu_seconds()
-        result = wrk(server.url, connections)
+        result = wrk(server.url, SECONDS, connections)
         result["cpu_us_per_request"] = (server.cpu_seconds() - before) * 1e6 / max(result["requests"], 1)
         if server.process.poll() is not None:
             exited = f"the server exited ({server.process.returncode}) during the run"
@@ -421,6 +400,11 @@ def section(m, runs, starts, load_end, started):
     add("")
     add("### Latency and CPU time")
     add("")
+    plotted = PLOTTED_CONNECTIONS if PLOTTED_CONNECTIONS in CONNECTIONS else CONNECTIONS[0]
+    if svg_plot({NAMES[kind]: runs[(kind, plotted)][0]["quantiles"] for kind in SERVERS}, PLOT,
+                            f"Latency by quantile, GET {PATH}, {plotted} connection{'s' if plotted > 1 else ''} (wrk, first round)"):
+        add(f"![Latency by quantile of each server, {plotted} connections (wrk, first round)](benches/{PLOT.name})")
+        add("")
     add("The server's CPU time per request is its user + system time (from `/proc/PID/stat`, its threads and "
         "children included) over the measured wrk run, divided by the requests: the steadiest figure when the machine is shared.")
     add("")

@@ -6,8 +6,10 @@
 // round; wrk loads the HTTP/1.1 ones (-c16, -c64), h2load the h2c ones.
 // Medians of the rounds, the ratios to node:http and the verdicts against
 // issue 27's targets. Not a test: `npm run bench-serve` (node
-// bench-serve.mjs [--seconds 3] [--rounds 3] [--write], --write putting
-// the table into BENCHMARKS.md).
+// bench-serve.mjs [--seconds 3] [--rounds 3] [--write] [--plot FILE],
+// --write putting the table into BENCHMARKS.md, --plot writing the first
+// round's latency by quantile at wrk -c16 of each server, as JSON, for
+// benches/js.py to draw).
 import { execFile, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -80,13 +82,16 @@ const loads = [
   { name: "h2load -c16 -m10", servers: H2, measure: (url, seconds) => h2load(url, 16, 10, seconds) },
 ];
 
+/** Prints the latency by quantile at the end of a wrk run. */
+const QUANTILES_LUA = new URL("../benches/quantiles.lua", import.meta.url).pathname;
+
 async function wrk(url, connections, seconds) {
-  const { stdout } = await run("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", url]);
+  const { stdout } = await run("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "-s", QUANTILES_LUA, url]);
   const rate = Number(stdout.match(/Requests\/sec:\s+([\d.]+)/)[1]);
-  const p50 = micros(stdout.match(/\s50%\s+([\d.]+\w+)/)[1]);
-  const p99 = micros(stdout.match(/\s99%\s+([\d.]+\w+)/)[1]);
   if (/Non-2xx|Socket errors/.test(stdout)) throw new Error(`wrk saw errors against ${url}:\n${stdout}`);
-  return { rate, p50, p99 };
+  const quantiles = JSON.parse(stdout.match(/^latency quantiles: (.*)$/m)[1]);
+  const at = new Map(quantiles);
+  return { rate, p50: at.get(0.5), p99: at.get(0.99), quantiles };
 }
 
 async function h2load(url, clients, streams, seconds) {
@@ -196,8 +201,16 @@ if (args[0] === "--serve") {
   };
   const settings = { seconds: option("seconds", 3), rounds: option("rounds", 3) };
   const load = loadavg();
-  const section = report(await bench(settings), settings, load);
+  const results = await bench(settings);
+  const section = report(results, settings, load);
   console.log(section);
+  const plot = args.indexOf("--plot");
+  if (plot >= 0) {
+    const plotted = Object.fromEntries(
+      H1.map((server) => [server, results.get(`wrk -c16|${server}`)?.[0]?.quantiles]).filter(([, quantiles]) => quantiles),
+    );
+    writeFileSync(args[plot + 1], JSON.stringify(plotted));
+  }
   if (args.includes("--write")) {
     const file = new URL("./BENCHMARKS.md", import.meta.url);
     const text = readFileSync(file, "utf8");

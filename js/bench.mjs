@@ -8,8 +8,11 @@
 // reported, with the sizes of the two .wasm modules, raw and gzipped. Not part of the tests:
 // `npm run bench`.
 //
-//   node bench.mjs [--seconds 3] [--rounds 3] [--concurrency 1,16]
-import { readFileSync } from "node:fs";
+//   node bench.mjs [--seconds 3] [--rounds 3] [--concurrency 1,16] [--plot FILE]
+//
+// --plot writes each client's latency by quantile at the first concurrency
+// (first round), as JSON, for benches/js.py to draw.
+import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 
@@ -23,24 +26,33 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "3" },
     rounds: { type: "string", default: "3" },
     concurrency: { type: "string", default: "1,16" },
+    plot: { type: "string" },
   },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const levels = values.concurrency.split(",").map(Number);
 
-/** Requests completed in `seconds` by `concurrency` loops of `get()`. */
+/** Requests per second completed in `seconds` by `concurrency` loops of
+ * `get()`, and the latency of each in µs. */
 async function throughput(get, concurrency) {
   const end = performance.now() + seconds * 1000;
-  let done = 0;
+  const latencies = [];
   const loop = async () => {
-    while (performance.now() < end) {
+    for (let sent = performance.now(); sent < end; sent = performance.now()) {
       await get();
-      done++;
+      latencies.push((performance.now() - sent) * 1000);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
-  return done / seconds;
+  return { rate: latencies.length / seconds, latencies };
+}
+
+/** `[[quantile, µs], ...]` of `latencies`, at the quantiles `paf bench` reports. */
+function quantiles(latencies) {
+  const sorted = Float64Array.from(latencies).sort();
+  const at = (q) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+  return [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1].map((q) => [q, at(q)]);
 }
 
 const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
@@ -50,6 +62,7 @@ const server = await nginx(work.dir, certificates(work.dir));
 const url = `http://127.0.0.1:${server.port}/hello`;
 
 const results = [];
+const plotted = {};
 try {
   for (const concurrency of levels) {
     const paf = new Client({ alpn: ["http/1.1"] });
@@ -80,7 +93,11 @@ try {
     for (const get of Object.values(clients)) await throughput(get, concurrency); // warm up
     const rates = Object.fromEntries(Object.keys(clients).map((name) => [name, []]));
     for (let round = 0; round < rounds; round++) {
-      for (const [name, get] of Object.entries(clients)) rates[name].push(await throughput(get, concurrency));
+      for (const [name, get] of Object.entries(clients)) {
+        const { rate, latencies } = await throughput(get, concurrency);
+        rates[name].push(rate);
+        if (round === 0 && concurrency === levels[0]) plotted[name] = quantiles(latencies);
+      }
     }
     await pool.close();
     await agent.close();
@@ -113,3 +130,4 @@ for (const [name, file] of [["client", "./dist/paf_bg.wasm"], ["server", "./dist
 }
 console.log(`client module / 350 kB target: ${(sizes.client.gzipped / 350_000).toFixed(3)}`);
 console.log(JSON.stringify({ node: process.version, seconds, rounds, results, wasm: sizes }));
+if (values.plot) writeFileSync(values.plot, JSON.stringify(plotted));

@@ -166,12 +166,18 @@ async fn client(stack: &str, url: &str, rest: &[&str]) -> Result<(), Failure> {
         other => return Err(format!("unknown stack {other:?} (paf, paf-client or hyper)").into()),
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // The quantiles `paf bench --json` lists, for the plots.
+    let quantiles: Vec<String> = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0]
+        .iter()
+        .map(|&q| format!("[{q},{}]", latency_us.value_at_quantile(q)))
+        .collect();
     println!(
-        "{{\"stack\":\"{stack}\",\"requests\":{requests},\"elapsed_s\":{elapsed:.6},\"requests_per_s\":{:.1},\"p50_us\":{},\"p99_us\":{},\"max_us\":{}}}",
+        "{{\"stack\":\"{stack}\",\"requests\":{requests},\"elapsed_s\":{elapsed:.6},\"requests_per_s\":{:.1},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"quantiles\":[{}]}}",
         requests as f64 / elapsed,
         latency_us.value_at_quantile(0.5),
         latency_us.value_at_quantile(0.99),
         latency_us.max(),
+        quantiles.join(","),
     );
     Ok(())
 }

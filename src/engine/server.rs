@@ -61,6 +61,7 @@ where
         rt: rt.clone(),
         timer: Timer::new(rt.clone()),
         eof: false,
+        read_waiting: false,
         stopping: Box::pin(stopping),
         stop_requested: false,
         first_request_grace: None,
@@ -119,6 +120,9 @@ struct Driver<'c, H: Handler, R, S> {
     rt: R,
     timer: Timer<R>,
     eof: bool,
+    /// The flow had nothing to read since this wake-up: it wakes the task
+    /// when it has, so reading again before then would find nothing.
+    read_waiting: bool,
     stopping: Pin<Box<S>>,
     stop_requested: bool,
     /// Once stopping, the wait for a first request that has not come.
@@ -131,6 +135,7 @@ struct Driver<'c, H: Handler, R, S> {
 
 impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
     fn poll_drive(&mut self, mut answer: Pin<&mut Answer<H>>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.read_waiting = false;
         // Once per wake-up is enough: the stop signal wakes this task.
         if !self.stop_requested && self.stopping.as_mut().poll(cx).is_ready() {
             self.stop_requested = true;
@@ -382,7 +387,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        if self.eof || !self.conn.wants_read() {
+        if self.eof || self.read_waiting || !self.conn.wants_read() {
             return Ok(false);
         }
         if let Some(tx) = self.request_body() {
@@ -393,7 +398,9 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         // A peer resetting an idle keep-alive connection is no error.
         let reset_is_end = self.conn.is_idle() && self.exchange.is_none();
         let flow = self.flow.as_mut().expect("flow present while driving");
-        read_step(flow, &mut self.conn, &mut self.eof, self.config.read_buffer, reset_is_end, cx)
+        let moved = read_step(flow, &mut self.conn, &mut self.eof, self.config.read_buffer, reset_is_end, cx)?;
+        self.read_waiting = !moved;
+        Ok(moved)
     }
 
     /// The timeout the machine's phase calls for. A handler that is

@@ -26,7 +26,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
 
-use super::io::{body_size, poll_body_into, read_step, timeout, write_step};
+use super::io::{body_size, poll_body_into, read_step, timeout, write_step, ReadSide};
 use crate::rt::{within, Timer};
 use super::upgrade;
 use crate::body::BodySender;
@@ -77,7 +77,7 @@ pub fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> SendRequest
         jobs_done: false,
         timer: Timer::new(rt.clone()),
         expect_timer: Timer::new(rt.clone()),
-        eof: false,
+        read: ReadSide::default(),
         request_body: None,
         response: None,
         response_body: None,
@@ -131,7 +131,7 @@ struct Driver<R> {
     jobs_done: bool,
     timer: Timer<R>,
     expect_timer: Timer<R>,
-    eof: bool,
+    read: ReadSide,
     request_body: Option<Pin<Box<Body>>>,
     response: Option<ResponseTx>,
     response_body: Option<BodySender>,
@@ -142,6 +142,7 @@ struct Driver<R> {
 
 impl<R: Runtime> Driver<R> {
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.read.woken();
         loop {
             let mut moved = self.poll_job(cx)?;
             moved |= self.poll_request_body(cx)?;
@@ -158,7 +159,7 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             let busy = self.response.is_some() || self.response_body.is_some();
-            let finished = self.conn.wants_close() || self.eof || self.jobs_done && self.conn.is_idle();
+            let finished = self.conn.wants_close() || self.read.eof || self.jobs_done && self.conn.is_idle();
             if output_empty && !busy && self.request_body.is_none() && finished {
                 return Poll::Ready(Ok(()));
             }
@@ -313,7 +314,7 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        if self.eof || !self.conn.wants_read() {
+        if !self.read.may_read() || !self.conn.wants_read() {
             return Ok(false);
         }
         if let Some(tx) = &self.response_body {
@@ -322,7 +323,7 @@ impl<R: Runtime> Driver<R> {
             }
         }
         let flow = self.flow.as_mut().expect("flow present while driving");
-        read_step(flow, &mut self.conn, &mut self.eof, self.config.read_buffer, false, cx)
+        read_step(flow, &mut self.conn, &mut self.read, self.config.read_buffer, false, cx)
     }
 
     /// The timeout the machine's phase calls for. The server taking its

@@ -119,28 +119,53 @@ pub(crate) fn write_step(
     }
 }
 
+/// What a driver knows of its flow's read side.
+#[derive(Debug, Default)]
+pub(crate) struct ReadSide {
+    /// The flow reached its end.
+    pub eof: bool,
+    /// The flow had nothing to read since the task was last woken: it wakes
+    /// the task when it has, so reading again before then would find nothing.
+    waiting: bool,
+}
+
+impl ReadSide {
+    /// The task was woken (a new poll): the flow may have bytes again.
+    pub(crate) fn woken(&mut self) {
+        self.waiting = false;
+    }
+
+    /// Whether reading now could bring bytes or the end.
+    pub(crate) fn may_read(&self) -> bool {
+        !self.eof && !self.waiting
+    }
+}
+
 /// Reads from `flow` into `conn` once, `chunk` bytes at most. Ok(true)
-/// when bytes came or the stream ended (then `eof` is set and `conn`
+/// when bytes came or the stream ended (then `read.eof` is set and `conn`
 /// told). With `reset_is_end`, a failed read counts as the end (a peer
 /// resetting a connection nothing is exchanged on).
 pub(crate) fn read_step(
     flow: &mut Flow,
     conn: &mut Conn<impl Role>,
-    eof: &mut bool,
+    read: &mut ReadSide,
     chunk: usize,
     reset_is_end: bool,
     cx: &mut Context<'_>,
 ) -> Result<bool, crate::Error> {
     match conn.receive_into(|buf| poll_read_into(flow, buf, chunk, cx)) {
-        Poll::Pending => Ok(false),
+        Poll::Pending => {
+            read.waiting = true;
+            Ok(false)
+        }
         Poll::Ready(Ok(0)) => {
-            *eof = true;
+            read.eof = true;
             conn.receive_eof();
             Ok(true)
         }
         Poll::Ready(Ok(_)) => Ok(true),
         Poll::Ready(Err(_)) if reset_is_end => {
-            *eof = true;
+            read.eof = true;
             conn.receive_eof();
             Ok(true)
         }

@@ -15,7 +15,7 @@ use http::header::{HeaderValue, CONNECTION};
 use http::request::Parts;
 use http::{Request, StatusCode};
 
-use super::io::{body_size, poll_body_into, read_step, timeout, write_step};
+use super::io::{body_size, poll_body_into, read_step, timeout, write_step, ReadSide};
 use crate::rt::{within, Timer};
 use super::{call_caught, date, head_for_hook, panic_message, shaped_response, upgrade, Caught, Handler};
 use crate::body::BodySender;
@@ -60,8 +60,7 @@ where
         config,
         rt: rt.clone(),
         timer: Timer::new(rt.clone()),
-        eof: false,
-        read_waiting: false,
+        read: ReadSide::default(),
         stopping: Box::pin(stopping),
         stop_requested: false,
         first_request_grace: None,
@@ -119,10 +118,7 @@ struct Driver<'c, H: Handler, R, S> {
     config: &'c Config,
     rt: R,
     timer: Timer<R>,
-    eof: bool,
-    /// The flow had nothing to read since this wake-up: it wakes the task
-    /// when it has, so reading again before then would find nothing.
-    read_waiting: bool,
+    read: ReadSide,
     stopping: Pin<Box<S>>,
     stop_requested: bool,
     /// Once stopping, the wait for a first request that has not come.
@@ -135,7 +131,7 @@ struct Driver<'c, H: Handler, R, S> {
 
 impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
     fn poll_drive(&mut self, mut answer: Pin<&mut Answer<H>>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.read_waiting = false;
+        self.read.woken();
         // Once per wake-up is enough: the stop signal wakes this task.
         if !self.stop_requested && self.stopping.as_mut().poll(cx).is_ready() {
             self.stop_requested = true;
@@ -161,7 +157,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
                 if let Some(err) = self.failed.take() {
                     return Poll::Ready(Err(err));
                 }
-                if self.conn.wants_close() || (self.eof && self.conn.is_idle()) {
+                if self.conn.wants_close() || (self.read.eof && self.conn.is_idle()) {
                     return Poll::Ready(Ok(()));
                 }
                 if self.stop_requested && self.conn.is_idle() {
@@ -387,7 +383,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        if self.eof || self.read_waiting || !self.conn.wants_read() {
+        if !self.read.may_read() || !self.conn.wants_read() {
             return Ok(false);
         }
         if let Some(tx) = self.request_body() {
@@ -398,9 +394,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         // A peer resetting an idle keep-alive connection is no error.
         let reset_is_end = self.conn.is_idle() && self.exchange.is_none();
         let flow = self.flow.as_mut().expect("flow present while driving");
-        let moved = read_step(flow, &mut self.conn, &mut self.eof, self.config.read_buffer, reset_is_end, cx)?;
-        self.read_waiting = !moved;
-        Ok(moved)
+        read_step(flow, &mut self.conn, &mut self.read, self.config.read_buffer, reset_is_end, cx)
     }
 
     /// The timeout the machine's phase calls for. A handler that is
@@ -416,7 +410,7 @@ impl<H: Handler, R: Runtime, S: Future<Output = ()>> Driver<'_, H, R, S> {
         let phase = self.conn.phase(body_room).map(|phase| timeout(phase, self.config));
         let thinking = self.exchange.is_some() && answer.response.is_some();
         match phase {
-            None if self.eof && thinking => Some((Timeout::Body, self.config.body_timeout)),
+            None if self.read.eof && thinking => Some((Timeout::Body, self.config.body_timeout)),
             phase => phase,
         }
     }

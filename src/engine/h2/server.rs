@@ -12,6 +12,7 @@
 //! parallel on a multi-threaded runtime, one task each.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -19,6 +20,7 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::{HeaderValue, HOST};
 use http::{Method, Request, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::tunnel::Tunnel;
 use super::{configure, content_length, send_body, set_content_length, strip_connection_headers, KeepAlive};
@@ -53,10 +55,87 @@ where
     R: Runtime,
     S: Future<Output = ()> + 'a,
 {
+    serve(H2Flow { flow, preface_to_give_back: 0 }, handler, config, rt, stopping)
+}
+
+/// [`serve_connection`] on a flow whose client preface the server has
+/// already read, to tell HTTP/2 by prior knowledge from HTTP/1.1.
+pub(crate) fn serve_connection_after_preface<'a, H, R, S>(
+    flow: Flow,
+    handler: H,
+    config: &'a Config,
+    rt: R,
+    stopping: S,
+) -> impl Future<Output = Result<(), Error>> + 'a
+where
+    H: Handler,
+    R: Runtime,
+    S: Future<Output = ()> + 'a,
+{
+    serve(H2Flow { flow, preface_to_give_back: super::PREFACE.len() as u8 }, handler, config, rt, stopping)
+}
+
+fn serve<'a, H, R, S>(
+    flow: H2Flow,
+    handler: H,
+    config: &'a Config,
+    rt: R,
+    stopping: S,
+) -> impl Future<Output = Result<(), Error>> + 'a
+where
+    H: Handler,
+    R: Runtime,
+    S: Future<Output = ()> + 'a,
+{
     let answer_rt = rt.clone();
     Serving::new(flow, config, rt, stopping, move |request, respond| {
         Box::pin(answer(handler.clone(), request, respond, config, answer_rt.clone()))
     })
+}
+
+/// The flow h2 reads and writes: the connection's, with the client's
+/// preface given back first when the server read it to pick the protocol.
+/// What is given back is a count into [`PREFACE`](super::PREFACE), so an
+/// h2c connection keeps no buffer nor box for it.
+struct H2Flow {
+    flow: Flow,
+    preface_to_give_back: u8,
+}
+
+impl AsyncRead for H2Flow {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.preface_to_give_back > 0 {
+            let preface = super::PREFACE;
+            let start = preface.len() - usize::from(self.preface_to_give_back);
+            let n = (preface.len() - start).min(buf.remaining());
+            buf.put_slice(&preface[start..start + n]);
+            self.preface_to_give_back -= n as u8;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.flow).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for H2Flow {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.flow).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.flow).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.flow.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.flow).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.flow).poll_shutdown(cx)
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -82,15 +161,15 @@ pin_project_lite::pin_project! {
 // only add allocations.
 #[allow(clippy::large_enum_variant)]
 enum State<R, Fut> {
-    Start(Flow),
-    Handshake(Within<::h2::server::Handshake<Flow, Bytes>>),
+    Start(H2Flow),
+    Handshake(Within<::h2::server::Handshake<H2Flow, Bytes>>),
     Live(Live<R, Fut>),
     Done,
 }
 
 /// A connection past its handshake.
 struct Live<R, Fut> {
-    conn: ::h2::server::Connection<Flow, Bytes>,
+    conn: ::h2::server::Connection<H2Flow, Bytes>,
     streams: Streams<Fut>,
     timer: Timer<R>,
     /// Boxed: most connections have none.
@@ -102,7 +181,7 @@ impl<'a, S, R, F, Fut> Serving<'a, S, R, F, Fut>
 where
     F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>) -> Pin<Box<Fut>>,
 {
-    fn new(flow: Flow, config: &'a Config, rt: R, stopping: S, answer: F) -> Self {
+    fn new(flow: H2Flow, config: &'a Config, rt: R, stopping: S, answer: F) -> Self {
         Serving { stopping, stop_requested: false, config, rt, answer, state: State::Start(flow) }
     }
 }

@@ -240,9 +240,11 @@ where
     // not an `async fn` (which would keep its arguments twice, as
     // arguments and as the locals they move into): the connection holds
     // this future for its whole life, and only what it needs is in it.
-    let prepared = Box::pin(prepare(info, flow, endpoints, config.header_timeout, config.h2c, rt.clone()));
+    // (`stopping` goes through that box too: what the block captures, it
+    // keeps to its end.)
+    let prepared = Box::pin(prepare(info, flow, endpoints, stopping, config.header_timeout, config.h2c, rt.clone()));
     async move {
-        let Prepared { protocol, flow, peer, connection, read_ahead } = match prepared.await {
+        let Prepared { protocol, flow, peer, connection, read_ahead, stopping } = match prepared.await {
             Ok(prepared) => prepared,
             Err((peer, err)) => return handler.on_error(&peer, &err),
         };
@@ -289,7 +291,7 @@ where
 }
 
 /// An accepted transport ready for its protocol.
-struct Prepared {
+struct Prepared<S> {
     protocol: Protocol,
     flow: Flow,
     /// The peer's name in logs and errors.
@@ -297,6 +299,7 @@ struct Prepared {
     connection: Connection,
     /// What was read to pick the protocol.
     read_ahead: ReadAhead,
+    stopping: S,
 }
 
 /// The first bytes of a clear-text connection, read to pick its protocol
@@ -312,15 +315,16 @@ impl ReadAhead {
 
 /// Injects the accepted transport and picks its protocol (by ALPN, or
 /// by the first bytes when `h2c`), each within `header_timeout`; a
-/// failure comes with the peer's name.
-async fn prepare<I: Info, R: Runtime>(
+/// failure comes with the peer's name. `stopping` only passes through.
+async fn prepare<I: Info, R: Runtime, S>(
     info: I,
     flow: Flow,
     endpoints: Endpoints,
+    stopping: S,
     header_timeout: std::time::Duration,
     h2c: bool,
     rt: R,
-) -> Result<Prepared, (String, Error)> {
+) -> Result<Prepared<S>, (String, Error)> {
     let accepted_as = endpoints.peer.to_string();
     let flow = match within(&rt, header_timeout, info.inject(flow)).await {
         Some(Ok(flow)) => flow,
@@ -339,7 +343,7 @@ async fn prepare<I: Info, R: Runtime>(
     };
     tracing::trace!(%peer, %protocol, "connection");
     let connection = Connection::new(endpoints, protocol, info.session(&flow));
-    Ok(Prepared { protocol, flow, peer, connection, read_ahead })
+    Ok(Prepared { protocol, flow, peer, connection, read_ahead, stopping })
 }
 
 /// Reads the first bytes of a clear-text connection until they either

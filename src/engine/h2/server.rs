@@ -88,7 +88,7 @@ where
     S: Future<Output = ()> + 'a,
 {
     let answer_rt = rt.clone();
-    Serving::new(flow, config, rt, stopping, move |request, respond| {
+    Serving::new(flow, config, rt, stopping, move |request, respond, config| {
         Box::pin(answer(handler.clone(), request, respond, config, answer_rt.clone()))
     })
 }
@@ -148,10 +148,10 @@ pin_project_lite::pin_project! {
     struct Serving<'a, S, R, F, Fut> {
         #[pin]
         stopping: S,
-        stop_requested: bool,
         config: &'a Config,
         rt: R,
-        // Makes the future of one stream.
+        // Makes the future of one stream (given the configuration, which
+        // it would otherwise keep a second reference to).
         answer: F,
         state: State<R, Fut>,
     }
@@ -175,22 +175,23 @@ struct Live<R, Fut> {
     /// Boxed: most connections have none.
     keep_alive: Option<Box<KeepAlive<R>>>,
     idle_closed: bool,
+    stop_requested: bool,
 }
 
 impl<'a, S, R, F, Fut> Serving<'a, S, R, F, Fut>
 where
-    F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>) -> Pin<Box<Fut>>,
+    F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>, &'a Config) -> Pin<Box<Fut>>,
 {
     fn new(flow: H2Flow, config: &'a Config, rt: R, stopping: S, answer: F) -> Self {
-        Serving { stopping, stop_requested: false, config, rt, answer, state: State::Start(flow) }
+        Serving { stopping, config, rt, answer, state: State::Start(flow) }
     }
 }
 
-impl<S, R, F, Fut> Future for Serving<'_, S, R, F, Fut>
+impl<'a, S, R, F, Fut> Future for Serving<'a, S, R, F, Fut>
 where
     S: Future<Output = ()>,
     R: Runtime,
-    F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>) -> Pin<Box<Fut>>,
+    F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>, &'a Config) -> Pin<Box<Fut>>,
     Fut: Future<Output = ()>,
 {
     type Output = Result<(), Error>;
@@ -234,10 +235,11 @@ where
                         timer: Timer::new(this.rt.clone()),
                         keep_alive,
                         idle_closed: false,
+                        stop_requested: false,
                     });
                 }
                 State::Live(live) => {
-                    let done = live.poll(this.stopping.as_mut(), this.stop_requested, this.answer, config, cx);
+                    let done = live.poll(this.stopping.as_mut(), this.answer, config, cx);
                     if done.is_ready() {
                         // The connection and its streams end now, as an
                         // `async fn`'s locals would.
@@ -264,7 +266,9 @@ struct Streams<Fut> {
     /// registered the connection's waker, so polling it again before the
     /// connection is woken is needless.
     first_polled: bool,
-    more: Option<FuturesUnordered<Pin<Box<Fut>>>>,
+    /// Boxed: a word rather than three in every connection, for what
+    /// only a connection with streams that overlap has.
+    more: Option<Box<FuturesUnordered<Pin<Box<Fut>>>>>,
 }
 
 impl<Fut: Future<Output = ()>> Streams<Fut> {
@@ -273,12 +277,12 @@ impl<Fut: Future<Output = ()>> Streams<Fut> {
             self.first = Some(stream);
             self.first_polled = false;
         } else {
-            self.more.get_or_insert_with(FuturesUnordered::new).push(stream);
+            self.more.get_or_insert_with(Box::default).push(stream);
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.first.is_none() && self.more.as_ref().is_none_or(FuturesUnordered::is_empty)
+        self.first.is_none() && self.more.as_ref().is_none_or(|more| more.is_empty())
     }
 
     /// Polls the streams that may move; whether any was answered.
@@ -301,15 +305,14 @@ impl<Fut: Future<Output = ()>> Streams<Fut> {
 }
 
 impl<R: Runtime, Fut: Future<Output = ()>> Live<R, Fut> {
-    fn poll<S: Future<Output = ()>>(
+    fn poll<'a, S: Future<Output = ()>>(
         &mut self,
         mut stopping: Pin<&mut S>,
-        stop_requested: &mut bool,
-        answer: &mut impl FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>) -> Pin<Box<Fut>>,
-        config: &Config,
+        answer: &mut impl FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>, &'a Config) -> Pin<Box<Fut>>,
+        config: &'a Config,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Error>> {
-        let Live { conn, streams, timer, keep_alive, idle_closed } = self;
+        let Live { conn, streams, timer, keep_alive, idle_closed, stop_requested } = self;
         streams.first_polled = false;
         loop {
             if !*stop_requested && stopping.as_mut().poll(cx).is_ready() {
@@ -321,7 +324,7 @@ impl<R: Runtime, Fut: Future<Output = ()>> Live<R, Fut> {
             // their answers then leave together, in one write, not one each.
             match conn.poll_accept(cx) {
                 Poll::Ready(Some(Ok((request, respond)))) => {
-                    streams.push(answer(request, respond));
+                    streams.push(answer(request, respond, config));
                     continue;
                 }
                 Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(Error::from(err))),

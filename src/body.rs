@@ -100,8 +100,8 @@ impl Incoming {
     }
 
     /// What a server attached of the connection the request came on.
-    pub(crate) fn connection(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
-        self.connection.as_deref()
+    pub(crate) fn connection(&self) -> Option<&Arc<dyn std::any::Any + Send + Sync>> {
+        self.connection.as_ref()
     }
 
     /// `connection` is made once per connection: a clone is no allocation.

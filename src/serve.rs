@@ -115,17 +115,16 @@ impl Signal {
     }
 
     fn wait(&self) -> Wait {
-        Wait { signal: self.0.clone(), key: None, waker: None }
+        Wait { signal: self.0.clone(), registered: None }
     }
 }
 
 /// A future ready once its [`Signal`] fired.
 struct Wait {
     signal: Arc<SignalState>,
-    /// Where the signal keeps this wait's waker, once polled.
-    key: Option<usize>,
-    /// A copy of that waker: a poll with the same one needs no lock.
-    waker: Option<Waker>,
+    /// Once polled: where the signal keeps this wait's waker, and a copy
+    /// of that waker (a poll with the same one needs no lock).
+    registered: Option<(usize, Waker)>,
 }
 
 impl Future for Wait {
@@ -135,7 +134,7 @@ impl Future for Wait {
         if self.signal.fired.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
-        if self.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+        if self.registered.as_ref().is_some_and(|(_, waker)| waker.will_wake(cx.waker())) {
             return Poll::Pending;
         }
         let this = &mut *self;
@@ -145,23 +144,26 @@ impl Future for Wait {
         if this.signal.fired.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
+        let key = match &this.registered {
+            Some((key, _)) => *key,
+            None => match wakers.free.pop() {
+                Some(key) => key,
+                None => {
+                    wakers.by_key.push(None);
+                    wakers.by_key.len() - 1
+                }
+            },
+        };
         let waker = cx.waker().clone();
-        let key = *this.key.get_or_insert_with(|| match wakers.free.pop() {
-            Some(key) => key,
-            None => {
-                wakers.by_key.push(None);
-                wakers.by_key.len() - 1
-            }
-        });
         wakers.by_key[key] = Some(waker.clone());
-        this.waker = Some(waker);
+        this.registered = Some((key, waker));
         Poll::Pending
     }
 }
 
 impl Drop for Wait {
     fn drop(&mut self) {
-        if let Some(key) = self.key {
+        if let Some((key, _)) = self.registered {
             let mut wakers = self.signal.wakers.lock().unwrap_or_else(PoisonError::into_inner);
             wakers.by_key[key] = None;
             wakers.free.push(key);
@@ -180,10 +182,9 @@ fn spawn_connection<S: Serve, R: Runtime>(
     signals: &Signals,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let peer = endpoints.peer.clone();
     let connection = service.serve_connection(flow, endpoints, config.clone(), rt.clone(), signals.stopped.wait());
     let forced = signals.forced.wait();
-    rt.spawn(Box::pin(ConnectionTask { connection, forced, peer, permit }));
+    rt.spawn(Box::pin(ConnectionTask { connection, forced, permit }));
 }
 
 pin_project_lite::pin_project! {
@@ -196,7 +197,6 @@ pin_project_lite::pin_project! {
         connection: C,
         #[pin]
         forced: F,
-        peer: crate::rt::Peer,
         permit: tokio::sync::OwnedSemaphorePermit,
     }
 }
@@ -210,7 +210,6 @@ impl<C: Future<Output = ()>, F: Future<Output = ()>> Future for ConnectionTask<C
             return std::task::Poll::Ready(());
         }
         if this.forced.poll(cx).is_ready() {
-            tracing::debug!(peer = %this.peer, "connection closed by the drain timeout");
             return std::task::Poll::Ready(());
         }
         std::task::Poll::Pending
@@ -286,6 +285,10 @@ pub async fn serve<L: Listener, S: Serve>(
     drop(listener);
     let all = u32::try_from(slots).unwrap_or(u32::MAX);
     if within(&rt, config.drain_timeout, permits.acquire_many(all)).await.is_none() {
+        // Logged here, once, rather than by each connection: naming its
+        // peer would take room in every connection for its whole life.
+        let left = slots - permits.available_permits();
+        tracing::debug!(connections = left, "closing the connections left at the drain timeout");
         signals.forced.fire();
         let _ = within(&rt, Duration::from_secs(1), permits.acquire_many(all)).await;
     }

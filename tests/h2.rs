@@ -631,6 +631,28 @@ async fn serve_speaks_h2c_and_http1_on_one_port() {
 }
 
 #[tokio::test]
+async fn after_the_first_bytes_pick_the_protocol_the_idle_timeout_closes_either() {
+    let mut config = h2c();
+    config.idle_timeout = Duration::from_millis(200);
+    let server = Server::start(config).await;
+    for protocol in [paf::engine::alpn::Protocol::Http2, paf::engine::alpn::Protocol::Http1] {
+        let mut sender = paf::engine::alpn::handshake(protocol, tcp(server.port).await, &Config::default(), &Tokio)
+            .await
+            .unwrap();
+        let response = timeout(LIMIT, sender.send(get("/one"))).await.unwrap().unwrap();
+        assert_eq!(body_of(response).await, "GET /one", "{protocol}");
+        timeout(LIMIT, async {
+            while !sender.is_closed() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the server closed the idle {protocol} connection"));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn without_h2c_the_preface_is_not_http1_either() {
     let server = Server::start(Config::default()).await;
     let sender = paf::engine::h2::handshake(tcp(server.port).await, &Config::default(), &Tokio).await.unwrap();

@@ -24,9 +24,9 @@
 //! prior knowledge; [`run`] sends one request that way.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{Request, Response};
 use tokio::io::AsyncReadExt;
 
@@ -240,9 +240,11 @@ where
     // not an `async fn` (which would keep its arguments twice, as
     // arguments and as the locals they move into): the connection holds
     // this future for its whole life, and only what it needs is in it.
-    let prepared = Box::pin(prepare(info, flow, endpoints, config.header_timeout, config.h2c, rt.clone()));
+    // (`stopping` goes through that box too: what the block captures, it
+    // keeps to its end.)
+    let prepared = Box::pin(prepare(info, flow, endpoints, stopping, config.header_timeout, config.h2c, rt.clone()));
     async move {
-        let Prepared { protocol, flow, peer, connection } = match prepared.await {
+        let Prepared { protocol, flow, peer, connection, read_ahead, stopping } = match prepared.await {
             Ok(prepared) => prepared,
             Err((peer, err)) => return handler.on_error(&peer, &err),
         };
@@ -250,12 +252,16 @@ where
         let config = &*config;
         // Each protocol's future in a box of its own: the connection then
         // holds the one it speaks, not room for the larger of the two.
-        let served = match protocol {
-            Protocol::Http1 => {
-                Box::pin(h1_server::serve_connection(flow, with_connection, config, rt, stopping)).await
+        let served = match (protocol, read_ahead) {
+            (Protocol::Http1, read_ahead) => {
+                serve_http1(flow, read_ahead, with_connection, config, rt, stopping).await
             }
-            Protocol::Http2 => {
+            (Protocol::Http2, ReadAhead { len: 0, .. }) => {
                 Box::pin(crate::engine::h2::serve_connection(flow, with_connection, config, rt, stopping)).await
+            }
+            (Protocol::Http2, _) => {
+                let serving = crate::engine::h2::serve_connection_after_preface(flow, with_connection, config, rt, stopping);
+                Box::pin(serving).await
             }
         };
         if let Err(err) = served {
@@ -264,26 +270,61 @@ where
     }
 }
 
+/// HTTP/1.1 on `flow`, after the bytes read ahead of it; a function of its
+/// own, so that the connection's future does not keep those bytes once
+/// they are handed on.
+fn serve_http1<'a, H, R, S>(
+    flow: Flow,
+    read_ahead: ReadAhead,
+    handler: H,
+    config: &'a Config,
+    rt: R,
+    stopping: S,
+) -> Pin<Box<impl Future<Output = Result<(), Error>> + 'a>>
+where
+    H: Handler,
+    R: Runtime,
+    S: Future<Output = ()> + 'a,
+{
+    let received = &read_ahead.bytes[..usize::from(read_ahead.len)];
+    Box::pin(h1_server::serve_connection_after(flow, received, handler, config, rt, stopping))
+}
+
 /// An accepted transport ready for its protocol.
-struct Prepared {
+struct Prepared<S> {
     protocol: Protocol,
     flow: Flow,
     /// The peer's name in logs and errors.
     peer: String,
     connection: Connection,
+    /// What was read to pick the protocol.
+    read_ahead: ReadAhead,
+    stopping: S,
+}
+
+/// The first bytes of a clear-text connection, read to pick its protocol
+/// ([`sniff_preface`]): the protocol's driver must see them first.
+struct ReadAhead {
+    bytes: [u8; 24],
+    len: u8,
+}
+
+impl ReadAhead {
+    const NONE: ReadAhead = ReadAhead { bytes: [0; 24], len: 0 };
 }
 
 /// Injects the accepted transport and picks its protocol (by ALPN, or
 /// by the first bytes when `h2c`), each within `header_timeout`; a
-/// failure comes with the peer's name.
-async fn prepare<I: Info, R: Runtime>(
+/// failure comes with the peer's name. `stopping` only passes through.
+async fn prepare<I: Info, R: Runtime, S>(
     info: I,
     flow: Flow,
     endpoints: Endpoints,
+    stopping: S,
     header_timeout: std::time::Duration,
     h2c: bool,
     rt: R,
-) -> Result<Prepared, (String, Error)> {
+) -> Result<Prepared<S>, (String, Error)> {
     let accepted_as = endpoints.peer.to_string();
     let flow = match within(&rt, header_timeout, info.inject(flow)).await {
         Some(Ok(flow)) => flow,
@@ -291,28 +332,30 @@ async fn prepare<I: Info, R: Runtime>(
         None => return Err((accepted_as, Error::Timeout(Timeout::Header))),
     };
     let peer = info.peer(&flow, &accepted_as);
-    let (protocol, flow) = match info.protocol(&flow) {
-        Some(protocol) => (protocol, flow),
+    let (protocol, flow, read_ahead) = match info.protocol(&flow) {
+        Some(protocol) => (protocol, flow, ReadAhead::NONE),
         None if h2c => match within(&rt, header_timeout, sniff_preface(flow)).await {
             Some(Ok(sniffed)) => sniffed,
             Some(Err(err)) => return Err((peer, Error::Io(err))),
             None => return Err((peer, Error::Timeout(Timeout::Header))),
         },
-        None => (Protocol::Http1, flow),
+        None => (Protocol::Http1, flow, ReadAhead::NONE),
     };
     tracing::trace!(%peer, %protocol, "connection");
     let connection = Connection::new(endpoints, protocol, info.session(&flow));
-    Ok(Prepared { protocol, flow, peer, connection })
+    Ok(Prepared { protocol, flow, peer, connection, read_ahead, stopping })
 }
 
 /// Reads the first bytes of a clear-text connection until they either
 /// leave the HTTP/2 preface (HTTP/1.1) or complete it (HTTP/2); gives the
-/// flow back with those bytes in front, unread. Never reads past the
-/// preface.
-async fn sniff_preface(mut flow: Flow) -> std::io::Result<(Protocol, Flow)> {
+/// flow back with those bytes, which the protocol's driver takes as the
+/// start of its input (kept here rather than put back in front of the
+/// flow, which would box the flow again for the connection's life).
+/// Never reads past the preface.
+async fn sniff_preface(mut flow: Flow) -> std::io::Result<(Protocol, Flow, ReadAhead)> {
     let preface = crate::engine::h2::PREFACE;
     let mut buf = [0u8; 24];
-    debug_assert_eq!(buf.len(), preface.len());
+    assert_eq!(buf.len(), preface.len());
     let mut filled = 0;
     let protocol = loop {
         let n = flow.read(&mut buf[filled..]).await?;
@@ -324,13 +367,7 @@ async fn sniff_preface(mut flow: Flow) -> std::io::Result<(Protocol, Flow)> {
             break Protocol::Http2;
         }
     };
-    // The preface, when it is one, is put back without a copy: the flow
-    // keeps what it puts back for the connection's life.
-    let prefix = match protocol {
-        Protocol::Http2 => Bytes::from_static(preface),
-        Protocol::Http1 => Bytes::copy_from_slice(&buf[..filled]),
-    };
-    Ok((protocol, flow.with_prefix(prefix)))
+    Ok((protocol, flow, ReadAhead { bytes: buf, len: filled as u8 }))
 }
 
 /// A client connection, speaking the protocol chosen for it.
@@ -414,8 +451,8 @@ mod tests {
         let (mut client, server) = Flow::pipe(1024);
         client.write_all(input).await.unwrap();
         client.shutdown().await.unwrap();
-        let (protocol, mut flow) = sniff_preface(server).await.unwrap();
-        let mut replay = Vec::new();
+        let (protocol, mut flow, read_ahead) = sniff_preface(server).await.unwrap();
+        let mut replay = read_ahead.bytes[..usize::from(read_ahead.len)].to_vec();
         flow.read_to_end(&mut replay).await.unwrap();
         (protocol, replay)
     }

@@ -1,6 +1,7 @@
 //! [`Connection`]: the facts of the connection a request came on, in every
 //! request a server hands to its handler, on every platform.
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -26,8 +27,14 @@ use crate::{Error, Incoming};
 /// });
 /// # let _ = handler;
 /// ```
-#[derive(Debug, Clone)]
-pub struct Connection(Arc<Facts>);
+#[derive(Clone)]
+#[repr(transparent)]
+pub struct Connection(
+    /// Always [`Facts`]; type-erased because request bodies hold it as it
+    /// is (`body` sits below `engine` and cannot name the type), so that
+    /// [`Connection::of`] lends it from there without an `Arc` of its own.
+    Arc<dyn Any + Send + Sync>,
+);
 
 #[derive(Debug)]
 struct Facts {
@@ -45,6 +52,20 @@ impl Connection {
         Connection(Arc::new(Facts { endpoints, protocol, tls: tls.map(Box::new) }))
     }
 
+    fn facts(&self) -> &Facts {
+        self.0.downcast_ref().expect("a Connection holds Facts")
+    }
+
+    /// The `Connection` a body holds, type-erased.
+    fn lent_by(erased: &Arc<dyn Any + Send + Sync>) -> Option<&Connection> {
+        if !erased.is::<Facts>() {
+            return None;
+        }
+        // SAFETY: `Connection` is `repr(transparent)` over this `Arc` type,
+        // and its one rule, that the `Arc` holds `Facts`, was checked.
+        Some(unsafe { &*(erased as *const Arc<dyn Any + Send + Sync>).cast::<Connection>() })
+    }
+
     /// The connection `request` came on, if a paf server received it.
     ///
     /// paf keeps it with the request's body (an [`Incoming`]), which costs
@@ -54,7 +75,7 @@ impl Connection {
     pub fn of<B: 'static>(request: &Request<B>) -> Option<&Connection> {
         let body: &dyn std::any::Any = request.body();
         match body.downcast_ref::<Incoming>() {
-            Some(incoming) => incoming.connection()?.downcast_ref(),
+            Some(incoming) => Connection::lent_by(incoming.connection()?),
             None => request.extensions().get::<Connection>(),
         }
     }
@@ -62,17 +83,17 @@ impl Connection {
     /// The other end: an address and a port, or a name (a Unix socket's
     /// peer, a flow a host or JS handed in without an address).
     pub fn peer(&self) -> &Peer {
-        &self.0.endpoints.peer
+        &self.facts().endpoints.peer
     }
 
     /// This end's address, where it has one.
     pub fn local(&self) -> Option<SocketAddr> {
-        self.0.endpoints.local
+        self.facts().endpoints.local
     }
 
     /// HTTP/1.1 or HTTP/2.
     pub fn protocol(&self) -> Protocol {
-        self.0.protocol
+        self.facts().protocol
     }
 
     /// The TLS session (version, cipher suite, ALPN, the name the client
@@ -80,7 +101,13 @@ impl Connection {
     /// connection; `None` on clear text, and where the platform terminated
     /// TLS (a host, `node:tls`).
     pub fn tls(&self) -> Option<&Session> {
-        self.0.tls.as_deref()
+        self.facts().tls.as_deref()
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Connection").field(self.facts()).finish()
     }
 }
 
@@ -88,12 +115,12 @@ impl Connection {
 #[derive(Clone)]
 pub(crate) struct WithConnection<H> {
     handler: H,
-    connection: Arc<dyn std::any::Any + Send + Sync>,
+    connection: Connection,
 }
 
 impl<H> WithConnection<H> {
     pub(crate) fn new(handler: H, connection: Connection) -> Self {
-        WithConnection { handler, connection: Arc::new(connection) }
+        WithConnection { handler, connection }
     }
 }
 
@@ -104,7 +131,7 @@ impl<H: Handler> Handler for WithConnection<H> {
     type Future = H::Future;
 
     fn call(&self, mut request: Request<Incoming>) -> H::Future {
-        request.body_mut().set_connection(self.connection.clone());
+        request.body_mut().set_connection(self.connection.0.clone());
         self.handler.call(request)
     }
 

@@ -94,6 +94,15 @@ fn poll_read_into(
     }
 }
 
+/// Hands `conn` bytes read from the flow before it existed, in a buffer
+/// with the room [`read_step`] would reserve for reading `chunk` more.
+pub(crate) fn receive_read_ahead(conn: &mut Conn<impl Role>, bytes: &[u8], chunk: usize) {
+    conn.receive_into(|buf| {
+        buf.reserve(bytes.len() + chunk.max(MIN_SPARE));
+        buf.extend_from_slice(bytes);
+    });
+}
+
 /// Below this many free bytes in the input buffer, more are reserved
 /// before a read.
 const MIN_SPARE: usize = 1024;

@@ -15,7 +15,7 @@ use http::header::{HeaderValue, CONNECTION};
 use http::request::Parts;
 use http::{Request, StatusCode};
 
-use super::io::{body_size, poll_body_into, read_step, timeout, write_step, ReadSide};
+use super::io::{body_size, poll_body_into, read_step, receive_read_ahead, timeout, write_step, ReadSide};
 use crate::rt::{within, Timer};
 use super::{call_caught, date, head_for_hook, panic_message, shaped_response, upgrade, Caught, Handler};
 use crate::body::BodySender;
@@ -41,25 +41,44 @@ const PIPELINE_BATCH: usize = 64 * 1024;
 /// request yet gets [`FIRST_REQUEST_GRACE`] to send it, answered with
 /// `Connection: close`). The flow is shut down and dropped on every path,
 /// except an upgrade, where it goes to the handler.
-pub async fn serve_connection<H, R, S>(
+pub fn serve_connection<'a, H, R, S>(
     flow: Flow,
     handler: H,
-    config: &Config,
+    config: &'a Config,
     rt: R,
     stopping: S,
-) -> Result<(), Error>
+) -> impl Future<Output = Result<(), Error>> + 'a
 where
     H: Handler,
     R: Runtime,
-    S: Future<Output = ()>,
+    S: Future<Output = ()> + 'a,
+{
+    serve_connection_after(flow, &[], handler, config, rt, stopping)
+}
+
+/// [`serve_connection`] on a flow whose first bytes, `received`, the
+/// server has already read (to tell HTTP/2 by prior knowledge from
+/// HTTP/1.1): they are the start of the machine's input.
+pub(crate) fn serve_connection_after<'a, H, R, S>(
+    flow: Flow,
+    received: &[u8],
+    handler: H,
+    config: &'a Config,
+    rt: R,
+    stopping: S,
+) -> impl Future<Output = Result<(), Error>> + 'a
+where
+    H: Handler,
+    R: Runtime,
+    S: Future<Output = ()> + 'a,
 {
     let mut driver = Driver {
         flow: Some(flow),
         conn: ServerConn::new(config.h1.clone()),
         handler,
         config,
-        rt: rt.clone(),
         timer: Timer::new(rt.clone()),
+        rt,
         read: ReadSide::default(),
         stopping: Box::pin(stopping),
         stop_requested: false,
@@ -68,13 +87,18 @@ where
         exchange: None,
         failed: None,
     };
-    let mut answer = std::pin::pin!(Answer::<H> { response: None, body: None });
-    let result = std::future::poll_fn(|cx| driver.poll_drive(answer.as_mut(), cx)).await;
-    if let Some(mut flow) = driver.flow.take() {
-        // A peer that stopped reading must not hold the task: bounded.
-        let _ = within(&rt, config.body_timeout, flow.shutdown()).await;
+    if !received.is_empty() {
+        receive_read_ahead(&mut driver.conn, received, config.read_buffer);
     }
-    result
+    async move {
+        let mut answer = std::pin::pin!(Answer::<H> { response: None, body: None });
+        let result = std::future::poll_fn(|cx| driver.poll_drive(answer.as_mut(), cx)).await;
+        if let Some(mut flow) = driver.flow.take() {
+            // A peer that stopped reading must not hold the task: bounded.
+            let _ = within(&driver.rt, config.body_timeout, flow.shutdown()).await;
+        }
+        result
+    }
 }
 
 type Response<H> = http::Response<<H as Handler>::Body>;

@@ -24,21 +24,32 @@ use crate::flow::BoxFuture;
 /// of its own.
 pub(crate) struct Timer<R> {
     rt: R,
-    /// The phase's timeout: which, how long, and when it runs out.
-    armed: Option<(Timeout, Duration, Duration)>,
+    /// The phase's timeout, whether bytes moved since it was armed, and
+    /// when it runs out. (How long it lasts comes with each poll: the
+    /// timer is in every connection's state, kept small.)
+    armed: Option<(Timeout, bool, Nanos)>,
     /// The sleep under way, and when it wakes.
-    sleep: Option<(Duration, BoxFuture<'static, ()>)>,
-    moved_since_armed: bool,
+    sleep: Option<(Nanos, BoxFuture<'static, ()>)>,
+}
+
+/// A time on the runtime's clock ([`Runtime::now`]) in nanoseconds: half
+/// the size of a `Duration`.
+type Nanos = u64;
+
+fn nanos(time: Duration) -> Nanos {
+    Nanos::try_from(time.as_nanos()).unwrap_or(Nanos::MAX)
 }
 
 impl<R: Runtime> Timer<R> {
     pub(crate) fn new(rt: R) -> Self {
-        Timer { rt, armed: None, sleep: None, moved_since_armed: false }
+        Timer { rt, armed: None, sleep: None }
     }
 
     /// Bytes moved: a stall timer starts over.
     pub(crate) fn note_progress(&mut self) {
-        self.moved_since_armed = true;
+        if let Some((_, moved, _)) = &mut self.armed {
+            *moved = true;
+        }
     }
 
     /// Polls the timer of `phase` (arming it if the phase changed); `None`
@@ -54,30 +65,30 @@ impl<R: Runtime> Timer<R> {
         };
         if self.armed.map(|(armed, ..)| armed) != Some(kind) {
             let now = self.rt.now();
-            self.armed = Some((kind, duration, now + duration));
-            self.moved_since_armed = false;
-            let wakes_in_time = self.sleep.as_ref().is_some_and(|(wakes, _)| *wakes <= now + duration);
+            let deadline = nanos(now + duration);
+            self.armed = Some((kind, false, deadline));
+            let wakes_in_time = self.sleep.as_ref().is_some_and(|(wakes, _)| *wakes <= deadline);
             if !wakes_in_time || now.is_zero() {
-                self.sleep_until(now, now + duration);
+                self.sleep_until(now, deadline);
             }
         }
         loop {
-            let (kind, duration, deadline) = self.armed.expect("armed above");
+            let (_, moved_since_armed, deadline) = self.armed.expect("armed above");
             let (_, sleep) = self.sleep.as_mut().expect("a sleep while armed");
             if sleep.as_mut().poll(cx).is_pending() {
                 return None;
             }
             self.sleep = None;
             let now = self.rt.now();
-            if now < deadline && !now.is_zero() {
+            if nanos(now) < deadline && !now.is_zero() {
                 // A sleep kept from an earlier phase.
                 self.sleep_until(now, deadline);
                 continue;
             }
-            if kind == Timeout::Body && self.moved_since_armed {
-                self.armed = Some((kind, duration, now + duration));
-                self.moved_since_armed = false;
-                self.sleep_until(now, now + duration);
+            if kind == Timeout::Body && moved_since_armed {
+                let deadline = nanos(now + duration);
+                self.armed = Some((kind, false, deadline));
+                self.sleep_until(now, deadline);
                 continue;
             }
             self.armed = None;
@@ -85,8 +96,8 @@ impl<R: Runtime> Timer<R> {
         }
     }
 
-    fn sleep_until(&mut self, now: Duration, deadline: Duration) {
-        self.sleep = Some((deadline, self.rt.sleep(deadline.saturating_sub(now))));
+    fn sleep_until(&mut self, now: Duration, deadline: Nanos) {
+        self.sleep = Some((deadline, self.rt.sleep(Duration::from_nanos(deadline).saturating_sub(now))));
     }
 }
 

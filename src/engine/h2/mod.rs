@@ -65,6 +65,7 @@ mod tunnel;
 
 pub use client::{handshake, SendRequest};
 pub use server::serve_connection;
+pub(crate) use server::serve_connection_after_preface;
 
 /// The HTTP/2 preface a client sends first (RFC 9113 §3.4); on clear text
 /// it announces HTTP/2 by prior knowledge (h2c).

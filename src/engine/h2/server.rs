@@ -12,6 +12,7 @@
 //! parallel on a multi-threaded runtime, one task each.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -19,6 +20,7 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::{HeaderValue, HOST};
 use http::{Method, Request, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::tunnel::Tunnel;
 use super::{configure, content_length, send_body, set_content_length, strip_connection_headers, KeepAlive};
@@ -53,10 +55,87 @@ where
     R: Runtime,
     S: Future<Output = ()> + 'a,
 {
+    serve(H2Flow { flow, preface_to_give_back: 0 }, handler, config, rt, stopping)
+}
+
+/// [`serve_connection`] on a flow whose client preface the server has
+/// already read, to tell HTTP/2 by prior knowledge from HTTP/1.1.
+pub(crate) fn serve_connection_after_preface<'a, H, R, S>(
+    flow: Flow,
+    handler: H,
+    config: &'a Config,
+    rt: R,
+    stopping: S,
+) -> impl Future<Output = Result<(), Error>> + 'a
+where
+    H: Handler,
+    R: Runtime,
+    S: Future<Output = ()> + 'a,
+{
+    serve(H2Flow { flow, preface_to_give_back: super::PREFACE.len() as u8 }, handler, config, rt, stopping)
+}
+
+fn serve<'a, H, R, S>(
+    flow: H2Flow,
+    handler: H,
+    config: &'a Config,
+    rt: R,
+    stopping: S,
+) -> impl Future<Output = Result<(), Error>> + 'a
+where
+    H: Handler,
+    R: Runtime,
+    S: Future<Output = ()> + 'a,
+{
     let answer_rt = rt.clone();
-    Serving::new(flow, config, rt, stopping, move |request, respond| {
+    Serving::new(flow, config, rt, stopping, move |request, respond, config| {
         Box::pin(answer(handler.clone(), request, respond, config, answer_rt.clone()))
     })
+}
+
+/// The flow h2 reads and writes: the connection's, with the client's
+/// preface given back first when the server read it to pick the protocol.
+/// What is given back is a count into [`PREFACE`](super::PREFACE), so an
+/// h2c connection keeps no buffer nor box for it.
+struct H2Flow {
+    flow: Flow,
+    preface_to_give_back: u8,
+}
+
+impl AsyncRead for H2Flow {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.preface_to_give_back > 0 {
+            let preface = super::PREFACE;
+            let start = preface.len() - usize::from(self.preface_to_give_back);
+            let n = (preface.len() - start).min(buf.remaining());
+            buf.put_slice(&preface[start..start + n]);
+            self.preface_to_give_back -= n as u8;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.flow).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for H2Flow {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.flow).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.flow).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.flow.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.flow).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.flow).poll_shutdown(cx)
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -69,10 +148,10 @@ pin_project_lite::pin_project! {
     struct Serving<'a, S, R, F, Fut> {
         #[pin]
         stopping: S,
-        stop_requested: bool,
         config: &'a Config,
         rt: R,
-        // Makes the future of one stream.
+        // Makes the future of one stream (given the configuration, which
+        // it would otherwise keep a second reference to).
         answer: F,
         state: State<R, Fut>,
     }
@@ -82,36 +161,37 @@ pin_project_lite::pin_project! {
 // only add allocations.
 #[allow(clippy::large_enum_variant)]
 enum State<R, Fut> {
-    Start(Flow),
-    Handshake(Within<::h2::server::Handshake<Flow, Bytes>>),
+    Start(H2Flow),
+    Handshake(Within<::h2::server::Handshake<H2Flow, Bytes>>),
     Live(Live<R, Fut>),
     Done,
 }
 
 /// A connection past its handshake.
 struct Live<R, Fut> {
-    conn: ::h2::server::Connection<Flow, Bytes>,
+    conn: ::h2::server::Connection<H2Flow, Bytes>,
     streams: Streams<Fut>,
     timer: Timer<R>,
     /// Boxed: most connections have none.
     keep_alive: Option<Box<KeepAlive<R>>>,
     idle_closed: bool,
+    stop_requested: bool,
 }
 
 impl<'a, S, R, F, Fut> Serving<'a, S, R, F, Fut>
 where
-    F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>) -> Pin<Box<Fut>>,
+    F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>, &'a Config) -> Pin<Box<Fut>>,
 {
-    fn new(flow: Flow, config: &'a Config, rt: R, stopping: S, answer: F) -> Self {
-        Serving { stopping, stop_requested: false, config, rt, answer, state: State::Start(flow) }
+    fn new(flow: H2Flow, config: &'a Config, rt: R, stopping: S, answer: F) -> Self {
+        Serving { stopping, config, rt, answer, state: State::Start(flow) }
     }
 }
 
-impl<S, R, F, Fut> Future for Serving<'_, S, R, F, Fut>
+impl<'a, S, R, F, Fut> Future for Serving<'a, S, R, F, Fut>
 where
     S: Future<Output = ()>,
     R: Runtime,
-    F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>) -> Pin<Box<Fut>>,
+    F: FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>, &'a Config) -> Pin<Box<Fut>>,
     Fut: Future<Output = ()>,
 {
     type Output = Result<(), Error>;
@@ -155,10 +235,11 @@ where
                         timer: Timer::new(this.rt.clone()),
                         keep_alive,
                         idle_closed: false,
+                        stop_requested: false,
                     });
                 }
                 State::Live(live) => {
-                    let done = live.poll(this.stopping.as_mut(), this.stop_requested, this.answer, config, cx);
+                    let done = live.poll(this.stopping.as_mut(), this.answer, config, cx);
                     if done.is_ready() {
                         // The connection and its streams end now, as an
                         // `async fn`'s locals would.
@@ -185,7 +266,9 @@ struct Streams<Fut> {
     /// registered the connection's waker, so polling it again before the
     /// connection is woken is needless.
     first_polled: bool,
-    more: Option<FuturesUnordered<Pin<Box<Fut>>>>,
+    /// Boxed: a word rather than three in every connection, for what
+    /// only a connection with streams that overlap has.
+    more: Option<Box<FuturesUnordered<Pin<Box<Fut>>>>>,
 }
 
 impl<Fut: Future<Output = ()>> Streams<Fut> {
@@ -194,12 +277,12 @@ impl<Fut: Future<Output = ()>> Streams<Fut> {
             self.first = Some(stream);
             self.first_polled = false;
         } else {
-            self.more.get_or_insert_with(FuturesUnordered::new).push(stream);
+            self.more.get_or_insert_with(Box::default).push(stream);
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.first.is_none() && self.more.as_ref().is_none_or(FuturesUnordered::is_empty)
+        self.first.is_none() && self.more.as_ref().is_none_or(|more| more.is_empty())
     }
 
     /// Polls the streams that may move; whether any was answered.
@@ -222,15 +305,14 @@ impl<Fut: Future<Output = ()>> Streams<Fut> {
 }
 
 impl<R: Runtime, Fut: Future<Output = ()>> Live<R, Fut> {
-    fn poll<S: Future<Output = ()>>(
+    fn poll<'a, S: Future<Output = ()>>(
         &mut self,
         mut stopping: Pin<&mut S>,
-        stop_requested: &mut bool,
-        answer: &mut impl FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>) -> Pin<Box<Fut>>,
-        config: &Config,
+        answer: &mut impl FnMut(Request<::h2::RecvStream>, ::h2::server::SendResponse<Bytes>, &'a Config) -> Pin<Box<Fut>>,
+        config: &'a Config,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Error>> {
-        let Live { conn, streams, timer, keep_alive, idle_closed } = self;
+        let Live { conn, streams, timer, keep_alive, idle_closed, stop_requested } = self;
         streams.first_polled = false;
         loop {
             if !*stop_requested && stopping.as_mut().poll(cx).is_ready() {
@@ -242,7 +324,7 @@ impl<R: Runtime, Fut: Future<Output = ()>> Live<R, Fut> {
             // their answers then leave together, in one write, not one each.
             match conn.poll_accept(cx) {
                 Poll::Ready(Some(Ok((request, respond)))) => {
-                    streams.push(answer(request, respond));
+                    streams.push(answer(request, respond, config));
                     continue;
                 }
                 Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(Error::from(err))),

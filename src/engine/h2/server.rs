@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::{HeaderValue, HOST};
 use http::{Method, Request, StatusCode};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
 use super::tunnel::Tunnel;
 use super::{configure, content_length, send_body, set_content_length, strip_connection_headers, KeepAlive};
@@ -116,27 +116,7 @@ impl AsyncRead for H2Flow {
     }
 }
 
-impl AsyncWrite for H2Flow {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.flow).poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.flow).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.flow.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.flow).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.flow).poll_shutdown(cx)
-    }
-}
+crate::flow::write_through!(H2Flow, flow);
 
 pin_project_lite::pin_project! {
     /// The future of [`serve_connection`]: a named type rather than an

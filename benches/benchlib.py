@@ -15,6 +15,7 @@ import re
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,11 @@ LOAD_CPU = "1"
 
 # Every command run, in order, for the report.
 commands_run = []
+
+# Measuring starts once the 1-minute load average is below QUIET_LOAD, or
+# after QUIET_WAIT seconds (the report gives the load it started at).
+QUIET_LOAD = float(os.environ.get("BENCH_QUIET_LOAD", "1.0"))
+QUIET_WAIT = float(os.environ.get("BENCH_QUIET_WAIT", "600"))
 
 
 def log(message):
@@ -103,6 +109,16 @@ def quantile(ordered, q):
 
 def median_of(runs, key):
     return statistics.median(r[key] for r in runs)
+
+
+def wait_for_quiet():
+    """Waits for the machine to calm down before measuring: the builds
+    scripts/bench runs first, or the part of a run before, would otherwise
+    load the first rounds (and the load average the report gives)."""
+    deadline = time.monotonic() + QUIET_WAIT
+    while (load := os.getloadavg()[0]) >= QUIET_LOAD and time.monotonic() < deadline:
+        log(f"load average {load:.2f}: waiting for it to fall below {QUIET_LOAD}")
+        time.sleep(15)
 
 
 def machine():

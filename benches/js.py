@@ -103,6 +103,7 @@ def section(m, outputs):
 
 
 def main():
+    benchlib.wait_for_quiet()
     m = benchlib.machine()
     log(f"js: machine load {m['load'][0]:.2f}")
     outputs = [run(*benchmark) for benchmark in BENCHMARKS]

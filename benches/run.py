@@ -371,6 +371,7 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(wanted, hard)))
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+    benchlib.wait_for_quiet()
     m = machine()
     log(f"machine: {m['nproc']} CPUs, {m['cpu']}, load {m['load'][0]:.2f}")
     costs = user_space()

@@ -465,6 +465,7 @@ def section(m, runs, starts, load_end, started):
 def main():
     preflight()
     started = time.time()
+    benchlib.wait_for_quiet()
     m = machine()
     log(f"machine: {m['nproc']} CPUs, {m['cpu']}, load {m['load'][0]:.2f}; {m['wasmtime']}")
     starts = start_times()

@@ -258,7 +258,7 @@ async fn stop_with_work_in_flight(runtime: Runtime) {
         let b = runtime.httpbin(&["--h2c"]);
         let (a_url, b_url) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
         let client = Client::builder().http2_prior_knowledge(h2).max_idle_per_origin(load.in_flight).request_timeout(LIMIT).build();
-        let ready = sleep(Duration::from_millis(500));
+        let ready = sleep(Duration::from_millis(1000));
         let counts = {
             let a = &mut a;
             let stop = move || async move {

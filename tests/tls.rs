@@ -1029,6 +1029,31 @@ async fn the_paf_client_presents_its_identity_to_a_server_requiring_one() {
     }
 }
 
+/// A TLS 1.3 server refuses a missing client certificate after the
+/// client's handshake, sends its alert and closes: a write that then
+/// finds the connection closed fails with that alert, not a broken pipe.
+#[tokio::test]
+async fn a_write_after_the_server_refused_the_client_fails_with_its_alert() {
+    let mtls = Mtls::new();
+    let (port, _handshakes, _switch) = https_server(&mtls.required()).await;
+    let config = trusting(&mtls.ca).alpn(vec![b"http/1.1".to_vec()]).build();
+    let mut flow = tls::client_of_flow(config, "localhost", tcp_to(port).await).await.unwrap();
+    let mut failure = None;
+    for _ in 0..50 {
+        // Writes succeed until the server's close reaches this side.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let write = async { flow.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await?; flow.flush().await };
+        if let Err(err) = timeout(LIMIT, write).await.unwrap() {
+            failure = Some(err);
+            break;
+        }
+    }
+    let err = failure.expect("a write fails once the server has closed");
+    assert!(err.to_string().contains("the server requires a client certificate"), "{err}");
+    let err = Error::from(err);
+    assert!(matches!(err, Error::Tls(TlsError::PeerAlert(_))), "{err:?}");
+}
+
 /// `paf` with `args`, its stdout and stderr, bounded.
 async fn paf_cli(args: &[&str]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_paf"));

@@ -30,7 +30,7 @@ use super::io::{body_size, poll_body_into, read_step, timeout, write_step, ReadS
 use crate::rt::{within, Timer};
 use super::upgrade;
 use crate::body::BodySender;
-use crate::error::{Timeout, TlsError};
+use crate::error::Timeout;
 use crate::h1::{BodyLength, ClientConn, ClientEvent, ParseError, ResponseHead};
 use crate::rt::Runtime;
 use crate::{Body, Config, Error, Flow, Incoming};
@@ -92,7 +92,7 @@ pub fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> SendRequest
         let result = std::future::poll_fn(|cx| driver.poll_drive(cx)).await;
         if let Err(err) = &result {
             tracing::debug!(%err, "client connection ended");
-            let _ = ended_by.set(copy_of(err));
+            let _ = ended_by.set(err.told_again());
             driver.fail_pending(err);
         }
         if let Some(mut flow) = driver.flow.take() {
@@ -114,7 +114,7 @@ impl SendRequest {
 
     /// The connection's failure, or [`Error::Closed`] when it just closed.
     fn why_ended(&self) -> Error {
-        self.ended.get().map_or(Error::Closed, copy_of)
+        self.ended.get().map_or(Error::Closed, Error::told_again)
     }
 
     /// Whether the connection has ended; a closed sender fails every send.
@@ -336,7 +336,7 @@ impl<R: Runtime> Driver<R> {
 
     /// Gives the connection's failure to whoever waits on this exchange.
     fn fail_pending(&mut self, err: &Error) {
-        let reason = || copy_of(err);
+        let reason = || err.told_again();
         if let Some(tx) = self.response.take() {
             let _ = tx.send(Err(reason()));
         }
@@ -346,19 +346,3 @@ impl<R: Runtime> Driver<R> {
     }
 }
 
-/// A connection's failure again, for each of those it reaches: the same
-/// kind and message; a failure that cannot be told again is
-/// [`Error::IncompleteMessage`].
-fn copy_of(err: &Error) -> Error {
-    match err {
-        Error::Timeout(t) => Error::Timeout(*t),
-        Error::Parse(p) => Error::Parse(p.clone()),
-        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
-        // An alert is what a session fails with after its handshake; any
-        // other TLS failure is told again by its message (a copy of every
-        // kind would weigh on the npm package's client module).
-        Error::Tls(TlsError::PeerAlert(alert)) => Error::Tls(TlsError::PeerAlert(*alert)),
-        Error::Tls(tls) => Error::Io(std::io::Error::other(tls.to_string())),
-        _ => Error::IncompleteMessage,
-    }
-}

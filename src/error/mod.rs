@@ -341,6 +341,23 @@ impl Error {
         }
     }
 
+    /// A connection's failure again, for each of those it reaches: the
+    /// same kind and message; a failure that cannot be told again is
+    /// [`Error::IncompleteMessage`].
+    pub(crate) fn told_again(&self) -> Error {
+        match self {
+            Error::Timeout(t) => Error::Timeout(*t),
+            Error::Parse(p) => Error::Parse(p.clone()),
+            Error::Io(io) => Error::Io(io::Error::new(io.kind(), io.to_string())),
+            // An alert is what a session fails with after its handshake; any
+            // other TLS failure is told again by its message (a copy of every
+            // kind would weigh on the npm package's client module).
+            Error::Tls(TlsError::PeerAlert(alert)) => Error::Tls(TlsError::PeerAlert(*alert)),
+            Error::Tls(tls) => Error::Io(io::Error::other(tls.to_string())),
+            _ => Error::IncompleteMessage,
+        }
+    }
+
     /// Wraps any body error, keeping a paf error as it is.
     pub(crate) fn body(err: impl Into<BoxError>) -> Error {
         let err = err.into();

@@ -42,7 +42,7 @@ use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use rustls::crypto::{
     CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, WebPkiSupportedAlgorithms,
@@ -50,7 +50,7 @@ use rustls::crypto::{
 use rustls::pki_types::{CertificateDer, IpAddr, PrivateKeyDer, ServerName};
 use rustls::sign::SigningKey;
 use rustls::{CipherSuite, CommonState, ProtocolVersion, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::flow::Transport;
 use crate::{Error, Flow};
@@ -109,6 +109,8 @@ pub async fn connect(
     tracing::debug!(server_name, session = ?session_of(stream.get_ref().1), "tls: connected");
     Ok(TlsStream {
         inner: Box::new(stream),
+        failed_write: None,
+        shut_down: false,
     })
 }
 
@@ -127,6 +129,8 @@ pub async fn accept(config: Arc<ServerConfig>, flow: Flow) -> Result<TlsStream, 
     tracing::debug!(session = ?session_of(stream.get_ref().1), "tls: accepted");
     Ok(TlsStream {
         inner: Box::new(stream),
+        failed_write: None,
+        shut_down: false,
     })
 }
 
@@ -142,13 +146,18 @@ pub fn session(flow: &Flow) -> Option<Session> {
 /// shutting down sends `close_notify`.
 pub struct TlsStream {
     inner: Box<dyn Side>,
+    /// A write that failed on a closed connection, kept while a read
+    /// looks for the reason ([`TlsStream::poll_why_write_failed`]).
+    failed_write: Option<io::Error>,
+    /// `poll_shutdown` was called: a write failing after it is ours.
+    shut_down: bool,
 }
 
 /// One side of a TLS session, as [`TlsStream`] drives it. A trait object
 /// rather than tokio-rustls's enum of both sides: a build that never
 /// accepts (the npm package's client module) then carries no server-side
 /// code.
-trait Side: Transport {
+trait Side: Transport + AsyncBufRead {
     fn session(&self) -> Session;
     fn is_client(&self) -> bool;
     fn flow(&self) -> &Flow;
@@ -489,6 +498,61 @@ impl AsyncRead for TlsStream {
     }
 }
 
+impl TlsStream {
+    /// The reason the server gave for closing, in place of a client's
+    /// write failing on the closed connection (a broken pipe, a reset):
+    /// a TLS 1.3 server refuses a client's certificate (or its lack of
+    /// one) after the client's handshake has completed, sends its alert
+    /// and closes, and the client's next write can fail before any read
+    /// has taken the alert. Waits for the next of the flow's records or
+    /// its end (a closed connection's end comes).
+    fn poll_why_write_failed(&mut self, cx: &mut Context<'_>, err: io::Error) -> Poll<io::Error> {
+        let closed = matches!(
+            err.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        );
+        if !closed || self.shut_down {
+            return Poll::Ready(err);
+        }
+        // Plaintext the server sent before it closed stays for the reads.
+        match Pin::new(&mut self.inner).poll_fill_buf(cx) {
+            Poll::Pending => {
+                self.failed_write = Some(err);
+                Poll::Pending
+            }
+            Poll::Ready(Err(reason)) if reason.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+                Poll::Ready(explained(reason))
+            }
+            Poll::Ready(_) => Poll::Ready(err),
+        }
+    }
+
+    /// Writes (or flushes) by `write`, a failure explained.
+    fn poll_write_with(&mut self, cx: &mut Context<'_>, write: Write<'_>) -> Poll<io::Result<usize>> {
+        if let Some(err) = self.failed_write.take() {
+            return self.poll_why_write_failed(cx, err).map(Err);
+        }
+        let inner = Pin::new(&mut self.inner);
+        let written = match write {
+            Write::Bytes(buf) => inner.poll_write(cx, buf),
+            Write::Slices(bufs) => inner.poll_write_vectored(cx, bufs),
+            Write::Flush => inner.poll_flush(cx).map_ok(|()| 0),
+        };
+        match ready!(written) {
+            Err(err) => self.poll_why_write_failed(cx, err).map(Err),
+            Ok(n) => Poll::Ready(Ok(n)),
+        }
+    }
+}
+
+/// What [`TlsStream::poll_write_with`] does.
+enum Write<'a> {
+    Bytes(&'a [u8]),
+    Slices(&'a [io::IoSlice<'a>]),
+    Flush,
+
+}
+
 /// An error of the session after the handshake, said as a [`TlsError`]
 /// when rustls gave it: in TLS 1.3 a server refuses a client's certificate
 /// (or its lack of one) only after the client's handshake has completed,
@@ -509,7 +573,7 @@ impl AsyncWrite for TlsStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        self.poll_write_with(cx, Write::Bytes(buf))
     }
 
     fn poll_write_vectored(
@@ -517,7 +581,7 @@ impl AsyncWrite for TlsStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        self.poll_write_with(cx, Write::Slices(bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -525,10 +589,12 @@ impl AsyncWrite for TlsStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        self.poll_write_with(cx, Write::Flush).map_ok(drop)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.shut_down = true;
+        self.failed_write = None;
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

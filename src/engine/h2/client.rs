@@ -24,7 +24,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -48,27 +48,28 @@ pub struct SendRequest {
     inner: ::h2::client::SendRequest<Bytes>,
     rt: AnyRuntime,
     body_timeout: Duration,
-    closed: Arc<AtomicBool>,
-    /// Set with `closed` when the peer left a PING unanswered.
-    dead: Arc<AtomicBool>,
-    streams: Arc<Streams>,
+    shared: Arc<Shared>,
 }
 
-/// The streams in flight on a connection, for its idle timeout: one
-/// [`Busy`] per stream, held until its request and response bodies are
-/// over; the last one to go wakes the driver to start the idle timer.
+/// What a connection's driver and its senders share: the streams in
+/// flight, for its idle timeout (one [`Busy`] per stream, held until its
+/// request and response bodies are over; the last one to go wakes the
+/// driver to start the idle timer), and whether and why it ended.
 #[derive(Default)]
-struct Streams {
+struct Shared {
     open: AtomicUsize,
     driver: AtomicWaker,
+    closed: AtomicBool,
+    /// Why the connection ended, set before its streams learn that it did.
+    ended: OnceLock<Error>,
 }
 
-struct Busy(Arc<Streams>);
+struct Busy(Arc<Shared>);
 
 impl Busy {
-    fn new(streams: &Arc<Streams>) -> Busy {
-        streams.open.fetch_add(1, Ordering::AcqRel);
-        Busy(streams.clone())
+    fn new(shared: &Arc<Shared>) -> Busy {
+        shared.open.fetch_add(1, Ordering::AcqRel);
+        Busy(shared.clone())
     }
 }
 
@@ -101,11 +102,8 @@ pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Resul
         None => return Err(Error::Timeout(Timeout::Body)),
         Some(result) => result.map_err(Error::from)?,
     };
-    let closed = Arc::new(AtomicBool::new(false));
-    let dead = Arc::new(AtomicBool::new(false));
-    let streams = Arc::new(Streams::default());
-    let (closed_by_driver, dead_by_driver) = (closed.clone(), dead.clone());
-    let (driven, idle_timeout) = (streams.clone(), config.idle_timeout);
+    let shared = Arc::new(Shared::default());
+    let (driven, idle_timeout) = (shared.clone(), config.idle_timeout);
     let mut timer = Timer::new(rt.clone());
     let mut keep_alive = KeepAlive::new(connection.ping_pong(), &config.h2, rt);
     rt.spawn(Box::pin(async move {
@@ -115,7 +113,7 @@ pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Resul
             }
             if keep_alive.as_mut().is_some_and(|keep_alive| keep_alive.poll_dead(cx).is_ready()) {
                 tracing::debug!("HTTP/2 client connection dead: a PING went unanswered");
-                dead_by_driver.store(true, Ordering::Release);
+                let _ = driven.ended.set(Error::Timeout(Timeout::KeepAlive));
                 // Dropping the connection fails its streams.
                 return Poll::Ready(Ok(()));
             }
@@ -129,12 +127,15 @@ pub async fn handshake<R: Runtime>(flow: Flow, config: &Config, rt: &R) -> Resul
         })
         .await;
         if let Err(err) = ended {
-            tracing::debug!(err = %Error::from(err), "HTTP/2 client connection ended");
+            let err = Error::from(err);
+            tracing::debug!(%err, "HTTP/2 client connection ended");
+            let _ = driven.ended.set(err);
         }
-        closed_by_driver.store(true, Ordering::Release);
+        driven.closed.store(true, Ordering::Release);
+        // Dropping `connection` now tells its streams that it ended.
     }));
     let rt = AnyRuntime::new(rt.clone());
-    Ok(SendRequest { inner, rt, body_timeout: config.body_timeout, closed, dead, streams })
+    Ok(SendRequest { inner, rt, body_timeout: config.body_timeout, shared })
 }
 
 impl SendRequest {
@@ -147,7 +148,7 @@ impl SendRequest {
     /// has no scheme, `http` is assumed. Fields specific to an HTTP/1.1
     /// connection (`Connection`, `Transfer-Encoding`, ...) are dropped.
     pub async fn send(&mut self, request: Request<Body>) -> Result<Response<Incoming>, Error> {
-        let busy = Arc::new(Busy::new(&self.streams));
+        let busy = Arc::new(Busy::new(&self.shared));
         let (mut parts, body) = request.into_parts();
         parts.uri = absolute_uri(parts.uri, parts.headers.remove(HOST))?;
         parts.version = Version::HTTP_2;
@@ -188,17 +189,21 @@ impl SendRequest {
         Ok(Response::from_parts(parts, body))
     }
 
-    /// `err` as a paf error, unless the connection was found dead.
+    /// A stream's failure `err` as a paf error. When it is only that the
+    /// connection ended (h2 tells its streams a broken pipe when the
+    /// connection fails in a write, or is dropped), the connection's own
+    /// failure says why: a PING left unanswered, the TLS alert of a server
+    /// that refused the client's certificate, ...
     fn failure(&self, err: ::h2::Error) -> Error {
-        if self.dead.load(Ordering::Acquire) {
-            return Error::Timeout(Timeout::KeepAlive);
+        match self.shared.ended.get() {
+            Some(ended) if err.is_io() => ended.told_again(),
+            _ => Error::from(err),
         }
-        Error::from(err)
     }
 
     /// Whether the connection has ended; a closed sender fails every send.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.shared.closed.load(Ordering::Acquire)
     }
 }
 

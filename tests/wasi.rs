@@ -214,6 +214,29 @@ fn the_component_client_fetches_from_the_native_server_over_wasi_sockets() {
     assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 5);
 }
 
+/// A server that resets the connection: the component's client says so in
+/// one line, as the native one does, not in the host's debug text.
+#[test]
+#[ignore = "needs wasmtime and the components: scripts/test-wasi"]
+fn a_reset_reaches_the_component_client_as_a_reset() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let resetter = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let _ = std::io::Read::read(&mut conn, &mut [0; 64]);
+        socket2::SockRef::from(&conn).set_linger(Some(Duration::ZERO)).unwrap();
+    });
+    let mut command = wasmtime();
+    command.args(["run", "-S", "inherit-network"]).arg(component("paf.wasm"));
+    command.args(["get", &format!("http://127.0.0.1:{port}/")]);
+    let output = run(&mut command);
+    resetter.join().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("the connection failed: the tcp connection was reset"), "{stderr}");
+}
+
 #[test]
 #[ignore = "needs wasmtime, nginx and the components: scripts/test-wasi"]
 fn the_component_client_speaks_tls_with_rustls_to_nginx() {

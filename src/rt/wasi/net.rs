@@ -267,6 +267,26 @@ fn error(code: ErrorCode, context: &str) -> io::Error {
     io::Error::new(kind, format!("{context}: {what}{hint}"))
 }
 
+/// A failure of a connection's streams, said as the socket error it is
+/// (a reset is [`io::ErrorKind::ConnectionReset`], as natively).
+/// `wasi:sockets`' `network-error-code`, which gives the code, is unstable
+/// and not in WASI 0.2's bindings; hosts begin the error's debug text with
+/// the code's name, which is read instead (wasmtime: "connection-reset
+/// (error 15)" and a backtrace from a write, "ConnectionReset" from a
+/// read). Any other failure keeps that first line as its message.
+pub(super) fn stream_failure(err: &wasip2::io::error::Error) -> io::Error {
+    const STREAM_CODES: [ErrorCode; 4] =
+        [ErrorCode::ConnectionReset, ErrorCode::ConnectionAborted, ErrorCode::Timeout, ErrorCode::RemoteUnreachable];
+    let squashed = |name: &str| name.replace('-', "").to_ascii_lowercase();
+    let text = err.to_debug_string();
+    let first = text.lines().next().unwrap_or_default();
+    let name = squashed(first.split(' ').next().unwrap_or_default());
+    match STREAM_CODES.into_iter().find(|code| squashed(code.name()) == name) {
+        Some(code) => error(code, "the connection failed"),
+        None => io::Error::other(first.to_owned()),
+    }
+}
+
 fn family(address: SocketAddr) -> IpAddressFamily {
     match address {
         SocketAddr::V4(_) => IpAddressFamily::Ipv4,

@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 use super::executor::{self, Wait};
+use super::net::stream_failure;
 
 /// A pair of `wasi:io` streams, one to read and one to write, as a
 /// [`Flow`](crate::Flow) transport, with what is known of the connection:
@@ -140,7 +141,7 @@ impl std::fmt::Debug for Streams {
 fn write_error(err: StreamError) -> io::Error {
     match err {
         StreamError::Closed => io::Error::new(io::ErrorKind::BrokenPipe, "the peer closed the connection"),
-        StreamError::LastOperationFailed(err) => io::Error::other(err.to_debug_string()),
+        StreamError::LastOperationFailed(err) => stream_failure(&err),
     }
 }
 
@@ -165,9 +166,7 @@ impl AsyncRead for Streams {
                     return Poll::Ready(Ok(()));
                 }
                 Err(StreamError::Closed) => return Poll::Ready(Ok(())),
-                Err(StreamError::LastOperationFailed(err)) => {
-                    return Poll::Ready(Err(io::Error::other(err.to_debug_string())))
-                }
+                Err(StreamError::LastOperationFailed(err)) => return Poll::Ready(Err(stream_failure(&err))),
             }
         }
     }
